@@ -1,0 +1,69 @@
+/**
+ * The AST: the contract between grammar/ (syntax) and src/ (meaning). Names are already
+ * folded the PostgreSQL way (unquoted → lower case, quoted or string literal → exact).
+ */
+
+/** A value position: a literal or a `$n` parameter bound through the extended protocol. */
+export type Value =
+  | { kind: 'string'; value: string; position: number }
+  | { kind: 'number'; value: string; position: number }
+  | { kind: 'boolean'; value: boolean; position: number }
+  | { kind: 'null'; position: number }
+  | { kind: 'param'; index: number; position: number };
+
+/** A name with the 1-based character position where it was written (for error carets). */
+export interface Name {
+  value: string;
+  position: number;
+}
+
+export type UserOption =
+  | { kind: 'password'; value: Value }
+  | { kind: 'role'; role: Name }
+  | { kind: 'tenant'; tenant: Name | { id: string; position: number } }
+  | { kind: 'validUntil'; value: Value }
+  | { kind: 'connectionLimit'; value: Value }
+  | { kind: 'login'; value: boolean; position: number }
+  | { kind: 'certificateSubject'; value: Value };
+
+export type UserRef = { kind: 'name'; name: Name } | { kind: 'currentUser'; position: number };
+
+export type Expr =
+  | { kind: 'value'; value: Value }
+  | { kind: 'auth'; path: string[]; position: number }
+  | { kind: 'function'; name: string; call: boolean; position: number }
+  | { kind: 'cast'; expr: Expr; type: string; position: number };
+
+export interface SelectItem {
+  expr: Expr;
+  alias: string | null;
+}
+
+export type TransactionAction = 'begin' | 'commit' | 'rollback';
+
+export type AdminCommand =
+  | { type: 'CreateUser'; name: Name; ifNotExists: boolean; options: UserOption[] }
+  | { type: 'AlterUser'; user: UserRef; options: UserOption[] }
+  | { type: 'RenameUser'; user: UserRef; newName: Name }
+  | { type: 'UnlockUser'; user: UserRef }
+  | { type: 'DropUser'; names: Name[]; ifExists: boolean; cascade: boolean }
+  | { type: 'ShowUsers' }
+  | { type: 'ShowAuth' }
+  | { type: 'Select'; items: SelectItem[]; from: Name | null }
+  | { type: 'Transaction'; action: TransactionAction; keyword: string }
+  /** SET name TO value; value null = DEFAULT. `local`: SET LOCAL. */
+  | { type: 'SetVariable'; name: string; value: string | null; local: boolean; position: number }
+  | { type: 'ResetVariable'; name: string | null; position: number }
+  | { type: 'ShowVariable'; name: string; position: number }
+  /** SET TRANSACTION ... / SET SESSION CHARACTERISTICS ...: accepted, no effect on the catalog. */
+  | { type: 'SetTransactionMode' };
+
+/** One statement of a query string, with where it stands in that string. */
+export interface Statement {
+  command: AdminCommand;
+  /** 0-based code-unit offsets into the query string. */
+  start: number;
+  end: number;
+  /** The highest `$n` the statement uses (0: none). */
+  paramCount: number;
+}

@@ -1,0 +1,78 @@
+import type { ILexingError, IRecognitionException, IToken } from 'chevrotain';
+import { PgError } from '../src/errors/pg-error.js';
+import type { Statement } from './ast.js';
+import { parser } from './parser.js';
+import { lexer } from './tokens.js';
+
+export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, SelectItem } from './ast.js';
+
+/**
+ * parse(text): the statements of a query string, or a 42601 PgError positioned in
+ * characters (1-based, as PostgreSQL's error position) with what was expected as a hint.
+ */
+export function parse(text: string): Statement[] {
+  const positionOf = characterPositions(text);
+  const lexed = lexer.tokenize(text);
+  if (lexed.errors.length > 0) throw lexError(text, lexed.errors[0]!, positionOf);
+  parser.positionOf = positionOf;
+  parser.input = lexed.tokens;
+  const statements = parser.script();
+  if (parser.errors.length > 0) throw parseError(text, parser.errors[0]!, positionOf);
+  for (const s of statements) {
+    if (s.end < 0) s.end = text.length;
+    while (s.end > s.start && /\s/.test(text[s.end - 1]!)) s.end--;
+  }
+  return statements;
+}
+
+/** PostgreSQL positions count characters; JavaScript offsets count UTF-16 code units. */
+function characterPositions(text: string): (offset: number) => number {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\uD800-\uDFFF]/.test(text)) return (o) => o + 1;
+  return (o) => Array.from(text.slice(0, o)).length + 1;
+}
+
+function lexError(text: string, e: ILexingError, positionOf: (o: number) => number): PgError {
+  const at = text.slice(e.offset);
+  const position = positionOf(e.offset);
+  if (at.startsWith("'") || /^[Ee]'/.test(at)) {
+    return new PgError('syntax_error', `unterminated quoted string at or near "${clip(at)}"`, { position });
+  }
+  if (at.startsWith('"')) {
+    return new PgError('syntax_error', `unterminated quoted identifier at or near "${clip(at)}"`, { position });
+  }
+  if (at.startsWith('/*')) return new PgError('syntax_error', 'unterminated /* comment at or near "/*"', { position });
+  if (at.startsWith('$')) {
+    return new PgError('syntax_error', `unterminated dollar-quoted string at or near "${clip(at)}"`, { position });
+  }
+  return new PgError('syntax_error', `syntax error at or near "${at.slice(0, e.length)}"`, { position });
+}
+
+const clip = (s: string) => (s.length > 40 ? s.slice(0, 40) : s).replace(/\s+$/, '');
+
+function parseError(text: string, e: IRecognitionException, positionOf: (o: number) => number): PgError {
+  const tok: IToken = e.token;
+  const expected = expectedFrom(e.message);
+  const hint = expected ? `Expected ${expected}.` : undefined;
+  if (tok.tokenType.name === 'EOF' || Number.isNaN(tok.startOffset)) {
+    return new PgError('syntax_error', 'syntax error at end of input', { position: positionOf(text.length), hint });
+  }
+  return new PgError('syntax_error', `syntax error at or near "${tok.image}"`, { position: positionOf(tok.startOffset), hint });
+}
+
+/** Chevrotain's messages list expected token labels; turn them into "A, B or C". */
+function expectedFrom(message: string): string | null {
+  const labels = new Set<string>();
+  const single = /Expecting token of type --> (.+?) <--/.exec(message);
+  if (single) labels.add(single[1]!);
+  for (const m of message.matchAll(/\[([^\]]*)\]/g)) {
+    const first = m[1]!.split(',')[0]!.trim();
+    if (first) labels.add(first);
+  }
+  // Categories and alternative spellings of a name add noise, not information.
+  const noise = new Set(['EOF', 'NonReserved', 'Reserved', 'a quoted name']);
+  const list = [...labels].filter((l) => !noise.has(l));
+  if (list.length === 0) return null;
+  if (list.length === 1) return list[0]!;
+  return `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
+}

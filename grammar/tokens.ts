@@ -1,0 +1,188 @@
+import { createToken, Lexer, type TokenType, type CustomPatternMatcherFunc } from 'chevrotain';
+
+/**
+ * Tokens of the admin language. Keywords are case-insensitive and take Identifier as
+ * their longer_alt, so `users_table` lexes as one identifier. Keywords in the NonReserved
+ * category can still be used as names (`CREATE USER login`), as in PostgreSQL.
+ */
+
+export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_\u0080-\uFFFF][A-Za-z0-9_$\u0080-\uFFFF]*/, label: 'a name' });
+
+/** Keywords that may also serve as names. */
+export const NonReserved = createToken({ name: 'NonReserved', pattern: Lexer.NA });
+/** Keywords that never serve as bare names (quote them to use them as names). */
+export const Reserved = createToken({ name: 'Reserved', pattern: Lexer.NA });
+
+const keywordTokens: TokenType[] = [];
+function kw(word: string, reserved = false): TokenType {
+  const t = createToken({
+    name: word,
+    pattern: new RegExp(word, 'i'),
+    longer_alt: Identifier,
+    categories: [reserved ? Reserved : NonReserved],
+    label: word,
+  });
+  keywordTokens.push(t);
+  return t;
+}
+
+// Reserved, as in PostgreSQL (they start statements or are expression keywords).
+export const Select = kw('SELECT', true);
+export const Create = kw('CREATE', true);
+export const Alter = kw('ALTER', true);
+export const Drop = kw('DROP', true);
+export const Not = kw('NOT', true);
+export const Null = kw('NULL', true);
+export const True = kw('TRUE', true);
+export const False = kw('FALSE', true);
+export const CurrentUser = kw('CURRENT_USER', true);
+export const SessionUser = kw('SESSION_USER', true);
+export const As = kw('AS', true);
+export const To = kw('TO', true);
+export const All = kw('ALL', true);
+export const Default = kw('DEFAULT', true);
+export const From = kw('FROM', true);
+export const With = kw('WITH', true);
+export const Only = kw('ONLY', true);
+
+// Non-reserved.
+export const Users = kw('USERS');
+export const User = kw('USER');
+export const If = kw('IF');
+export const Exists = kw('EXISTS');
+export const Password = kw('PASSWORD');
+export const Role = kw('ROLE');
+export const Tenant = kw('TENANT');
+export const Valid = kw('VALID');
+export const Until = kw('UNTIL');
+export const Connection = kw('CONNECTION');
+export const Limit = kw('LIMIT');
+export const Login = kw('LOGIN');
+export const NoLogin = kw('NOLOGIN');
+export const Certificate = kw('CERTIFICATE');
+export const Subject = kw('SUBJECT');
+export const Rename = kw('RENAME');
+export const Unlock = kw('UNLOCK');
+export const Cascade = kw('CASCADE');
+export const Restrict = kw('RESTRICT');
+export const Show = kw('SHOW');
+export const Begin = kw('BEGIN');
+export const Start = kw('START');
+export const Transaction = kw('TRANSACTION');
+export const Work = kw('WORK');
+export const Commit = kw('COMMIT');
+export const End = kw('END');
+export const Rollback = kw('ROLLBACK');
+export const Abort = kw('ABORT');
+export const Set = kw('SET');
+export const Reset = kw('RESET');
+export const Session = kw('SESSION');
+export const Local = kw('LOCAL');
+export const Time = kw('TIME');
+export const Zone = kw('ZONE');
+export const Isolation = kw('ISOLATION');
+export const Level = kw('LEVEL');
+export const Read = kw('READ');
+export const Write = kw('WRITE');
+export const Committed = kw('COMMITTED');
+export const Uncommitted = kw('UNCOMMITTED');
+export const Repeatable = kw('REPEATABLE');
+export const Serializable = kw('SERIALIZABLE');
+export const Deferrable = kw('DEFERRABLE');
+export const Characteristics = kw('CHARACTERISTICS');
+export const Names = kw('NAMES');
+export const Authorization = kw('AUTHORIZATION');
+export const Auth = kw('AUTH');
+export const And = kw('AND');
+export const Chain = kw('CHAIN');
+export const No = kw('NO');
+
+export const QuotedIdentifier = createToken({ name: 'QuotedIdentifier', pattern: /"(?:[^"]|"")*"/, label: 'a quoted name' });
+/** standard_conforming_strings is on: a backslash in '...' is an ordinary character. */
+export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /'(?:[^']|'')*'/, label: 'a string' });
+/** E'...': backslash escapes (\n, \t, \\, \', ...). */
+export const EscapeString = createToken({ name: 'EscapeString', pattern: /[Ee]'(?:[^'\\]|''|\\.)*'/, label: 'a string' });
+
+/** $tag$ ... $tag$ (dollar quoting), matched by hand because the closing tag repeats the opening one. */
+const dollarQuote: CustomPatternMatcherFunc = (text, offset) => {
+  const open = /\$([A-Za-z_\u0080-\uFFFF][A-Za-z0-9_\u0080-\uFFFF]*)?\$/y;
+  open.lastIndex = offset;
+  const m = open.exec(text);
+  if (!m) return null;
+  const close = text.indexOf(m[0], offset + m[0].length);
+  if (close < 0) return null;
+  const whole = text.slice(offset, close + m[0].length);
+  return [whole] as unknown as RegExpExecArray;
+};
+export const DollarString = createToken({ name: 'DollarString', pattern: dollarQuote, line_breaks: true, start_chars_hint: ['$'], label: 'a string' });
+
+export const Param = createToken({ name: 'Param', pattern: /\$[0-9]+/, label: 'a parameter' });
+export const AuthRef = createToken({
+  name: 'AuthRef',
+  pattern: /\$auth(?:\.[A-Za-z_][A-Za-z0-9_]*)+/i,
+  label: 'an $auth variable',
+});
+export const Number_ = createToken({ name: 'Number', pattern: /(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/, label: 'a number' });
+
+export const Semicolon = createToken({ name: 'Semicolon', pattern: /;/, label: ';' });
+export const Comma = createToken({ name: 'Comma', pattern: /,/, label: ',' });
+export const LParen = createToken({ name: 'LParen', pattern: /\(/, label: '(' });
+export const RParen = createToken({ name: 'RParen', pattern: /\)/, label: ')' });
+export const DoubleColon = createToken({ name: 'DoubleColon', pattern: /::/, label: '::' });
+export const Equals = createToken({ name: 'Equals', pattern: /=/, label: '=' });
+export const Dot = createToken({ name: 'Dot', pattern: /\./, label: '.' });
+export const Minus = createToken({ name: 'Minus', pattern: /-/, label: '-' });
+export const Plus = createToken({ name: 'Plus', pattern: /\+/, label: '+' });
+export const Star = createToken({ name: 'Star', pattern: /\*/, label: '*' });
+
+export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /\s+/, group: Lexer.SKIPPED });
+export const LineComment = createToken({ name: 'LineComment', pattern: /--[^\n\r]*/, group: Lexer.SKIPPED });
+/** Block comments nest in PostgreSQL, so they are matched by hand. */
+const blockComment: CustomPatternMatcherFunc = (text, offset) => {
+  if (!text.startsWith('/*', offset)) return null;
+  let depth = 0;
+  let i = offset;
+  while (i < text.length) {
+    if (text.startsWith('/*', i)) {
+      depth++;
+      i += 2;
+    } else if (text.startsWith('*/', i)) {
+      depth--;
+      i += 2;
+      if (depth === 0) return [text.slice(offset, i)] as unknown as RegExpExecArray;
+    } else i++;
+  }
+  return null;
+};
+export const BlockComment = createToken({ name: 'BlockComment', pattern: blockComment, line_breaks: true, start_chars_hint: ['/'], group: Lexer.SKIPPED });
+
+export const allTokens: TokenType[] = [
+  WhiteSpace,
+  LineComment,
+  BlockComment,
+  AuthRef,
+  DollarString,
+  Param,
+  EscapeString, // before Identifier: E'...' must not lex as the name E
+  StringLiteral,
+  NonReserved,
+  Reserved,
+  // Longest first: a keyword that prefixes another (COMMIT, COMMITTED) must be tried later.
+  ...[...keywordTokens].sort((a, b) => b.name.length - a.name.length),
+  Identifier,
+  QuotedIdentifier,
+  Number_,
+  Semicolon,
+  Comma,
+  LParen,
+  RParen,
+  DoubleColon,
+  Equals,
+  Dot,
+  Minus,
+  Plus,
+  Star,
+];
+
+/** Built once at module load: constructing a lexer validates every pattern and is not cheap. */
+export const lexer = new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: false });

@@ -1,0 +1,125 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { PgError } from '../errors/pg-error.js';
+import { hmac, sha256, type ScramVerifier } from './verifier.js';
+
+/**
+ * Server side of SCRAM-SHA-256 (RFC 5802, RFC 7677) as a typestate:
+ * AwaitingClientFirst → AwaitingClientFinal → Done. Each method is valid only in its
+ * state; a message out of order or malformed is a protocol violation (08P01).
+ */
+
+export type ScramState =
+  | { kind: 'AwaitingClientFirst' }
+  | {
+      kind: 'AwaitingClientFinal';
+      gs2Header: string;
+      clientFirstBare: string;
+      serverFirst: string;
+      nonce: string;
+    }
+  | { kind: 'Done'; ok: boolean };
+
+export interface ScramOptions {
+  /** Server nonce generator (tests pass the RFC 7677 example's). */
+  serverNonce?: () => string;
+  /**
+   * A mock exchange: the credentials are made up (unknown user, no password), the
+   * exchange runs the same path and always fails at the end, so the client cannot tell.
+   */
+  doomed?: boolean;
+}
+
+const malformed = (detail: string) =>
+  new PgError('protocol_violation', 'malformed SCRAM message', { detail, severity: 'FATAL' });
+
+export class ScramServer {
+  private state: ScramState = { kind: 'AwaitingClientFirst' };
+
+  constructor(
+    private readonly verifier: ScramVerifier,
+    private readonly opts: ScramOptions = {},
+  ) {}
+
+  get current(): ScramState['kind'] {
+    return this.state.kind;
+  }
+
+  /**
+   * client-first-message = gs2-header client-first-message-bare
+   * gs2-header = gs2-cbind-flag "," [ authzid ] ","
+   * gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
+   * client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
+   */
+  clientFirst(message: string): string {
+    if (this.state.kind !== 'AwaitingClientFirst') throw malformed('unexpected client-first-message');
+    const c1 = message.indexOf(',');
+    const c2 = c1 < 0 ? -1 : message.indexOf(',', c1 + 1);
+    if (c2 < 0) throw malformed('missing GS2 header');
+    const cbind = message.slice(0, c1);
+    const authzid = message.slice(c1 + 1, c2);
+    if (cbind.startsWith('p=')) {
+      // Channel binding needs TLS (tls-server-end-point); without TLS it cannot be honoured.
+      throw new PgError('protocol_violation', 'channel binding is not supported on a connection without TLS', {
+        severity: 'FATAL',
+      });
+    }
+    // "y": the client supports channel binding but believes the server does not. Without
+    // TLS we advertise no -PLUS mechanism, so this is no downgrade.
+    if (cbind !== 'n' && cbind !== 'y') throw malformed(`unexpected channel-binding flag "${cbind}"`);
+    if (authzid !== '') {
+      throw new PgError('feature_not_supported', 'client uses authorization identity, but it is not supported', {
+        severity: 'FATAL',
+      });
+    }
+    const bare = message.slice(c2 + 1);
+    const attrs = bare.split(',');
+    if (attrs[0]?.startsWith('m=')) throw malformed('client requires an unsupported SCRAM extension');
+    // username = "n=" saslname: PostgreSQL ignores it and uses the startup user.
+    if (!attrs[0]?.startsWith('n=')) throw malformed('expected attribute "n"');
+    const nonceAttr = attrs[1];
+    if (!nonceAttr?.startsWith('r=')) throw malformed('expected attribute "r"');
+    const clientNonce = nonceAttr.slice(2);
+    // nonce: printable = %x21-2B / %x2D-7E (any printable ASCII except ",")
+    if (clientNonce.length === 0 || !/^[\x21-\x2b\x2d-\x7e]+$/.test(clientNonce)) throw malformed('invalid nonce');
+    const nonce = clientNonce + (this.opts.serverNonce?.() ?? randomBytes(18).toString('base64'));
+    const serverFirst = `r=${nonce},s=${this.verifier.salt.toString('base64')},i=${this.verifier.iterations}`;
+    this.state = { kind: 'AwaitingClientFinal', gs2Header: message.slice(0, c2 + 1), clientFirstBare: bare, serverFirst, nonce };
+    return serverFirst;
+  }
+
+  /**
+   * client-final-message-without-proof = channel-binding "," nonce ["," extensions]
+   * client-final-message = client-final-message-without-proof "," proof
+   * Returns the server-final-message ("v=" ServerSignature) when the proof verifies.
+   */
+  clientFinal(message: string): { ok: boolean; serverFinal: string } {
+    const st = this.state;
+    if (st.kind !== 'AwaitingClientFinal') throw malformed('unexpected client-final-message');
+    this.state = { kind: 'Done', ok: false };
+    const proofAt = message.lastIndexOf(',p=');
+    if (proofAt < 0) throw malformed('missing proof');
+    const withoutProof = message.slice(0, proofAt);
+    const attrs = withoutProof.split(',');
+    if (!attrs[0]?.startsWith('c=')) throw malformed('expected attribute "c"');
+    if (!attrs[1]?.startsWith('r=')) throw malformed('expected attribute "r"');
+    // "c=": base64 of the GS2 header (no channel-binding data without TLS).
+    if (attrs[0].slice(2) !== Buffer.from(st.gs2Header).toString('base64')) {
+      throw malformed('unexpected SCRAM channel-binding attribute in client-final-message');
+    }
+    if (attrs[1].slice(2) !== st.nonce) throw malformed('nonce does not match');
+    const proofB64 = message.slice(proofAt + 3);
+    const proof = Buffer.from(proofB64, 'base64');
+    if (proof.length !== 32 || proof.toString('base64') !== proofB64) throw malformed('malformed proof');
+
+    const authMessage = `${st.clientFirstBare},${st.serverFirst},${withoutProof}`;
+    const clientSignature = hmac(this.verifier.storedKey, authMessage);
+    const clientKey = Buffer.alloc(32);
+    for (let i = 0; i < 32; i++) clientKey[i] = proof[i]! ^ clientSignature[i]!;
+    // Proofs are compared in constant time: a timing difference would leak StoredKey bytes.
+    const matches = timingSafeEqual(sha256(clientKey), this.verifier.storedKey);
+    const ok = matches && !this.opts.doomed;
+    this.state = { kind: 'Done', ok };
+    const serverSignature = hmac(this.verifier.serverKey, authMessage);
+    return { ok, serverFinal: `v=${serverSignature.toString('base64')}` };
+  }
+}

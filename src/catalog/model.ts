@@ -1,0 +1,49 @@
+/** The catalog model (SPEC §2). Plain data, so that it serializes into the log as is. */
+
+/** Built-in roles, lowest first; each includes the ones before it. */
+export const BUILTIN_ROLES = ['readonly', 'readwrite', 'admin', 'tenant_admin', 'superuser'] as const;
+export type BuiltinRole = (typeof BUILTIN_ROLES)[number];
+
+export const isBuiltinRole = (s: string): s is BuiltinRole => (BUILTIN_ROLES as readonly string[]).includes(s);
+export const roleRank = (r: BuiltinRole): number => BUILTIN_ROLES.indexOf(r);
+
+export interface Tenant {
+  id: number;
+  name: string;
+}
+
+export interface Database {
+  id: number;
+  tenantId: number;
+  name: string;
+}
+
+export interface User {
+  id: number;
+  name: string;
+  tenantId: number;
+  role: BuiltinRole;
+  /** PostgreSQL's SCRAM-SHA-256 verifier text; null = no password (cannot log in by password). */
+  verifier: string | null;
+  login: boolean;
+  /** Milliseconds since the epoch; null = no expiry. */
+  validUntil: number | null;
+  /** -1 = no limit, as in PostgreSQL. */
+  connectionLimit: number;
+  certificateSubject: string | null;
+  createdAt: number;
+  updatedAt: number;
+  createdBy: string | null;
+}
+
+export const DEFAULT_TENANT_ID = 1;
+export const DEFAULT_DATABASE = 'default';
+
+/** One catalog change: the unit of the log and of replay. */
+export type Mutation =
+  | { op: 'init'; serverSecret: string; at: number }
+  | { op: 'tenant.create'; tenant: Tenant }
+  | { op: 'database.create'; database: Database }
+  | { op: 'user.create'; user: User }
+  | { op: 'user.update'; user: User }
+  | { op: 'user.delete'; id: number };

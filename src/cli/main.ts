@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+import { ConfigError, DEFAULTS, resolveConfig } from '../config/config.js';
+import { startServer } from '../server.js';
+import { formatVerifier, makeVerifier } from '../auth/verifier.js';
+import { PRODUCT_VERSION } from '../engine/settings.js';
+
+const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for databases, in SQL over pgwire
+
+Usage:
+  portcullis serve [options]       start the server
+  portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
+  portcullis --help | --version
+
+serve options (flags > PORTCULLIS_* environment > --config file > defaults):
+  --host HOST           address to listen on (default ${DEFAULTS.host}; PORTCULLIS_HOST)
+  --port N              pgwire port (default ${DEFAULTS.port}; 0 = any free port; PORTCULLIS_PORT)
+  --http-port N|off     HTTP API port (default ${DEFAULTS.httpPort}; PORTCULLIS_HTTP_PORT)
+  --data DIR            catalog data directory (default ${DEFAULTS.data}; PORTCULLIS_DATA)
+  --memory              keep the catalog in memory only: nothing survives exit
+  --config FILE         a portcullis.toml with the same settings (host, port, http_port, data,
+                        memory, scram_iterations, bootstrap_user, max_connections)
+  --scram-iterations N  PBKDF2 iterations for passwords hashed by the server (default 4096)
+
+On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
+is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr.
+
+Connect with:  psql -h 127.0.0.1 -p 6432 -U admin
+`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest);
+      case 'hash-password':
+        return await hashPassword(rest);
+      case '--version':
+      case 'version':
+        process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
+        return;
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(HELP);
+        return;
+      default:
+        fail(`unknown command "${command}"\n\n${HELP}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail((err as Error).message);
+    fail((err as Error).message ?? String(err));
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`portcullis: ${message}\n`);
+  process.exit(2);
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'http-port': { type: 'string' },
+      data: { type: 'string' },
+      memory: { type: 'boolean' },
+      config: { type: 'string' },
+      'scram-iterations': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const flags: Record<string, string | boolean> = {};
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.port !== undefined) flags.port = values.port;
+  if (values['http-port'] !== undefined) flags.httpPort = values['http-port'];
+  if (values.data !== undefined) flags.data = values.data;
+  if (values.memory) flags.memory = true;
+  if (values['scram-iterations'] !== undefined) flags.scramIterations = values['scram-iterations'];
+  const cfg = resolveConfig(flags, process.env, values.config);
+  if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  const server = await startServer({
+    host: cfg.host,
+    port: cfg.port,
+    httpPort: cfg.httpPort,
+    dataDir: cfg.memory ? null : cfg.data,
+    scramIterations: cfg.scramIterations,
+    bootstrapUser: cfg.bootstrapUser,
+    bootstrapPassword: cfg.bootstrapPassword,
+    maxConnections: cfg.maxConnections,
+    log,
+  });
+  // Tests and scripts wait for this line (no sleeps): it carries the real ports.
+  log(
+    `portcullis ${PRODUCT_VERSION} listening on ${cfg.host}:${server.port} (pgwire)` +
+      (server.httpPort !== null ? ` and ${cfg.host}:${server.httpPort} (http)` : '') +
+      `; catalog: ${server.engine.storeDescription}`,
+  );
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function hashPassword(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { iterations: { type: 'string' } }, strict: true });
+  const iterations = values.iterations ? Number(values.iterations) : DEFAULTS.scramIterations;
+  if (!Number.isInteger(iterations) || iterations < 1) fail('--iterations must be a positive integer');
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  let password: string | undefined;
+  for await (const line of rl) {
+    password = line;
+    break;
+  }
+  rl.close();
+  if (!password) fail('no password on standard input');
+  process.stdout.write(`${formatVerifier(await makeVerifier(password, iterations))}\n`);
+}

@@ -1,0 +1,48 @@
+import { DEFAULT_DATABASE, type User } from '../catalog/model.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import { formatTextArray } from './values.js';
+
+/** The `$auth.*` variables of SPEC §5; lists are text[] values, the rest text. */
+export const AUTH_VARIABLES = [
+  'id',
+  'username',
+  'role',
+  'tenant_id',
+  'org_id',
+  'scopes',
+  'databases',
+  'roles',
+  'email',
+  'method',
+] as const;
+export type AuthVariable = (typeof AUTH_VARIABLES)[number];
+export const LIST_VARIABLES: ReadonlySet<string> = new Set(['scopes', 'databases', 'roles']);
+
+export const isAuthVariable = (s: string): s is AuthVariable => (AUTH_VARIABLES as readonly string[]).includes(s);
+
+/** A session's `$auth.*` values; a variable the session does not have is null. */
+export type AuthValues = Record<AuthVariable, string | string[] | null> & { claims: Record<string, string> };
+
+/** For a password login: derived from the user (SPEC §5, first column). */
+export function passwordAuthValues(user: User, view: CatalogReader, method: 'password'): AuthValues {
+  // Accessible databases: the tenant's default database (privileges arrive with GRANT).
+  const databases = view.databaseByName(user.tenantId, DEFAULT_DATABASE) ? [DEFAULT_DATABASE] : [];
+  return {
+    id: String(user.id),
+    username: user.name,
+    role: user.role,
+    tenant_id: String(user.tenantId),
+    org_id: String(user.tenantId),
+    scopes: [],
+    databases,
+    roles: [user.role],
+    email: null,
+    method,
+    claims: {},
+  };
+}
+
+export function authValueText(v: string | string[] | null): string | null {
+  if (v === null) return null;
+  return Array.isArray(v) ? formatTextArray(v) : v;
+}

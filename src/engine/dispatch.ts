@@ -1,0 +1,118 @@
+import type { AdminCommand, Statement, Value } from '../../grammar/index.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import type { User } from '../catalog/model.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import { PgError } from '../errors/pg-error.js';
+import type { Column, Execution } from '../wire/handler.js';
+import { assertNever, TypeOid, type NoticeFields } from '../wire/messages.js';
+import type { Engine } from './engine.js';
+import { selectColumns, runSelect, selectParamTypes } from './select.js';
+import type { EngineSession } from './session.js';
+import { runSetting, settingColumns } from './settings-statements.js';
+import { authColumns, runShowAuth } from './show-auth.js';
+import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
+
+/** What a statement sees while it runs. */
+export interface StatementContext {
+  engine: Engine;
+  session: EngineSession;
+  /** The catalog as this statement sees it (its transaction's view, or the committed one). */
+  view: CatalogReader;
+  /** Present for statements that write. */
+  tx: CatalogTransaction | null;
+  /** The session's user, as of this statement. */
+  actor: User;
+  params: (string | null)[];
+  notice: (n: NoticeFields) => void;
+  inBlock: boolean;
+}
+
+/** Table-driven dispatch: one entry per statement kind, each exhaustive over AdminCommand. */
+export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promise<Execution> {
+  switch (cmd.type) {
+    case 'CreateUser':
+      return createUser(cmd, ctx);
+    case 'AlterUser':
+      return alterUser(cmd, ctx);
+    case 'RenameUser':
+      return renameUser(cmd, ctx);
+    case 'UnlockUser':
+      return unlockUser(cmd, ctx);
+    case 'DropUser':
+      return dropUser(cmd, ctx);
+    case 'ShowUsers':
+      return showUsers(ctx);
+    case 'ShowAuth':
+      return runShowAuth(ctx);
+    case 'Select':
+      return runSelect(cmd, ctx);
+    case 'SetVariable':
+    case 'ResetVariable':
+    case 'ShowVariable':
+    case 'SetTransactionMode':
+      return runSetting(cmd, ctx);
+    case 'Transaction':
+      throw new Error('transaction control is handled by the session');
+    default:
+      return assertNever(cmd);
+  }
+}
+
+export function isWrite(cmd: AdminCommand): boolean {
+  switch (cmd.type) {
+    case 'CreateUser':
+    case 'AlterUser':
+    case 'RenameUser':
+    case 'UnlockUser':
+    case 'DropUser':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The result columns of a statement, known before it runs (Describe). */
+export function describeColumns(cmd: AdminCommand): Column[] | null {
+  switch (cmd.type) {
+    case 'ShowUsers':
+      return USER_COLUMNS;
+    case 'ShowAuth':
+      return authColumns;
+    case 'Select':
+      return selectColumns(cmd);
+    case 'ShowVariable':
+      return settingColumns(cmd);
+    default:
+      return null;
+  }
+}
+
+/** Parameter types inferred from where each `$n` stands; text where nothing says otherwise. */
+export function paramTypesOf(st: Statement): number[] {
+  const types: number[] = Array.from({ length: st.paramCount }, () => TypeOid.text);
+  const cmd = st.command;
+  const hints = cmd.type === 'Select' ? selectParamTypes(cmd) : userParamTypes(cmd);
+  for (const [index, oid] of hints) if (index >= 1 && index <= types.length) types[index - 1] = oid;
+  return types;
+}
+
+/** The text of a value position, with `$n` bound from the Bind message. */
+export function valueText(v: Value, params: (string | null)[]): string | null {
+  switch (v.kind) {
+    case 'string':
+    case 'number':
+      return v.value;
+    case 'boolean':
+      return v.value ? 'true' : 'false';
+    case 'null':
+      return null;
+    case 'param': {
+      if (v.index < 1 || v.index > params.length) {
+        throw new PgError('undefined_parameter', `there is no parameter $${v.index}`, { position: v.position });
+      }
+      return params[v.index - 1]!;
+    }
+    default:
+      return assertNever(v);
+  }
+}

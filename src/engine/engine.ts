@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { Catalog } from '../catalog/catalog.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Mutation, type User } from '../catalog/model.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier } from '../auth/verifier.js';
+import { asPgError } from '../errors/pg-error.js';
+import type { Store } from '../store/store.js';
+
+export interface EngineOptions {
+  store: Store;
+  /** PBKDF2 iterations for passwords hashed server-side (PostgreSQL's scram_iterations). */
+  scramIterations?: number;
+  bootstrapUser?: string;
+  /** When absent on first start, a random password is generated and printed once. */
+  bootstrapPassword?: string;
+  /** Where the one-time bootstrap password goes (stderr by default). */
+  announce?: (line: string) => void;
+  clock?: () => number;
+  maxConnections?: number;
+}
+
+/**
+ * The one executor's shared state: the committed catalog, the store behind it, and the
+ * commit path. Sessions (pgwire today; HTTP and the CLI later) all go through one Engine.
+ */
+export class Engine {
+  readonly catalog = new Catalog();
+  readonly scramIterations: number;
+  readonly clock: () => number;
+  readonly maxConnections: number;
+  /** Open sessions per user id, for CONNECTION LIMIT. */
+  private readonly sessionsByUser = new Map<number, number>();
+  private commitChain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: EngineOptions) {
+    this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
+    this.clock = opts.clock ?? Date.now;
+    this.maxConnections = opts.maxConnections ?? 1000;
+  }
+
+  get storeDescription(): string {
+    return this.opts.store.description;
+  }
+
+  /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
+  async open(): Promise<void> {
+    for (const commit of await this.opts.store.load()) for (const m of commit) this.catalog.apply(m);
+    if (this.catalog.empty) await this.bootstrap();
+  }
+
+  async close(): Promise<void> {
+    await this.commitChain;
+    await this.opts.store.close();
+  }
+
+  private async bootstrap(): Promise<void> {
+    const now = this.clock();
+    const name = this.opts.bootstrapUser || 'admin';
+    let password = this.opts.bootstrapPassword;
+    if (!password) {
+      password = randomBytes(18).toString('base64url');
+      // SPEC §1.1: printed once, on stderr, at the first start; never again, never logged.
+      (this.opts.announce ?? ((l) => process.stderr.write(`${l}\n`)))(
+        `portcullis: created superuser "${name}" with password: ${password}\n` +
+          'portcullis: store it now: it will not be shown again (set PORTCULLIS_BOOTSTRAP_PASSWORD to choose it).',
+      );
+    }
+    const verifier = formatVerifier(await makeVerifier(password, this.scramIterations));
+    const admin: User = {
+      id: 3,
+      name,
+      tenantId: DEFAULT_TENANT_ID,
+      role: 'superuser',
+      verifier,
+      login: true,
+      validUntil: null,
+      connectionLimit: -1,
+      certificateSubject: null,
+      createdAt: now,
+      updatedAt: now,
+      createdBy: null,
+    };
+    await this.commitMutations([
+      { op: 'init', serverSecret: randomBytes(32).toString('hex'), at: now },
+      { op: 'tenant.create', tenant: { id: DEFAULT_TENANT_ID, name: 'default' } },
+      { op: 'database.create', database: { id: 2, tenantId: DEFAULT_TENANT_ID, name: DEFAULT_DATABASE } },
+      { op: 'user.create', user: admin },
+    ]);
+  }
+
+  /** Commits a transaction: checked against the committed state, on disk, then visible. */
+  commit(tx: CatalogTransaction): Promise<void> {
+    return tx.dirty ? this.commitMutations(tx.mutations) : Promise.resolve();
+  }
+
+  private commitMutations(ms: Mutation[]): Promise<void> {
+    // Commits run one after another: check, durable append, then apply to memory, so a
+    // commit is never visible before it is on disk, and a failed write leaves no trace.
+    const run = this.commitChain.then(async () => {
+      for (const m of ms) this.catalog.check(m);
+      try {
+        await this.opts.store.append(ms);
+      } catch (err) {
+        throw asPgError(err);
+      }
+      for (const m of ms) this.catalog.apply(m);
+    });
+    this.commitChain = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- connection accounting (CONNECTION LIMIT, max connections) ---------------------
+
+  sessionCount(userId: number): number {
+    return this.sessionsByUser.get(userId) ?? 0;
+  }
+
+  totalSessions(): number {
+    let n = 0;
+    for (const c of this.sessionsByUser.values()) n += c;
+    return n;
+  }
+
+  sessionOpened(userId: number): void {
+    this.sessionsByUser.set(userId, this.sessionCount(userId) + 1);
+  }
+
+  sessionClosed(userId: number): void {
+    const n = this.sessionCount(userId) - 1;
+    if (n <= 0) this.sessionsByUser.delete(userId);
+    else this.sessionsByUser.set(userId, n);
+  }
+}

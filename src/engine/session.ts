@@ -1,0 +1,318 @@
+import { parse, type AdminCommand, type Statement } from '../../grammar/index.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import { DEFAULT_DATABASE, type User } from '../catalog/model.js';
+import { CatalogTransaction } from '../catalog/transaction.js';
+import { PgError } from '../errors/pg-error.js';
+import type {
+  Column,
+  Execution,
+  NoticeSink,
+  PeerInfo,
+  PreparedStatement,
+  QuerySession,
+  ResultSink,
+  StartupInfo,
+} from '../wire/handler.js';
+import type { TransactionStatus } from '../wire/messages.js';
+import type { Engine } from './engine.js';
+import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
+import { commandDone, emptyStatement } from './results.js';
+import { Settings } from './settings.js';
+
+export type LoginMethod = 'password';
+
+/** Transaction state, as PostgreSQL's: none, the implicit one of a statement or message, a block, a failed block. */
+type Mode = 'none' | 'implicit' | 'block' | 'failed';
+
+class EnginePrepared implements PreparedStatement {
+  constructor(
+    readonly statement: Statement | null,
+    readonly paramTypes: number[],
+    readonly columns: Column[] | null,
+  ) {}
+}
+
+/**
+ * One logged-in session: who it is, its settings, its transaction. It serves the wire
+ * layer through QuerySession; HTTP and the CLI will drive the same methods.
+ */
+export class EngineSession implements QuerySession {
+  readonly settings: Settings;
+  private tx: CatalogTransaction | null = null;
+  private mode: Mode = 'none';
+  private busy = false;
+  private cancelRequested = false;
+  private closed = false;
+
+  private constructor(
+    readonly engine: Engine,
+    readonly userId: number,
+    readonly sessionUserName: string,
+    readonly database: string,
+    readonly method: LoginMethod,
+    readonly peer: PeerInfo,
+  ) {
+    this.settings = new Settings({ scram_iterations: String(engine.scramIterations) });
+  }
+
+  /** After authentication: the startup database, connection limits and startup settings. */
+  static open(engine: Engine, user: User, startup: StartupInfo, peer: PeerInfo, method: LoginMethod): EngineSession {
+    // psql and libpq send the user name as the database when none is given (as PostgreSQL's
+    // default): that, or no database, means the tenant's `default` database.
+    const requested = startup.database === '' || startup.database === user.name ? DEFAULT_DATABASE : startup.database;
+    if (!engine.catalog.databaseByName(user.tenantId, requested)) {
+      throw new PgError('invalid_catalog_name', `database "${requested}" does not exist`, { severity: 'FATAL' });
+    }
+    if (engine.totalSessions() >= engine.maxConnections) {
+      throw new PgError('too_many_connections', 'sorry, too many clients already', { severity: 'FATAL' });
+    }
+    if (user.connectionLimit >= 0 && engine.sessionCount(user.id) >= user.connectionLimit) {
+      throw new PgError('too_many_connections', `too many connections for user "${user.name}"`, {
+        severity: 'FATAL',
+        detail: `The user's CONNECTION LIMIT is ${user.connectionLimit}.`,
+      });
+    }
+    const s = new EngineSession(engine, user.id, user.name, requested, method, peer);
+    for (const [name, value] of startupSettings(startup.params)) {
+      try {
+        s.settings.set(name, value);
+      } catch (err) {
+        const e = err as PgError;
+        throw new PgError(e.state, e.message, { severity: 'FATAL', detail: e.detail, hint: e.hint });
+      }
+    }
+    s.settings.setInternal('is_superuser', user.role === 'superuser' ? 'on' : 'off');
+    s.settings.setInternal('session_authorization', user.name);
+    s.settings.takeChanges();
+    engine.sessionOpened(user.id);
+    return s;
+  }
+
+  /** The session's user as of now (this transaction's view), or a FATAL if it was dropped. */
+  actor(view: CatalogReader = this.view()): User {
+    const u = view.userById(this.userId) ?? this.engine.catalog.userById(this.userId);
+    if (!u) {
+      throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
+        severity: 'FATAL',
+      });
+    }
+    return u;
+  }
+
+  view(): CatalogReader {
+    return this.tx ?? this.engine.catalog;
+  }
+
+  // ---- QuerySession ----------------------------------------------------------------
+
+  initialParameters(): [string, string][] {
+    return this.settings.reported();
+  }
+
+  takeParameterChanges(): [string, string][] {
+    return this.settings.takeChanges();
+  }
+
+  txStatus(): TransactionStatus {
+    return this.mode === 'block' ? 'T' : this.mode === 'failed' ? 'E' : 'I';
+  }
+
+  async simpleQuery(sql: string, out: ResultSink): Promise<void> {
+    const statements = parse(sql);
+    if (statements.length === 0) {
+      out.emptyQuery();
+      return;
+    }
+    // Several statements in one Query message run in one implicit transaction (as PostgreSQL).
+    const multi = statements.length > 1;
+    this.busy = true;
+    try {
+      for (const st of statements) {
+        try {
+          const ex = await this.run(st, [], multi, out);
+          await streamInto(ex, out);
+        } catch (err) {
+          this.abortStatement();
+          throw err;
+        }
+      }
+      if (this.mode === 'implicit') await this.finishImplicit();
+    } finally {
+      this.busy = false;
+      this.cancelRequested = false;
+    }
+  }
+
+  prepare(sql: string, clientTypes: number[]): PreparedStatement {
+    const statements = parse(sql);
+    if (statements.length > 1) {
+      throw new PgError('syntax_error', 'cannot insert multiple commands into a prepared statement');
+    }
+    const st = statements[0];
+    if (!st) return new EnginePrepared(null, clientTypes, null);
+    const inferred = paramTypesOf(st);
+    const types = inferred.map((t, i) => (clientTypes[i] ? clientTypes[i]! : t));
+    for (let i = inferred.length; i < clientTypes.length; i++) types.push(clientTypes[i]!);
+    return new EnginePrepared(st, types, describeColumns(st.command));
+  }
+
+  async execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution> {
+    const p = stmt as EnginePrepared;
+    if (!p.statement) return emptyStatement();
+    this.busy = true;
+    try {
+      return await this.run(p.statement, params, false, out);
+    } catch (err) {
+      this.abortStatement();
+      throw err;
+    } finally {
+      this.busy = false;
+      this.cancelRequested = false;
+    }
+  }
+
+  fail(): void {
+    this.abortStatement();
+  }
+
+  async sync(): Promise<void> {
+    if (this.mode === 'implicit') await this.finishImplicit();
+  }
+
+  cancel(): void {
+    // A cancel that arrives while idle must not hit the next statement (PostgreSQL ignores it).
+    if (this.busy) this.cancelRequested = true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.tx = null;
+    this.mode = 'none';
+    this.engine.sessionClosed(this.userId);
+  }
+
+  // ---- statements and transactions -------------------------------------------------
+
+  private async run(st: Statement, params: (string | null)[], multi: boolean, notices: NoticeSink): Promise<Execution> {
+    this.checkCancel();
+    const cmd = st.command;
+    if (cmd.type === 'Transaction') return this.transactionControl(cmd, notices);
+    if (this.mode === 'failed') {
+      throw new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
+        hint: 'ROLLBACK ends the transaction.',
+      });
+    }
+    if (this.mode === 'none' && (multi || isWrite(cmd))) this.beginTx('implicit');
+    const ctx: StatementContext = {
+      engine: this.engine,
+      session: this,
+      view: this.view(),
+      tx: this.tx,
+      actor: this.actor(),
+      params,
+      notice: (n) => notices.notice(n),
+      inBlock: this.mode === 'block',
+    };
+    const ex = await dispatch(cmd, ctx);
+    this.checkCancel();
+    if (this.mode === 'implicit' && !multi) await this.finishImplicit();
+    return ex;
+  }
+
+  private async transactionControl(cmd: Extract<AdminCommand, { type: 'Transaction' }>, notices: NoticeSink): Promise<Execution> {
+    switch (cmd.action) {
+      case 'begin':
+        if (this.mode === 'block' || this.mode === 'failed') {
+          notices.notice({ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' });
+        } else if (this.mode === 'implicit') {
+          this.mode = 'block'; // BEGIN inside a multi-statement message turns its implicit transaction into a block
+        } else this.beginTx('block');
+        return commandDone('BEGIN');
+      case 'commit': {
+        if (this.mode === 'none') {
+          notices.notice({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
+          return commandDone('COMMIT');
+        }
+        if (this.mode === 'failed') {
+          this.endTx(false);
+          return commandDone('ROLLBACK');
+        }
+        await this.finishImplicit();
+        return commandDone('COMMIT');
+      }
+      case 'rollback':
+        if (this.mode === 'none') {
+          notices.notice({ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' });
+        } else this.endTx(false);
+        return commandDone('ROLLBACK');
+    }
+  }
+
+  private beginTx(mode: 'implicit' | 'block'): void {
+    this.tx = new CatalogTransaction(this.engine.catalog);
+    this.mode = mode;
+    this.settings.begin();
+  }
+
+  /** Commits the open transaction; when the commit fails, the transaction is gone. */
+  private async finishImplicit(): Promise<void> {
+    const tx = this.tx;
+    if (!tx) return;
+    try {
+      await this.engine.commit(tx);
+    } catch (err) {
+      this.endTx(false);
+      throw err;
+    }
+    this.endTx(true);
+  }
+
+  private endTx(committed: boolean): void {
+    this.tx = null;
+    this.mode = 'none';
+    this.settings.end(committed);
+  }
+
+  /** An error in a statement: a block fails (25P02 until ROLLBACK); an implicit transaction rolls back. */
+  private abortStatement(): void {
+    if (this.mode === 'block') this.mode = 'failed';
+    else if (this.mode === 'implicit') this.endTx(false);
+  }
+
+  private checkCancel(): void {
+    if (this.cancelRequested) {
+      this.cancelRequested = false;
+      throw new PgError('query_canceled', 'canceling statement due to user request');
+    }
+  }
+}
+
+async function streamInto(ex: Execution, out: ResultSink): Promise<void> {
+  if (ex.columns) out.rowDescription(ex.columns);
+  let n = 0;
+  for (;;) {
+    const r = ex.rows.next();
+    if (r.done) break;
+    n++;
+    if (!out.dataRow(r.value)) await out.drain();
+  }
+  out.commandComplete(ex.withCount ? `${ex.tag} ${n}` : ex.tag);
+}
+
+/** Startup parameters that are settings, plus `options` (-c name=value / --name=value). */
+function startupSettings(params: Map<string, string>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of params) {
+    if (k === 'options') {
+      const parts = v.trim().split(/\s+/);
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i]!;
+        const kv = p === '-c' ? parts[++i] : p.startsWith('--') ? p.slice(2) : p.startsWith('-c') ? p.slice(2) : undefined;
+        const eq = kv?.indexOf('=') ?? -1;
+        if (kv && eq > 0) out.push([kv.slice(0, eq).replaceAll('-', '_'), kv.slice(eq + 1)]);
+      }
+    } else if (k !== 'replication') out.push([k, v]);
+  }
+  return out;
+}

@@ -1,0 +1,314 @@
+import type { AdminCommand, Name, UserOption, UserRef } from '../../grammar/index.js';
+import { isBuiltinRole, type BuiltinRole, type User } from '../catalog/model.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier } from '../auth/verifier.js';
+import { PgError } from '../errors/pg-error.js';
+import type { Column, Execution } from '../wire/handler.js';
+import { TypeOid } from '../wire/messages.js';
+import { valueText, type StatementContext } from './dispatch.js';
+import { authorize, canSeeUser } from './privileges.js';
+import { bool, col, commandDone, rowsResult } from './results.js';
+import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
+
+type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
+
+/** Names beginning with these are the login names of API keys and JWT logins (SPEC §9). */
+const RESERVED_PREFIXES = ['pcu_', 'jwt:'];
+/** PostgreSQL's NAMEDATALEN - 1. */
+const MAX_NAME = 63;
+
+const userMissing = (name: string, position?: number) =>
+  new PgError('undefined_object', `user "${name}" does not exist`, position === undefined ? {} : { position });
+
+/** What CREATE / ALTER USER options resolve to; undefined = not given. */
+interface Attributes {
+  verifier?: string | null;
+  role?: BuiltinRole;
+  tenantId?: number;
+  validUntil?: number | null;
+  connectionLimit?: number;
+  login?: boolean;
+  certificateSubject?: string | null;
+}
+
+function checkNewName(n: Name): void {
+  if (n.value === '') throw new PgError('syntax_error', 'zero-length user name', { position: n.position });
+  if (n.value.length > MAX_NAME) {
+    throw new PgError('name_too_long', `user name "${n.value.slice(0, 20)}..." is too long`, {
+      detail: `Names are at most ${MAX_NAME} characters.`,
+      position: n.position,
+    });
+  }
+  const prefix = RESERVED_PREFIXES.find((p) => n.value.toLowerCase().startsWith(p));
+  if (prefix) {
+    throw new PgError('reserved_name', `user name "${n.value}" is reserved`, {
+      detail: `Names beginning with "${prefix}" are the login names of API keys and token logins.`,
+      position: n.position,
+    });
+  }
+}
+
+/** Resolves options, hashing a plain password off the event loop. Never echoes a password. */
+async function resolveOptions(options: UserOption[], ctx: StatementContext): Promise<Attributes> {
+  const a: Attributes = {};
+  const seen = new Set<string>();
+  for (const o of options) {
+    const key = o.kind;
+    if (seen.has(key)) throw new PgError('syntax_error', 'conflicting or redundant options', { hint: `${optionName(o)} is given twice.` });
+    seen.add(key);
+    switch (o.kind) {
+      case 'password':
+        a.verifier = await passwordVerifier(valueText(o.value, ctx.params), ctx);
+        break;
+      case 'role':
+        if (!isBuiltinRole(o.role.value)) {
+          throw new PgError('undefined_object', `role "${o.role.value}" does not exist`, {
+            position: o.role.position,
+            hint: 'The built-in roles are readonly, readwrite, admin, tenant_admin and superuser.',
+          });
+        }
+        a.role = o.role.value;
+        break;
+      case 'tenant': {
+        const t = o.tenant;
+        const tenant = 'id' in t ? ctx.view.tenantById(Number(t.id)) : findTenantByName(ctx, t.value);
+        if (!tenant) {
+          throw new PgError('undefined_object', `tenant "${'id' in t ? t.id : t.value}" does not exist`, { position: t.position });
+        }
+        a.tenantId = tenant.id;
+        break;
+      }
+      case 'validUntil': {
+        const text = valueText(o.value, ctx.params);
+        a.validUntil = text === null ? null : parseTimestamp(text, ctx.session.settings.get('timezone'));
+        break;
+      }
+      case 'connectionLimit': {
+        const text = valueText(o.value, ctx.params);
+        const n = text === null ? -1 : parseInteger(text, 'CONNECTION LIMIT');
+        if (n < -1) throw new PgError('invalid_parameter_value', `invalid connection limit: ${n}`, { hint: '-1 means no limit.' });
+        a.connectionLimit = n;
+        break;
+      }
+      case 'login':
+        a.login = o.value;
+        break;
+      case 'certificateSubject':
+        a.certificateSubject = valueText(o.value, ctx.params);
+        break;
+    }
+  }
+  return a;
+}
+
+function optionName(o: UserOption): string {
+  return {
+    password: 'PASSWORD',
+    role: 'ROLE',
+    tenant: 'TENANT',
+    validUntil: 'VALID UNTIL',
+    connectionLimit: 'CONNECTION LIMIT',
+    login: 'LOGIN / NOLOGIN',
+    certificateSubject: 'CERTIFICATE SUBJECT',
+  }[o.kind];
+}
+
+function findTenantByName(ctx: StatementContext, name: string) {
+  // Tenants are few at this stage (tenant 1); a name index comes with CREATE TENANT.
+  for (let id = 1; id <= 1; id++) {
+    const t = ctx.view.tenantById(id);
+    if (t?.name === name) return t;
+  }
+  return undefined;
+}
+
+async function passwordVerifier(pw: string | null, ctx: StatementContext): Promise<string | null> {
+  if (pw === null) return null;
+  if (pw === '') {
+    ctx.notice({ severity: 'NOTICE', code: '00000', message: 'empty string is not a valid password, clearing password' });
+    return null;
+  }
+  if (/^md5[0-9a-f]{32}$/.test(pw)) {
+    throw new PgError('invalid_parameter_value', 'MD5 password hashes are not accepted', {
+      hint: 'Give the plain password (it is hashed here with SCRAM-SHA-256) or a SCRAM-SHA-256 verifier from `portcullis hash-password`.',
+    });
+  }
+  if (looksLikeVerifier(pw)) {
+    if (!parseVerifier(pw)) {
+      throw new PgError('invalid_parameter_value', 'invalid SCRAM-SHA-256 verifier', {
+        detail: 'Expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> with base64 parts and 32-byte keys.',
+      });
+    }
+    return pw; // stored as given
+  }
+  const iterations = Number(ctx.session.settings.get('scram_iterations'));
+  return formatVerifier(await makeVerifier(pw, iterations));
+}
+
+function writeTx(ctx: StatementContext): CatalogTransaction {
+  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
+  return ctx.tx;
+}
+
+/** Finds a user the actor may see; one it may not see reads as missing (no existence oracle). */
+function resolveUser(ref: UserRef, ctx: StatementContext): User {
+  if (ref.kind === 'currentUser') return ctx.actor;
+  const u = ctx.view.userByName(ref.name.value);
+  if (!u || !canSeeUser(ctx.actor, u)) throw userMissing(ref.name.value, ref.name.position);
+  return u;
+}
+
+export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  checkNewName(cmd.name);
+  // Privileges before anything else: a denied CREATE must not reveal whether the name exists.
+  const namesTenant = cmd.options.some((o) => o.kind === 'tenant');
+  const roleOpt = cmd.options.find((o) => o.kind === 'role');
+  const role = roleOpt && isBuiltinRole(roleOpt.role.value) ? roleOpt.role.value : 'readonly';
+  authorize(ctx.actor, { kind: 'createUser', tenantId: ctx.actor.tenantId, role, namesTenant });
+  const existing = tx.userByName(cmd.name.value);
+  if (existing) {
+    if (cmd.ifNotExists) {
+      ctx.notice({ severity: 'NOTICE', code: '42710', message: `user "${cmd.name.value}" already exists, skipping` });
+      return commandDone('CREATE USER');
+    }
+    throw new PgError('duplicate_object', `user "${cmd.name.value}" already exists`, { position: cmd.name.position });
+  }
+  const a = await resolveOptions(cmd.options, ctx);
+  const now = ctx.engine.clock();
+  tx.record({
+    op: 'user.create',
+    user: {
+      id: tx.allocateId(),
+      name: cmd.name.value,
+      tenantId: a.tenantId ?? ctx.actor.tenantId,
+      role: a.role ?? 'readonly',
+      verifier: a.verifier ?? null,
+      login: a.login ?? true,
+      validUntil: a.validUntil ?? null,
+      connectionLimit: a.connectionLimit ?? -1,
+      certificateSubject: a.certificateSubject ?? null,
+      createdAt: now,
+      updatedAt: now,
+      createdBy: ctx.actor.name,
+    },
+  });
+  return commandDone('CREATE USER');
+}
+
+export async function alterUser(cmd: Cmd<'AlterUser'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const target = resolveUser(cmd.user, ctx);
+  const roleOpt = cmd.options.find((o) => o.kind === 'role');
+  const newRole = roleOpt ? (isBuiltinRole(roleOpt.role.value) ? roleOpt.role.value : target.role) : null;
+  authorize(ctx.actor, {
+    kind: 'alterUser',
+    target,
+    newRole,
+    changesTenant: cmd.options.some((o) => o.kind === 'tenant'),
+    onlyPassword: cmd.options.every((o) => o.kind === 'password'),
+  });
+  const a = await resolveOptions(cmd.options, ctx);
+  const updated: User = { ...target, updatedAt: ctx.engine.clock() };
+  for (const k of Object.keys(a) as (keyof Attributes)[]) (updated as unknown as Record<string, unknown>)[k] = a[k];
+  tx.record({ op: 'user.update', user: updated });
+  return commandDone('ALTER USER');
+}
+
+export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const target = resolveUser(cmd.user, ctx);
+  if (target.id === ctx.actor.id) {
+    throw new PgError('feature_not_supported', 'session user cannot be renamed', { hint: 'Log in as another administrator to rename this user.' });
+  }
+  authorize(ctx.actor, { kind: 'renameUser', target });
+  checkNewName(cmd.newName);
+  if (tx.userByName(cmd.newName.value)) {
+    throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
+  }
+  tx.record({ op: 'user.update', user: { ...target, name: cmd.newName.value, updatedAt: ctx.engine.clock() } });
+  return commandDone('ALTER USER');
+}
+
+export async function unlockUser(cmd: Cmd<'UnlockUser'>, ctx: StatementContext): Promise<Execution> {
+  const target = resolveUser(cmd.user, ctx);
+  authorize(ctx.actor, { kind: 'unlockUser', target });
+  // Lockouts arrive with brute-force protection; until then there is nothing to clear.
+  return commandDone('ALTER USER');
+}
+
+export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  for (const n of cmd.names) {
+    const u = tx.userByName(n.value);
+    if (!u || !canSeeUser(ctx.actor, u)) {
+      if (cmd.ifExists) {
+        ctx.notice({ severity: 'NOTICE', code: '00000', message: `user "${n.value}" does not exist, skipping` });
+        continue;
+      }
+      throw userMissing(n.value, n.position);
+    }
+    if (u.id === ctx.actor.id) {
+      throw new PgError('object_in_use', 'current user cannot be dropped', { position: n.position });
+    }
+    if (u.id === ctx.session.userId) {
+      throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
+    }
+    authorize(ctx.actor, { kind: 'dropUser', target: u });
+    tx.record({ op: 'user.delete', id: u.id });
+  }
+  return commandDone('DROP USER');
+}
+
+export const USER_COLUMNS: Column[] = [
+  col('name'),
+  col('id', 'int8'),
+  col('tenant'),
+  col('role'),
+  col('login', 'bool'),
+  col('valid_until', 'timestamptz'),
+  col('connection_limit', 'int4'),
+  col('has_password', 'bool'),
+  col('certificate_subject'),
+  col('created_at', 'timestamptz'),
+  col('updated_at', 'timestamptz'),
+  col('created_by'),
+];
+
+/** SHOW USERS: the users the session may see, in name order, streamed. Never a verifier. */
+export function showUsers(ctx: StatementContext): Execution {
+  const { view, actor } = ctx;
+  const tz = ctx.session.settings.get('timezone');
+  const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
+  function* rows(): Generator<(string | null)[]> {
+    for (const u of view.users()) {
+      if (!canSeeUser(actor, u)) continue;
+      yield [
+        u.name,
+        String(u.id),
+        view.tenantById(u.tenantId)?.name ?? String(u.tenantId),
+        u.role,
+        bool(u.login),
+        ts(u.validUntil),
+        String(u.connectionLimit),
+        bool(u.verifier !== null),
+        u.certificateSubject,
+        ts(u.createdAt),
+        ts(u.updatedAt),
+        u.createdBy,
+      ];
+    }
+  }
+  return rowsResult(USER_COLUMNS, rows(), 'SHOW', false);
+}
+
+/** Types of `$n` in user statements, by the option they stand in. */
+export function userParamTypes(cmd: AdminCommand): [number, number][] {
+  if (cmd.type !== 'CreateUser' && cmd.type !== 'AlterUser') return [];
+  const out: [number, number][] = [];
+  for (const o of cmd.options) {
+    if (o.kind === 'connectionLimit' && o.value.kind === 'param') out.push([o.value.index, TypeOid.int4]);
+    if (o.kind === 'validUntil' && o.value.kind === 'param') out.push([o.value.index, TypeOid.timestamptz]);
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+import { SqlState, type SqlStateName, type SqlStateCode } from './sqlstate.js';
+
+export type Severity = 'ERROR' | 'FATAL' | 'PANIC' | 'WARNING' | 'NOTICE' | 'DEBUG' | 'INFO' | 'LOG';
+
+export interface PgErrorFields {
+  detail?: string;
+  hint?: string;
+  /** 1-based character position in the statement text (psql draws its caret from it). */
+  position?: number;
+  severity?: Severity;
+}
+
+/** The one error type: everything that reaches a client as an ErrorResponse is a PgError. */
+export class PgError extends Error {
+  readonly code: SqlStateCode;
+  readonly state: SqlStateName;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  position: number | undefined;
+  readonly severity: Severity;
+
+  constructor(state: SqlStateName, message: string, fields: PgErrorFields = {}) {
+    super(message);
+    this.name = 'PgError';
+    this.state = state;
+    this.code = SqlState[state];
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.position = fields.position;
+    this.severity = fields.severity ?? 'ERROR';
+  }
+
+  /** The same error, moved by `offset` characters (a statement inside a larger query string). */
+  shifted(offset: number): PgError {
+    if (this.position !== undefined) this.position += offset;
+    return this;
+  }
+}
+
+export const pgError = (state: SqlStateName, message: string, fields?: PgErrorFields): PgError =>
+  new PgError(state, message, fields);
+
+/** Anything thrown that is not a PgError is a bug: report it as XX000 without internals. */
+export function asPgError(err: unknown): PgError {
+  if (err instanceof PgError) return err;
+  const e = err as { code?: string; message?: string };
+  if (e && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
+    return new PgError('disk_full', 'could not write to the catalog log: no space left on device');
+  }
+  if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    return new PgError('io_error', `could not write to the catalog log: ${e.code}`);
+  }
+  return new PgError('internal_error', 'internal error', {
+    detail: 'the server logged the cause',
+  });
+}

@@ -1,0 +1,88 @@
+import http from 'node:http';
+import { Engine } from './engine/engine.js';
+import { PasswordLogin } from './engine/login.js';
+import { LogStore } from './store/log-store.js';
+import { MemoryStore, type Store } from './store/store.js';
+import { listen, type Listener } from './wire/listener.js';
+import type { WireHandler } from './wire/handler.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  /** null: no HTTP listener. */
+  httpPort: number | null;
+  /** null: in memory. */
+  dataDir: string | null;
+  scramIterations?: number;
+  bootstrapUser?: string;
+  bootstrapPassword?: string;
+  announce?: (line: string) => void;
+  log?: (line: string) => void;
+  authTimeoutMs?: number;
+  maxConnections?: number;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly httpPort: number | null;
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+/** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const store: Store = opts.dataDir === null ? new MemoryStore() : new LogStore(opts.dataDir, opts.log);
+  const engine = new Engine({
+    store,
+    scramIterations: opts.scramIterations,
+    bootstrapUser: opts.bootstrapUser,
+    bootstrapPassword: opts.bootstrapPassword,
+    announce: opts.announce,
+    maxConnections: opts.maxConnections,
+  });
+  await engine.open();
+  const handler: WireHandler = { startAuth: (startup, peer) => new PasswordLogin(engine, startup, peer) };
+  let pg: Listener;
+  try {
+    pg = await listen(handler, opts.host, opts.port, { log: opts.log, authTimeoutMs: opts.authTimeoutMs });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  let httpServer: http.Server | null = null;
+  let httpPort: number | null = null;
+  if (opts.httpPort !== null) {
+    httpServer = http.createServer((req, res) => {
+      // The JSON API (SPEC §1.3) arrives with the credentials work; health answers now.
+      if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such route"}}');
+      }
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        httpServer!.once('error', reject);
+        httpServer!.listen(opts.httpPort!, opts.host, () => resolve());
+      });
+    } catch (err) {
+      await pg.close();
+      await engine.close();
+      throw err;
+    }
+    httpPort = (httpServer.address() as { port: number }).port;
+  }
+  return {
+    port: pg.port,
+    httpPort,
+    engine,
+    async close() {
+      await pg.close();
+      if (httpServer) {
+        httpServer.closeAllConnections();
+        await new Promise<void>((r) => httpServer!.close(() => r()));
+      }
+      await engine.close();
+    },
+  };
+}

@@ -1,0 +1,533 @@
+import { PgError, asPgError } from '../errors/pg-error.js';
+import { FrontendDecoder } from './decoder.js';
+import { BackendWriter } from './encoder.js';
+import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
+import type {
+  AuthExchange,
+  Column,
+  Execution,
+  PeerInfo,
+  PreparedStatement,
+  QuerySession,
+  ResultSink,
+  WireHandler,
+} from './handler.js';
+import { assertNever, TypeOid, type FieldDescription, type FrontendMessage, type NoticeFields } from './messages.js';
+import { MessageReader, malformed } from './reader.js';
+
+/** What the connection needs from a socket: bytes out, close, and backpressure. */
+export interface Transport {
+  /** false when the kernel buffer is full; `drained` resolves when it empties. */
+  write(data: Buffer): boolean;
+  drained(): Promise<void>;
+  close(): void;
+}
+
+export interface CancelTarget {
+  cancel(): void;
+}
+
+/** Cancel keys live with the listener; a connection registers itself after login. */
+export interface CancelRegistry {
+  register(target: CancelTarget): { processId: number; secretKey: number };
+  unregister(processId: number): void;
+  cancel(processId: number, secretKey: number): void;
+}
+
+export interface ConnectionOptions {
+  maxMessage?: number;
+  /** PostgreSQL's authentication_timeout: a login not finished by then is dropped. */
+  authTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+type Phase =
+  | { kind: 'startup' }
+  | { kind: 'sasl-initial'; exchange: AuthExchange }
+  | { kind: 'sasl-continue'; exchange: AuthExchange }
+  | { kind: 'ready'; session: QuerySession; processId: number }
+  | { kind: 'closed' };
+
+interface Portal {
+  statement: PreparedStatement;
+  params: (string | null)[];
+  resultFormats: number[];
+  execution: Execution | null;
+  rowsSent: number;
+  done: boolean;
+}
+
+/** Flush the output buffer once it holds this much, so a long result streams. */
+const FLUSH_AT = 64 * 1024;
+
+/**
+ * One client connection: the protocol state machine. Messages are handled strictly in
+ * order, one at a time; the only thing it knows about queries is the QuerySession
+ * interface the handler gives it after login.
+ */
+export class Connection {
+  private readonly decoder: FrontendDecoder;
+  private readonly out = new BackendWriter();
+  private phase: Phase = { kind: 'startup' };
+  private queue: FrontendMessage[] = [];
+  private running = false;
+  private discardUntilSync = false;
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private authTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly handler: WireHandler,
+    private readonly peer: PeerInfo,
+    private readonly cancels: CancelRegistry,
+    private readonly opts: ConnectionOptions = {},
+  ) {
+    this.decoder = new FrontendDecoder(opts.maxMessage);
+    const timeout = opts.authTimeoutMs ?? 60_000;
+    if (timeout > 0) {
+      this.authTimer = setTimeout(() => {
+        if (this.phase.kind !== 'ready') this.fatal(new PgError('protocol_violation', 'canceling authentication due to timeout', { severity: 'FATAL' }));
+      }, timeout);
+      this.authTimer.unref();
+    }
+  }
+
+  /** A method, not a narrowed field read: the phase may change across an await. */
+  isClosed(): boolean {
+    return this.phase.kind === 'closed';
+  }
+
+  /** Bytes from the socket. */
+  receive(chunk: Buffer): void {
+    if (this.phase.kind === 'closed') return;
+    try {
+      for (const m of this.decoder.push(chunk)) this.queue.push(m);
+    } catch (err) {
+      // Decode errors are protocol violations: answer 08P01 after what is already queued, then close.
+      this.queue.push({ type: 'Unsupported', code: -1 });
+      this.pendingFatal = asPgError(err);
+    }
+    void this.pump();
+  }
+
+  private pendingFatal: PgError | null = null;
+
+  /** The socket ended or failed. */
+  shutdown(): void {
+    if (this.phase.kind === 'ready') {
+      this.cancels.unregister(this.phase.processId);
+      this.phase.session.close();
+    }
+    this.phase = { kind: 'closed' };
+    if (this.authTimer) clearTimeout(this.authTimer);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && this.phase.kind !== 'closed') {
+        const m = this.queue.shift()!;
+        try {
+          await this.handle(m);
+        } catch (err) {
+          const e = asPgError(err);
+          if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+          this.onError(e);
+        }
+      }
+    } finally {
+      this.running = false;
+      this.flush();
+    }
+  }
+
+  private onError(e: PgError): void {
+    if (e.severity === 'FATAL' || this.phase.kind !== 'ready') {
+      this.fatal(e);
+      return;
+    }
+    this.sendError(e);
+  }
+
+  private fatal(e: PgError): void {
+    if (this.phase.kind === 'closed') return;
+    this.out.write({ type: 'ErrorResponse', fields: { ...fields(e), severity: 'FATAL' } });
+    this.flush();
+    this.shutdown();
+    this.transport.close();
+  }
+
+  private sendError(e: PgError): void {
+    this.out.write({ type: 'ErrorResponse', fields: fields(e) });
+  }
+
+  private flush(): void {
+    if (this.out.size > 0 && this.phase.kind !== 'closed') this.transport.write(this.out.take());
+    else if (this.out.size > 0) this.transport.write(this.out.take());
+  }
+
+  private async handle(m: FrontendMessage): Promise<void> {
+    if (m.type === 'Unsupported' && m.code === -1 && this.pendingFatal) throw this.pendingFatal;
+    switch (this.phase.kind) {
+      case 'startup':
+        return this.handleStartup(m);
+      case 'sasl-initial':
+      case 'sasl-continue':
+        return this.handleSasl(m, this.phase);
+      case 'ready':
+        return this.handleQuery(m, this.phase.session);
+      case 'closed':
+        return;
+      default:
+        return assertNever(this.phase);
+    }
+  }
+
+  // ---- startup and authentication -------------------------------------------------
+
+  private async handleStartup(m: FrontendMessage): Promise<void> {
+    switch (m.type) {
+      case 'SSLRequest':
+      case 'GSSENCRequest':
+        // No TLS / GSSAPI encryption configured: "N", and the client continues in cleartext.
+        this.out.rawByte(0x4e);
+        this.flush();
+        return;
+      case 'CancelRequest':
+        this.cancels.cancel(m.processId, m.secretKey);
+        this.shutdown();
+        this.transport.close();
+        return;
+      case 'StartupMessage': {
+        const params = new Map(m.params);
+        const user = params.get('user') ?? '';
+        const database = params.get('database') ?? '';
+        params.delete('user');
+        params.delete('database');
+        // Protocol 3.x minor versions and _pq_ options we do not know: negotiate down to 3.0.
+        const unrecognized = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
+        for (const k of unrecognized) params.delete(k);
+        if (m.minor > 0 || unrecognized.length > 0) {
+          this.out.write({ type: 'NegotiateProtocolVersion', newestMinor: 0, unrecognized });
+        }
+        if (user === '') {
+          throw new PgError('invalid_authorization_specification', 'no user name specified in startup packet', {
+            severity: 'FATAL',
+          });
+        }
+        const exchange = this.handler.startAuth({ user, database, params }, this.peer);
+        this.out.write({ type: 'AuthenticationSASL', mechanisms: exchange.mechanisms });
+        this.flush();
+        this.phase = { kind: 'sasl-initial', exchange };
+        return;
+      }
+      default:
+        throw malformed(`expected startup message, got ${m.type}`);
+    }
+  }
+
+  private async handleSasl(m: FrontendMessage, phase: Phase & { exchange: AuthExchange }): Promise<void> {
+    if (m.type === 'Terminate') {
+      this.shutdown();
+      this.transport.close();
+      return;
+    }
+    if (m.type !== 'AuthenticationResponse') throw malformed(`expected SASL response, got ${m.type}`);
+    let mechanism: string | null = null;
+    let data = m.data;
+    if (phase.kind === 'sasl-initial') {
+      // SASLInitialResponse: String mechanism, Int32 length (-1: none), Byte[n] data.
+      const r = new MessageReader(m.data);
+      mechanism = r.cstring();
+      const len = r.int32();
+      data = len === -1 ? Buffer.alloc(0) : r.bytes(len);
+      r.end_();
+      if (!phase.exchange.mechanisms.includes(mechanism)) {
+        throw new PgError('protocol_violation', 'client selected an invalid SASL authentication mechanism', {
+          severity: 'FATAL',
+        });
+      }
+    }
+    const step = await phase.exchange.step(mechanism, data);
+    if (this.isClosed()) return;
+    if (!step.done) {
+      this.out.write({ type: 'AuthenticationSASLContinue', data: step.data });
+      this.flush();
+      this.phase = { kind: 'sasl-continue', exchange: phase.exchange };
+      return;
+    }
+    this.out.write({ type: 'AuthenticationSASLFinal', data: step.data });
+    const session = await phase.exchange.open();
+    if (this.isClosed()) {
+      session.close();
+      return;
+    }
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.out.write({ type: 'AuthenticationOk' });
+    for (const [name, value] of session.initialParameters()) this.out.write({ type: 'ParameterStatus', name, value });
+    const key = this.cancels.register(session);
+    this.out.write({ type: 'BackendKeyData', ...key });
+    this.out.write({ type: 'ReadyForQuery', status: session.txStatus() });
+    this.phase = { kind: 'ready', session, processId: key.processId };
+    this.flush();
+  }
+
+  // ---- queries ---------------------------------------------------------------------
+
+  private async handleQuery(m: FrontendMessage, s: QuerySession): Promise<void> {
+    if (this.discardUntilSync && m.type !== 'Sync' && m.type !== 'Terminate') return;
+    switch (m.type) {
+      case 'Query':
+        return this.simpleQuery(m.sql, s);
+      case 'Parse':
+        return this.guard(() => {
+          if (m.name !== '' && this.statements.has(m.name)) {
+            throw new PgError('duplicate_prepared_statement', `prepared statement "${m.name}" already exists`);
+          }
+          this.statements.set(m.name, s.prepare(m.sql, m.paramTypes));
+          this.out.write({ type: 'ParseComplete' });
+        }, s);
+      case 'Bind':
+        return this.guard(() => this.bind(m), s);
+      case 'Describe':
+        return this.guard(() => this.describe(m.target, m.name), s);
+      case 'Execute':
+        return this.guardAsync(() => this.execute(m.portal, m.maxRows, s), s);
+      case 'Sync':
+        this.discardUntilSync = false;
+        try {
+          await s.sync();
+        } catch (err) {
+          this.sendError(asPgError(err));
+        }
+        if (s.txStatus() === 'I') this.portals.clear();
+        return this.readyForQuery(s);
+      case 'Flush':
+        this.flush();
+        return;
+      case 'Close':
+        if (m.target === 'S') this.statements.delete(m.name);
+        else this.portals.delete(m.name);
+        this.out.write({ type: 'CloseComplete' });
+        return;
+      case 'Terminate':
+        this.shutdown();
+        this.transport.close();
+        return;
+      case 'Unsupported':
+        // CopyData / CopyDone / CopyFail outside COPY are ignored, as PostgreSQL does.
+        if (m.code === 0x46) {
+          return this.guard(() => {
+            throw new PgError('feature_not_supported', 'the function call protocol is not supported');
+          }, s);
+        }
+        return;
+      case 'StartupMessage':
+      case 'SSLRequest':
+      case 'GSSENCRequest':
+      case 'CancelRequest':
+      case 'AuthenticationResponse':
+        throw malformed(`unexpected ${m.type} after authentication`);
+      default:
+        return assertNever(m);
+    }
+  }
+
+  private readyForQuery(s: QuerySession): void {
+    for (const [name, value] of s.takeParameterChanges()) this.out.write({ type: 'ParameterStatus', name, value });
+    this.out.write({ type: 'ReadyForQuery', status: s.txStatus() });
+    this.flush();
+  }
+
+  /** An error in the extended protocol: report it and skip to the next Sync. */
+  private guard(fn: () => void, s: QuerySession): void {
+    try {
+      fn();
+    } catch (err) {
+      this.extendedError(err, s);
+    }
+  }
+
+  private async guardAsync(fn: () => Promise<void>, s: QuerySession): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.extendedError(err, s);
+    }
+  }
+
+  private extendedError(err: unknown, s: QuerySession): void {
+    const e = asPgError(err);
+    if (e.severity === 'FATAL') throw e;
+    if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    s.fail();
+    this.sendError(e);
+    this.discardUntilSync = true;
+  }
+
+  private async simpleQuery(sql: string, s: QuerySession): Promise<void> {
+    const sink = this.sink();
+    try {
+      await s.simpleQuery(sql, sink);
+    } catch (err) {
+      const e = asPgError(err);
+      if (e.severity === 'FATAL') throw e;
+      if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+      this.sendError(e);
+    }
+    // Unnamed portal and statement do not outlive a simple query (PostgreSQL drops them).
+    this.statements.delete('');
+    this.portals.delete('');
+    this.readyForQuery(s);
+  }
+
+  private sink(formats: number[] = [], columns: Column[] = []): ResultSink {
+    const conn = this;
+    return {
+      rowDescription(cols) {
+        columns = cols;
+        conn.out.write({ type: 'RowDescription', fields: describeFields(cols, formats) });
+      },
+      dataRow(values) {
+        conn.out.write({ type: 'DataRow', values: encodeRow(values, columns, formats) });
+        if (conn.out.size >= FLUSH_AT) return conn.transport.write(conn.out.take());
+        return true;
+      },
+      drain: () => this.transport.drained(),
+      commandComplete: (tag) => void this.out.write({ type: 'CommandComplete', tag }),
+      emptyQuery: () => void this.out.write({ type: 'EmptyQueryResponse' }),
+      notice: (n) => void this.out.write({ type: 'NoticeResponse', fields: n }),
+    };
+  }
+
+  private bind(m: Extract<FrontendMessage, { type: 'Bind' }>): void {
+    const stmt = this.statements.get(m.statement);
+    if (!stmt) throw new PgError('invalid_sql_statement_name', `prepared statement "${m.statement}" does not exist`);
+    if (m.params.length !== stmt.paramTypes.length) {
+      throw new PgError(
+        'protocol_violation',
+        `bind message supplies ${m.params.length} parameters, but prepared statement "${m.statement}" requires ${stmt.paramTypes.length}`,
+      );
+    }
+    if (m.paramFormats.length > 1 && m.paramFormats.length !== m.params.length) {
+      throw new PgError('protocol_violation', `bind message has ${m.paramFormats.length} parameter formats but ${m.params.length} parameters`);
+    }
+    if (m.portal !== '' && this.portals.has(m.portal)) {
+      throw new PgError('duplicate_cursor', `portal "${m.portal}" already exists`);
+    }
+    const params = m.params.map((p, i) => {
+      if (p === null) return null;
+      const format = m.paramFormats.length === 1 ? m.paramFormats[0] : m.paramFormats[i];
+      return format === 1 ? binaryParamToText(stmt.paramTypes[i] ?? 0, p, i + 1) : p.toString('utf8');
+    });
+    checkResultFormats(m.resultFormats, stmt.columns);
+    this.portals.set(m.portal, { statement: stmt, params, resultFormats: m.resultFormats, execution: null, rowsSent: 0, done: false });
+    this.out.write({ type: 'BindComplete' });
+  }
+
+  private describe(target: 'S' | 'P', name: string): void {
+    if (target === 'S') {
+      const stmt = this.statements.get(name);
+      if (!stmt) throw new PgError('invalid_sql_statement_name', `prepared statement "${name}" does not exist`);
+      this.out.write({ type: 'ParameterDescription', typeOids: stmt.paramTypes });
+      this.out.write(stmt.columns ? { type: 'RowDescription', fields: describeFields(stmt.columns, []) } : { type: 'NoData' });
+      return;
+    }
+    const portal = this.portals.get(name);
+    if (!portal) throw new PgError('invalid_cursor_name', `portal "${name}" does not exist`);
+    const cols = portal.statement.columns;
+    this.out.write(cols ? { type: 'RowDescription', fields: describeFields(cols, portal.resultFormats) } : { type: 'NoData' });
+  }
+
+  private async execute(name: string, maxRows: number, s: QuerySession): Promise<void> {
+    const portal = this.portals.get(name);
+    if (!portal) throw new PgError('invalid_cursor_name', `portal "${name}" does not exist`);
+    if (!portal.execution) {
+      portal.execution = await s.execute(portal.statement, portal.params, this.sink());
+    }
+    const ex = portal.execution;
+    if (ex.empty) {
+      this.out.write({ type: 'EmptyQueryResponse' });
+      return;
+    }
+    if (portal.done) {
+      this.out.write({ type: 'CommandComplete', tag: ex.withCount ? `${ex.tag} 0` : ex.tag });
+      return;
+    }
+    const sink = this.sink(portal.resultFormats, ex.columns ?? []);
+    let sent = 0;
+    for (;;) {
+      if (maxRows > 0 && sent >= maxRows) {
+        // "If Execute terminates before completing the execution of a portal (due to reaching
+        // a nonzero result-row count), it will send a PortalSuspended message".
+        this.out.write({ type: 'PortalSuspended' });
+        return;
+      }
+      const next = ex.rows.next();
+      if (next.done) break;
+      sent++;
+      if (!sink.dataRow(next.value)) await sink.drain();
+    }
+    portal.rowsSent += sent;
+    portal.done = true;
+    this.out.write({ type: 'CommandComplete', tag: ex.withCount ? `${ex.tag} ${sent}` : ex.tag });
+  }
+}
+
+function fields(e: PgError): NoticeFields {
+  return {
+    severity: e.severity,
+    code: e.code,
+    message: e.message,
+    detail: e.detail,
+    hint: e.hint,
+    position: e.position,
+  };
+}
+
+function describeFields(cols: Column[], formats: number[]): FieldDescription[] {
+  return cols.map((c, i) => ({
+    name: c.name,
+    tableOid: 0,
+    columnAttr: 0,
+    typeOid: c.typeOid,
+    typeSize: typeSize(c.typeOid),
+    typeModifier: -1,
+    format: formatAt(formats, i),
+  }));
+}
+
+function typeSize(oid: number): number {
+  switch (oid) {
+    case TypeOid.bool:
+      return 1;
+    case TypeOid.int4:
+      return 4;
+    case TypeOid.int8:
+    case TypeOid.timestamptz:
+      return 8;
+    default:
+      return -1;
+  }
+}
+
+const formatAt = (formats: number[], i: number): 0 | 1 =>
+  (formats.length === 1 ? formats[0] : formats[i]) === 1 ? 1 : 0;
+
+function checkResultFormats(formats: number[], cols: Column[] | null): void {
+  if (!cols) return;
+  cols.forEach((c, i) => {
+    if (formatAt(formats, i) === 1 && !binaryResultSupported(c.typeOid)) {
+      throw new PgError('feature_not_supported', `binary output for column "${c.name}" (type ${c.typeOid}) is not supported`, {
+        hint: 'Request text format results.',
+      });
+    }
+  });
+}
+
+function encodeRow(values: (string | null)[], cols: Column[], formats: number[]): (string | Buffer | null)[] {
+  if (formats.length === 0) return values;
+  return values.map((v, i) => (v === null || formatAt(formats, i) === 0 ? v : textToBinary(cols[i]?.typeOid ?? 0, v)));
+}

@@ -1,0 +1,89 @@
+import type { NoticeFields, TransactionStatus } from './messages.js';
+
+/**
+ * The contract between the wire layer (bytes) and whatever answers queries (the engine).
+ * The wire layer calls these; it never sees a catalog, a principal or a statement AST.
+ */
+
+export interface PeerInfo {
+  address: string;
+  port: number;
+  tls: boolean;
+}
+
+export interface StartupInfo {
+  user: string;
+  database: string;
+  /** Every startup parameter except user and database (application_name, options, GUCs). */
+  params: Map<string, string>;
+}
+
+export type SaslStep = { done: false; data: Buffer } | { done: true; data: Buffer };
+
+/** One login attempt. Failures are thrown as PgError (28P01 for every credential failure). */
+export interface AuthExchange {
+  readonly mechanisms: string[];
+  /** `mechanism` is set on the first (SASLInitialResponse) step and null afterwards. */
+  step(mechanism: string | null, data: Buffer): Promise<SaslStep>;
+  /** After the final step: open the session; may still refuse (28000 NOLOGIN, 53300, 3D000). */
+  open(): Promise<QuerySession>;
+}
+
+export interface Column {
+  name: string;
+  typeOid: number;
+}
+
+export interface PreparedStatement {
+  readonly paramTypes: number[];
+  /** null: the statement returns no rows (Describe answers NoData). */
+  readonly columns: Column[] | null;
+}
+
+export interface Execution {
+  readonly columns: Column[] | null;
+  /** Rows as text values, produced lazily so large results stream. */
+  readonly rows: Iterator<(string | null)[]>;
+  /** The command tag; `withCount` tags get the number of rows appended ("SELECT 3"). */
+  readonly tag: string;
+  readonly withCount: boolean;
+  /** The statement was empty: answer EmptyQueryResponse instead of CommandComplete. */
+  readonly empty?: boolean;
+}
+
+export interface ResultSink {
+  rowDescription(columns: Column[]): void;
+  /** false: the socket is full, await drain() before sending more. */
+  dataRow(values: (string | null)[]): boolean;
+  drain(): Promise<void>;
+  commandComplete(tag: string): void;
+  emptyQuery(): void;
+  notice(n: NoticeFields): void;
+}
+
+export interface NoticeSink {
+  notice(n: NoticeFields): void;
+}
+
+export interface QuerySession {
+  /** The ParameterStatus values reported after login (server_version, TimeZone, ...). */
+  initialParameters(): [string, string][];
+  /** Reportable settings changed since the last call (SET application_name ...). */
+  takeParameterChanges(): [string, string][];
+  txStatus(): TransactionStatus;
+  /** Simple query protocol: every statement in `sql`, with the implicit transaction. */
+  simpleQuery(sql: string, out: ResultSink): Promise<void>;
+  /** Extended protocol Parse: exactly one statement. */
+  prepare(sql: string, paramTypes: number[]): PreparedStatement;
+  execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution>;
+  /** Rows of an execution were abandoned or failed mid-way. */
+  fail(): void;
+  /** Sync: ends the implicit transaction of the extended protocol. */
+  sync(): Promise<void>;
+  cancel(): void;
+  close(): void;
+}
+
+export interface WireHandler {
+  startAuth(startup: StartupInfo, peer: PeerInfo): AuthExchange;
+}
