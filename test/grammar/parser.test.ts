@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from '../../grammar/index.js';
+import { PgError } from '../../src/errors/pg-error.js';
+
+const one = (sql: string) => {
+  const s = parse(sql);
+  expect(s).toHaveLength(1);
+  return s[0]!.command;
+};
+
+function syntaxError(sql: string): PgError {
+  try {
+    parse(sql);
+  } catch (e) {
+    expect(e).toBeInstanceOf(PgError);
+    expect((e as PgError).code).toBe('42601');
+    return e as PgError;
+  }
+  throw new Error(`expected a syntax error for ${sql}`);
+}
+
+describe('grammar', () => {
+  // Importing the grammar builds the parser; Chevrotain's self-analysis throws on any
+  // ambiguity or left recursion, so this file failing to load is itself the test.
+  it('parses CREATE USER with every option, in any case, names folded the PostgreSQL way', () => {
+    expect(
+      one(`create user IF NOT EXISTS "Mixed Case" with password 'pw' ROLE readwrite TENANT 1 VALID UNTIL '2030-01-01' CONNECTION LIMIT 5 NOLOGIN CERTIFICATE SUBJECT 'CN=x'`),
+    ).toMatchObject({
+      type: 'CreateUser',
+      ifNotExists: true,
+      name: { value: 'Mixed Case' },
+      options: [
+        { kind: 'password', value: { kind: 'string', value: 'pw' } },
+        { kind: 'role', role: { value: 'readwrite' } },
+        { kind: 'tenant', tenant: { id: '1' } },
+        { kind: 'validUntil', value: { kind: 'string', value: '2030-01-01' } },
+        { kind: 'connectionLimit', value: { kind: 'number', value: '5' } },
+        { kind: 'login', value: false },
+        { kind: 'certificateSubject', value: { value: 'CN=x' } },
+      ],
+    });
+    expect(one(`CREATE USER Alice`)).toMatchObject({ name: { value: 'alice' } });
+    expect(one(`CREATE USER 'batch-processor' PASSWORD NULL TENANT acme`)).toMatchObject({
+      name: { value: 'batch-processor' },
+      options: [{ kind: 'password', value: { kind: 'null' } }, { kind: 'tenant', tenant: { value: 'acme' } }],
+    });
+    // Non-reserved keywords remain usable as names.
+    expect(one(`CREATE USER login LOGIN`)).toMatchObject({ name: { value: 'login' }, options: [{ kind: 'login', value: true }] });
+  });
+
+  it('parses ALTER USER forms and DROP USER lists with or without parentheses', () => {
+    expect(one(`ALTER USER CURRENT_USER WITH PASSWORD $1`)).toMatchObject({
+      type: 'AlterUser',
+      user: { kind: 'currentUser' },
+      options: [{ kind: 'password', value: { kind: 'param', index: 1 } }],
+    });
+    expect(one(`ALTER USER bob RENAME TO robert`)).toMatchObject({ type: 'RenameUser', newName: { value: 'robert' } });
+    expect(one(`ALTER USER bob UNLOCK`)).toMatchObject({ type: 'UnlockUser' });
+    expect(one(`DROP USER IF EXISTS a, "B" CASCADE`)).toMatchObject({ type: 'DropUser', ifExists: true, cascade: true, names: [{ value: 'a' }, { value: 'B' }] });
+    expect(one(`DROP USER (a, b)`)).toMatchObject({ names: [{ value: 'a' }, { value: 'b' }] });
+  });
+
+  it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
+    const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
+    expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
+    expect(pw(`ALTER USER a PASSWORD E'a\\nb\\''`)).toBe("a\nb'");
+    expect(pw(`ALTER USER a PASSWORD $$o'k$$`)).toBe("o'k");
+    expect(pw(`ALTER USER a PASSWORD $x$a$$b$x$`)).toBe('a$$b');
+    expect(pw(`ALTER USER a PASSWORD 'C:\\dir'`)).toBe('C:\\dir');
+  });
+
+  it('parses several statements, comments, and the empty query', () => {
+    expect(parse('')).toEqual([]);
+    expect(parse(' ; -- nothing\n ; /* a /* nested */ comment */')).toEqual([]);
+    const s = parse('SHOW USERS; SELECT 1 -- trailing\n; BEGIN');
+    expect(s.map((x) => x.command.type)).toEqual(['ShowUsers', 'Select', 'Transaction']);
+    expect(s[1]!.start).toBe(12);
+  });
+
+  it('parses SELECT of $auth variables, functions, literals, parameters and casts', () => {
+    expect(one(`SELECT $auth.id, $AUTH.claims.org, current_user, session_user, current_database(), version(), 'x' AS y, 1 z, true, NULL, $1::int`)).toMatchObject({
+      type: 'Select',
+      items: [
+        { expr: { kind: 'auth', path: ['id'] } },
+        { expr: { kind: 'auth', path: ['claims', 'org'] } },
+        { expr: { kind: 'function', name: 'current_user', call: false } },
+        { expr: { kind: 'function', name: 'session_user' } },
+        { expr: { kind: 'function', name: 'current_database', call: true } },
+        { expr: { kind: 'function', name: 'version' } },
+        { alias: 'y' },
+        { alias: 'z' },
+        { expr: { kind: 'value', value: { kind: 'boolean', value: true } } },
+        { expr: { kind: 'value', value: { kind: 'null' } } },
+        { expr: { kind: 'cast', type: 'int', expr: { kind: 'value', value: { kind: 'param', index: 1 } } } },
+      ],
+    });
+    expect(parse('SELECT $2, $1')[0]!.paramCount).toBe(2);
+  });
+
+  it('parses what drivers send on connect: SET, RESET, SHOW, transaction statements', () => {
+    const types = parse(`SET extra_float_digits = 3; SET application_name = 'PostgreSQL JDBC Driver'; SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED;
+      SET TIME ZONE 'Europe/Berlin'; SET NAMES 'UTF8'; SET LOCAL search_path TO a, "b"; SET datestyle TO DEFAULT; RESET ALL; RESET TimeZone; SHOW TRANSACTION ISOLATION LEVEL;
+      SHOW server_version; BEGIN; START TRANSACTION READ WRITE, ISOLATION LEVEL SERIALIZABLE; COMMIT WORK; END; ROLLBACK; ABORT TRANSACTION; SET my.custom = on`).map((s) => s.command);
+    expect(types[0]).toMatchObject({ type: 'SetVariable', name: 'extra_float_digits', value: '3' });
+    expect(types[3]).toMatchObject({ type: 'SetVariable', name: 'timezone', value: 'Europe/Berlin' });
+    expect(types[4]).toMatchObject({ type: 'SetVariable', name: 'client_encoding', value: 'UTF8' });
+    expect(types[5]).toMatchObject({ type: 'SetVariable', name: 'search_path', value: 'a, b', local: true });
+    expect(types[6]).toMatchObject({ type: 'SetVariable', name: 'datestyle', value: null });
+    expect(types[7]).toMatchObject({ type: 'ResetVariable', name: null });
+    expect(types[9]).toMatchObject({ type: 'ShowVariable', name: 'transaction_isolation' });
+    expect(types.slice(11, 17).map((t) => (t as { action: string }).action)).toEqual(['begin', 'begin', 'commit', 'commit', 'rollback', 'rollback']);
+    expect(types[17]).toMatchObject({ type: 'SetVariable', name: 'my.custom', value: 'on' });
+  });
+
+  it('reports syntax errors the PostgreSQL way, with position and what was expected', () => {
+    const e = syntaxError('CREATE USR x');
+    expect(e.message).toBe('syntax error at or near "USR"');
+    expect(e.position).toBe(8);
+    expect(e.hint).toBe('Expected USER.');
+    const end = syntaxError('CREATE USER');
+    expect(end.message).toBe('syntax error at end of input');
+    expect(end.position).toBe(12);
+    expect(syntaxError(`SELECT 'abc`).message).toBe(`unterminated quoted string at or near "'abc"`);
+    expect(syntaxError(`SELECT "abc`).message).toMatch(/unterminated quoted identifier/);
+    expect(syntaxError(`SELECT 1 /* open`).message).toMatch(/unterminated \/\* comment/);
+    expect(syntaxError('SHOW USERS SHOW USERS').position).toBe(12);
+    // Positions count characters, not UTF-16 code units.
+    expect(syntaxError(`SELECT '🦀' oops oops`).position).toBe(17);
+    expect(syntaxError('CREATE USER a WITH LOGIN LOGIN2').message).toBe('syntax error at or near "LOGIN2"');
+  });
+});
