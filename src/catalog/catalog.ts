@@ -1,4 +1,3 @@
-import { PgError } from '../errors/pg-error.js';
 import type { Database, Mutation, Tenant, User } from './model.js';
 
 /** Read access to a catalog state: the committed catalog, or a transaction's view of it. */
@@ -58,30 +57,6 @@ export class Catalog implements CatalogReader {
     return this.databases.get(`${tenantId}/${name}`);
   }
 
-  /**
-   * Checks that `m` still applies to the committed state (another session may have
-   * committed a conflicting change since this transaction read it).
-   */
-  check(m: Mutation): void {
-    switch (m.op) {
-      case 'user.create':
-        if (this.usersByName.has(m.user.name) || this.usersById.has(m.user.id)) throw conflict(`user "${m.user.name}"`);
-        return;
-      case 'user.update': {
-        const cur = this.usersById.get(m.user.id);
-        if (!cur) throw conflict(`user "${m.user.name}"`);
-        const other = this.usersByName.get(m.user.name);
-        if (other && other.id !== m.user.id) throw conflict(`user "${m.user.name}"`);
-        return;
-      }
-      case 'user.delete':
-        if (!this.usersById.has(m.id)) throw conflict('user');
-        return;
-      default:
-        return;
-    }
-  }
-
   apply(m: Mutation): void {
     switch (m.op) {
       case 'init':
@@ -130,8 +105,3 @@ export class Catalog implements CatalogReader {
 /** Names sort by code point, like PostgreSQL's "C" collation: stable across machines. */
 export const compareNames = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-const conflict = (what: string) =>
-  new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
-    detail: `${what} was changed by another session after this transaction read it.`,
-    hint: 'Retry the transaction.',
-  });

@@ -1,5 +1,6 @@
 import type { Catalog, CatalogReader } from './catalog.js';
 import { compareNames } from './catalog.js';
+import { PgError } from '../errors/pg-error.js';
 import type { Database, Mutation, Tenant, User } from './model.js';
 
 /**
@@ -86,3 +87,37 @@ export class CatalogTransaction implements CatalogReader {
     }
   }
 }
+
+/**
+ * Checks that a commit still applies to the committed state: another session may have
+ * committed a conflicting change since this transaction read it. Each mutation is checked
+ * against the committed state plus the ones before it in the same commit.
+ */
+export function checkCommit(base: Catalog, ms: Mutation[]): void {
+  const view = new CatalogTransaction(base);
+  for (const m of ms) {
+    switch (m.op) {
+      case 'user.create':
+        if (view.userByName(m.user.name) || view.userById(m.user.id)) throw conflict(`user "${m.user.name}"`);
+        break;
+      case 'user.update': {
+        if (!view.userById(m.user.id)) throw conflict(`user "${m.user.name}"`);
+        const other = view.userByName(m.user.name);
+        if (other && other.id !== m.user.id) throw conflict(`user "${m.user.name}"`);
+        break;
+      }
+      case 'user.delete':
+        if (!view.userById(m.id)) throw conflict('a user');
+        break;
+      default:
+        break;
+    }
+    view.record(m);
+  }
+}
+
+const conflict = (what: string) =>
+  new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
+    detail: `${what} was changed by another session after this transaction read it.`,
+    hint: 'Retry the transaction.',
+  });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
 import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Mutation, type User } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
+import { checkCommit, type CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier } from '../auth/verifier.js';
 import { asPgError } from '../errors/pg-error.js';
 import type { Store } from '../store/store.js';
@@ -97,7 +97,7 @@ export class Engine {
     // Commits run one after another: check, durable append, then apply to memory, so a
     // commit is never visible before it is on disk, and a failed write leaves no trace.
     const run = this.commitChain.then(async () => {
-      for (const m of ms) this.catalog.check(m);
+      checkCommit(this.catalog, ms);
       try {
         await this.opts.store.append(ms);
       } catch (err) {
