@@ -1,0 +1,182 @@
+import { EmbeddedActionsParser, type IToken, type TokenType } from 'chevrotain';
+import * as T from '../tokens.js';
+import type { Name, Value } from '../ast.js';
+import { unquoteIdentifier, unquoteString } from '../literals.js';
+
+/**
+ * Pieces every statement family uses: names, lists, literals, parameters, IF [NOT] EXISTS.
+ * The grammar is split by inheritance (Chevrotain's "grammar inheritance"): each family of
+ * statements is a subclass in its own file, and parser.ts, the last one, ties them together.
+ */
+export class CommonRules extends EmbeddedActionsParser {
+  /** Maps a 0-based code-unit offset to PostgreSQL's 1-based character position. */
+  positionOf: (offset: number) => number = (o) => o + 1;
+  /** The highest `$n` seen in the current statement. */
+  protected maxParam = 0;
+
+  constructor() {
+    super(T.allTokens, { maxLookahead: 4 });
+  }
+
+  protected ifNotExists = this.RULE('ifNotExists', (): boolean => {
+    let present = false;
+    this.OPTION(() => {
+      this.CONSUME(T.If);
+      this.CONSUME(T.Not);
+      this.CONSUME(T.Exists);
+      present = true;
+    });
+    return present;
+  });
+
+  protected ifExists = this.RULE('ifExists', (): boolean => {
+    let present = false;
+    this.OPTION(() => {
+      this.CONSUME(T.If);
+      this.CONSUME(T.Exists);
+      present = true;
+    });
+    return present;
+  });
+
+  protected dropBehavior = this.RULE('dropBehavior', (): boolean => {
+    let cascade = false;
+    this.OPTION(() => {
+      this.OR([
+        { ALT: () => (this.CONSUME(T.Cascade), (cascade = true)) },
+        { ALT: () => this.CONSUME(T.Restrict) },
+      ]);
+    });
+    return cascade;
+  });
+
+  /** A list of names, with or without parentheses (SPEC §3). */
+  protected nameList = this.RULE('nameList', (): Name[] =>
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          const names = this.SUBRULE(this.bareNameList);
+          this.CONSUME(T.RParen);
+          return names;
+        },
+      },
+      { ALT: () => this.SUBRULE2(this.bareNameList) },
+    ]),
+  );
+
+  protected bareNameList = this.RULE('bareNameList', (): Name[] => {
+    const names: Name[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const n = this.SUBRULE(this.name);
+        this.ACTION(() => names.push(n));
+      },
+    });
+    return names;
+  });
+
+  /** A name: identifier (folded to lower case), "quoted identifier" or 'string literal' (exact). */
+  protected name = this.RULE('name', (): Name => {
+    const t = this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      { ALT: () => this.CONSUME(T.QuotedIdentifier) },
+      { ALT: () => this.CONSUME(T.StringLiteral) },
+      { ALT: () => this.CONSUME(T.EscapeString) },
+      { ALT: () => this.CONSUME(T.DollarString) },
+      { ALT: () => this.CONSUME(T.NonReserved) },
+    ]);
+    return { value: this.ACTION(() => tokenName(t)) as string, position: this.pos(t) };
+  });
+
+  protected dottedName = this.RULE('dottedName', (): string => {
+    const parts: string[] = [this.SUBRULE(this.name).value];
+    this.MANY(() => {
+      this.CONSUME(T.Dot);
+      const p = this.SUBRULE2(this.name).value;
+      this.ACTION(() => parts.push(p));
+    });
+    return parts.join('.');
+  });
+
+  protected string = this.RULE('string', (): string => {
+    const t = this.OR([
+      { ALT: () => this.CONSUME(T.StringLiteral) },
+      { ALT: () => this.CONSUME(T.EscapeString) },
+      { ALT: () => this.CONSUME(T.DollarString) },
+    ]);
+    return this.ACTION(() => unquoteString(t.image)) as string;
+  });
+
+  /** A string value position: a literal or a bound parameter. */
+  protected stringValue = this.RULE('stringValue', (): Value =>
+    this.OR([
+      {
+        ALT: (): Value => {
+          const t = this.LA(1);
+          return { kind: 'string', value: this.SUBRULE(this.string), position: this.pos(t) };
+        },
+      },
+      { ALT: (): Value => this.SUBRULE(this.param) },
+    ]),
+  );
+
+  protected integerValue = this.RULE('integerValue', (): Value =>
+    this.OR([
+      {
+        ALT: (): Value => {
+          const first = this.LA(1);
+          let sign = '';
+          this.OPTION(() => (this.CONSUME(T.Minus), (sign = '-')));
+          const n = this.CONSUME(T.Number_);
+          return { kind: 'number', value: sign + n.image, position: this.pos(first) };
+        },
+      },
+      { ALT: (): Value => this.SUBRULE(this.param) },
+    ]),
+  );
+
+  protected literal = this.RULE('literal', (): Value =>
+    this.OR([
+      { ALT: (): Value => this.SUBRULE(this.stringValue) },
+      {
+        ALT: (): Value => {
+          const first = this.LA(1);
+          let sign = '';
+          this.OPTION(() => (this.CONSUME(T.Minus), (sign = '-')));
+          return { kind: 'number', value: sign + this.CONSUME(T.Number_).image, position: this.pos(first) };
+        },
+      },
+      { ALT: (): Value => ({ kind: 'boolean', value: true, position: this.pos(this.CONSUME(T.True)) }) },
+      { ALT: (): Value => ({ kind: 'boolean', value: false, position: this.pos(this.CONSUME(T.False)) }) },
+      { ALT: (): Value => ({ kind: 'null', position: this.pos(this.CONSUME(T.Null)) }) },
+    ]),
+  );
+
+  protected param = this.RULE('param', (): Value => {
+    const t = this.CONSUME(T.Param);
+    const index = Number(t.image.slice(1));
+    this.ACTION(() => {
+      if (index > this.maxParam) this.maxParam = index;
+    });
+    return { kind: 'param', index, position: this.pos(t) };
+  });
+
+
+  protected pos(t: IToken): number {
+    return this.positionOf(t.startOffset);
+  }
+}
+
+export function identifierValue(t: IToken): string {
+  return t.image.toLowerCase();
+}
+
+/** Folds a name token the PostgreSQL way. */
+function tokenName(t: IToken): string {
+  const type: TokenType = t.tokenType;
+  if (type === T.QuotedIdentifier) return unquoteIdentifier(t.image);
+  if (type === T.StringLiteral || type === T.EscapeString || type === T.DollarString) return unquoteString(t.image);
+  return t.image.toLowerCase();
+}

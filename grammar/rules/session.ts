@@ -1,0 +1,371 @@
+import * as T from '../tokens.js';
+import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
+import { unquoteIdentifier } from '../literals.js';
+import { identifierValue } from './common.js';
+import { UserRules } from './users.js';
+
+/** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
+export class SessionRules extends UserRules {
+  protected showStmt = this.RULE('showStmt', (): AdminCommand => {
+    const show = this.CONSUME(T.Show);
+    const position = this.pos(show);
+    return this.OR([
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Transaction);
+          this.CONSUME(T.Isolation);
+          this.CONSUME(T.Level);
+          return { type: 'ShowVariable', name: 'transaction_isolation', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Time);
+          this.CONSUME(T.Zone);
+          return { type: 'ShowVariable', name: 'timezone', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Session);
+          this.CONSUME(T.Authorization);
+          return { type: 'ShowVariable', name: 'session_authorization', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.All);
+          return { type: 'ShowVariable', name: 'all', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          // SHOW USERS and SHOW AUTH are keywords, but also valid setting names: one rule, decided here.
+          const t = this.LA(1);
+          const name = this.SUBRULE(this.dottedName);
+          return this.ACTION((): AdminCommand => {
+            const quoted = t.tokenType === T.QuotedIdentifier;
+            if (!quoted && name === 'users') return { type: 'ShowUsers' };
+            if (!quoted && name === 'auth') return { type: 'ShowAuth' };
+            return { type: 'ShowVariable', name, position };
+          }) as AdminCommand;
+        },
+      },
+    ]);
+  });
+
+  protected selectStmt = this.RULE('selectStmt', (): AdminCommand => {
+    this.CONSUME(T.Select);
+    const items: SelectItem[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const item = this.SUBRULE(this.selectItem);
+        this.ACTION(() => items.push(item));
+      },
+    });
+    let from: Name | null = null;
+    this.OPTION(() => {
+      this.CONSUME(T.From);
+      const t = this.LA(1);
+      const n = this.SUBRULE(this.dottedName);
+      from = { value: n, position: this.pos(t) };
+    });
+    return { type: 'Select', items, from };
+  });
+
+  protected selectItem = this.RULE('selectItem', (): SelectItem => {
+    const expr = this.SUBRULE(this.expr);
+    let alias: string | null = null;
+    this.OPTION(() => {
+      alias = this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(T.As);
+            return this.SUBRULE(this.name).value;
+          },
+        },
+        { ALT: () => identifierValue(this.CONSUME(T.Identifier)) },
+        { ALT: () => unquoteIdentifier(this.CONSUME(T.QuotedIdentifier).image) },
+      ]);
+    });
+    return { expr, alias };
+  });
+
+  protected expr = this.RULE('expr', (): Expr => {
+    let e = this.SUBRULE(this.primary);
+    this.MANY(() => {
+      const c = this.CONSUME(T.DoubleColon);
+      const type = this.SUBRULE(this.name).value;
+      e = { kind: 'cast', expr: e, type, position: this.pos(c) };
+    });
+    return e;
+  });
+
+  protected primary = this.RULE('primary', (): Expr =>
+    this.OR([
+      { ALT: (): Expr => ({ kind: 'value', value: this.SUBRULE(this.literal) }) },
+      {
+        ALT: (): Expr => {
+          const t = this.CONSUME(T.AuthRef);
+          return { kind: 'auth', path: t.image.split('.').slice(1).map((s) => s.toLowerCase()), position: this.pos(t) };
+        },
+      },
+      { ALT: (): Expr => ({ kind: 'function', name: 'current_user', call: false, position: this.pos(this.CONSUME(T.CurrentUser)) }) },
+      { ALT: (): Expr => ({ kind: 'function', name: 'session_user', call: false, position: this.pos(this.CONSUME(T.SessionUser)) }) },
+      {
+        ALT: (): Expr => {
+          const t = this.CONSUME(T.Identifier);
+          this.CONSUME(T.LParen);
+          this.CONSUME(T.RParen);
+          return { kind: 'function', name: identifierValue(t), call: true, position: this.pos(t) };
+        },
+      },
+      {
+        ALT: (): Expr => {
+          this.CONSUME2(T.LParen);
+          const e = this.SUBRULE(this.expr);
+          this.CONSUME2(T.RParen);
+          return e;
+        },
+      },
+    ]),
+  );
+
+
+  // ---- transactions -----------------------------------------------------------------
+
+  protected transactionStmt = this.RULE('transactionStmt', (): AdminCommand =>
+    this.OR([
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Begin);
+          this.OPTION(() => this.SUBRULE(this.workOrTransaction));
+          this.OPTION2(() => this.SUBRULE(this.transactionModes));
+          return { type: 'Transaction', action: 'begin', keyword: 'BEGIN' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Start);
+          this.CONSUME(T.Transaction);
+          this.OPTION3(() => this.SUBRULE2(this.transactionModes));
+          return { type: 'Transaction', action: 'begin', keyword: 'START TRANSACTION' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.OR2([{ ALT: () => this.CONSUME(T.Commit) }, { ALT: () => this.CONSUME(T.End) }]);
+          this.OPTION4(() => this.SUBRULE2(this.workOrTransaction));
+          return { type: 'Transaction', action: 'commit', keyword: 'COMMIT' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.OR3([{ ALT: () => this.CONSUME(T.Rollback) }, { ALT: () => this.CONSUME(T.Abort) }]);
+          this.OPTION5(() => this.SUBRULE3(this.workOrTransaction));
+          return { type: 'Transaction', action: 'rollback', keyword: 'ROLLBACK' };
+        },
+      },
+    ]),
+  );
+
+  protected workOrTransaction = this.RULE('workOrTransaction', () => {
+    this.OR([{ ALT: () => this.CONSUME(T.Work) }, { ALT: () => this.CONSUME(T.Transaction) }]);
+  });
+
+  /** Accepted for compatibility: the catalog's transactions are always serializable. */
+  protected transactionModes = this.RULE('transactionModes', () => {
+    this.SUBRULE(this.transactionMode);
+    this.MANY(() => {
+      this.OPTION(() => this.CONSUME(T.Comma));
+      this.SUBRULE2(this.transactionMode);
+    });
+  });
+
+  protected transactionMode = this.RULE('transactionMode', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Isolation);
+          this.CONSUME(T.Level);
+          this.OR2([
+            { ALT: () => this.CONSUME(T.Serializable) },
+            {
+              ALT: () => {
+                this.CONSUME(T.Repeatable);
+                this.CONSUME(T.Read);
+              },
+            },
+            {
+              ALT: () => {
+                this.CONSUME2(T.Read);
+                this.OR3([{ ALT: () => this.CONSUME(T.Committed) }, { ALT: () => this.CONSUME(T.Uncommitted) }]);
+              },
+            },
+          ]);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME3(T.Read);
+          this.OR4([{ ALT: () => this.CONSUME(T.Write) }, { ALT: () => this.CONSUME(T.Only) }]);
+        },
+      },
+      {
+        ALT: () => {
+          this.OPTION(() => this.CONSUME(T.Not));
+          this.CONSUME(T.Deferrable);
+        },
+      },
+    ]);
+  });
+
+
+  // ---- SET / RESET of session settings ----------------------------------------------
+
+  protected setStmt = this.RULE('setStmt', (): AdminCommand => {
+    const set = this.CONSUME(T.Set);
+    const position = this.pos(set);
+    return this.OR([
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Local);
+          return this.SUBRULE(this.setBody, { ARGS: [true, position] });
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Session);
+          this.CONSUME(T.Characteristics);
+          this.CONSUME(T.As);
+          this.CONSUME(T.Transaction);
+          this.SUBRULE(this.transactionModes);
+          return { type: 'SetTransactionMode' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME2(T.Session);
+          return this.SUBRULE2(this.setBody, { ARGS: [false, position] });
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME2(T.Transaction);
+          this.SUBRULE2(this.transactionModes);
+          return { type: 'SetTransactionMode' };
+        },
+      },
+      { ALT: (): AdminCommand => this.SUBRULE3(this.setBody, { ARGS: [false, position] }) },
+    ]);
+  });
+
+  protected setBody = this.RULE('setBody', (local: boolean, position: number): AdminCommand =>
+    this.OR([
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Time);
+          this.CONSUME(T.Zone);
+          const value = this.OR2([
+            // LOCAL lexes as a name here: SET TIME ZONE LOCAL is the default zone.
+            { ALT: () => nullIfLocal(this.SUBRULE(this.settingValue)) },
+            {
+              ALT: () => {
+                this.CONSUME(T.Default);
+                return null;
+              },
+            },
+          ]);
+          return { type: 'SetVariable', name: 'timezone', value, local, position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Names);
+          const value = this.SUBRULE2(this.settingValue);
+          return { type: 'SetVariable', name: 'client_encoding', value, local, position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          const name = this.SUBRULE(this.dottedName);
+          this.OR3([{ ALT: () => this.CONSUME(T.To) }, { ALT: () => this.CONSUME(T.Equals) }]);
+          const value = this.OR4([
+            {
+              ALT: () => {
+                this.CONSUME2(T.Default);
+                return null;
+              },
+            },
+            {
+              ALT: () => {
+                const values: string[] = [];
+                this.AT_LEAST_ONE_SEP({
+                  SEP: T.Comma,
+                  DEF: () => {
+                    const v = this.SUBRULE3(this.settingValue);
+                    this.ACTION(() => values.push(v));
+                  },
+                });
+                return values.join(', ');
+              },
+            },
+          ]);
+          return { type: 'SetVariable', name, value, local, position };
+        },
+      },
+    ]),
+  );
+
+  protected settingValue = this.RULE('settingValue', (): string =>
+    this.OR([
+      { ALT: () => this.SUBRULE(this.string) },
+      {
+        ALT: () => {
+          let sign = '';
+          this.OPTION(() => {
+            sign = this.OR2([
+              { ALT: () => (this.CONSUME(T.Minus), '-') },
+              { ALT: () => (this.CONSUME(T.Plus), '') },
+            ]);
+          });
+          return sign + this.CONSUME(T.Number_).image;
+        },
+      },
+      { ALT: () => (this.CONSUME(T.True), 'true') },
+      { ALT: () => (this.CONSUME(T.False), 'false') },
+      { ALT: () => identifierValue(this.CONSUME(T.Identifier)) },
+      { ALT: () => identifierValue(this.CONSUME(T.NonReserved)) },
+      { ALT: () => unquoteIdentifier(this.CONSUME(T.QuotedIdentifier).image) },
+    ]),
+  );
+
+  protected resetStmt = this.RULE('resetStmt', (): AdminCommand => {
+    const position = this.pos(this.CONSUME(T.Reset));
+    return this.OR([
+      { ALT: (): AdminCommand => (this.CONSUME(T.All), { type: 'ResetVariable', name: null, position }) },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Time);
+          this.CONSUME(T.Zone);
+          return { type: 'ResetVariable', name: 'timezone', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Transaction);
+          this.CONSUME(T.Isolation);
+          this.CONSUME(T.Level);
+          return { type: 'ResetVariable', name: 'transaction_isolation', position };
+        },
+      },
+      { ALT: (): AdminCommand => ({ type: 'ResetVariable', name: this.SUBRULE(this.dottedName), position }) },
+    ]);
+  });
+
+}
+
+function nullIfLocal(v: string): string | null {
+  return v === 'local' ? null : v;
+}
