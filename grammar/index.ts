@@ -35,20 +35,22 @@ function characterPositions(text: string): (offset: number) => number {
 function lexError(text: string, e: ILexingError, positionOf: (o: number) => number): PgError {
   const at = text.slice(e.offset);
   const position = positionOf(e.offset);
+  // String contents are never echoed: the string may be a password (SPEC §6). The position
+  // still lets psql draw its caret under the client's own copy of the text.
   if (at.startsWith("'") || /^[Ee]'/.test(at)) {
-    return new PgError('syntax_error', `unterminated quoted string at or near "${clip(at)}"`, { position });
+    return new PgError('syntax_error', 'unterminated quoted string', { position });
   }
   if (at.startsWith('"')) {
     return new PgError('syntax_error', `unterminated quoted identifier at or near "${clip(at)}"`, { position });
   }
   if (at.startsWith('/*')) return new PgError('syntax_error', 'unterminated /* comment at or near "/*"', { position });
-  if (at.startsWith('$')) {
-    return new PgError('syntax_error', `unterminated dollar-quoted string at or near "${clip(at)}"`, { position });
-  }
+  if (at.startsWith('$')) return new PgError('syntax_error', 'unterminated dollar-quoted string', { position });
   return new PgError('syntax_error', `syntax error at or near "${at.slice(0, e.length)}"`, { position });
 }
 
 const clip = (s: string) => (s.length > 40 ? s.slice(0, 40) : s).replace(/\s+$/, '');
+
+const STRING_TOKENS = new Set(['StringLiteral', 'EscapeString', 'DollarString']);
 
 function parseError(text: string, e: IRecognitionException, positionOf: (o: number) => number): PgError {
   const tok: IToken = e.token;
@@ -57,7 +59,8 @@ function parseError(text: string, e: IRecognitionException, positionOf: (o: numb
   if (tok.tokenType.name === 'EOF' || Number.isNaN(tok.startOffset)) {
     return new PgError('syntax_error', 'syntax error at end of input', { position: positionOf(text.length), hint });
   }
-  return new PgError('syntax_error', `syntax error at or near "${tok.image}"`, { position: positionOf(tok.startOffset), hint });
+  const near = STRING_TOKENS.has(tok.tokenType.name) ? 'a string constant' : `"${tok.image}"`;
+  return new PgError('syntax_error', `syntax error at or near ${near}`, { position: positionOf(tok.startOffset), hint });
 }
 
 /** Chevrotain's messages list expected token labels; turn them into "A, B or C". */
