@@ -70,14 +70,11 @@ describe('login answers do not reveal who exists', () => {
   });
 
   it('reports the session parameters drivers read after login', async () => {
-    const c = await RawClient.connect(server.port);
-    const { ScramClient } = await import('../support/scram-client.js');
-    c.send(serialize.startup({ user: 'known', database: 'known', application_name: 'probe', options: '-c TimeZone=Europe/Paris' }));
-    await c.until('authenticationSASL');
-    const scram = new ScramClient('pw');
-    c.send(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.first()));
-    const cont = (await c.until('authenticationSASLContinue')) as unknown as { data: string };
-    c.send(serialize.sendSCRAMClientFinalMessage(scram.final(cont.data)));
+    const { c, scram } = await RawClient.authenticate(
+      server.port,
+      { user: 'known', database: 'known', application_name: 'probe', options: '-c TimeZone=Europe/Paris' },
+      'pw',
+    );
     const final = (await c.until('authenticationSASLFinal')) as unknown as { data: string };
     expect(scram.verifyServer(final.data)).toBe(true); // the server proves it knows the verifier
     await c.until('readyForQuery');
@@ -103,14 +100,7 @@ describe('login answers do not reveal who exists', () => {
   });
 
   it('refuses a bad startup setting with FATAL, as PostgreSQL', async () => {
-    const c = await RawClient.connect(server.port);
-    const { ScramClient } = await import('../support/scram-client.js');
-    c.send(serialize.startup({ user: 'known', database: 'default', DateStyle: 'German' }));
-    await c.until('authenticationSASL');
-    const scram = new ScramClient('pw');
-    c.send(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.first()));
-    const cont = (await c.until('authenticationSASLContinue')) as unknown as { data: string };
-    c.send(serialize.sendSCRAMClientFinalMessage(scram.final(cont.data)));
+    const { c } = await RawClient.authenticate(server.port, { user: 'known', DateStyle: 'German' }, 'pw');
     await c.untilClosed();
     expect(c.take().find((m) => m.name === 'error')).toMatchObject({ code: '22023', severity: 'FATAL' });
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import type { RunningServer } from '../../src/server.js';
 import { RawClient, names } from '../support/raw-client.js';
-import { startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, startTestServer } from '../support/server.js';
 
 let server: RunningServer;
 beforeAll(async () => {
@@ -188,15 +188,7 @@ describe('simple query protocol and transactions', () => {
   });
 
   it('cancels a running statement by BackendKeyData and ignores a wrong key', async () => {
-    const c = await RawClient.connect(server.port);
-    // Log in by hand to read BackendKeyData.
-    const { ScramClient } = await import('../support/scram-client.js');
-    c.send(serialize.startup({ user: 'admin', database: 'default' }));
-    await c.until('authenticationSASL');
-    const scram = new ScramClient('bootstrap-secret');
-    c.send(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.first()));
-    const cont = (await c.until('authenticationSASLContinue')) as unknown as { data: string };
-    c.send(serialize.sendSCRAMClientFinalMessage(scram.final(cont.data)));
+    const { c } = await RawClient.authenticate(server.port, { user: 'admin' }, ADMIN_PASSWORD);
     const key = (await c.until('backendKeyData')) as unknown as { processID: number; secretKey: number };
     await c.until('readyForQuery');
     const cancel = async (secret: number) => {

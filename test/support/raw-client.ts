@@ -41,15 +41,24 @@ export class RawClient {
     return new RawClient(socket);
   }
 
-  /** Connects and logs in with SCRAM as `user`. */
-  static async login(port: number, user = 'admin', password = ADMIN_PASSWORD): Promise<RawClient> {
+  /**
+   * Sends a startup message and runs SCRAM up to the client-final-message; the caller
+   * waits for what it expects next (SASLFinal, ReadyForQuery, an error).
+   */
+  static async authenticate(port: number, startup: Record<string, string>, password: string): Promise<{ c: RawClient; scram: ScramClient }> {
     const c = await RawClient.connect(port);
-    c.send(serialize.startup({ user, database: 'default' }));
+    c.send(serialize.startup({ database: 'default', ...startup }));
     await c.until('authenticationSASL');
     const scram = new ScramClient(password);
     c.send(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.first()));
     const cont = (await c.until('authenticationSASLContinue')) as unknown as { data: string };
     c.send(serialize.sendSCRAMClientFinalMessage(scram.final(cont.data)));
+    return { c, scram };
+  }
+
+  /** Connects and logs in with SCRAM as `user`. */
+  static async login(port: number, user = 'admin', password = ADMIN_PASSWORD): Promise<RawClient> {
+    const { c } = await RawClient.authenticate(port, { user }, password);
     await c.until('readyForQuery');
     c.take();
     return c;
