@@ -2,7 +2,7 @@ import type { ILexingError, IRecognitionException, IToken } from 'chevrotain';
 import { PgError } from '../src/errors/pg-error.js';
 import type { Statement } from './ast.js';
 import { parser } from './parser.js';
-import { lexer } from './tokens.js';
+import { tokenize } from './tokens.js';
 
 export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, SelectItem } from './ast.js';
 
@@ -12,7 +12,7 @@ export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, S
  */
 export function parse(text: string): Statement[] {
   const positionOf = characterPositions(text);
-  const lexed = lexer.tokenize(text);
+  const lexed = tokenize(text);
   if (lexed.errors.length > 0) throw lexError(text, lexed.errors[0]!, positionOf);
   parser.positionOf = positionOf;
   parser.input = lexed.tokens;

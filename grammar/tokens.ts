@@ -1,9 +1,12 @@
-import { createToken, Lexer, type TokenType, type CustomPatternMatcherFunc } from 'chevrotain';
+import { createToken, Lexer, type CustomPatternMatcherFunc, type ILexingResult, type TokenType } from 'chevrotain';
 
 /**
- * Tokens of the admin language. Keywords are case-insensitive and take Identifier as
- * their longer_alt, so `users_table` lexes as one identifier. Keywords in the NonReserved
+ * Tokens of the admin language. Keywords are case-insensitive. Keywords in the NonReserved
  * category can still be used as names (`CREATE USER login`), as in PostgreSQL.
+ *
+ * The lexer does not try a pattern per keyword at every word: it lexes a word as an
+ * Identifier and `tokenize` looks it up in one keyword map and retypes the token. So no
+ * keyword can shadow a longer one (COMMIT / COMMITTED), whatever the declaration order.
  */
 
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_\u0080-\uFFFF][A-Za-z0-9_$\u0080-\uFFFF]*/, label: 'a name' });
@@ -14,15 +17,11 @@ export const NonReserved = createToken({ name: 'NonReserved', pattern: Lexer.NA 
 export const Reserved = createToken({ name: 'Reserved', pattern: Lexer.NA });
 
 const keywordTokens: TokenType[] = [];
+const KEYWORDS = new Map<string, TokenType>();
 function kw(word: string, reserved = false): TokenType {
-  const t = createToken({
-    name: word,
-    pattern: new RegExp(word, 'i'),
-    longer_alt: Identifier,
-    categories: [reserved ? Reserved : NonReserved],
-    label: word,
-  });
+  const t = createToken({ name: word, pattern: Lexer.NA, categories: [reserved ? Reserved : NonReserved], label: word });
   keywordTokens.push(t);
+  KEYWORDS.set(word.toLowerCase(), t);
   return t;
 }
 
@@ -167,8 +166,6 @@ export const allTokens: TokenType[] = [
   StringLiteral,
   NonReserved,
   Reserved,
-  // Longest first: a keyword that prefixes another (COMMIT, COMMITTED) must be tried later.
-  ...[...keywordTokens].sort((a, b) => b.name.length - a.name.length),
   Identifier,
   QuotedIdentifier,
   Number_,
@@ -184,5 +181,22 @@ export const allTokens: TokenType[] = [
   Star,
 ];
 
+/** The parser's vocabulary: what the lexer produces plus the keywords `tokenize` assigns. */
+export const vocabulary: TokenType[] = [...allTokens, ...keywordTokens];
+
 /** Built once at module load: constructing a lexer validates every pattern and is not cheap. */
-export const lexer = new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: false });
+export const lexer = new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: true });
+
+/** Lexes `text`, then turns every Identifier that spells a keyword into that keyword. */
+export function tokenize(text: string): ILexingResult {
+  const res = lexer.tokenize(text);
+  for (const t of res.tokens) {
+    if (t.tokenType !== Identifier) continue;
+    const k = KEYWORDS.get(t.image.toLowerCase());
+    if (k) {
+      t.tokenType = k;
+      t.tokenTypeIdx = k.tokenTypeIdx!;
+    }
+  }
+  return res;
+}

@@ -15,7 +15,7 @@ export class CommonRules extends EmbeddedActionsParser {
   protected maxParam = 0;
 
   constructor() {
-    super(T.allTokens, { maxLookahead: 4 });
+    super(T.vocabulary, { maxLookahead: 4 });
   }
 
   protected ifNotExists = this.RULE('ifNotExists', (): boolean => {
