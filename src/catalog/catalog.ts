@@ -1,26 +1,64 @@
-import type { Database, Mutation, Tenant, User } from './model.js';
+import type { Database, Mutation, Rows, TableName, Tenant, User } from './model.js';
+import { tenantScoped } from './names.js';
+import { Table, TableView, type TableReader } from './table.js';
 
-/** Read access to a catalog state: the committed catalog, or a transaction's view of it. */
-export interface CatalogReader {
-  userById(id: number): User | undefined;
-  userByName(name: string): User | undefined;
+export { compareNames } from './names.js';
+
+/** The unique key of each table. */
+export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
+  users: (u) => u.name,
+  tenants: (t) => t.name,
+  databases: (d) => tenantScoped(d.tenantId, d.name),
+};
+
+type Tables = { [T in TableName]: TableReader<Rows[T]> };
+
+/**
+ * Read access to a catalog state: the committed catalog, or a transaction's view of it.
+ * Every query is answered from the tables' indexes.
+ */
+export abstract class CatalogReader {
+  abstract readonly tables: Tables;
+  abstract readonly serverSecret: string;
+
+  userById(id: number): User | undefined {
+    return this.tables.users.get(id);
+  }
+  userByName(name: string): User | undefined {
+    return this.tables.users.find(name);
+  }
   /** Users in name order, produced lazily. */
-  users(): IterableIterator<User>;
-  tenantById(id: number): Tenant | undefined;
-  databaseByName(tenantId: number, name: string): Database | undefined;
-  readonly serverSecret: string;
+  users(): IterableIterator<User> {
+    return this.tables.users.scan();
+  }
+  tenantById(id: number): Tenant | undefined {
+    return this.tables.tenants.get(id);
+  }
+  tenantByName(name: string): Tenant | undefined {
+    return this.tables.tenants.find(name);
+  }
+  tenants(): IterableIterator<Tenant> {
+    return this.tables.tenants.scan();
+  }
+  databaseByName(tenantId: number, name: string): Database | undefined {
+    return this.tables.databases.find(tenantScoped(tenantId, name));
+  }
+  /** Databases in tenant, then name order. */
+  databases(): IterableIterator<Database> {
+    return this.tables.databases.scan();
+  }
 }
 
 /**
  * The committed catalog: in-memory indexes rebuilt from the log at start and advanced by
  * `apply`, the one function that turns a Mutation into state (replay and commit alike).
  */
-export class Catalog implements CatalogReader {
-  private readonly usersById = new Map<number, User>();
-  private readonly usersByName = new Map<string, User>();
-  private sortedNames: string[] | null = null;
-  private readonly tenants = new Map<number, Tenant>();
-  private readonly databases = new Map<string, Database>();
+export class Catalog extends CatalogReader {
+  readonly tables = {
+    users: new Table<User>(KEYS.users),
+    tenants: new Table<Tenant>(KEYS.tenants),
+    databases: new Table<Database>(KEYS.databases),
+  };
   private nextId = 1;
   serverSecret = '';
 
@@ -32,76 +70,28 @@ export class Catalog implements CatalogReader {
     return this.nextId++;
   }
 
-  userById(id: number): User | undefined {
-    return this.usersById.get(id);
-  }
-
-  userByName(name: string): User | undefined {
-    return this.usersByName.get(name);
-  }
-
-  *users(): IterableIterator<User> {
-    if (!this.sortedNames) this.sortedNames = [...this.usersByName.keys()].sort(compareNames);
-    const names = this.sortedNames;
-    for (const n of names) {
-      const u = this.usersByName.get(n);
-      if (u) yield u;
-    }
-  }
-
-  tenantById(id: number): Tenant | undefined {
-    return this.tenants.get(id);
-  }
-
-  databaseByName(tenantId: number, name: string): Database | undefined {
-    return this.databases.get(`${tenantId}/${name}`);
-  }
-
   apply(m: Mutation): void {
     switch (m.op) {
       case 'init':
         this.serverSecret = m.serverSecret;
         return;
-      case 'tenant.create':
-        this.tenants.set(m.tenant.id, m.tenant);
-        this.bump(m.tenant.id);
+      case 'insert':
+      case 'update':
+        (this.tables[m.table] as Table<Rows[TableName]>).put(m.row);
+        if (m.row.id >= this.nextId) this.nextId = m.row.id + 1;
         return;
-      case 'database.create':
-        this.databases.set(`${m.database.tenantId}/${m.database.name}`, m.database);
-        this.bump(m.database.id);
+      case 'delete':
+        this.tables[m.table].delete(m.id);
         return;
-      case 'user.create':
-        this.usersById.set(m.user.id, m.user);
-        this.usersByName.set(m.user.name, m.user);
-        this.sortedNames = null;
-        this.bump(m.user.id);
-        return;
-      case 'user.update': {
-        const old = this.usersById.get(m.user.id);
-        if (old && old.name !== m.user.name) {
-          this.usersByName.delete(old.name);
-          this.sortedNames = null;
-        }
-        this.usersById.set(m.user.id, m.user);
-        this.usersByName.set(m.user.name, m.user);
-        return;
-      }
-      case 'user.delete': {
-        const old = this.usersById.get(m.id);
-        if (!old) return;
-        this.usersById.delete(m.id);
-        this.usersByName.delete(old.name);
-        this.sortedNames = null;
-        return;
-      }
     }
-  }
-
-  private bump(id: number): void {
-    if (id >= this.nextId) this.nextId = id + 1;
   }
 }
 
-/** Names sort by code point, like PostgreSQL's "C" collation: stable across machines. */
-export const compareNames = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
+/** A view over `base` with uncommitted changes on top. */
+export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> } {
+  return {
+    users: new TableView(base.users, KEYS.users),
+    tenants: new TableView(base.tenants, KEYS.tenants),
+    databases: new TableView(base.databases, KEYS.databases),
+  };
+}

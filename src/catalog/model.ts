@@ -10,12 +10,14 @@ export const roleRank = (r: BuiltinRole): number => BUILTIN_ROLES.indexOf(r);
 export interface Tenant {
   id: number;
   name: string;
+  createdAt: number;
 }
 
 export interface Database {
   id: number;
   tenantId: number;
   name: string;
+  createdAt: number;
 }
 
 export interface User {
@@ -39,11 +41,16 @@ export interface User {
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
+/** The kinds of catalog object, each a table of rows. */
+export interface Rows {
+  users: User;
+  tenants: Tenant;
+  databases: Database;
+}
+export type TableName = keyof Rows;
+
 /** One catalog change: the unit of the log and of replay. */
 export type Mutation =
   | { op: 'init'; serverSecret: string; at: number }
-  | { op: 'tenant.create'; tenant: Tenant }
-  | { op: 'database.create'; database: Database }
-  | { op: 'user.create'; user: User }
-  | { op: 'user.update'; user: User }
-  | { op: 'user.delete'; id: number };
+  | { [T in TableName]: { op: 'insert' | 'update'; table: T; row: Rows[T] } }[TableName]
+  | { op: 'delete'; table: TableName; id: number };

@@ -1,19 +1,20 @@
-import type { Catalog, CatalogReader } from './catalog.js';
-import { compareNames } from './catalog.js';
 import { PgError } from '../errors/pg-error.js';
-import type { Database, Mutation, Tenant, User } from './model.js';
+import { CatalogReader, KEYS, viewsOver, type Catalog } from './catalog.js';
+import type { Mutation, Rows, TableName } from './model.js';
+import type { TableView } from './table.js';
 
 /**
  * A transaction's view: the committed catalog plus this transaction's own changes,
  * which no other session sees until commit. Mutations are kept in order for the log.
  */
-export class CatalogTransaction implements CatalogReader {
+export class CatalogTransaction extends CatalogReader {
   readonly mutations: Mutation[] = [];
-  /** Users changed by this transaction: id → new row, or null when dropped. */
-  private readonly changed = new Map<number, User | null>();
-  private readonly byName = new Map<string, number | null>();
+  readonly tables: { [T in TableName]: TableView<Rows[T]> };
 
-  constructor(private readonly base: Catalog) {}
+  constructor(private readonly base: Catalog) {
+    super();
+    this.tables = viewsOver(base.tables);
+  }
 
   get serverSecret(): string {
     return this.base.serverSecret;
@@ -27,64 +28,22 @@ export class CatalogTransaction implements CatalogReader {
     return this.base.allocateId();
   }
 
-  userById(id: number): User | undefined {
-    if (this.changed.has(id)) return this.changed.get(id) ?? undefined;
-    return this.base.userById(id);
+  insert<T extends TableName>(table: T, row: Rows[T]): void {
+    this.record({ op: 'insert', table, row } as Mutation);
   }
 
-  userByName(name: string): User | undefined {
-    if (this.byName.has(name)) {
-      const id = this.byName.get(name);
-      return id === null || id === undefined ? undefined : (this.changed.get(id) ?? undefined);
-    }
-    const u = this.base.userByName(name);
-    // A user renamed or dropped in this transaction is no longer found under its old name.
-    if (u && this.changed.has(u.id)) return undefined;
-    return u;
+  update<T extends TableName>(table: T, row: Rows[T]): void {
+    this.record({ op: 'update', table, row } as Mutation);
   }
 
-  *users(): IterableIterator<User> {
-    if (this.changed.size === 0) {
-      yield* this.base.users();
-      return;
-    }
-    const mine = [...this.changed.values()].filter((u): u is User => u !== null).sort((a, b) => compareNames(a.name, b.name));
-    let i = 0;
-    for (const u of this.base.users()) {
-      while (i < mine.length && compareNames(mine[i]!.name, u.name) < 0) yield mine[i++]!;
-      if (!this.changed.has(u.id)) yield u;
-    }
-    while (i < mine.length) yield mine[i++]!;
-  }
-
-  tenantById(id: number): Tenant | undefined {
-    return this.base.tenantById(id);
-  }
-
-  databaseByName(tenantId: number, name: string): Database | undefined {
-    return this.base.databaseByName(tenantId, name);
+  delete(table: TableName, id: number): void {
+    this.record({ op: 'delete', table, id });
   }
 
   record(m: Mutation): void {
     this.mutations.push(m);
-    switch (m.op) {
-      case 'user.create':
-      case 'user.update': {
-        const old = this.userById(m.user.id);
-        if (old && old.name !== m.user.name) this.byName.set(old.name, null);
-        this.changed.set(m.user.id, m.user);
-        this.byName.set(m.user.name, m.user.id);
-        return;
-      }
-      case 'user.delete': {
-        const old = this.userById(m.id);
-        if (old) this.byName.set(old.name, null);
-        this.changed.set(m.id, null);
-        return;
-      }
-      default:
-        return;
-    }
+    if (m.op === 'insert' || m.op === 'update') (this.tables[m.table] as TableView<Rows[TableName]>).put(m.row);
+    else if (m.op === 'delete') this.tables[m.table].delete(m.id);
   }
 }
 
@@ -96,28 +55,24 @@ export class CatalogTransaction implements CatalogReader {
 export function checkCommit(base: Catalog, ms: Mutation[]): void {
   const view = new CatalogTransaction(base);
   for (const m of ms) {
-    switch (m.op) {
-      case 'user.create':
-        if (view.userByName(m.user.name) || view.userById(m.user.id)) throw conflict(`user "${m.user.name}"`);
-        break;
-      case 'user.update': {
-        if (!view.userById(m.user.id)) throw conflict(`user "${m.user.name}"`);
-        const other = view.userByName(m.user.name);
-        if (other && other.id !== m.user.id) throw conflict(`user "${m.user.name}"`);
-        break;
-      }
-      case 'user.delete':
-        if (!view.userById(m.id)) throw conflict('a user');
-        break;
-      default:
-        break;
+    if (m.op === 'insert' || m.op === 'update') {
+      const t = view.tables[m.table] as TableView<Rows[TableName]>;
+      const key = keyOf(m.table, m.row);
+      const holder = t.find(key);
+      if (m.op === 'insert' && (holder || t.get(m.row.id))) throw conflict(m.table, key);
+      if (m.op === 'update' && !t.get(m.row.id)) throw conflict(m.table, key);
+      if (holder && holder.id !== m.row.id) throw conflict(m.table, key);
+    } else if (m.op === 'delete' && !view.tables[m.table].get(m.id)) {
+      throw conflict(m.table, `#${m.id}`);
     }
     view.record(m);
   }
 }
 
-const conflict = (what: string) =>
+const keyOf = (table: TableName, row: Rows[TableName]) => (KEYS[table] as (r: Rows[TableName]) => string)(row);
+
+const conflict = (table: TableName, key: string) =>
   new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
-    detail: `${what} was changed by another session after this transaction read it.`,
+    detail: `${table.replace(/s$/, '')} ${key.replace(/^0+(?=\d)/, '')} was changed by another session after this transaction read it.`,
     hint: 'Retry the transaction.',
   });

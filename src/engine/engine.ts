@@ -82,9 +82,9 @@ export class Engine {
     };
     await this.commitMutations([
       { op: 'init', serverSecret: randomBytes(32).toString('hex'), at: now },
-      { op: 'tenant.create', tenant: { id: DEFAULT_TENANT_ID, name: 'default' } },
-      { op: 'database.create', database: { id: 2, tenantId: DEFAULT_TENANT_ID, name: DEFAULT_DATABASE } },
-      { op: 'user.create', user: admin },
+      { op: 'insert', table: 'tenants', row: { id: DEFAULT_TENANT_ID, name: 'default', createdAt: now } },
+      { op: 'insert', table: 'databases', row: { id: 2, tenantId: DEFAULT_TENANT_ID, name: DEFAULT_DATABASE, createdAt: now } },
+      { op: 'insert', table: 'users', row: admin },
     ]);
   }
 

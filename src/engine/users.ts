@@ -71,7 +71,7 @@ async function resolveOptions(options: UserOption[], ctx: StatementContext): Pro
         break;
       case 'tenant': {
         const t = o.tenant;
-        const tenant = 'id' in t ? ctx.view.tenantById(Number(t.id)) : findTenantByName(ctx, t.value);
+        const tenant = 'id' in t ? ctx.view.tenantById(Number(t.id)) : ctx.view.tenantByName(t.value);
         if (!tenant) {
           throw new PgError('undefined_object', `tenant "${'id' in t ? t.id : t.value}" does not exist`, { position: t.position });
         }
@@ -111,15 +111,6 @@ function optionName(o: UserOption): string {
     login: 'LOGIN / NOLOGIN',
     certificateSubject: 'CERTIFICATE SUBJECT',
   }[o.kind];
-}
-
-function findTenantByName(ctx: StatementContext, name: string) {
-  // Tenants are few at this stage (tenant 1); a name index comes with CREATE TENANT.
-  for (let id = 1; id <= 1; id++) {
-    const t = ctx.view.tenantById(id);
-    if (t?.name === name) return t;
-  }
-  return undefined;
 }
 
 async function passwordVerifier(pw: string | null, ctx: StatementContext): Promise<string | null> {
@@ -176,22 +167,19 @@ export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext):
   }
   const a = await resolveOptions(cmd.options, ctx);
   const now = ctx.engine.clock();
-  tx.record({
-    op: 'user.create',
-    user: {
-      id: tx.allocateId(),
-      name: cmd.name.value,
-      tenantId: a.tenantId ?? ctx.actor.tenantId,
-      role: a.role ?? 'readonly',
-      verifier: a.verifier ?? null,
-      login: a.login ?? true,
-      validUntil: a.validUntil ?? null,
-      connectionLimit: a.connectionLimit ?? -1,
-      certificateSubject: a.certificateSubject ?? null,
-      createdAt: now,
-      updatedAt: now,
-      createdBy: ctx.actor.name,
-    },
+  tx.insert('users', {
+    id: tx.allocateId(),
+    name: cmd.name.value,
+    tenantId: a.tenantId ?? ctx.actor.tenantId,
+    role: a.role ?? 'readonly',
+    verifier: a.verifier ?? null,
+    login: a.login ?? true,
+    validUntil: a.validUntil ?? null,
+    connectionLimit: a.connectionLimit ?? -1,
+    certificateSubject: a.certificateSubject ?? null,
+    createdAt: now,
+    updatedAt: now,
+    createdBy: ctx.actor.name,
   });
   return commandDone('CREATE USER');
 }
@@ -211,7 +199,7 @@ export async function alterUser(cmd: Cmd<'AlterUser'>, ctx: StatementContext): P
   const a = await resolveOptions(cmd.options, ctx);
   const updated: User = { ...target, updatedAt: ctx.engine.clock() };
   for (const k of Object.keys(a) as (keyof Attributes)[]) (updated as unknown as Record<string, unknown>)[k] = a[k];
-  tx.record({ op: 'user.update', user: updated });
+  tx.update('users', updated);
   return commandDone('ALTER USER');
 }
 
@@ -226,7 +214,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
   if (tx.userByName(cmd.newName.value)) {
     throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
   }
-  tx.record({ op: 'user.update', user: { ...target, name: cmd.newName.value, updatedAt: ctx.engine.clock() } });
+  tx.update('users', { ...target, name: cmd.newName.value, updatedAt: ctx.engine.clock() });
   return commandDone('ALTER USER');
 }
 
@@ -255,7 +243,7 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
       throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
     }
     authorize(ctx.actor, { kind: 'dropUser', target: u });
-    tx.record({ op: 'user.delete', id: u.id });
+    tx.delete('users', u.id);
   }
   return commandDone('DROP USER');
 }
