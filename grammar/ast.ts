@@ -17,10 +17,13 @@ export interface Name {
   position: number;
 }
 
+/** A tenant named by id (`TENANT 42`) or by name (`TENANT acme`). */
+export type TenantRef = Name | { id: string; position: number };
+
 export type UserOption =
   | { kind: 'password'; value: Value }
   | { kind: 'role'; role: Name }
-  | { kind: 'tenant'; tenant: Name | { id: string; position: number } }
+  | { kind: 'tenant'; tenant: TenantRef }
   | { kind: 'validUntil'; value: Value }
   | { kind: 'connectionLimit'; value: Value }
   | { kind: 'login'; value: boolean; position: number }
@@ -48,6 +51,12 @@ export type AdminCommand =
   | { type: 'UnlockUser'; user: UserRef }
   | { type: 'DropUser'; names: Name[]; ifExists: boolean; cascade: boolean }
   | { type: 'ShowUsers' }
+  | { type: 'CreateTenant'; name: Name; ifNotExists: boolean; id: { value: string; position: number } | null }
+  | { type: 'DropTenant'; name: Name; ifExists: boolean; cascade: boolean }
+  | { type: 'ShowTenants' }
+  | { type: 'CreateDatabase'; name: Name; ifNotExists: boolean; tenant: TenantRef | null }
+  | { type: 'DropDatabase'; name: Name; ifExists: boolean; tenant: TenantRef | null; cascade: boolean }
+  | { type: 'ShowDatabases' }
   | { type: 'ShowAuth' }
   | { type: 'Select'; items: SelectItem[]; from: Name | null }
   | { type: 'Transaction'; action: TransactionAction; keyword: string }

@@ -4,7 +4,7 @@ import type { Statement } from './ast.js';
 import { parser } from './parser.js';
 import { tokenize } from './tokens.js';
 
-export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, SelectItem } from './ast.js';
+export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, SelectItem, TenantRef } from './ast.js';
 
 /**
  * parse(text): the statements of a query string, or a 42601 PgError positioned in
@@ -66,7 +66,7 @@ function parseError(text: string, e: IRecognitionException, positionOf: (o: numb
 /** Chevrotain's messages list expected token labels; turn them into "A, B or C". */
 function expectedFrom(message: string): string | null {
   const labels = new Set<string>();
-  const single = /Expecting token of type --> (.+?) <--/.exec(message);
+  const single = /Expecting (?:token of type )?--> (.+?) <--/.exec(message);
   if (single) labels.add(single[1]!);
   for (const m of message.matchAll(/\[([^\]]*)\]/g)) {
     const first = m[1]!.split(',')[0]!.trim();

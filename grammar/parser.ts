@@ -50,7 +50,11 @@ export class AdminParser extends SessionRules {
 
   private createStmt = this.RULE('createStmt', (): AdminCommand => {
     this.CONSUME(T.Create);
-    return this.OR([{ ALT: () => this.SUBRULE(this.createUser) }]);
+    return this.OR([
+      { ALT: () => this.SUBRULE(this.createUser) },
+      { ALT: () => this.SUBRULE(this.createTenant) },
+      { ALT: () => this.SUBRULE(this.createDatabase) },
+    ]);
   });
 
   private alterStmt = this.RULE('alterStmt', (): AdminCommand => {
@@ -60,7 +64,11 @@ export class AdminParser extends SessionRules {
 
   private dropStmt = this.RULE('dropStmt', (): AdminCommand => {
     this.CONSUME(T.Drop);
-    return this.OR([{ ALT: () => this.SUBRULE(this.dropUser) }]);
+    return this.OR([
+      { ALT: () => this.SUBRULE(this.dropUser) },
+      { ALT: () => this.SUBRULE(this.dropTenant) },
+      { ALT: () => this.SUBRULE(this.dropDatabase) },
+    ]);
   });
 }
 

@@ -20,6 +20,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   authTimeoutMs?: number;
   maxConnections?: number;
+  /** Milliseconds since the epoch; tests and golden files pass a fixed clock. */
+  clock?: () => number;
 }
 
 export interface RunningServer {
@@ -39,6 +41,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapPassword: opts.bootstrapPassword,
     announce: opts.announce,
     maxConnections: opts.maxConnections,
+    clock: opts.clock,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => new PasswordLogin(engine, startup, peer) };

@@ -1,6 +1,6 @@
 import { EmbeddedActionsParser, type IToken, type TokenType } from 'chevrotain';
 import * as T from '../tokens.js';
-import type { Name, Value } from '../ast.js';
+import type { Name, TenantRef, Value } from '../ast.js';
 import { unquoteIdentifier, unquoteString } from '../literals.js';
 
 /**
@@ -163,6 +163,19 @@ export class CommonRules extends EmbeddedActionsParser {
     return { kind: 'param', index, position: this.pos(t) };
   });
 
+
+  /** A tenant by id or by name. */
+  protected tenantRef = this.RULE('tenantRef', (): TenantRef =>
+    this.OR([
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Number_);
+          return { id: t.image, position: this.pos(t) };
+        },
+      },
+      { ALT: () => this.SUBRULE(this.name) },
+    ]),
+  );
 
   protected pos(t: IToken): number {
     return this.positionOf(t.startOffset);

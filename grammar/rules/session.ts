@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { UserRules } from './users.js';
+import { TenantRules } from './tenants.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends UserRules {
+export class SessionRules extends TenantRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -47,6 +47,8 @@ export class SessionRules extends UserRules {
             const quoted = t.tokenType === T.QuotedIdentifier;
             if (!quoted && name === 'users') return { type: 'ShowUsers' };
             if (!quoted && name === 'auth') return { type: 'ShowAuth' };
+            if (!quoted && name === 'tenants') return { type: 'ShowTenants' };
+            if (!quoted && name === 'databases') return { type: 'ShowDatabases' };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;
         },

@@ -77,16 +77,7 @@ export class UserRules extends CommonRules {
       {
         ALT: (): UserOption => {
           this.CONSUME(T.Tenant);
-          const tenant = this.OR3([
-            {
-              ALT: () => {
-                const t = this.CONSUME(T.Number_);
-                return { id: t.image, position: this.pos(t) };
-              },
-            },
-            { ALT: () => this.SUBRULE3(this.name) },
-          ]);
-          return { kind: 'tenant', tenant };
+          return { kind: 'tenant', tenant: this.SUBRULE(this.tenantRef) };
         },
       },
       {

@@ -1,4 +1,5 @@
-import { DEFAULT_DATABASE, type User } from '../catalog/model.js';
+import type { User } from '../catalog/model.js';
+import { accessibleDatabases } from './privileges.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { formatTextArray } from './values.js';
 
@@ -25,8 +26,7 @@ export type AuthValues = Record<AuthVariable, string | string[] | null> & { clai
 
 /** For a password login: derived from the user (SPEC §5, first column). */
 export function passwordAuthValues(user: User, view: CatalogReader, method: 'password'): AuthValues {
-  // Accessible databases: the tenant's default database (privileges arrive with GRANT).
-  const databases = view.databaseByName(user.tenantId, DEFAULT_DATABASE) ? [DEFAULT_DATABASE] : [];
+  const databases = accessibleDatabases(user, view);
   return {
     id: String(user.id),
     username: user.name,

@@ -10,6 +10,7 @@ import { selectColumns, runSelect, selectParamTypes } from './select.js';
 import type { EngineSession } from './session.js';
 import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
+import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -42,6 +43,18 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return dropUser(cmd, ctx);
     case 'ShowUsers':
       return showUsers(ctx);
+    case 'CreateTenant':
+      return createTenant(cmd, ctx);
+    case 'DropTenant':
+      return dropTenant(cmd, ctx);
+    case 'ShowTenants':
+      return showTenants(ctx);
+    case 'CreateDatabase':
+      return createDatabase(cmd, ctx);
+    case 'DropDatabase':
+      return dropDatabase(cmd, ctx);
+    case 'ShowDatabases':
+      return showDatabases(ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -65,6 +78,10 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'RenameUser':
     case 'UnlockUser':
     case 'DropUser':
+    case 'CreateTenant':
+    case 'DropTenant':
+    case 'CreateDatabase':
+    case 'DropDatabase':
       return true;
     default:
       return false;
@@ -76,6 +93,10 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
   switch (cmd.type) {
     case 'ShowUsers':
       return USER_COLUMNS;
+    case 'ShowTenants':
+      return TENANT_COLUMNS;
+    case 'ShowDatabases':
+      return DATABASE_COLUMNS;
     case 'ShowAuth':
       return authColumns;
     case 'Select':

@@ -1,5 +1,6 @@
 import { PgError } from '../errors/pg-error.js';
-import { roleRank, type BuiltinRole, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, roleRank, type BuiltinRole, type Database, type Tenant, type User } from '../catalog/model.js';
+import type { CatalogReader } from '../catalog/catalog.js';
 
 /**
  * The one privilege policy (SPEC §4). Every statement asks here; nothing else in the
@@ -8,6 +9,7 @@ import { roleRank, type BuiltinRole, type User } from '../catalog/model.js';
  * Users are managed by admin and above, inside their own tenant (a superuser: anywhere).
  * A manager may assign or touch only roles up to its own, and tenant_admin and superuser
  * only a superuser may assign or touch. Everyone may change their own password.
+ * Tenants are a superuser's; databases are created and dropped by tenant_admin and above.
  */
 
 export type Action =
@@ -15,7 +17,11 @@ export type Action =
   | { kind: 'alterUser'; target: User; newRole: BuiltinRole | null; changesTenant: boolean; onlyPassword: boolean }
   | { kind: 'renameUser'; target: User }
   | { kind: 'unlockUser'; target: User }
-  | { kind: 'dropUser'; target: User };
+  | { kind: 'dropUser'; target: User }
+  | { kind: 'createTenant' }
+  | { kind: 'dropTenant' }
+  | { kind: 'createDatabase'; tenantId: number; namesTenant: boolean }
+  | { kind: 'dropDatabase'; target: Database; namesTenant: boolean };
 
 const atLeast = (u: User, r: BuiltinRole) => roleRank(u.role) >= roleRank(r);
 const isSuper = (u: User) => u.role === 'superuser';
@@ -30,6 +36,28 @@ const denied = (message: string, detail: string, hint?: string) =>
 export function canSeeUser(actor: User, target: User): boolean {
   if (isSuper(actor) || actor.id === target.id) return true;
   return atLeast(actor, 'admin') && actor.tenantId === target.tenantId;
+}
+
+export function canSeeTenant(actor: User, tenant: Tenant): boolean {
+  return isSuper(actor) || actor.tenantId === tenant.id;
+}
+
+export function canSeeDatabase(actor: User, db: Database, view: CatalogReader): boolean {
+  return isSuper(actor) || (actor.tenantId === db.tenantId && accessibleDatabases(actor, view).includes(db.name));
+}
+
+/**
+ * Accessible databases (SPEC §2): the tenant's `default` database, every database of the
+ * tenant for tenant_admin, every database for a superuser (listed here: those of its own
+ * tenant; others are named with TENANT). Privileges granted on databases arrive with GRANT.
+ */
+export function accessibleDatabases(actor: User, view: CatalogReader): string[] {
+  if (atLeast(actor, 'tenant_admin')) {
+    const out: string[] = [];
+    for (const d of view.databases()) if (d.tenantId === actor.tenantId) out.push(d.name);
+    return out;
+  }
+  return view.databaseByName(actor.tenantId, DEFAULT_DATABASE) ? [DEFAULT_DATABASE] : [];
 }
 
 /** Throws 42501 with what was needed and what the actor has, or returns. */
@@ -76,13 +104,29 @@ export function authorize(actor: User, action: Action): void {
       needManager(actor, 'DROP USER');
       manageable(actor, action.target, 'DROP USER');
       return;
+    case 'createTenant':
+      throw onlySuperuser(actor, 'CREATE TENANT');
+    case 'dropTenant':
+      throw onlySuperuser(actor, 'DROP TENANT');
+    case 'createDatabase':
+      needRole(actor, 'tenant_admin', 'CREATE DATABASE');
+      if (action.namesTenant) throw onlySuperuser(actor, 'CREATE DATABASE ... TENANT');
+      return;
+    case 'dropDatabase':
+      needRole(actor, 'tenant_admin', 'DROP DATABASE');
+      if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
+      return;
+  }
+}
+
+function needRole(actor: User, role: BuiltinRole, statement: string): void {
+  if (!atLeast(actor, role)) {
+    throw denied(`permission denied for ${statement}`, `${actor.name} has role ${actor.role}; ${statement} needs ${role} or higher.`);
   }
 }
 
 function needManager(actor: User, statement: string): void {
-  if (!atLeast(actor, 'admin')) {
-    throw denied(`permission denied for ${statement}`, `${actor.name} has role ${actor.role}; ${statement} needs admin or higher.`);
-  }
+  needRole(actor, 'admin', statement);
 }
 
 function onlySuperuser(actor: User, statement: string): PgError {

@@ -18,6 +18,7 @@ import type { Engine } from './engine.js';
 import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
 import { commandDone, emptyStatement } from './results.js';
 import { Settings } from './settings.js';
+import { accessibleDatabases } from './privileges.js';
 
 export type LoginMethod = 'password';
 
@@ -62,6 +63,12 @@ export class EngineSession implements QuerySession {
     const requested = startup.database === '' || startup.database === user.name ? DEFAULT_DATABASE : startup.database;
     if (!engine.catalog.databaseByName(user.tenantId, requested)) {
       throw new PgError('invalid_catalog_name', `database "${requested}" does not exist`, { severity: 'FATAL' });
+    }
+    if (!accessibleDatabases(user, engine.catalog).includes(requested)) {
+      throw new PgError('insufficient_privilege', `permission denied for database "${requested}"`, {
+        severity: 'FATAL',
+        detail: `${user.name} has role ${user.role} and no privilege on database "${requested}".`,
+      });
     }
     if (engine.totalSessions() >= engine.maxConnections) {
       throw new PgError('too_many_connections', 'sorry, too many clients already', { severity: 'FATAL' });

@@ -7,6 +7,7 @@ import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
 import { valueText, type StatementContext } from './dispatch.js';
 import { authorize, canSeeUser } from './privileges.js';
+import { resolveTenant } from './tenants.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
 
@@ -69,15 +70,9 @@ async function resolveOptions(options: UserOption[], ctx: StatementContext): Pro
         }
         a.role = o.role.value;
         break;
-      case 'tenant': {
-        const t = o.tenant;
-        const tenant = 'id' in t ? ctx.view.tenantById(Number(t.id)) : ctx.view.tenantByName(t.value);
-        if (!tenant) {
-          throw new PgError('undefined_object', `tenant "${'id' in t ? t.id : t.value}" does not exist`, { position: t.position });
-        }
-        a.tenantId = tenant.id;
+      case 'tenant':
+        a.tenantId = resolveTenant(o.tenant, ctx).id;
         break;
-      }
       case 'validUntil': {
         const text = valueText(o.value, ctx.params);
         a.validUntil = text === null ? null : parseTimestamp(text, ctx.session.settings.get('timezone'));

@@ -60,6 +60,18 @@ describe('grammar', () => {
     expect(one(`DROP USER (a, b)`)).toMatchObject({ names: [{ value: 'a' }, { value: 'b' }] });
   });
 
+  it('parses tenant and database statements', () => {
+    expect(one('CREATE TENANT IF NOT EXISTS acme ID 42')).toMatchObject({ type: 'CreateTenant', ifNotExists: true, name: { value: 'acme' }, id: { value: '42' } });
+    expect(one("DROP TENANT IF EXISTS 'Acme Corp' CASCADE")).toMatchObject({ type: 'DropTenant', ifExists: true, cascade: true, name: { value: 'Acme Corp' } });
+    expect(one('CREATE DATABASE analytics TENANT 7')).toMatchObject({ type: 'CreateDatabase', tenant: { id: '7' } });
+    expect(one('DROP DATABASE IF EXISTS analytics TENANT acme RESTRICT')).toMatchObject({ type: 'DropDatabase', ifExists: true, cascade: false, tenant: { value: 'acme' } });
+    expect(parse('SHOW TENANTS; SHOW DATABASES; SHOW "databases"').map((s) => s.command.type)).toEqual(['ShowTenants', 'ShowDatabases', 'ShowVariable']);
+    const e = syntaxError('CREATE TENANT acme ID x');
+    expect(e.message).toBe('syntax error at or near "x"');
+    expect(e.position).toBe(23);
+    expect(e.hint).toBe('Expected a number.');
+  });
+
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
     const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
     expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
@@ -116,7 +128,7 @@ describe('grammar', () => {
     const e = syntaxError('CREATE USR x');
     expect(e.message).toBe('syntax error at or near "USR"');
     expect(e.position).toBe(8);
-    expect(e.hint).toBe('Expected USER.');
+    expect(e.hint).toBe('Expected USER, TENANT or DATABASE.');
     const end = syntaxError('CREATE USER');
     expect(end.message).toBe('syntax error at end of input');
     expect(end.position).toBe(12);

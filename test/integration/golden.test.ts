@@ -39,7 +39,9 @@ async function runPsql(port: number, sqlFile: string): Promise<string> {
 
 describe('golden files through real psql', () => {
   it.each(files)('%s', async (file) => {
-    server = await startTestServer();
+    // A fixed clock that ticks one second per reading, so timestamps in SHOW are stable.
+    let now = Date.UTC(2026, 0, 1);
+    server = await startTestServer({ clock: () => (now += 1000) });
     const actual = await runPsql(server.port, path.join(FIXTURES, file));
     const expectedFile = path.join(FIXTURES, file.replace(/\.sql$/, '.out'));
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(expectedFile, actual);
