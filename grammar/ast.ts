@@ -42,6 +42,22 @@ export interface SelectItem {
   alias: string | null;
 }
 
+/** A word in a GRANT / REVOKE list: a privilege keyword or a role name; the engine decides. */
+export interface GrantItem {
+  word: string;
+  /** Quoted or a string literal: always a role name, never a privilege keyword. */
+  quoted: boolean;
+  position: number;
+}
+
+export type GrantTarget =
+  | { kind: 'databases'; names: Name[] }
+  | { kind: 'collection'; database: Name; collection: Name }
+  /** No ON clause: every database of the grantee's tenant, or role membership. */
+  | null;
+
+export type Expiry = { kind: 'until'; value: Value } | { kind: 'interval'; value: Value } | null;
+
 export type TransactionAction = 'begin' | 'commit' | 'rollback';
 
 export type AdminCommand =
@@ -57,6 +73,13 @@ export type AdminCommand =
   | { type: 'CreateDatabase'; name: Name; ifNotExists: boolean; tenant: TenantRef | null }
   | { type: 'DropDatabase'; name: Name; ifExists: boolean; tenant: TenantRef | null; cascade: boolean }
   | { type: 'ShowDatabases' }
+  | { type: 'CreateRole'; name: Name; ifNotExists: boolean; tenant: TenantRef | null }
+  | { type: 'DropRole'; name: Name; ifExists: boolean; tenant: TenantRef | null; cascade: boolean }
+  | { type: 'ShowRoles' }
+  | { type: 'Grant'; items: GrantItem[]; target: GrantTarget; grantees: Name[]; expiry: Expiry }
+  | { type: 'Revoke'; items: GrantItem[]; target: GrantTarget; grantees: Name[] }
+  | { type: 'ShowGrants'; grantee: Name | null }
+  | { type: 'ShowPermissions' }
   | { type: 'ShowAuth' }
   | { type: 'Select'; items: SelectItem[]; from: Name | null }
   | { type: 'Transaction'; action: TransactionAction; keyword: string }

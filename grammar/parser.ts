@@ -45,6 +45,8 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.transactionStmt) },
       { ALT: () => this.SUBRULE(this.setStmt) },
       { ALT: () => this.SUBRULE(this.resetStmt) },
+      { ALT: () => this.SUBRULE(this.grantStmt) },
+      { ALT: () => this.SUBRULE(this.revokeStmt) },
     ]),
   );
 
@@ -54,6 +56,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createUser) },
       { ALT: () => this.SUBRULE(this.createTenant) },
       { ALT: () => this.SUBRULE(this.createDatabase) },
+      { ALT: () => this.SUBRULE(this.createRole) },
     ]);
   });
 
@@ -68,6 +71,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropUser) },
       { ALT: () => this.SUBRULE(this.dropTenant) },
       { ALT: () => this.SUBRULE(this.dropDatabase) },
+      { ALT: () => this.SUBRULE(this.dropRole) },
     ]);
   });
 }

@@ -43,6 +43,10 @@ export const Default = kw('DEFAULT', true);
 export const From = kw('FROM', true);
 export const With = kw('WITH', true);
 export const Only = kw('ONLY', true);
+export const Grant = kw('GRANT', true);
+export const Revoke = kw('REVOKE', true);
+export const On = kw('ON', true);
+export const For = kw('FOR', true);
 
 // Non-reserved.
 export const Users = kw('USERS');
@@ -51,6 +55,10 @@ export const If = kw('IF');
 export const Exists = kw('EXISTS');
 export const Password = kw('PASSWORD');
 export const Role = kw('ROLE');
+export const Privileges = kw('PRIVILEGES');
+export const Collection = kw('COLLECTION');
+export const Interval = kw('INTERVAL');
+export const Grants = kw('GRANTS');
 export const Tenant = kw('TENANT');
 export const Database = kw('DATABASE');
 export const Id = kw('ID');

@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { TenantRules } from './tenants.js';
+import { GrantRules } from './grants.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends TenantRules {
+export class SessionRules extends GrantRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -40,6 +40,13 @@ export class SessionRules extends TenantRules {
       },
       {
         ALT: (): AdminCommand => {
+          this.CONSUME(T.Grants);
+          this.CONSUME(T.For);
+          return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
           // SHOW USERS and SHOW AUTH are keywords, but also valid setting names: one rule, decided here.
           const t = this.LA(1);
           const name = this.SUBRULE(this.dottedName);
@@ -49,6 +56,9 @@ export class SessionRules extends TenantRules {
             if (!quoted && name === 'auth') return { type: 'ShowAuth' };
             if (!quoted && name === 'tenants') return { type: 'ShowTenants' };
             if (!quoted && name === 'databases') return { type: 'ShowDatabases' };
+            if (!quoted && name === 'roles') return { type: 'ShowRoles' };
+            if (!quoted && name === 'grants') return { type: 'ShowGrants', grantee: null };
+            if (!quoted && name === 'permissions') return { type: 'ShowPermissions' };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;
         },
@@ -337,6 +347,8 @@ export class SessionRules extends TenantRules {
       },
       { ALT: () => (this.CONSUME(T.True), 'true') },
       { ALT: () => (this.CONSUME(T.False), 'false') },
+      // ON is reserved (GRANT ... ON), but `SET x = on` is everyday PostgreSQL.
+      { ALT: () => (this.CONSUME(T.On), 'on') },
       { ALT: () => identifierValue(this.CONSUME(T.Identifier)) },
       { ALT: () => identifierValue(this.CONSUME(T.NonReserved)) },
       { ALT: () => unquoteIdentifier(this.CONSUME(T.QuotedIdentifier).image) },

@@ -43,7 +43,7 @@ export class TenantRules extends UserRules {
   });
 
   /** `[TENANT t]`: superusers name another tenant's database. */
-  private inTenant = this.RULE('inTenant', (): TenantRef | null => {
+  protected inTenant = this.RULE('inTenant', (): TenantRef | null => {
     let tenant: TenantRef | null = null;
     this.OPTION(() => {
       this.CONSUME(T.Tenant);

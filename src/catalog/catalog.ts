@@ -1,4 +1,4 @@
-import type { Database, Mutation, Rows, TableName, Tenant, User } from './model.js';
+import type { Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
 import { Table, TableView, type TableReader } from './table.js';
 
@@ -9,7 +9,15 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   users: (u) => u.name,
   tenants: (t) => t.name,
   databases: (d) => tenantScoped(d.tenantId, d.name),
+  roles: (r) => tenantScoped(r.tenantId, r.name),
+  grants: (g) => grantKey(g),
 };
+
+/** One grant per grantee and thing granted: granting it again only moves the expiry. */
+export function grantKey(g: Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'createdAt'>): string {
+  const what = g.privilege !== null ? `p:${g.privilege}:${g.databaseId ?? '*'}:${g.collection ?? ''}` : `r:${g.builtinRole ?? ''}:${g.roleId ?? ''}`;
+  return `${tenantScoped(g.tenantId, '')}${g.granteeKind}:${String(g.granteeId).padStart(10, '0')}/${what}`;
+}
 
 type Tables = { [T in TableName]: TableReader<Rows[T]> };
 
@@ -47,6 +55,25 @@ export abstract class CatalogReader {
   databases(): IterableIterator<Database> {
     return this.tables.databases.scan();
   }
+  databaseById(id: number): Database | undefined {
+    return this.tables.databases.get(id);
+  }
+  roleByName(tenantId: number, name: string): Role | undefined {
+    return this.tables.roles.find(tenantScoped(tenantId, name));
+  }
+  roleById(id: number): Role | undefined {
+    return this.tables.roles.get(id);
+  }
+  roles(): IterableIterator<Role> {
+    return this.tables.roles.scan();
+  }
+  grantByKey(key: string): Grant | undefined {
+    return this.tables.grants.find(key);
+  }
+  /** Every grant, in grantee order. */
+  grants(): IterableIterator<Grant> {
+    return this.tables.grants.scan();
+  }
 }
 
 /**
@@ -58,6 +85,8 @@ export class Catalog extends CatalogReader {
     users: new Table<User>(KEYS.users),
     tenants: new Table<Tenant>(KEYS.tenants),
     databases: new Table<Database>(KEYS.databases),
+    roles: new Table<Role>(KEYS.roles),
+    grants: new Table<Grant>(KEYS.grants),
   };
   private nextId = 1;
   serverSecret = '';
@@ -93,5 +122,7 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     users: new TableView(base.users, KEYS.users),
     tenants: new TableView(base.tenants, KEYS.tenants),
     databases: new TableView(base.databases, KEYS.databases),
+    roles: new TableView(base.roles, KEYS.roles),
+    grants: new TableView(base.grants, KEYS.grants),
   };
 }

@@ -38,6 +38,47 @@ export interface User {
   createdBy: string | null;
 }
 
+/** A custom role (SPEC §2): a name in a tenant that holds privileges and other roles. */
+export interface Role {
+  id: number;
+  tenantId: number;
+  name: string;
+  createdAt: number;
+  createdBy: string | null;
+}
+
+export const PRIVILEGES = ['read', 'write', 'delete', 'schema', 'admin'] as const;
+export type Privilege = (typeof PRIVILEGES)[number];
+
+/** What each built-in role may do on its accessible databases (SPEC §2). */
+export const ROLE_PRIVILEGES: Record<BuiltinRole, readonly Privilege[]> = {
+  readonly: ['read'],
+  readwrite: ['read', 'write', 'delete'],
+  admin: PRIVILEGES,
+  tenant_admin: PRIVILEGES,
+  superuser: PRIVILEGES,
+};
+
+/**
+ * One GRANT: a privilege (on a database, a collection, or every database of the tenant:
+ * databaseId null), or membership in a role (built-in by name, custom by id), to a user
+ * or a custom role, optionally until `expiresAt`.
+ */
+export interface Grant {
+  id: number;
+  tenantId: number;
+  granteeKind: 'user' | 'role';
+  granteeId: number;
+  privilege: Privilege | null;
+  databaseId: number | null;
+  collection: string | null;
+  builtinRole: BuiltinRole | null;
+  roleId: number | null;
+  expiresAt: number | null;
+  grantedBy: string;
+  createdAt: number;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -46,6 +87,8 @@ export interface Rows {
   users: User;
   tenants: Tenant;
   databases: Database;
+  roles: Role;
+  grants: Grant;
 }
 export type TableName = keyof Rows;
 

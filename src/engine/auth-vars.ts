@@ -1,5 +1,5 @@
 import type { User } from '../catalog/model.js';
-import { accessibleDatabases } from './privileges.js';
+import { effectiveOf } from './effective.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { formatTextArray } from './values.js';
 
@@ -25,17 +25,18 @@ export const isAuthVariable = (s: string): s is AuthVariable => (AUTH_VARIABLES 
 export type AuthValues = Record<AuthVariable, string | string[] | null> & { claims: Record<string, string> };
 
 /** For a password login: derived from the user (SPEC §5, first column). */
-export function passwordAuthValues(user: User, view: CatalogReader, method: 'password'): AuthValues {
-  const databases = accessibleDatabases(user, view);
+export function passwordAuthValues(user: User, view: CatalogReader, method: 'password', now: number): AuthValues {
+  const e = effectiveOf(user, view, now);
+  const databases = e.databases.map((d) => d.name);
   return {
     id: String(user.id),
     username: user.name,
-    role: user.role,
+    role: e.role,
     tenant_id: String(user.tenantId),
     org_id: String(user.tenantId),
     scopes: [],
     databases,
-    roles: [user.role],
+    roles: [e.role, ...e.roles.map((r) => r.name)],
     email: null,
     method,
     claims: {},

@@ -11,6 +11,7 @@ import type { EngineSession } from './session.js';
 import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
+import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -24,6 +25,8 @@ export interface StatementContext {
   /** The session's user, as of this statement. */
   actor: User;
   params: (string | null)[];
+  /** The statement's one reading of the clock: every timestamp it writes or compares. */
+  now: number;
   notice: (n: NoticeFields) => void;
   inBlock: boolean;
 }
@@ -55,6 +58,20 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return dropDatabase(cmd, ctx);
     case 'ShowDatabases':
       return showDatabases(ctx);
+    case 'CreateRole':
+      return createRole(cmd, ctx);
+    case 'DropRole':
+      return dropRole(cmd, ctx);
+    case 'ShowRoles':
+      return showRoles(ctx);
+    case 'Grant':
+      return grant(cmd, ctx);
+    case 'Revoke':
+      return revoke(cmd, ctx);
+    case 'ShowGrants':
+      return showGrants(cmd, ctx);
+    case 'ShowPermissions':
+      return showPermissions(ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -82,6 +99,10 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'DropTenant':
     case 'CreateDatabase':
     case 'DropDatabase':
+    case 'CreateRole':
+    case 'DropRole':
+    case 'Grant':
+    case 'Revoke':
       return true;
     default:
       return false;
@@ -97,6 +118,12 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return TENANT_COLUMNS;
     case 'ShowDatabases':
       return DATABASE_COLUMNS;
+    case 'ShowRoles':
+      return ROLE_COLUMNS;
+    case 'ShowGrants':
+      return GRANT_COLUMNS;
+    case 'ShowPermissions':
+      return PERMISSION_COLUMNS;
     case 'ShowAuth':
       return authColumns;
     case 'Select':

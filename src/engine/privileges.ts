@@ -1,6 +1,7 @@
 import { PgError } from '../errors/pg-error.js';
-import { DEFAULT_DATABASE, roleRank, type BuiltinRole, type Database, type Tenant, type User } from '../catalog/model.js';
+import { roleRank, type BuiltinRole, type Database, type Privilege, type Role, type Tenant, type User } from '../catalog/model.js';
 import type { CatalogReader } from '../catalog/catalog.js';
+import { effectiveOf } from './effective.js';
 
 /**
  * The one privilege policy (SPEC §4). Every statement asks here; nothing else in the
@@ -21,7 +22,16 @@ export type Action =
   | { kind: 'createTenant' }
   | { kind: 'dropTenant' }
   | { kind: 'createDatabase'; tenantId: number; namesTenant: boolean }
-  | { kind: 'dropDatabase'; target: Database; namesTenant: boolean };
+  | { kind: 'dropDatabase'; target: Database; namesTenant: boolean }
+  | { kind: 'createRole'; namesTenant: boolean }
+  | { kind: 'dropRole'; namesTenant: boolean }
+  /** A privilege on a database (null: on every database of the grantee's tenant). */
+  | { kind: 'grantPrivilege'; privilege: Privilege; database: Database | null; collection: string | null; grantee: Grantee; revoke: boolean }
+  | { kind: 'grantBuiltinRole'; role: BuiltinRole; grantee: Grantee; revoke: boolean }
+  | { kind: 'grantCustomRole'; role: Role; grantee: Grantee; revoke: boolean };
+
+/** Who receives a grant: a user or a custom role, in a tenant. */
+export type Grantee = { kind: 'user'; user: User } | { kind: 'role'; role: Role };
 
 const atLeast = (u: User, r: BuiltinRole) => roleRank(u.role) >= roleRank(r);
 const isSuper = (u: User) => u.role === 'superuser';
@@ -42,26 +52,26 @@ export function canSeeTenant(actor: User, tenant: Tenant): boolean {
   return isSuper(actor) || actor.tenantId === tenant.id;
 }
 
-export function canSeeDatabase(actor: User, db: Database, view: CatalogReader): boolean {
-  return isSuper(actor) || (actor.tenantId === db.tenantId && accessibleDatabases(actor, view).includes(db.name));
+export function canSeeDatabase(actor: User, db: Database, view: CatalogReader, now: number): boolean {
+  return isSuper(actor) || (actor.tenantId === db.tenantId && accessibleDatabases(actor, view, now).includes(db.name));
+}
+
+/** Accessible databases (SPEC §2), by name, in the actor's tenant (see effectiveOf). */
+export function accessibleDatabases(actor: User, view: CatalogReader, now: number): string[] {
+  return effectiveOf(actor, view, now).databases.map((d) => d.name);
 }
 
 /**
- * Accessible databases (SPEC §2): the tenant's `default` database, every database of the
- * tenant for tenant_admin, every database for a superuser (listed here: those of its own
- * tenant; others are named with TENANT). Privileges granted on databases arrive with GRANT.
+ * What the actor holds, for the grant rules ("nobody grants a role, privilege or database
+ * they do not hold themselves"); given by the caller, who knows the catalog view and time.
  */
-export function accessibleDatabases(actor: User, view: CatalogReader): string[] {
-  if (atLeast(actor, 'tenant_admin')) {
-    const out: string[] = [];
-    for (const d of view.databases()) if (d.tenantId === actor.tenantId) out.push(d.name);
-    return out;
-  }
-  return view.databaseByName(actor.tenantId, DEFAULT_DATABASE) ? [DEFAULT_DATABASE] : [];
+export interface Holdings {
+  holdsPrivilege(privilege: Privilege, database: Database, collection: string | null): boolean;
+  holdsRole(role: Role): boolean;
 }
 
 /** Throws 42501 with what was needed and what the actor has, or returns. */
-export function authorize(actor: User, action: Action): void {
+export function authorize(actor: User, action: Action, holdings?: Holdings): void {
   if (isSuper(actor)) {
     if (action.kind === 'alterUser' && action.target.id === actor.id && action.newRole !== null && action.newRole !== actor.role) {
       throw denied('permission denied to change your own role', `${actor.name} has role ${actor.role}; nobody changes their own role.`);
@@ -116,6 +126,55 @@ export function authorize(actor: User, action: Action): void {
       needRole(actor, 'tenant_admin', 'DROP DATABASE');
       if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
       return;
+    case 'createRole':
+    case 'dropRole': {
+      const statement = action.kind === 'createRole' ? 'CREATE ROLE' : 'DROP ROLE';
+      needRole(actor, 'tenant_admin', statement);
+      if (action.namesTenant) throw onlySuperuser(actor, `${statement} ... TENANT`);
+      return;
+    }
+    case 'grantPrivilege': {
+      const statement = action.revoke ? 'REVOKE' : 'GRANT';
+      needManager(actor, statement);
+      notSelf(actor, action.grantee, statement);
+      const what = action.privilege.toUpperCase();
+      if (action.database === null) {
+        needRole(actor, 'tenant_admin', `${statement} ${what} on every database`);
+        return;
+      }
+      if (!holdings?.holdsPrivilege(action.privilege, action.database, action.collection)) {
+        throw denied(
+          `permission denied to ${statement.toLowerCase()} ${what} on database "${action.database.name}"`,
+          `${actor.name} does not hold ${what} on "${action.database.name}"${action.collection ? ` collection "${action.collection}"` : ''}; nobody grants what they do not hold.`,
+        );
+      }
+      return;
+    }
+    case 'grantBuiltinRole': {
+      const statement = action.revoke ? 'REVOKE' : 'GRANT';
+      needManager(actor, statement);
+      notSelf(actor, action.grantee, statement);
+      assignable(actor, action.role, statement);
+      return;
+    }
+    case 'grantCustomRole': {
+      const statement = action.revoke ? 'REVOKE' : 'GRANT';
+      needManager(actor, statement);
+      notSelf(actor, action.grantee, statement);
+      if (!atLeast(actor, 'tenant_admin') && !holdings?.holdsRole(action.role)) {
+        throw denied(
+          `permission denied to ${statement.toLowerCase()} role "${action.role.name}"`,
+          `${actor.name} does not hold role ${action.role.name}; nobody grants a role they do not hold.`,
+        );
+      }
+      return;
+    }
+  }
+}
+
+function notSelf(actor: User, grantee: Grantee, statement: string): void {
+  if (grantee.kind === 'user' && grantee.user.id === actor.id) {
+    throw denied(`permission denied to ${statement.toLowerCase()} to yourself`, `${actor.name} cannot change what they hold; ask another administrator.`);
   }
 }
 

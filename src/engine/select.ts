@@ -81,7 +81,7 @@ export function runSelect(cmd: Select, ctx: StatementContext): Execution {
     });
   }
   let auth: AuthValues | null = null;
-  const authValues = () => (auth ??= passwordAuthValues(ctx.actor, ctx.view, ctx.session.method));
+  const authValues = () => (auth ??= passwordAuthValues(ctx.actor, ctx.view, ctx.session.method, ctx.now));
   const row = cmd.items.map((it) => evaluate(it.expr, ctx, authValues));
   return rowsResult(selectColumns(cmd), [row][Symbol.iterator](), 'SELECT', true);
 }

@@ -19,6 +19,7 @@ import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext
 import { commandDone, emptyStatement } from './results.js';
 import { Settings } from './settings.js';
 import { accessibleDatabases } from './privileges.js';
+import { effectiveOf } from './effective.js';
 
 export type LoginMethod = 'password';
 
@@ -64,7 +65,7 @@ export class EngineSession implements QuerySession {
     if (!engine.catalog.databaseByName(user.tenantId, requested)) {
       throw new PgError('invalid_catalog_name', `database "${requested}" does not exist`, { severity: 'FATAL' });
     }
-    if (!accessibleDatabases(user, engine.catalog).includes(requested)) {
+    if (!accessibleDatabases(user, engine.catalog, engine.clock()).includes(requested)) {
       throw new PgError('insufficient_privilege', `permission denied for database "${requested}"`, {
         severity: 'FATAL',
         detail: `${user.name} has role ${user.role} and no privilege on database "${requested}".`,
@@ -95,15 +96,19 @@ export class EngineSession implements QuerySession {
     return s;
   }
 
-  /** The session's user as of now (this transaction's view), or a FATAL if it was dropped. */
-  actor(view: CatalogReader = this.view()): User {
-    const u = view.userById(this.userId) ?? this.engine.catalog.userById(this.userId);
+  /**
+   * The session's user as of now (this transaction's view), with its effective built-in
+   * role (a live time-bound role grant raises it), or a FATAL if it was dropped.
+   */
+  actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
+    const u = view.userById(this.userId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
         severity: 'FATAL',
       });
     }
-    return u;
+    const role = effectiveOf(u, view, now).role;
+    return role === u.role ? u : { ...u, role };
   }
 
   view(): CatalogReader {
@@ -211,13 +216,15 @@ export class EngineSession implements QuerySession {
       });
     }
     if (this.mode === 'none' && (multi || isWrite(cmd))) this.beginTx('implicit');
+    const now = this.engine.clock();
     const ctx: StatementContext = {
       engine: this.engine,
       session: this,
       view: this.view(),
       tx: this.tx,
-      actor: this.actor(),
+      actor: this.actor(this.view(), now),
       params,
+      now,
       notice: (n) => notices.notice(n),
       inBlock: this.mode === 'block',
     };

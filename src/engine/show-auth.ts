@@ -7,7 +7,7 @@ export const authColumns = [col('variable'), col('value')];
 
 /** SHOW AUTH: every `$auth.*` variable of this session, one row each, in SPEC §5 order. */
 export function runShowAuth(ctx: StatementContext): Execution {
-  const values = passwordAuthValues(ctx.actor, ctx.view, ctx.session.method);
+  const values = passwordAuthValues(ctx.actor, ctx.view, ctx.session.method, ctx.now);
   const rows = AUTH_VARIABLES.map((v) => [`$auth.${v}`, authValueText(values[v])]);
   return rowsResult(authColumns, rows[Symbol.iterator](), 'SHOW', false);
 }

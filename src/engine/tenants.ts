@@ -61,7 +61,7 @@ export async function createTenant(cmd: Cmd<'CreateTenant'>, ctx: StatementConte
     const holder = tx.tenantById(id);
     if (holder) throw new PgError('duplicate_object', `tenant id ${id} is already used by tenant "${holder.name}"`, { position: cmd.id.position });
   } else id = tx.allocateId();
-  const now = ctx.engine.clock();
+  const now = ctx.now;
   tx.insert('tenants', { id, name: cmd.name.value, createdAt: now });
   // SPEC §2: every tenant has a database named `default`.
   tx.insert('databases', { id: tx.allocateId(), tenantId: id, name: DEFAULT_DATABASE, createdAt: now });
@@ -84,13 +84,16 @@ export async function dropTenant(cmd: Cmd<'DropTenant'>, ctx: StatementContext):
   }
   const users = [...tx.users()].filter((u) => u.tenantId === t.id);
   const dbs = [...tx.databases()].filter((d) => d.tenantId === t.id);
+  const roles = [...tx.roles()].filter((r) => r.tenantId === t.id);
   const extraDbs = dbs.filter((d) => d.name !== DEFAULT_DATABASE);
-  if (!cmd.cascade && (users.length > 0 || extraDbs.length > 0)) {
+  if (!cmd.cascade && (users.length > 0 || extraDbs.length > 0 || roles.length > 0)) {
     throw new PgError('dependent_objects_still_exist', `cannot drop tenant "${t.name}" because other objects depend on it`, {
-      detail: `${count(users.length, 'user')} and ${count(extraDbs.length, 'database')} besides "default" belong to it.`,
+      detail: `${count(users.length, 'user')}, ${count(roles.length, 'role')} and ${count(extraDbs.length, 'database')} besides "default" belong to it.`,
       hint: 'Use DROP TENANT ... CASCADE to drop them too.',
     });
   }
+  for (const g of [...tx.grants()]) if (g.tenantId === t.id) tx.delete('grants', g.id);
+  for (const r of roles) tx.delete('roles', r.id);
   for (const u of users) tx.delete('users', u.id);
   for (const d of dbs) tx.delete('databases', d.id);
   tx.delete('tenants', t.id);
@@ -137,7 +140,7 @@ export async function createDatabase(cmd: Cmd<'CreateDatabase'>, ctx: StatementC
     }
     throw new PgError('duplicate_object', `database "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
-  tx.insert('databases', { id: tx.allocateId(), tenantId: tenant.id, name: cmd.name.value, createdAt: ctx.engine.clock() });
+  tx.insert('databases', { id: tx.allocateId(), tenantId: tenant.id, name: cmd.name.value, createdAt: ctx.now });
   return commandDone('CREATE DATABASE');
 }
 
@@ -145,7 +148,7 @@ export async function dropDatabase(cmd: Cmd<'DropDatabase'>, ctx: StatementConte
   const tx = writeTx(ctx);
   const tenant = targetTenant(cmd.tenant, ctx);
   const db = tx.databaseByName(tenant.id, cmd.name.value);
-  if (!db || !canSeeDatabase(ctx.actor, db, tx)) {
+  if (!db || !canSeeDatabase(ctx.actor, db, tx, ctx.now)) {
     if (cmd.ifExists) {
       ctx.notice({ severity: 'NOTICE', code: '00000', message: `database "${cmd.name.value}" does not exist, skipping` });
       return commandDone('DROP DATABASE');
@@ -162,6 +165,14 @@ export async function dropDatabase(cmd: Cmd<'DropDatabase'>, ctx: StatementConte
   if (db.tenantId === ctx.actor.tenantId && db.name === ctx.session.database) {
     throw new PgError('object_in_use', 'cannot drop the currently open database', { position: cmd.name.position });
   }
+  const grants = [...tx.grants()].filter((g) => g.databaseId === db.id);
+  if (grants.length > 0 && !cmd.cascade) {
+    throw new PgError('dependent_objects_still_exist', `cannot drop database "${db.name}" because other objects depend on it`, {
+      detail: `${count(grants.length, 'grant')} on the database.`,
+      hint: 'REVOKE them first, or use DROP DATABASE ... CASCADE.',
+    });
+  }
+  for (const g of grants) tx.delete('grants', g.id);
   tx.delete('databases', db.id);
   return commandDone('DROP DATABASE');
 }
@@ -172,9 +183,10 @@ export const DATABASE_COLUMNS = [col('tenant'), col('name'), col('id', 'int8'), 
 export function showDatabases(ctx: StatementContext): Execution {
   const { view, actor } = ctx;
   const tz = ctx.session.settings.get('timezone');
+  const now = ctx.now;
   function* rows(): Generator<(string | null)[]> {
     for (const d of view.databases() as IterableIterator<Database>) {
-      if (!canSeeDatabase(actor, d, view)) continue;
+      if (!canSeeDatabase(actor, d, view, now)) continue;
       yield [view.tenantById(d.tenantId)?.name ?? String(d.tenantId), d.name, String(d.id), formatTimestamp(d.createdAt, tz)];
     }
   }

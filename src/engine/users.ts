@@ -131,6 +131,16 @@ async function passwordVerifier(pw: string | null, ctx: StatementContext): Promi
   return formatVerifier(await makeVerifier(pw, iterations));
 }
 
+/** Users and custom roles of a tenant share one name space: GRANT ... TO names either. */
+function noRoleNamed(n: Name, tenantId: number, tx: CatalogTransaction): void {
+  if (tx.roleByName(tenantId, n.value)) {
+    throw new PgError('duplicate_object', `a role named "${n.value}" already exists`, {
+      detail: 'Users and roles of a tenant share one name space, since GRANT ... TO names either.',
+      position: n.position,
+    });
+  }
+}
+
 function writeTx(ctx: StatementContext): CatalogTransaction {
   if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
   return ctx.tx;
@@ -161,7 +171,8 @@ export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext):
     throw new PgError('duplicate_object', `user "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
   const a = await resolveOptions(cmd.options, ctx);
-  const now = ctx.engine.clock();
+  noRoleNamed(cmd.name, a.tenantId ?? ctx.actor.tenantId, tx);
+  const now = ctx.now;
   tx.insert('users', {
     id: tx.allocateId(),
     name: cmd.name.value,
@@ -192,7 +203,7 @@ export async function alterUser(cmd: Cmd<'AlterUser'>, ctx: StatementContext): P
     onlyPassword: cmd.options.every((o) => o.kind === 'password'),
   });
   const a = await resolveOptions(cmd.options, ctx);
-  const updated: User = { ...target, updatedAt: ctx.engine.clock() };
+  const updated: User = { ...target, updatedAt: ctx.now };
   for (const k of Object.keys(a) as (keyof Attributes)[]) (updated as unknown as Record<string, unknown>)[k] = a[k];
   tx.update('users', updated);
   return commandDone('ALTER USER');
@@ -209,7 +220,8 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
   if (tx.userByName(cmd.newName.value)) {
     throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
   }
-  tx.update('users', { ...target, name: cmd.newName.value, updatedAt: ctx.engine.clock() });
+  noRoleNamed(cmd.newName, target.tenantId, tx);
+  tx.update('users', { ...target, name: cmd.newName.value, updatedAt: ctx.now });
   return commandDone('ALTER USER');
 }
 
@@ -238,6 +250,8 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
       throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
     }
     authorize(ctx.actor, { kind: 'dropUser', target: u });
+    // Privileges and role memberships granted to the user go with it.
+    for (const g of [...tx.grants()]) if (g.granteeKind === 'user' && g.granteeId === u.id) tx.delete('grants', g.id);
     tx.delete('users', u.id);
   }
   return commandDone('DROP USER');

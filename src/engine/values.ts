@@ -95,3 +95,44 @@ export function formatTextArray(items: readonly string[]): string {
     .map((s) => (s === '' || /[{},"\\\s]/.test(s) || s.toLowerCase() === 'null' ? `"${s.replace(/["\\]/g, '\\$&')}"` : s))
     .join(',')}}`;
 }
+
+const UNIT_MS: Record<string, number> = {
+  microsecond: 0.001, microseconds: 0.001, us: 0.001,
+  millisecond: 1, milliseconds: 1, ms: 1,
+  second: 1000, seconds: 1000, sec: 1000, secs: 1000, s: 1000,
+  minute: 60_000, minutes: 60_000, min: 60_000, mins: 60_000, m: 60_000,
+  hour: 3_600_000, hours: 3_600_000, hr: 3_600_000, hrs: 3_600_000, h: 3_600_000,
+  day: 86_400_000, days: 86_400_000, d: 86_400_000,
+  week: 604_800_000, weeks: 604_800_000, w: 604_800_000,
+  // PostgreSQL adds months and years to a date by the calendar; as a duration from now,
+  // a month is 30 days and a year 365.25 days, as its interval-to-epoch conversion does.
+  month: 2_592_000_000, months: 2_592_000_000, mon: 2_592_000_000, mons: 2_592_000_000,
+  year: 31_557_600_000, years: 31_557_600_000, y: 31_557_600_000,
+};
+
+/** An interval literal ('2 hours', '1 day 12:00:00', '90 minutes', '00:30') in milliseconds. */
+export function parseInterval(text: string): number {
+  const bad = () => new PgError('invalid_datetime_format', `invalid input syntax for type interval: "${text}"`);
+  let rest = text.trim().toLowerCase().replace(/^@\s*/, '');
+  if (rest === '') throw bad();
+  let ms = 0;
+  const part = /^([+-]?\d+(?:\.\d+)?)\s*([a-z]+)\s*/;
+  const clock = /^([+-])?(\d+):(\d{2})(?::(\d{2}(?:\.\d+)?))?\s*/;
+  while (rest.length > 0) {
+    let m = clock.exec(rest);
+    if (m) {
+      const sign = m[1] === '-' ? -1 : 1;
+      ms += sign * (Number(m[2]) * 3_600_000 + Number(m[3]) * 60_000 + Number(m[4] ?? 0) * 1000);
+      rest = rest.slice(m[0].length);
+      continue;
+    }
+    m = part.exec(rest);
+    if (!m) throw bad();
+    const unit = UNIT_MS[m[2]!];
+    if (unit === undefined) throw bad();
+    ms += Number(m[1]) * unit;
+    rest = rest.slice(m[0].length);
+  }
+  if (!Number.isFinite(ms) || Math.abs(ms) > 1e15) throw new PgError('datetime_field_overflow', `interval out of range: "${text}"`);
+  return ms;
+}

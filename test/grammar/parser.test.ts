@@ -128,7 +128,7 @@ describe('grammar', () => {
     const e = syntaxError('CREATE USR x');
     expect(e.message).toBe('syntax error at or near "USR"');
     expect(e.position).toBe(8);
-    expect(e.hint).toBe('Expected USER, TENANT or DATABASE.');
+    expect(e.hint).toBe('Expected USER, TENANT, DATABASE or ROLE.');
     const end = syntaxError('CREATE USER');
     expect(end.message).toBe('syntax error at end of input');
     expect(end.position).toBe(12);
