@@ -206,6 +206,7 @@ function expiryOf(expiry: Expiry, ctx: StatementContext): number | null {
 
 export async function grant(cmd: Cmd<'Grant'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
+  authorize(ctx.actor, { kind: 'manageGrants', revoke: false });
   const holdings = holdingsOf(ctx);
   const expiresAt = expiryOf(cmd.expiry, ctx);
   const now = ctx.now;
@@ -236,6 +237,7 @@ export async function grant(cmd: Cmd<'Grant'>, ctx: StatementContext): Promise<E
 
 export async function revoke(cmd: Cmd<'Revoke'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
+  authorize(ctx.actor, { kind: 'manageGrants', revoke: true });
   const holdings = holdingsOf(ctx);
   for (const n of cmd.grantees) {
     const grantee = resolveGrantee(n, ctx);

@@ -23,6 +23,8 @@ export type Action =
   | { kind: 'dropTenant' }
   | { kind: 'createDatabase'; tenantId: number; namesTenant: boolean }
   | { kind: 'dropDatabase'; target: Database; namesTenant: boolean }
+  /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
+  | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'createRole'; namesTenant: boolean }
   | { kind: 'dropRole'; namesTenant: boolean }
   /** A privilege on a database (null: on every database of the grantee's tenant). */
@@ -125,6 +127,9 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
     case 'dropDatabase':
       needRole(actor, 'tenant_admin', 'DROP DATABASE');
       if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
+      return;
+    case 'manageGrants':
+      needManager(actor, action.revoke ? 'REVOKE' : 'GRANT');
       return;
     case 'createRole':
     case 'dropRole': {

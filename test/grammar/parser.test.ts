@@ -72,6 +72,40 @@ describe('grammar', () => {
     expect(e.hint).toBe('Expected a number.');
   });
 
+  it('parses every GRANT / REVOKE form, roles and their SHOWs', () => {
+    expect(one('GRANT READ, WRITE ON DATABASE analytics, billing TO alice, bob')).toMatchObject({
+      type: 'Grant',
+      items: [{ word: 'read' }, { word: 'write' }],
+      target: { kind: 'databases', names: [{ value: 'analytics' }, { value: 'billing' }] },
+      grantees: [{ value: 'alice' }, { value: 'bob' }],
+      expiry: null,
+    });
+    expect(one("GRANT ALL PRIVILEGES ON COLLECTION prod.orders TO (alice) VALID UNTIL '2030-01-01'")).toMatchObject({
+      items: [{ word: 'all' }],
+      target: { kind: 'collection', database: { value: 'prod' }, collection: { value: 'orders' } },
+      expiry: { kind: 'until', value: { value: '2030-01-01' } },
+    });
+    expect(one("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON prod.orders TO x FOR INTERVAL $1")).toMatchObject({
+      items: [{ word: 'select' }, { word: 'insert' }, { word: 'update' }, { word: 'delete' }, { word: 'create' }],
+      expiry: { kind: 'interval', value: { kind: 'param', index: 1 } },
+    });
+    expect(one('GRANT analyst, "Read" TO alice')).toMatchObject({ target: null, items: [{ word: 'analyst', quoted: false }, { word: 'Read', quoted: true }] });
+    expect(one('REVOKE admin FROM bob')).toMatchObject({ type: 'Revoke', items: [{ word: 'admin' }], target: null });
+    expect(one('REVOKE ALL ON DATABASE (a, b) FROM c')).toMatchObject({ type: 'Revoke', target: { kind: 'databases' } });
+    expect(one('CREATE ROLE IF NOT EXISTS analyst TENANT acme')).toMatchObject({ type: 'CreateRole', ifNotExists: true, tenant: { value: 'acme' } });
+    expect(one('DROP ROLE IF EXISTS analyst CASCADE')).toMatchObject({ type: 'DropRole', cascade: true });
+    expect(parse('SHOW ROLES; SHOW GRANTS; SHOW GRANTS FOR alice; SHOW PERMISSIONS').map((s) => s.command)).toEqual([
+      { type: 'ShowRoles' },
+      { type: 'ShowGrants', grantee: null },
+      { type: 'ShowGrants', grantee: { value: 'alice', position: 42 } },
+      { type: 'ShowPermissions' },
+    ]);
+    const e = syntaxError('GRANT READ ON DATABASE analytics alice');
+    expect(e.message).toBe('syntax error at or near "alice"');
+    expect(e.position).toBe(34);
+    expect(syntaxError("REVOKE READ ON DATABASE a TO b").message).toBe('syntax error at or near "TO"');
+  });
+
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
     const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
     expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
