@@ -80,6 +80,8 @@ export type AdminCommand =
   | { type: 'Revoke'; items: GrantItem[]; target: GrantTarget; grantees: Name[] }
   | { type: 'ShowGrants'; grantee: Name | null }
   | { type: 'ShowPermissions' }
+  /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
+  | { type: 'SetSessionAuthorization'; user: Name | null }
   | { type: 'ShowAuth' }
   | { type: 'Select'; items: SelectItem[]; from: Name | null }
   | { type: 'Transaction'; action: TransactionAction; keyword: string }

@@ -258,6 +258,17 @@ export class SessionRules extends GrantRules {
       },
       {
         ALT: (): AdminCommand => {
+          this.CONSUME3(T.Session);
+          this.CONSUME(T.Authorization);
+          const user = this.OR2([
+            { ALT: () => (this.CONSUME(T.Default), null) },
+            { ALT: () => this.SUBRULE(this.name) },
+          ]);
+          return { type: 'SetSessionAuthorization', user };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
           this.CONSUME2(T.Session);
           return this.SUBRULE2(this.setBody, { ARGS: [false, position] });
         },
@@ -372,6 +383,13 @@ export class SessionRules extends GrantRules {
           this.CONSUME(T.Isolation);
           this.CONSUME(T.Level);
           return { type: 'ResetVariable', name: 'transaction_isolation', position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Session);
+          this.CONSUME(T.Authorization);
+          return { type: 'SetSessionAuthorization', user: null };
         },
       },
       { ALT: (): AdminCommand => ({ type: 'ResetVariable', name: this.SUBRULE(this.dottedName), position }) },

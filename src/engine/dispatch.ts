@@ -12,6 +12,7 @@ import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
 import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
+import { setSessionAuthorization } from './session-authorization.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -72,6 +73,8 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return showGrants(cmd, ctx);
     case 'ShowPermissions':
       return showPermissions(ctx);
+    case 'SetSessionAuthorization':
+      return setSessionAuthorization(cmd, ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':

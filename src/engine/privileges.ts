@@ -25,6 +25,7 @@ export type Action =
   | { kind: 'dropDatabase'; target: Database; namesTenant: boolean }
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
+  | { kind: 'setSessionAuthorization' }
   | { kind: 'createRole'; namesTenant: boolean }
   | { kind: 'dropRole'; namesTenant: boolean }
   /** A privilege on a database (null: on every database of the grantee's tenant). */
@@ -128,6 +129,8 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       needRole(actor, 'tenant_admin', 'DROP DATABASE');
       if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
       return;
+    case 'setSessionAuthorization':
+      throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
     case 'manageGrants':
       needManager(actor, action.revoke ? 'REVOKE' : 'GRANT');
       return;

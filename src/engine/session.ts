@@ -23,6 +23,9 @@ import { effectiveOf } from './effective.js';
 
 export type LoginMethod = 'password';
 
+/** Internal setting (not settable by SET) holding the SET SESSION AUTHORIZATION user id. */
+const CURRENT_USER_KEY = 'portcullis internal: current user id';
+
 /** Transaction state, as PostgreSQL's: none, the implicit one of a statement or message, a block, a failed block. */
 type Mode = 'none' | 'implicit' | 'block' | 'failed';
 
@@ -48,7 +51,7 @@ export class EngineSession implements QuerySession {
 
   private constructor(
     readonly engine: Engine,
-    readonly userId: number,
+    readonly sessionUserId: number,
     readonly sessionUserName: string,
     readonly database: string,
     readonly method: LoginMethod,
@@ -101,7 +104,7 @@ export class EngineSession implements QuerySession {
    * role (a live time-bound role grant raises it), or a FATAL if it was dropped.
    */
   actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
-    const u = view.userById(this.userId);
+    const u = view.userById(this.currentUserId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
         severity: 'FATAL',
@@ -109,6 +112,22 @@ export class EngineSession implements QuerySession {
     }
     const role = effectiveOf(u, view, now).role;
     return role === u.role ? u : { ...u, role };
+  }
+
+  /** The user statements run as: the login's, or the one SET SESSION AUTHORIZATION chose. */
+  get currentUserId(): number {
+    const id = this.settings.internal(CURRENT_USER_KEY);
+    return id === undefined ? this.sessionUserId : Number(id);
+  }
+
+  /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */
+  actAs(user: User | null): void {
+    const target = user ?? this.engine.catalog.userById(this.sessionUserId);
+    this.settings.setInternal(CURRENT_USER_KEY, user ? String(user.id) : undefined);
+    if (target) {
+      this.settings.setInternal('session_authorization', target.name);
+      this.settings.setInternal('is_superuser', target.role === 'superuser' ? 'on' : 'off');
+    }
   }
 
   view(): CatalogReader {
@@ -201,7 +220,7 @@ export class EngineSession implements QuerySession {
     this.closed = true;
     this.tx = null;
     this.mode = 'none';
-    this.engine.sessionClosed(this.userId);
+    this.engine.sessionClosed(this.sessionUserId);
   }
 
   // ---- statements and transactions -------------------------------------------------

@@ -126,13 +126,22 @@ export class Settings {
     for (const [k, d] of Object.entries(DEFS)) this.values.set(k, defaults[k] ?? d.default);
   }
 
-  /** Values the server decides (is_superuser, session_authorization); never client-settable. */
-  setInternal(name: string, value: string): void {
-    this.values.set(name, value);
+  /**
+   * Values the server decides (is_superuser, session_authorization, the acting user);
+   * never client-settable, but transactional and reported like the others.
+   */
+  setInternal(name: string, value: string | undefined): void {
+    if (value === undefined) this.values.delete(name);
+    else this.assign(name, value);
+  }
+
+  internal(name: string): string | undefined {
+    return this.values.get(name);
   }
 
   get(name: string): string {
     const key = name.toLowerCase();
+    if (key.startsWith('portcullis internal')) throw unknown(name);
     const v = this.values.get(key);
     if (v === undefined) throw unknown(name);
     return v;
@@ -183,7 +192,7 @@ export class Settings {
   }
 
   all(): [string, string][] {
-    return [...this.values.entries()].map(([k, v]): [string, string] => [DEFS[k]?.display ?? k, v]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return [...this.values.entries()].filter(([k]) => !k.startsWith('portcullis internal')).map(([k, v]): [string, string] => [DEFS[k]?.display ?? k, v]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
   }
 
   begin(): void {

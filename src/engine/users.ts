@@ -246,7 +246,7 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
     if (u.id === ctx.actor.id) {
       throw new PgError('object_in_use', 'current user cannot be dropped', { position: n.position });
     }
-    if (u.id === ctx.session.userId) {
+    if (u.id === ctx.session.sessionUserId) {
       throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
     }
     authorize(ctx.actor, { kind: 'dropUser', target: u });

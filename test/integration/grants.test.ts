@@ -86,6 +86,24 @@ describe('grants and the privilege model', () => {
     expect((await loginError(server.port, 'rita', 'pw', 'analytics'))?.code).toBe('42501');
   });
 
+  it('lets only a superuser act as another user, and reports it as ParameterStatus', async () => {
+    await expect(q('tina', 'SET SESSION AUTHORIZATION rita')).rejects.toMatchObject({
+      code: '42501',
+      detail: 'tina has role tenant_admin; SET SESSION AUTHORIZATION needs superuser.',
+    });
+    await as('admin', async (c) => {
+      await c.query('SET SESSION AUTHORIZATION rita');
+      const conn = c as unknown as { connection: { on(e: string, f: (m: { parameterName: string; parameterValue: string }) => void): void } };
+      const seen: Record<string, string> = {};
+      conn.connection.on('parameterStatus', (m) => (seen[m.parameterName] = m.parameterValue));
+      await c.query('SELECT 1');
+      expect((await c.query('SELECT current_user, session_user')).rows[0]).toEqual({ current_user: 'rita', session_user: 'admin' });
+      await expect(c.query('CREATE ROLE x')).rejects.toMatchObject({ code: '42501' });
+      await c.query('RESET SESSION AUTHORIZATION');
+      expect(seen).toMatchObject({ session_authorization: 'admin', is_superuser: 'on' });
+    });
+  });
+
   it('keeps grants atomic with their transaction', async () => {
     await as('tina', async (c) => {
       await c.query('BEGIN');

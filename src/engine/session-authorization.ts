@@ -1,0 +1,28 @@
+import type { AdminCommand } from '../../grammar/index.js';
+import { PgError } from '../errors/pg-error.js';
+import type { Execution } from '../wire/handler.js';
+import type { StatementContext } from './dispatch.js';
+import { effectiveOf } from './effective.js';
+import { authorize } from './privileges.js';
+import { commandDone } from './results.js';
+
+/**
+ * SET SESSION AUTHORIZATION name | DEFAULT, RESET SESSION AUTHORIZATION (SPEC §9): a
+ * superuser acts as another user, with that user's privileges and $auth.* variables.
+ * As in PostgreSQL, what counts is the *session* user's privilege, so a superuser acting
+ * as alice can still switch back or to someone else.
+ */
+export function setSessionAuthorization(cmd: Extract<AdminCommand, { type: 'SetSessionAuthorization' }>, ctx: StatementContext): Execution {
+  const login = ctx.view.userById(ctx.session.sessionUserId);
+  if (!login) throw new PgError('invalid_authorization_specification', 'the session user no longer exists', { severity: 'FATAL' });
+  const sessionUser = { ...login, role: effectiveOf(login, ctx.view, ctx.now).role };
+  authorize(sessionUser, { kind: 'setSessionAuthorization' });
+  if (cmd.user === null) {
+    ctx.session.actAs(null);
+    return commandDone('SET');
+  }
+  const target = ctx.view.userByName(cmd.user.value);
+  if (!target) throw new PgError('undefined_object', `user "${cmd.user.value}" does not exist`, { position: cmd.user.position });
+  ctx.session.actAs(target.id === login.id ? null : target);
+  return commandDone('SET');
+}
