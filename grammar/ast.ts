@@ -58,6 +58,21 @@ export type GrantTarget =
 
 export type Expiry = { kind: 'until'; value: Value } | { kind: 'interval'; value: Value } | null;
 
+/** When an API key stops working: at a timestamp, after an interval, or never (null). */
+export type KeyExpiry = { kind: 'at'; value: Value } | { kind: 'in'; value: Value } | { kind: 'never' };
+
+export type ApiKeyOption =
+  | { kind: 'role'; role: Name }
+  | { kind: 'databases'; names: Name[] }
+  | { kind: 'scopes'; scopes: Value[] }
+  | { kind: 'expires'; expiry: KeyExpiry };
+
+export type ApiKeyChange =
+  | { kind: 'rotate'; grace: Value | null }
+  | { kind: 'databases'; names: Name[] }
+  | { kind: 'role'; role: Name }
+  | { kind: 'expires'; expiry: KeyExpiry };
+
 export type TransactionAction = 'begin' | 'commit' | 'rollback';
 
 export type AdminCommand =
@@ -80,6 +95,10 @@ export type AdminCommand =
   | { type: 'Revoke'; items: GrantItem[]; target: GrantTarget; grantees: Name[] }
   | { type: 'ShowGrants'; grantee: Name | null }
   | { type: 'ShowPermissions' }
+  | { type: 'CreateApiKey'; name: Name; ifNotExists: boolean; owner: Name | null; options: ApiKeyOption[] }
+  | { type: 'AlterApiKey'; name: Name; owner: Name | null; change: ApiKeyChange }
+  | { type: 'DropApiKey'; name: Name; ifExists: boolean; owner: Name | null }
+  | { type: 'ShowApiKeys'; owner: Name | null }
   /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
   | { type: 'SetSessionAuthorization'; user: Name | null }
   | { type: 'ShowAuth' }

@@ -4,7 +4,7 @@ import type { Statement } from './ast.js';
 import { parser } from './parser.js';
 import { tokenize } from './tokens.js';
 
-export type { Statement, AdminCommand, Value, Name, Expr, UserOption, UserRef, SelectItem, TenantRef, Expiry, GrantItem, GrantTarget } from './ast.js';
+export type * from './ast.js';
 
 /**
  * parse(text): the statements of a query string, or a 42601 PgError positioned in

@@ -57,12 +57,13 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createTenant) },
       { ALT: () => this.SUBRULE(this.createDatabase) },
       { ALT: () => this.SUBRULE(this.createRole) },
+      { ALT: () => this.SUBRULE(this.createApiKey) },
     ]);
   });
 
   private alterStmt = this.RULE('alterStmt', (): AdminCommand => {
     this.CONSUME(T.Alter);
-    return this.OR([{ ALT: () => this.SUBRULE(this.alterUser) }]);
+    return this.OR([{ ALT: () => this.SUBRULE(this.alterUser) }, { ALT: () => this.SUBRULE(this.alterApiKey) }]);
   });
 
   private dropStmt = this.RULE('dropStmt', (): AdminCommand => {
@@ -72,6 +73,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropTenant) },
       { ALT: () => this.SUBRULE(this.dropDatabase) },
       { ALT: () => this.SUBRULE(this.dropRole) },
+      { ALT: () => this.SUBRULE(this.dropApiKey) },
     ]);
   });
 }

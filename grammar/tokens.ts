@@ -47,6 +47,7 @@ export const Grant = kw('GRANT', true);
 export const Revoke = kw('REVOKE', true);
 export const On = kw('ON', true);
 export const For = kw('FOR', true);
+export const In = kw('IN', true);
 
 // Non-reserved.
 export const Users = kw('USERS');
@@ -59,6 +60,15 @@ export const Privileges = kw('PRIVILEGES');
 export const Collection = kw('COLLECTION');
 export const Interval = kw('INTERVAL');
 export const Grants = kw('GRANTS');
+export const Api = kw('API');
+export const Key = kw('KEY');
+export const Keys = kw('KEYS');
+export const Databases = kw('DATABASES');
+export const Scopes = kw('SCOPES');
+export const Expires = kw('EXPIRES');
+export const At = kw('AT');
+export const Rotate = kw('ROTATE');
+export const Grace = kw('GRACE');
 export const Tenant = kw('TENANT');
 export const Database = kw('DATABASE');
 export const Id = kw('ID');

@@ -22,6 +22,7 @@ export interface ServerOptions {
   maxConnections?: number;
   /** Milliseconds since the epoch; tests and golden files pass a fixed clock. */
   clock?: () => number;
+  random?: (bytes: number) => Buffer;
 }
 
 export interface RunningServer {
@@ -42,6 +43,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     announce: opts.announce,
     maxConnections: opts.maxConnections,
     clock: opts.clock,
+    random: opts.random,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => new PasswordLogin(engine, startup, peer) };

@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { GrantRules } from './grants.js';
+import { KeyRules } from './keys.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends GrantRules {
+export class SessionRules extends KeyRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -43,6 +43,13 @@ export class SessionRules extends GrantRules {
           this.CONSUME(T.Grants);
           this.CONSUME(T.For);
           return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Api);
+          this.CONSUME(T.Keys);
+          return { type: 'ShowApiKeys', owner: this.SUBRULE(this.keyOwner) };
         },
       },
       {

@@ -1,4 +1,4 @@
-import type { Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
+import type { ApiKey, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
 import { Table, TableView, type TableReader } from './table.js';
 
@@ -11,6 +11,7 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   databases: (d) => tenantScoped(d.tenantId, d.name),
   roles: (r) => tenantScoped(r.tenantId, r.name),
   grants: (g) => grantKey(g),
+  apiKeys: (k) => `${k.ownerKind}:${String(k.ownerId).padStart(10, '0')}/${k.name}`,
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
@@ -70,6 +71,13 @@ export abstract class CatalogReader {
   grantByKey(key: string): Grant | undefined {
     return this.tables.grants.find(key);
   }
+  apiKeyByName(ownerKind: ApiKey['ownerKind'], ownerId: number, name: string): ApiKey | undefined {
+    return this.tables.apiKeys.find(KEYS.apiKeys({ ownerKind, ownerId, name } as ApiKey));
+  }
+  /** Every API key, by owner then name. */
+  apiKeys(): IterableIterator<ApiKey> {
+    return this.tables.apiKeys.scan();
+  }
   /** Every grant, in grantee order. */
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
@@ -87,6 +95,7 @@ export class Catalog extends CatalogReader {
     databases: new Table<Database>(KEYS.databases),
     roles: new Table<Role>(KEYS.roles),
     grants: new Table<Grant>(KEYS.grants),
+    apiKeys: new Table<ApiKey>(KEYS.apiKeys),
   };
   private nextId = 1;
   serverSecret = '';
@@ -124,5 +133,6 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     databases: new TableView(base.databases, KEYS.databases),
     roles: new TableView(base.roles, KEYS.roles),
     grants: new TableView(base.grants, KEYS.grants),
+    apiKeys: new TableView(base.apiKeys, KEYS.apiKeys),
   };
 }

@@ -79,6 +79,34 @@ export interface Grant {
   createdAt: number;
 }
 
+/** A key's secret material: a hash and a SCRAM verifier of the whole key, never the key. */
+export interface KeySecret {
+  hash: string;
+  verifier: string;
+}
+
+export interface ApiKey {
+  id: number;
+  tenantId: number;
+  ownerKind: 'user';
+  ownerId: number;
+  name: string;
+  keyId: string;
+  secret: KeySecret;
+  /** After ROTATE ... GRACE: the old secret, valid until `validUntil`. */
+  previous: (KeySecret & { validUntil: number }) | null;
+  /** null: the owner's role at the time of use. */
+  role: BuiltinRole | null;
+  /** null: the owner's accessible databases at the time of use. */
+  databaseIds: number[] | null;
+  scopes: string[];
+  expiresAt: number | null;
+  createdAt: number;
+  createdBy: string;
+  rotatedAt: number | null;
+  lastUsedAt: number | null;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -89,6 +117,7 @@ export interface Rows {
   databases: Database;
   roles: Role;
   grants: Grant;
+  apiKeys: ApiKey;
 }
 export type TableName = keyof Rows;
 

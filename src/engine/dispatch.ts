@@ -13,6 +13,7 @@ import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
 import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
 import { setSessionAuthorization } from './session-authorization.js';
+import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -75,6 +76,14 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return showPermissions(ctx);
     case 'SetSessionAuthorization':
       return setSessionAuthorization(cmd, ctx);
+    case 'CreateApiKey':
+      return createApiKey(cmd, ctx);
+    case 'AlterApiKey':
+      return alterApiKey(cmd, ctx);
+    case 'DropApiKey':
+      return dropApiKey(cmd, ctx);
+    case 'ShowApiKeys':
+      return showApiKeys(cmd, ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -106,6 +115,9 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'DropRole':
     case 'Grant':
     case 'Revoke':
+    case 'CreateApiKey':
+    case 'AlterApiKey':
+    case 'DropApiKey':
       return true;
     default:
       return false;
@@ -127,6 +139,12 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return GRANT_COLUMNS;
     case 'ShowPermissions':
       return PERMISSION_COLUMNS;
+    case 'ShowApiKeys':
+      return API_KEY_COLUMNS;
+    case 'CreateApiKey':
+      return KEY_RESULT_COLUMNS;
+    case 'AlterApiKey':
+      return cmd.change.kind === 'rotate' ? KEY_RESULT_COLUMNS : null;
     case 'ShowAuth':
       return authColumns;
     case 'Select':

@@ -16,6 +16,8 @@ export interface EngineOptions {
   /** Where the one-time bootstrap password goes (stderr by default). */
   announce?: (line: string) => void;
   clock?: () => number;
+  /** Random bytes for key ids and secrets; golden tests pass a seeded generator. */
+  random?: (bytes: number) => Buffer;
   maxConnections?: number;
 }
 
@@ -27,6 +29,7 @@ export class Engine {
   readonly catalog = new Catalog();
   readonly scramIterations: number;
   readonly clock: () => number;
+  readonly random: (bytes: number) => Buffer;
   readonly maxConnections: number;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
@@ -35,6 +38,7 @@ export class Engine {
   constructor(private readonly opts: EngineOptions) {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
     this.clock = opts.clock ?? Date.now;
+    this.random = opts.random ?? randomBytes;
     this.maxConnections = opts.maxConnections ?? 1000;
   }
 

@@ -26,6 +26,8 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  /** CREATE / ALTER / DROP API KEY for `owner` (anyone for their own keys). */
+  | { kind: 'manageApiKey'; owner: User; statement: string }
   | { kind: 'createRole'; namesTenant: boolean }
   | { kind: 'dropRole'; namesTenant: boolean }
   /** A privilege on a database (null: on every database of the grantee's tenant). */
@@ -129,6 +131,11 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       needRole(actor, 'tenant_admin', 'DROP DATABASE');
       if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
       return;
+    case 'manageApiKey':
+      if (action.owner.id === actor.id) return;
+      needManager(actor, action.statement);
+      manageable(actor, action.owner, action.statement);
+      return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
     case 'manageGrants':
@@ -215,5 +222,20 @@ function manageable(actor: User, target: User, statement: string): void {
       `permission denied for ${statement} on user "${target.name}"`,
       `${actor.name} has role ${actor.role}; ${target.name} has role ${target.role}, which only ${target.role === 'superuser' || target.role === 'tenant_admin' ? 'a superuser' : `${target.role} or higher`} may manage.`,
     );
+  }
+}
+
+/**
+ * An API key narrows its owner, never widens it (SPEC §2): its role at most the owner's,
+ * its databases among the owner's accessible ones. Applies to superusers' keys too.
+ */
+export function limitKey(owner: User, ownerRole: BuiltinRole, role: BuiltinRole | null, databases: Database[], accessible: Database[]): void {
+  if (role !== null && roleRank(role) > roleRank(ownerRole)) {
+    throw denied(`API key role ${role} is above the role of its owner`, `${owner.name} has role ${ownerRole}; a key's role is at most its owner's.`);
+  }
+  for (const d of databases) {
+    if (!accessible.some((a) => a.id === d.id)) {
+      throw denied(`${owner.name} may not reach database "${d.name}"`, `An API key's databases are a subset of its owner's accessible databases.`);
+    }
   }
 }

@@ -93,6 +93,7 @@ export async function dropTenant(cmd: Cmd<'DropTenant'>, ctx: StatementContext):
     });
   }
   for (const g of [...tx.grants()]) if (g.tenantId === t.id) tx.delete('grants', g.id);
+  for (const k of [...tx.apiKeys()]) if (k.tenantId === t.id) tx.delete('apiKeys', k.id);
   for (const r of roles) tx.delete('roles', r.id);
   for (const u of users) tx.delete('users', u.id);
   for (const d of dbs) tx.delete('databases', d.id);
@@ -166,13 +167,15 @@ export async function dropDatabase(cmd: Cmd<'DropDatabase'>, ctx: StatementConte
     throw new PgError('object_in_use', 'cannot drop the currently open database', { position: cmd.name.position });
   }
   const grants = [...tx.grants()].filter((g) => g.databaseId === db.id);
-  if (grants.length > 0 && !cmd.cascade) {
+  const keys = [...tx.apiKeys()].filter((k) => k.databaseIds?.includes(db.id));
+  if ((grants.length > 0 || keys.length > 0) && !cmd.cascade) {
     throw new PgError('dependent_objects_still_exist', `cannot drop database "${db.name}" because other objects depend on it`, {
-      detail: `${count(grants.length, 'grant')} on the database.`,
-      hint: 'REVOKE them first, or use DROP DATABASE ... CASCADE.',
+      detail: `${count(grants.length, 'grant')} on the database and ${count(keys.length, 'API key')} limited to it.`,
+      hint: 'REVOKE them first, or use DROP DATABASE ... CASCADE (which drops those keys).',
     });
   }
   for (const g of grants) tx.delete('grants', g.id);
+  for (const k of keys) tx.delete('apiKeys', k.id);
   tx.delete('databases', db.id);
   return commandDone('DROP DATABASE');
 }

@@ -2,6 +2,7 @@ import { openSync, closeSync, readFileSync, readdirSync, writeFileSync, mkdtempS
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { ADMIN_PASSWORD, ROOT, startTestServer } from '../support/server.js';
@@ -41,7 +42,14 @@ describe('golden files through real psql', () => {
   it.each(files)('%s', async (file) => {
     // A fixed clock that ticks one second per reading, so timestamps in SHOW are stable.
     let now = Date.UTC(2026, 0, 1);
-    server = await startTestServer({ clock: () => (now += 1000) });
+    // And a seeded generator, so key ids and secrets are the same on every run.
+    let counter = 0;
+    const random = (n: number) => {
+      const out = Buffer.alloc(n);
+      for (let i = 0; i < n; i += 32) createHash('sha256').update(`golden:${counter++}`).digest().copy(out, i);
+      return out;
+    };
+    server = await startTestServer({ clock: () => (now += 1000), random });
     const actual = await runPsql(server.port, path.join(FIXTURES, file));
     const expectedFile = path.join(FIXTURES, file.replace(/\.sql$/, '.out'));
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(expectedFile, actual);

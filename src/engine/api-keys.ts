@@ -1,0 +1,232 @@
+import type { AdminCommand, KeyExpiry, Name } from '../../grammar/index.js';
+import { newKey, newKeyId } from '../auth/apikey.js';
+import { formatVerifier, makeVerifier } from '../auth/verifier.js';
+import { isBuiltinRole, type ApiKey, type BuiltinRole, type Database, type User } from '../catalog/model.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import { PgError } from '../errors/pg-error.js';
+import type { Execution } from '../wire/handler.js';
+import { valueText, type StatementContext } from './dispatch.js';
+import { effectiveOf } from './effective.js';
+import { authorize, canSeeUser, limitKey } from './privileges.js';
+import { col, commandDone, rowsResult } from './results.js';
+import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
+
+type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
+
+/** SPEC §3: the full key is shown exactly once, with this notice. */
+const SHOWN_ONCE = 'store this key now: it cannot be shown again';
+export const KEY_RESULT_COLUMNS = [col('name'), col('key_id'), col('key'), col('expires_at', 'timestamptz')];
+
+function writeTx(ctx: StatementContext): CatalogTransaction {
+  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
+  return ctx.tx;
+}
+
+function resolveOwner(owner: Name | null, ctx: StatementContext): User {
+  if (owner === null) return ctx.actor;
+  const u = ctx.view.userByName(owner.value);
+  if (!u || !canSeeUser(ctx.actor, u)) throw new PgError('undefined_object', `user "${owner.value}" does not exist`, { position: owner.position });
+  return u;
+}
+
+function findKey(name: Name, owner: User, ctx: StatementContext): ApiKey | undefined {
+  return ctx.view.apiKeyByName('user', owner.id, name.value);
+}
+
+const missingKey = (name: Name, owner: User) =>
+  new PgError('undefined_object', `API key "${name.value}" does not exist for user "${owner.name}"`, { position: name.position });
+
+function keyRole(role: Name): BuiltinRole {
+  if (!isBuiltinRole(role.value)) {
+    throw new PgError('undefined_object', `role "${role.value}" does not exist`, {
+      position: role.position,
+      hint: 'A key takes a built-in role: readonly, readwrite, admin, tenant_admin or superuser.',
+    });
+  }
+  return role.value;
+}
+
+function keyDatabases(names: Name[], owner: User, ctx: StatementContext): Database[] {
+  return names.map((n) => {
+    const db = ctx.view.databaseByName(owner.tenantId, n.value);
+    if (!db) throw new PgError('undefined_object', `database "${n.value}" does not exist`, { position: n.position });
+    return db;
+  });
+}
+
+function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
+  if (e.kind === 'never') return null;
+  const text = valueText(e.value, ctx.params);
+  if (text === null) return null;
+  if (e.kind === 'at') return parseTimestamp(text, ctx.session.settings.get('timezone'));
+  const ms = parseInterval(text);
+  if (ms <= 0) throw new PgError('invalid_parameter_value', `EXPIRES IN must be positive, got "${text}"`, { position: e.value.position });
+  return ctx.now + ms;
+}
+
+/** A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins. */
+async function mint(keyId: string, ctx: StatementContext) {
+  const k = newKey(keyId, ctx.engine.random);
+  const verifier = formatVerifier(await makeVerifier(k.key, Number(ctx.session.settings.get('scram_iterations'))));
+  return { key: k.key, secret: { hash: k.hash, verifier } };
+}
+
+function shownOnce(row: (string | null)[], ctx: StatementContext, tag: string): Execution {
+  ctx.notice({ severity: 'NOTICE', code: '00000', message: SHOWN_ONCE });
+  return rowsResult(KEY_RESULT_COLUMNS, [row][Symbol.iterator](), tag, false);
+}
+
+function checkLimits(owner: User, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext): void {
+  const e = effectiveOf(owner, ctx.view, ctx.now);
+  limitKey(owner, e.role, role, dbs, e.databases);
+}
+
+export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const owner = resolveOwner(cmd.owner, ctx);
+  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'CREATE API KEY' });
+  if (cmd.name.value === '') throw new PgError('syntax_error', 'zero-length API key name', { position: cmd.name.position });
+  if (findKey(cmd.name, owner, ctx)) {
+    if (cmd.ifNotExists) {
+      ctx.notice({ severity: 'NOTICE', code: '42710', message: `API key "${cmd.name.value}" already exists for user "${owner.name}", skipping` });
+      return commandDone('CREATE API KEY');
+    }
+    throw new PgError('duplicate_object', `API key "${cmd.name.value}" already exists for user "${owner.name}"`, { position: cmd.name.position });
+  }
+  let role: BuiltinRole | null = null;
+  let dbs: Database[] | null = null;
+  let scopes: string[] = [];
+  let expiresAt: number | null = null;
+  const seen = new Set<string>();
+  for (const o of cmd.options) {
+    if (seen.has(o.kind)) throw new PgError('syntax_error', 'conflicting or redundant options');
+    seen.add(o.kind);
+    if (o.kind === 'role') role = keyRole(o.role);
+    else if (o.kind === 'databases') dbs = keyDatabases(o.names, owner, ctx);
+    else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
+    else expiresAt = expiryOf(o.expiry, ctx);
+  }
+  checkLimits(owner, role, dbs ?? [], ctx);
+  const keyId = newKeyId(ctx.engine.random);
+  const { key, secret } = await mint(keyId, ctx);
+  tx.insert('apiKeys', {
+    id: tx.allocateId(),
+    tenantId: owner.tenantId,
+    ownerKind: 'user',
+    ownerId: owner.id,
+    name: cmd.name.value,
+    keyId,
+    secret,
+    previous: null,
+    role,
+    databaseIds: dbs ? dbs.map((d) => d.id) : null,
+    scopes,
+    expiresAt,
+    createdAt: ctx.now,
+    createdBy: ctx.actor.name,
+    rotatedAt: null,
+    lastUsedAt: null,
+  });
+  const tz = ctx.session.settings.get('timezone');
+  return shownOnce([cmd.name.value, keyId, key, expiresAt === null ? null : formatTimestamp(expiresAt, tz)], ctx, 'CREATE API KEY');
+}
+
+export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const owner = resolveOwner(cmd.owner, ctx);
+  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'ALTER API KEY' });
+  const k = findKey(cmd.name, owner, ctx);
+  if (!k) throw missingKey(cmd.name, owner);
+  const c = cmd.change;
+  switch (c.kind) {
+    case 'rotate': {
+      const text = c.grace ? valueText(c.grace, ctx.params) : null;
+      const grace = text === null ? 0 : parseInterval(text);
+      if (grace < 0) throw new PgError('invalid_parameter_value', `GRACE must not be negative, got "${text}"`);
+      const { key, secret } = await mint(k.keyId, ctx);
+      // SPEC §9: the old secret keeps working for the grace period (zero-downtime rotation).
+      const previous = grace > 0 ? { ...k.secret, validUntil: ctx.now + grace } : null;
+      tx.update('apiKeys', { ...k, secret, previous, rotatedAt: ctx.now });
+      const tz = ctx.session.settings.get('timezone');
+      return shownOnce([k.name, k.keyId, key, k.expiresAt === null ? null : formatTimestamp(k.expiresAt, tz)], ctx, 'ALTER API KEY');
+    }
+    case 'databases': {
+      const dbs = keyDatabases(c.names, owner, ctx);
+      checkLimits(owner, k.role, dbs, ctx);
+      tx.update('apiKeys', { ...k, databaseIds: dbs.map((d) => d.id) });
+      break;
+    }
+    case 'role': {
+      const role = keyRole(c.role);
+      checkLimits(owner, role, [], ctx);
+      tx.update('apiKeys', { ...k, role });
+      break;
+    }
+    case 'expires':
+      tx.update('apiKeys', { ...k, expiresAt: expiryOf(c.expiry, ctx) });
+      break;
+  }
+  return commandDone('ALTER API KEY');
+}
+
+export async function dropApiKey(cmd: Cmd<'DropApiKey'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const owner = resolveOwner(cmd.owner, ctx);
+  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'DROP API KEY' });
+  const k = findKey(cmd.name, owner, ctx);
+  if (!k) {
+    if (cmd.ifExists) {
+      ctx.notice({ severity: 'NOTICE', code: '00000', message: `API key "${cmd.name.value}" does not exist for user "${owner.name}", skipping` });
+      return commandDone('DROP API KEY');
+    }
+    throw missingKey(cmd.name, owner);
+  }
+  tx.delete('apiKeys', k.id);
+  return commandDone('DROP API KEY');
+}
+
+export const API_KEY_COLUMNS = [
+  col('name'),
+  col('owner'),
+  col('key_id'),
+  col('role'),
+  col('databases', 'textArray'),
+  col('scopes', 'textArray'),
+  col('expires_at', 'timestamptz'),
+  col('created_at', 'timestamptz'),
+  col('created_by'),
+  col('rotated_at', 'timestamptz'),
+  col('previous_valid_until', 'timestamptz'),
+  col('last_used_at', 'timestamptz'),
+];
+
+/** SHOW API KEYS [FOR owner]: never a key, a hash or a verifier. */
+export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Execution {
+  const { view, actor } = ctx;
+  const only = cmd.owner ? resolveOwner(cmd.owner, ctx) : null;
+  const tz = ctx.session.settings.get('timezone');
+  const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
+  function* rows(): Generator<(string | null)[]> {
+    for (const k of view.apiKeys()) {
+      if (only && k.ownerId !== only.id) continue;
+      const owner = view.userById(k.ownerId);
+      if (!owner || !canSeeUser(actor, owner)) continue;
+      if (!only && owner.id !== actor.id && actor.role !== 'superuser' && !['admin', 'tenant_admin'].includes(actor.role)) continue;
+      yield [
+        k.name,
+        owner.name,
+        k.keyId,
+        k.role,
+        k.databaseIds === null ? null : formatTextArray(k.databaseIds.map((id) => view.databaseById(id)?.name ?? `#${id}`)),
+        formatTextArray(k.scopes),
+        ts(k.expiresAt),
+        ts(k.createdAt),
+        k.createdBy,
+        ts(k.rotatedAt),
+        k.previous && k.previous.validUntil > ctx.now ? ts(k.previous.validUntil) : null,
+        ts(k.lastUsedAt),
+      ];
+    }
+  }
+  return rowsResult(API_KEY_COLUMNS, rows(), 'SHOW', false);
+}
