@@ -99,6 +99,10 @@ export type AdminCommand =
   | { type: 'AlterApiKey'; name: Name; owner: Name | null; change: ApiKeyChange }
   | { type: 'DropApiKey'; name: Name; ifExists: boolean; owner: Name | null }
   | { type: 'ShowApiKeys'; owner: Name | null }
+  | { type: 'CreateServiceAccount'; name: Name; ifNotExists: boolean; databases: Name[]; role: Name | null; tenant: TenantRef | null }
+  | { type: 'AlterServiceAccount'; name: Name; change: { kind: 'databases'; names: Name[] } | { kind: 'role'; role: Name } | { kind: 'rename'; name: Name } }
+  | { type: 'DropServiceAccount'; name: Name; ifExists: boolean; cascade: boolean }
+  | { type: 'ShowServiceAccounts' }
   /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
   | { type: 'SetSessionAuthorization'; user: Name | null }
   | { type: 'ShowAuth' }

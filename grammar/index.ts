@@ -76,7 +76,7 @@ function expectedFrom(message: string): string | null {
   const noise = new Set(['EOF', 'NonReserved', 'Reserved', 'a quoted name']);
   const list = [...labels].filter((l) => !noise.has(l));
   // A long list (any expression could go here) says less than none at all.
-  if (list.length === 0 || list.length > 6) return null;
+  if (list.length === 0 || list.length > 8) return null;
   if (list.length === 1) return list[0]!;
   return `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
 }

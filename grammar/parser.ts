@@ -58,12 +58,17 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createDatabase) },
       { ALT: () => this.SUBRULE(this.createRole) },
       { ALT: () => this.SUBRULE(this.createApiKey) },
+      { ALT: () => this.SUBRULE(this.createServiceAccount) },
     ]);
   });
 
   private alterStmt = this.RULE('alterStmt', (): AdminCommand => {
     this.CONSUME(T.Alter);
-    return this.OR([{ ALT: () => this.SUBRULE(this.alterUser) }, { ALT: () => this.SUBRULE(this.alterApiKey) }]);
+    return this.OR([
+      { ALT: () => this.SUBRULE(this.alterUser) },
+      { ALT: () => this.SUBRULE(this.alterApiKey) },
+      { ALT: () => this.SUBRULE(this.alterServiceAccount) },
+    ]);
   });
 
   private dropStmt = this.RULE('dropStmt', (): AdminCommand => {
@@ -74,6 +79,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropDatabase) },
       { ALT: () => this.SUBRULE(this.dropRole) },
       { ALT: () => this.SUBRULE(this.dropApiKey) },
+      { ALT: () => this.SUBRULE(this.dropServiceAccount) },
     ]);
   });
 }

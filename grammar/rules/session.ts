@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { KeyRules } from './keys.js';
+import { ServiceAccountRules } from './service-accounts.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends KeyRules {
+export class SessionRules extends ServiceAccountRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -43,6 +43,13 @@ export class SessionRules extends KeyRules {
           this.CONSUME(T.Grants);
           this.CONSUME(T.For);
           return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Service);
+          this.CONSUME(T.Accounts);
+          return { type: 'ShowServiceAccounts' };
         },
       },
       {

@@ -1,4 +1,4 @@
-import type { ApiKey, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
+import type { ApiKey, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
 import { Table, TableView, type TableReader } from './table.js';
 
@@ -12,6 +12,7 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   roles: (r) => tenantScoped(r.tenantId, r.name),
   grants: (g) => grantKey(g),
   apiKeys: (k) => `${k.ownerKind}:${String(k.ownerId).padStart(10, '0')}/${k.name}`,
+  serviceAccounts: (a) => a.name,
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
@@ -78,6 +79,15 @@ export abstract class CatalogReader {
   apiKeys(): IterableIterator<ApiKey> {
     return this.tables.apiKeys.scan();
   }
+  serviceAccountByName(name: string): ServiceAccount | undefined {
+    return this.tables.serviceAccounts.find(name);
+  }
+  serviceAccountById(id: number): ServiceAccount | undefined {
+    return this.tables.serviceAccounts.get(id);
+  }
+  serviceAccounts(): IterableIterator<ServiceAccount> {
+    return this.tables.serviceAccounts.scan();
+  }
   /** Every grant, in grantee order. */
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
@@ -96,6 +106,7 @@ export class Catalog extends CatalogReader {
     roles: new Table<Role>(KEYS.roles),
     grants: new Table<Grant>(KEYS.grants),
     apiKeys: new Table<ApiKey>(KEYS.apiKeys),
+    serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
   };
   private nextId = 1;
   serverSecret = '';
@@ -134,5 +145,6 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     roles: new TableView(base.roles, KEYS.roles),
     grants: new TableView(base.grants, KEYS.grants),
     apiKeys: new TableView(base.apiKeys, KEYS.apiKeys),
+    serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
   };
 }

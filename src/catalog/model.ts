@@ -85,10 +85,21 @@ export interface KeySecret {
   verifier: string;
 }
 
+/** A non-human identity (SPEC §2): a role and a set of databases; logs in only by API key. */
+export interface ServiceAccount {
+  id: number;
+  tenantId: number;
+  name: string;
+  role: BuiltinRole;
+  databaseIds: number[];
+  createdAt: number;
+  createdBy: string;
+}
+
 export interface ApiKey {
   id: number;
   tenantId: number;
-  ownerKind: 'user';
+  ownerKind: 'user' | 'service_account';
   ownerId: number;
   name: string;
   keyId: string;
@@ -118,6 +129,7 @@ export interface Rows {
   roles: Role;
   grants: Grant;
   apiKeys: ApiKey;
+  serviceAccounts: ServiceAccount;
 }
 export type TableName = keyof Rows;
 

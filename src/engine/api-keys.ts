@@ -1,7 +1,8 @@
 import type { AdminCommand, KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
-import { isBuiltinRole, type ApiKey, type BuiltinRole, type Database, type User } from '../catalog/model.js';
+import { isBuiltinRole, type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
+import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
@@ -22,19 +23,34 @@ function writeTx(ctx: StatementContext): CatalogTransaction {
   return ctx.tx;
 }
 
-function resolveOwner(owner: Name | null, ctx: StatementContext): User {
-  if (owner === null) return ctx.actor;
+/** A key's owner: a user or a service account (SPEC §2). */
+type Owner = { kind: 'user'; user: User; name: string; id: number; tenantId: number } | { kind: 'service_account'; sa: ServiceAccount; name: string; id: number; tenantId: number };
+
+const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account');
+
+function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
+  const asUser = (user: User): Owner => ({ kind: 'user', user, name: user.name, id: user.id, tenantId: user.tenantId });
+  if (owner === null) return asUser(ctx.actor);
   const u = ctx.view.userByName(owner.value);
-  if (!u || !canSeeUser(ctx.actor, u)) throw new PgError('undefined_object', `user "${owner.value}" does not exist`, { position: owner.position });
-  return u;
+  if (u && canSeeUser(ctx.actor, u)) return asUser(u);
+  const sa = ctx.view.serviceAccountByName(owner.value);
+  if (sa && (ctx.actor.role === 'superuser' || sa.tenantId === ctx.actor.tenantId)) {
+    return { kind: 'service_account', sa, name: sa.name, id: sa.id, tenantId: sa.tenantId };
+  }
+  throw new PgError('undefined_object', `user or service account "${owner.value}" does not exist`, { position: owner.position });
 }
 
-function findKey(name: Name, owner: User, ctx: StatementContext): ApiKey | undefined {
-  return ctx.view.apiKeyByName('user', owner.id, name.value);
+function authorizeOwner(owner: Owner, statement: string, ctx: StatementContext): void {
+  if (owner.kind === 'user') authorize(ctx.actor, { kind: 'manageApiKey', owner: owner.user, statement });
+  else authorizeServiceAccount(owner.sa, statement, ctx);
 }
 
-const missingKey = (name: Name, owner: User) =>
-  new PgError('undefined_object', `API key "${name.value}" does not exist for user "${owner.name}"`, { position: name.position });
+function findKey(name: Name, owner: Owner, ctx: StatementContext): ApiKey | undefined {
+  return ctx.view.apiKeyByName(owner.kind, owner.id, name.value);
+}
+
+const missingKey = (name: Name, owner: Owner) =>
+  new PgError('undefined_object', `API key "${name.value}" does not exist for ${ownerWord(owner)} "${owner.name}"`, { position: name.position });
 
 function keyRole(role: Name): BuiltinRole {
   if (!isBuiltinRole(role.value)) {
@@ -46,7 +62,7 @@ function keyRole(role: Name): BuiltinRole {
   return role.value;
 }
 
-function keyDatabases(names: Name[], owner: User, ctx: StatementContext): Database[] {
+function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Database[] {
   return names.map((n) => {
     const db = ctx.view.databaseByName(owner.tenantId, n.value);
     if (!db) throw new PgError('undefined_object', `database "${n.value}" does not exist`, { position: n.position });
@@ -76,22 +92,26 @@ function shownOnce(row: (string | null)[], ctx: StatementContext, tag: string): 
   return rowsResult(KEY_RESULT_COLUMNS, [row][Symbol.iterator](), tag, false);
 }
 
-function checkLimits(owner: User, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext): void {
-  const e = effectiveOf(owner, ctx.view, ctx.now);
+function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext): void {
+  if (owner.kind === 'service_account') {
+    limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view));
+    return;
+  }
+  const e = effectiveOf(owner.user, ctx.view, ctx.now);
   limitKey(owner, e.role, role, dbs, e.databases);
 }
 
 export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   const owner = resolveOwner(cmd.owner, ctx);
-  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'CREATE API KEY' });
+  authorizeOwner(owner, 'CREATE API KEY', ctx);
   if (cmd.name.value === '') throw new PgError('syntax_error', 'zero-length API key name', { position: cmd.name.position });
   if (findKey(cmd.name, owner, ctx)) {
     if (cmd.ifNotExists) {
-      ctx.notice({ severity: 'NOTICE', code: '42710', message: `API key "${cmd.name.value}" already exists for user "${owner.name}", skipping` });
+      ctx.notice({ severity: 'NOTICE', code: '42710', message: `API key "${cmd.name.value}" already exists for ${ownerWord(owner)} "${owner.name}", skipping` });
       return commandDone('CREATE API KEY');
     }
-    throw new PgError('duplicate_object', `API key "${cmd.name.value}" already exists for user "${owner.name}"`, { position: cmd.name.position });
+    throw new PgError('duplicate_object', `API key "${cmd.name.value}" already exists for ${ownerWord(owner)} "${owner.name}"`, { position: cmd.name.position });
   }
   let role: BuiltinRole | null = null;
   let dbs: Database[] | null = null;
@@ -112,7 +132,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
   tx.insert('apiKeys', {
     id: tx.allocateId(),
     tenantId: owner.tenantId,
-    ownerKind: 'user',
+    ownerKind: owner.kind,
     ownerId: owner.id,
     name: cmd.name.value,
     keyId,
@@ -134,7 +154,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
 export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   const owner = resolveOwner(cmd.owner, ctx);
-  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'ALTER API KEY' });
+  authorizeOwner(owner, 'ALTER API KEY', ctx);
   const k = findKey(cmd.name, owner, ctx);
   if (!k) throw missingKey(cmd.name, owner);
   const c = cmd.change;
@@ -172,11 +192,11 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
 export async function dropApiKey(cmd: Cmd<'DropApiKey'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   const owner = resolveOwner(cmd.owner, ctx);
-  authorize(ctx.actor, { kind: 'manageApiKey', owner, statement: 'DROP API KEY' });
+  authorizeOwner(owner, 'DROP API KEY', ctx);
   const k = findKey(cmd.name, owner, ctx);
   if (!k) {
     if (cmd.ifExists) {
-      ctx.notice({ severity: 'NOTICE', code: '00000', message: `API key "${cmd.name.value}" does not exist for user "${owner.name}", skipping` });
+      ctx.notice({ severity: 'NOTICE', code: '00000', message: `API key "${cmd.name.value}" does not exist for ${ownerWord(owner)} "${owner.name}", skipping` });
       return commandDone('DROP API KEY');
     }
     throw missingKey(cmd.name, owner);
@@ -188,6 +208,7 @@ export async function dropApiKey(cmd: Cmd<'DropApiKey'>, ctx: StatementContext):
 export const API_KEY_COLUMNS = [
   col('name'),
   col('owner'),
+  col('owner_kind'),
   col('key_id'),
   col('role'),
   col('databases', 'textArray'),
@@ -206,15 +227,25 @@ export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Exe
   const only = cmd.owner ? resolveOwner(cmd.owner, ctx) : null;
   const tz = ctx.session.settings.get('timezone');
   const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
+  const manager = ['admin', 'tenant_admin', 'superuser'].includes(actor.role);
   function* rows(): Generator<(string | null)[]> {
     for (const k of view.apiKeys()) {
-      if (only && k.ownerId !== only.id) continue;
-      const owner = view.userById(k.ownerId);
-      if (!owner || !canSeeUser(actor, owner)) continue;
-      if (!only && owner.id !== actor.id && actor.role !== 'superuser' && !['admin', 'tenant_admin'].includes(actor.role)) continue;
+      if (only && (k.ownerKind !== only.kind || k.ownerId !== only.id)) continue;
+      let ownerName: string;
+      if (k.ownerKind === 'user') {
+        const owner = view.userById(k.ownerId);
+        if (!owner || !canSeeUser(actor, owner)) continue;
+        if (!only && owner.id !== actor.id && !manager) continue;
+        ownerName = owner.name;
+      } else {
+        const sa = view.serviceAccountById(k.ownerId);
+        if (!sa || !manager || (actor.role !== 'superuser' && sa.tenantId !== actor.tenantId)) continue;
+        ownerName = sa.name;
+      }
       yield [
         k.name,
-        owner.name,
+        ownerName,
+        k.ownerKind === 'user' ? 'user' : 'service account',
         k.keyId,
         k.role,
         k.databaseIds === null ? null : formatTextArray(k.databaseIds.map((id) => view.databaseById(id)?.name ?? `#${id}`)),

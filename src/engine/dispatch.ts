@@ -14,6 +14,7 @@ import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenan
 import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
 import { setSessionAuthorization } from './session-authorization.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
+import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -84,6 +85,14 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return dropApiKey(cmd, ctx);
     case 'ShowApiKeys':
       return showApiKeys(cmd, ctx);
+    case 'CreateServiceAccount':
+      return createServiceAccount(cmd, ctx);
+    case 'AlterServiceAccount':
+      return alterServiceAccount(cmd, ctx);
+    case 'DropServiceAccount':
+      return dropServiceAccount(cmd, ctx);
+    case 'ShowServiceAccounts':
+      return showServiceAccounts(ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -118,6 +127,9 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'CreateApiKey':
     case 'AlterApiKey':
     case 'DropApiKey':
+    case 'CreateServiceAccount':
+    case 'AlterServiceAccount':
+    case 'DropServiceAccount':
       return true;
     default:
       return false;
@@ -141,6 +153,8 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return PERMISSION_COLUMNS;
     case 'ShowApiKeys':
       return API_KEY_COLUMNS;
+    case 'ShowServiceAccounts':
+      return SERVICE_ACCOUNT_COLUMNS;
     case 'CreateApiKey':
       return KEY_RESULT_COLUMNS;
     case 'AlterApiKey':

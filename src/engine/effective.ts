@@ -98,3 +98,12 @@ export function holds(e: Effective, privilege: Privilege, database: Database, co
       (g.collection === null || g.collection === collection),
   );
 }
+
+/** The actor's holdings, as the grant rules of privileges.ts ask about them. */
+export function holdingsOf(actor: User, view: CatalogReader, now: number): { holdsPrivilege(p: Privilege, db: Database, collection: string | null): boolean; holdsRole(r: Role): boolean } {
+  const e = effectiveOf(actor, view, now);
+  return {
+    holdsPrivilege: (p, db, collection) => holds(e, p, db, collection),
+    holdsRole: (r) => e.roles.some((x) => x.id === r.id),
+  };
+}

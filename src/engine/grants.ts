@@ -5,7 +5,7 @@ import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { valueText, type StatementContext } from './dispatch.js';
-import { effectiveOf, grantsTo, holds, roleClosure } from './effective.js';
+import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
 import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
@@ -32,13 +32,6 @@ function writeTx(ctx: StatementContext): CatalogTransaction {
   return ctx.tx;
 }
 
-function holdingsOf(ctx: StatementContext): Holdings {
-  const e = effectiveOf(ctx.actor, ctx.view, ctx.now);
-  return {
-    holdsPrivilege: (p, db, collection) => holds(e, p, db, collection),
-    holdsRole: (r) => e.roles.some((x) => x.id === r.id),
-  };
-}
 
 // ---- roles -----------------------------------------------------------------------------
 
@@ -207,7 +200,7 @@ function expiryOf(expiry: Expiry, ctx: StatementContext): number | null {
 export async function grant(cmd: Cmd<'Grant'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'manageGrants', revoke: false });
-  const holdings = holdingsOf(ctx);
+  const holdings = holdingsOf(ctx.actor, ctx.view, ctx.now);
   const expiresAt = expiryOf(cmd.expiry, ctx);
   const now = ctx.now;
   for (const n of cmd.grantees) {
@@ -238,7 +231,7 @@ export async function grant(cmd: Cmd<'Grant'>, ctx: StatementContext): Promise<E
 export async function revoke(cmd: Cmd<'Revoke'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'manageGrants', revoke: true });
-  const holdings = holdingsOf(ctx);
+  const holdings = holdingsOf(ctx.actor, ctx.view, ctx.now);
   for (const n of cmd.grantees) {
     const grantee = resolveGrantee(n, ctx);
     for (const r of resolveItems(cmd.items, cmd.target, grantee, ctx)) {

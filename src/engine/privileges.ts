@@ -26,6 +26,12 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  /**
+   * Creating, changing or dropping a service account, or its keys: admin and above, in
+   * their tenant (TENANT: superuser), with a role up to their own, for databases they
+   * administer (hold ADMIN on).
+   */
+  | { kind: 'manageServiceAccount'; role: BuiltinRole; databases: Database[]; namesTenant: boolean; statement: string }
   /** CREATE / ALTER / DROP API KEY for `owner` (anyone for their own keys). */
   | { kind: 'manageApiKey'; owner: User; statement: string }
   | { kind: 'createRole'; namesTenant: boolean }
@@ -131,6 +137,16 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       needRole(actor, 'tenant_admin', 'DROP DATABASE');
       if (action.namesTenant) throw onlySuperuser(actor, 'DROP DATABASE ... TENANT');
       return;
+    case 'manageServiceAccount':
+      needManager(actor, action.statement);
+      if (action.namesTenant) throw onlySuperuser(actor, `${action.statement} ... TENANT`);
+      assignable(actor, action.role, action.statement);
+      for (const d of action.databases) {
+        if (!holdings?.holdsPrivilege('admin', d, null)) {
+          throw denied(`permission denied for ${action.statement} on database "${d.name}"`, `${actor.name} does not hold ADMIN on "${d.name}"; service accounts are managed by the administrators of their databases.`);
+        }
+      }
+      return;
     case 'manageApiKey':
       if (action.owner.id === actor.id) return;
       needManager(actor, action.statement);
@@ -229,7 +245,7 @@ function manageable(actor: User, target: User, statement: string): void {
  * An API key narrows its owner, never widens it (SPEC §2): its role at most the owner's,
  * its databases among the owner's accessible ones. Applies to superusers' keys too.
  */
-export function limitKey(owner: User, ownerRole: BuiltinRole, role: BuiltinRole | null, databases: Database[], accessible: Database[]): void {
+export function limitKey(owner: { name: string }, ownerRole: BuiltinRole, role: BuiltinRole | null, databases: Database[], accessible: Database[]): void {
   if (role !== null && roleRank(role) > roleRank(ownerRole)) {
     throw denied(`API key role ${role} is above the role of its owner`, `${owner.name} has role ${ownerRole}; a key's role is at most its owner's.`);
   }

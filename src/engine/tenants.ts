@@ -85,15 +85,17 @@ export async function dropTenant(cmd: Cmd<'DropTenant'>, ctx: StatementContext):
   const users = [...tx.users()].filter((u) => u.tenantId === t.id);
   const dbs = [...tx.databases()].filter((d) => d.tenantId === t.id);
   const roles = [...tx.roles()].filter((r) => r.tenantId === t.id);
+  const accounts = [...tx.serviceAccounts()].filter((a) => a.tenantId === t.id);
   const extraDbs = dbs.filter((d) => d.name !== DEFAULT_DATABASE);
-  if (!cmd.cascade && (users.length > 0 || extraDbs.length > 0 || roles.length > 0)) {
+  if (!cmd.cascade && (users.length > 0 || extraDbs.length > 0 || roles.length > 0 || accounts.length > 0)) {
     throw new PgError('dependent_objects_still_exist', `cannot drop tenant "${t.name}" because other objects depend on it`, {
-      detail: `${count(users.length, 'user')}, ${count(roles.length, 'role')} and ${count(extraDbs.length, 'database')} besides "default" belong to it.`,
+      detail: `${count(users.length, 'user')}, ${count(accounts.length, 'service account')}, ${count(roles.length, 'role')} and ${count(extraDbs.length, 'database')} besides "default" belong to it.`,
       hint: 'Use DROP TENANT ... CASCADE to drop them too.',
     });
   }
   for (const g of [...tx.grants()]) if (g.tenantId === t.id) tx.delete('grants', g.id);
   for (const k of [...tx.apiKeys()]) if (k.tenantId === t.id) tx.delete('apiKeys', k.id);
+  for (const sa of [...tx.serviceAccounts()]) if (sa.tenantId === t.id) tx.delete('serviceAccounts', sa.id);
   for (const r of roles) tx.delete('roles', r.id);
   for (const u of users) tx.delete('users', u.id);
   for (const d of dbs) tx.delete('databases', d.id);
@@ -168,14 +170,16 @@ export async function dropDatabase(cmd: Cmd<'DropDatabase'>, ctx: StatementConte
   }
   const grants = [...tx.grants()].filter((g) => g.databaseId === db.id);
   const keys = [...tx.apiKeys()].filter((k) => k.databaseIds?.includes(db.id));
-  if ((grants.length > 0 || keys.length > 0) && !cmd.cascade) {
+  const accounts = [...tx.serviceAccounts()].filter((a) => a.databaseIds.includes(db.id));
+  if ((grants.length > 0 || keys.length > 0 || accounts.length > 0) && !cmd.cascade) {
     throw new PgError('dependent_objects_still_exist', `cannot drop database "${db.name}" because other objects depend on it`, {
-      detail: `${count(grants.length, 'grant')} on the database and ${count(keys.length, 'API key')} limited to it.`,
-      hint: 'REVOKE them first, or use DROP DATABASE ... CASCADE (which drops those keys).',
+      detail: `${count(grants.length, 'grant')} on the database, ${count(keys.length, 'API key')} and ${count(accounts.length, 'service account')} limited to it.`,
+      hint: 'REVOKE them first, or use DROP DATABASE ... CASCADE (which drops those keys and takes the database out of those service accounts).',
     });
   }
   for (const g of grants) tx.delete('grants', g.id);
   for (const k of keys) tx.delete('apiKeys', k.id);
+  for (const a of accounts) tx.update('serviceAccounts', { ...a, databaseIds: a.databaseIds.filter((id) => id !== db.id) });
   tx.delete('databases', db.id);
   return commandDone('DROP DATABASE');
 }

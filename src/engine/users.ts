@@ -163,6 +163,12 @@ export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext):
   const role = roleOpt && isBuiltinRole(roleOpt.role.value) ? roleOpt.role.value : 'readonly';
   authorize(ctx.actor, { kind: 'createUser', tenantId: ctx.actor.tenantId, role, namesTenant });
   const existing = tx.userByName(cmd.name.value);
+  if (!existing && tx.serviceAccountByName(cmd.name.value)) {
+    throw new PgError('duplicate_object', `service account "${cmd.name.value}" already exists`, {
+      detail: 'Users and service accounts share one name space: the startup message carries only a name.',
+      position: cmd.name.position,
+    });
+  }
   if (existing) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `user "${cmd.name.value}" already exists, skipping` });
@@ -221,6 +227,9 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
     throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
   }
   noRoleNamed(cmd.newName, target.tenantId, tx);
+  if (tx.serviceAccountByName(cmd.newName.value)) {
+    throw new PgError('duplicate_object', `service account "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
+  }
   tx.update('users', { ...target, name: cmd.newName.value, updatedAt: ctx.now });
   return commandDone('ALTER USER');
 }

@@ -162,7 +162,7 @@ describe('grammar', () => {
     const e = syntaxError('CREATE USR x');
     expect(e.message).toBe('syntax error at or near "USR"');
     expect(e.position).toBe(8);
-    expect(e.hint).toBe('Expected USER, TENANT, DATABASE, ROLE or API.');
+    expect(e.hint).toBe('Expected USER, TENANT, DATABASE, ROLE, API or SERVICE.');
     const end = syntaxError('CREATE USER');
     expect(end.message).toBe('syntax error at end of input');
     expect(end.position).toBe(12);

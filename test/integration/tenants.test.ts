@@ -75,7 +75,7 @@ describe('tenants and databases', () => {
     try {
       await expect(admin.query('DROP TENANT globex')).rejects.toMatchObject({
         code: '2BP01',
-        detail: '1 user, 0 roles and 1 database besides "default" belong to it.',
+        detail: '1 user, 0 service accounts, 0 roles and 1 database besides "default" belong to it.',
       });
       await admin.query('DROP TENANT globex CASCADE');
       expect((await admin.query('SHOW TENANTS')).rows.map((r) => r.name)).toEqual(['default', 'acme']);

@@ -1,0 +1,174 @@
+import type { AdminCommand, Name } from '../../grammar/index.js';
+import { isBuiltinRole, type BuiltinRole, type Database, type ServiceAccount } from '../catalog/model.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import { PgError } from '../errors/pg-error.js';
+import type { Execution } from '../wire/handler.js';
+import type { StatementContext } from './dispatch.js';
+import { holdingsOf } from './effective.js';
+import { authorize } from './privileges.js';
+import { col, commandDone, rowsResult } from './results.js';
+import { resolveTenant } from './tenants.js';
+import { formatTextArray, formatTimestamp } from './values.js';
+
+type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
+
+function writeTx(ctx: StatementContext): CatalogTransaction {
+  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
+  return ctx.tx;
+}
+
+/** A service account the actor may see (its tenant; a superuser: any), or 42704. */
+export function resolveServiceAccount(n: Name, ctx: StatementContext): ServiceAccount {
+  const sa = ctx.view.serviceAccountByName(n.value);
+  if (!sa || (ctx.actor.role !== 'superuser' && sa.tenantId !== ctx.actor.tenantId)) {
+    throw new PgError('undefined_object', `service account "${n.value}" does not exist`, { position: n.position });
+  }
+  return sa;
+}
+
+/** Users and service accounts share one login name space (the startup message carries a name). */
+export function checkLoginNameFree(n: Name, view: CatalogReader, exceptServiceAccount?: number): void {
+  if (view.userByName(n.value)) throw new PgError('duplicate_object', `user "${n.value}" already exists`, { position: n.position });
+  const sa = view.serviceAccountByName(n.value);
+  if (sa && sa.id !== exceptServiceAccount) {
+    throw new PgError('duplicate_object', `service account "${n.value}" already exists`, { position: n.position });
+  }
+}
+
+function saRole(role: Name | null): BuiltinRole {
+  if (role === null) return 'readonly';
+  if (!isBuiltinRole(role.value)) {
+    throw new PgError('undefined_object', `role "${role.value}" does not exist`, {
+      position: role.position,
+      hint: 'A service account takes a built-in role: readonly, readwrite, admin, tenant_admin or superuser.',
+    });
+  }
+  return role.value;
+}
+
+function saDatabases(names: Name[], tenantId: number, ctx: StatementContext): Database[] {
+  return names.map((n) => {
+    const db = ctx.view.databaseByName(tenantId, n.value);
+    if (!db) throw new PgError('undefined_object', `database "${n.value}" does not exist`, { position: n.position });
+    return db;
+  });
+}
+
+export const databasesOf = (sa: ServiceAccount, view: CatalogReader): Database[] =>
+  sa.databaseIds.map((id) => view.databaseById(id)).filter((d): d is Database => d !== undefined);
+
+/** The authorization to touch an existing service account: as if creating it as it is. */
+export function authorizeServiceAccount(sa: ServiceAccount, statement: string, ctx: StatementContext): void {
+  authorize(
+    ctx.actor,
+    { kind: 'manageServiceAccount', role: sa.role, databases: databasesOf(sa, ctx.view), namesTenant: false, statement },
+    holdingsOf(ctx.actor, ctx.view, ctx.now),
+  );
+}
+
+export async function createServiceAccount(cmd: Cmd<'CreateServiceAccount'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const tenantId = cmd.tenant ? resolveTenant(cmd.tenant, ctx).id : ctx.actor.tenantId;
+  const role = saRole(cmd.role);
+  const dbs = saDatabases(cmd.databases, tenantId, ctx);
+  authorize(
+    ctx.actor,
+    { kind: 'manageServiceAccount', role, databases: dbs, namesTenant: cmd.tenant !== null, statement: 'CREATE SERVICE ACCOUNT' },
+    holdingsOf(ctx.actor, ctx.view, ctx.now),
+  );
+  if (tx.serviceAccountByName(cmd.name.value) && cmd.ifNotExists) {
+    ctx.notice({ severity: 'NOTICE', code: '42710', message: `service account "${cmd.name.value}" already exists, skipping` });
+    return commandDone('CREATE SERVICE ACCOUNT');
+  }
+  if (cmd.name.value.toLowerCase().startsWith('pcu_') || cmd.name.value.toLowerCase().startsWith('jwt:')) {
+    throw new PgError('reserved_name', `service account name "${cmd.name.value}" is reserved`, { position: cmd.name.position });
+  }
+  checkLoginNameFree(cmd.name, tx);
+  tx.insert('serviceAccounts', {
+    id: tx.allocateId(),
+    tenantId,
+    name: cmd.name.value,
+    role,
+    databaseIds: dbs.map((d) => d.id),
+    createdAt: ctx.now,
+    createdBy: ctx.actor.name,
+  });
+  return commandDone('CREATE SERVICE ACCOUNT');
+}
+
+export async function alterServiceAccount(cmd: Cmd<'AlterServiceAccount'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const sa = resolveServiceAccount(cmd.name, ctx);
+  authorizeServiceAccount(sa, 'ALTER SERVICE ACCOUNT', ctx);
+  const c = cmd.change;
+  let next: ServiceAccount;
+  if (c.kind === 'rename') {
+    checkLoginNameFree(c.name, tx, sa.id);
+    next = { ...sa, name: c.name.value };
+  } else {
+    const role = c.kind === 'role' ? saRole(c.role) : sa.role;
+    const dbs = c.kind === 'databases' ? saDatabases(c.names, sa.tenantId, ctx) : databasesOf(sa, ctx.view);
+    authorize(
+      ctx.actor,
+      { kind: 'manageServiceAccount', role, databases: dbs, namesTenant: false, statement: 'ALTER SERVICE ACCOUNT' },
+      holdingsOf(ctx.actor, ctx.view, ctx.now),
+    );
+    next = { ...sa, role, databaseIds: dbs.map((d) => d.id) };
+  }
+  tx.update('serviceAccounts', next);
+  return commandDone('ALTER SERVICE ACCOUNT');
+}
+
+export async function dropServiceAccount(cmd: Cmd<'DropServiceAccount'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  const found = tx.serviceAccountByName(cmd.name.value);
+  if (!found && cmd.ifExists) {
+    ctx.notice({ severity: 'NOTICE', code: '00000', message: `service account "${cmd.name.value}" does not exist, skipping` });
+    return commandDone('DROP SERVICE ACCOUNT');
+  }
+  const sa = resolveServiceAccount(cmd.name, ctx);
+  authorizeServiceAccount(sa, 'DROP SERVICE ACCOUNT', ctx);
+  const keys = [...tx.apiKeys()].filter((k) => k.ownerKind === 'service_account' && k.ownerId === sa.id);
+  if (keys.length > 0 && !cmd.cascade) {
+    throw new PgError('dependent_objects_still_exist', `cannot drop service account "${sa.name}" because it owns API keys`, {
+      detail: `${sa.name} owns ${keys.length} API key${keys.length === 1 ? '' : 's'}.`,
+      hint: 'Use DROP SERVICE ACCOUNT ... CASCADE to drop them too.',
+    });
+  }
+  for (const k of keys) tx.delete('apiKeys', k.id);
+  tx.delete('serviceAccounts', sa.id);
+  return commandDone('DROP SERVICE ACCOUNT');
+}
+
+export const SERVICE_ACCOUNT_COLUMNS = [
+  col('name'),
+  col('tenant'),
+  col('role'),
+  col('databases', 'textArray'),
+  col('api_keys', 'int8'),
+  col('created_at', 'timestamptz'),
+  col('created_by'),
+];
+
+export function showServiceAccounts(ctx: StatementContext): Execution {
+  const { view, actor } = ctx;
+  const tz = ctx.session.settings.get('timezone');
+  function* rows(): Generator<(string | null)[]> {
+    for (const sa of view.serviceAccounts()) {
+      if (actor.role !== 'superuser' && sa.tenantId !== actor.tenantId) continue;
+      let keys = 0;
+      for (const k of view.apiKeys()) if (k.ownerKind === 'service_account' && k.ownerId === sa.id) keys++;
+      yield [
+        sa.name,
+        view.tenantById(sa.tenantId)?.name ?? String(sa.tenantId),
+        sa.role,
+        formatTextArray(databasesOf(sa, view).map((d) => d.name)),
+        String(keys),
+        formatTimestamp(sa.createdAt, tz),
+        sa.createdBy,
+      ];
+    }
+  }
+  return rowsResult(SERVICE_ACCOUNT_COLUMNS, rows(), 'SHOW', false);
+}
