@@ -73,6 +73,12 @@ export type ApiKeyChange =
   | { kind: 'role'; role: Name }
   | { kind: 'expires'; expiry: KeyExpiry };
 
+/** `key = 'value'` in an OIDC provider's WITH (...) or SET (...) list. */
+export interface ProviderOption {
+  key: Name;
+  value: Value;
+}
+
 export type TransactionAction = 'begin' | 'commit' | 'rollback';
 
 export type AdminCommand =
@@ -103,6 +109,10 @@ export type AdminCommand =
   | { type: 'AlterServiceAccount'; name: Name; change: { kind: 'databases'; names: Name[] } | { kind: 'role'; role: Name } | { kind: 'rename'; name: Name } }
   | { type: 'DropServiceAccount'; name: Name; ifExists: boolean; cascade: boolean }
   | { type: 'ShowServiceAccounts' }
+  | { type: 'CreateOidcProvider'; name: Name; ifNotExists: boolean; options: ProviderOption[]; tenant: TenantRef | null }
+  | { type: 'AlterOidcProvider'; name: Name; options: ProviderOption[] }
+  | { type: 'DropOidcProvider'; name: Name; ifExists: boolean }
+  | { type: 'ShowOidcProviders' }
   /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
   | { type: 'SetSessionAuthorization'; user: Name | null }
   | { type: 'ShowAuth' }

@@ -59,6 +59,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createRole) },
       { ALT: () => this.SUBRULE(this.createApiKey) },
       { ALT: () => this.SUBRULE(this.createServiceAccount) },
+      { ALT: () => this.SUBRULE(this.createOidcProvider) },
     ]);
   });
 
@@ -68,6 +69,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.alterUser) },
       { ALT: () => this.SUBRULE(this.alterApiKey) },
       { ALT: () => this.SUBRULE(this.alterServiceAccount) },
+      { ALT: () => this.SUBRULE(this.alterOidcProvider) },
     ]);
   });
 
@@ -80,6 +82,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropRole) },
       { ALT: () => this.SUBRULE(this.dropApiKey) },
       { ALT: () => this.SUBRULE(this.dropServiceAccount) },
+      { ALT: () => this.SUBRULE(this.dropOidcProvider) },
     ]);
   });
 }

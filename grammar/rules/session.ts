@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { ServiceAccountRules } from './service-accounts.js';
+import { OidcRules } from './oidc.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends ServiceAccountRules {
+export class SessionRules extends OidcRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -43,6 +43,13 @@ export class SessionRules extends ServiceAccountRules {
           this.CONSUME(T.Grants);
           this.CONSUME(T.For);
           return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Oidc);
+          this.CONSUME(T.Providers);
+          return { type: 'ShowOidcProviders' };
         },
       },
       {

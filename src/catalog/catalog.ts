@@ -1,4 +1,4 @@
-import type { ApiKey, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
+import type { ApiKey, OidcProvider, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
 import { Table, TableView, type TableReader } from './table.js';
 
@@ -13,6 +13,7 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   grants: (g) => grantKey(g),
   apiKeys: (k) => `${k.ownerKind}:${String(k.ownerId).padStart(10, '0')}/${k.name}`,
   serviceAccounts: (a) => a.name,
+  oidcProviders: (p) => p.name,
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
@@ -88,6 +89,12 @@ export abstract class CatalogReader {
   serviceAccounts(): IterableIterator<ServiceAccount> {
     return this.tables.serviceAccounts.scan();
   }
+  oidcProviderByName(name: string): OidcProvider | undefined {
+    return this.tables.oidcProviders.find(name);
+  }
+  oidcProviders(): IterableIterator<OidcProvider> {
+    return this.tables.oidcProviders.scan();
+  }
   /** Every grant, in grantee order. */
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
@@ -107,6 +114,7 @@ export class Catalog extends CatalogReader {
     grants: new Table<Grant>(KEYS.grants),
     apiKeys: new Table<ApiKey>(KEYS.apiKeys),
     serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
+    oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders),
   };
   private nextId = 1;
   serverSecret = '';
@@ -146,5 +154,6 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     grants: new TableView(base.grants, KEYS.grants),
     apiKeys: new TableView(base.apiKeys, KEYS.apiKeys),
     serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
+    oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders),
   };
 }

@@ -118,6 +118,30 @@ export interface ApiKey {
   lastUsedAt: number | null;
 }
 
+/** An OIDC provider (SPEC §2): whose tokens are accepted, and how their claims map. */
+export interface OidcProvider {
+  id: number;
+  name: string;
+  tenantId: number;
+  issuer: string;
+  jwksUrl: string | null;
+  /** Inline JWKS (JSON text), instead of or besides jwksUrl. */
+  jwks: string | null;
+  /** '*' is the explicit opt-out of audience checking. */
+  audience: string;
+  algorithms: string[];
+  idClaim: string;
+  roleClaim: string;
+  orgClaim: string;
+  tenantClaim: string | null;
+  scopesClaim: string;
+  defaultRole: BuiltinRole;
+  maxRole: BuiltinRole;
+  enabled: boolean;
+  createdAt: number;
+  createdBy: string;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -130,6 +154,7 @@ export interface Rows {
   grants: Grant;
   apiKeys: ApiKey;
   serviceAccounts: ServiceAccount;
+  oidcProviders: OidcProvider;
 }
 export type TableName = keyof Rows;
 

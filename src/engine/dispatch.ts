@@ -15,6 +15,7 @@ import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke,
 import { setSessionAuthorization } from './session-authorization.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
+import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -93,6 +94,14 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return dropServiceAccount(cmd, ctx);
     case 'ShowServiceAccounts':
       return showServiceAccounts(ctx);
+    case 'CreateOidcProvider':
+      return createOidcProvider(cmd, ctx);
+    case 'AlterOidcProvider':
+      return alterOidcProvider(cmd, ctx);
+    case 'DropOidcProvider':
+      return dropOidcProvider(cmd, ctx);
+    case 'ShowOidcProviders':
+      return showOidcProviders(ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -130,6 +139,9 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'CreateServiceAccount':
     case 'AlterServiceAccount':
     case 'DropServiceAccount':
+    case 'CreateOidcProvider':
+    case 'AlterOidcProvider':
+    case 'DropOidcProvider':
       return true;
     default:
       return false;
@@ -155,6 +167,8 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return API_KEY_COLUMNS;
     case 'ShowServiceAccounts':
       return SERVICE_ACCOUNT_COLUMNS;
+    case 'ShowOidcProviders':
+      return OIDC_COLUMNS;
     case 'CreateApiKey':
       return KEY_RESULT_COLUMNS;
     case 'AlterApiKey':

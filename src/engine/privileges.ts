@@ -26,6 +26,7 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  | { kind: 'manageOidcProvider'; statement: string }
   /**
    * Creating, changing or dropping a service account, or its keys: admin and above, in
    * their tenant (TENANT: superuser), with a role up to their own, for databases they
@@ -154,6 +155,8 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
+    case 'manageOidcProvider':
+      throw onlySuperuser(actor, action.statement);
     case 'manageGrants':
       needManager(actor, action.revoke ? 'REVOKE' : 'GRANT');
       return;

@@ -106,6 +106,44 @@ describe('grammar', () => {
     expect(syntaxError("REVOKE READ ON DATABASE a TO b").message).toBe('syntax error at or near "TO"');
   });
 
+  it('parses API key, service account and OIDC provider statements', () => {
+    expect(one("CREATE API KEY 'prod-reader' FOR alice ROLE readonly WITH DATABASES (prod) SCOPES ('a', 'b') EXPIRES IN '90 days'")).toMatchObject({
+      type: 'CreateApiKey',
+      name: { value: 'prod-reader' },
+      owner: { value: 'alice' },
+      options: [
+        { kind: 'role', role: { value: 'readonly' } },
+        { kind: 'databases', names: [{ value: 'prod' }] },
+        { kind: 'scopes', scopes: [{ value: 'a' }, { value: 'b' }] },
+        { kind: 'expires', expiry: { kind: 'in' } },
+      ],
+    });
+    expect(one("ALTER API KEY 'k' ROTATE GRACE '1 hour'")).toMatchObject({ change: { kind: 'rotate', grace: { value: '1 hour' } } });
+    expect(one("ALTER API KEY 'k' FOR bob SET EXPIRES AT $1")).toMatchObject({ owner: { value: 'bob' }, change: { kind: 'expires', expiry: { kind: 'at' } } });
+    expect(one("DROP API KEY IF EXISTS 'k'")).toMatchObject({ type: 'DropApiKey', ifExists: true });
+    expect(one("CREATE SERVICE ACCOUNT 'etl' FOR DATABASES analytics, billing ROLE readwrite")).toMatchObject({
+      type: 'CreateServiceAccount',
+      databases: [{ value: 'analytics' }, { value: 'billing' }],
+      role: { value: 'readwrite' },
+    });
+    expect(one("ALTER SERVICE ACCOUNT 'etl' RENAME TO 'etl2'")).toMatchObject({ change: { kind: 'rename', name: { value: 'etl2' } } });
+    expect(one("CREATE OIDC PROVIDER p ISSUER 'https://i/' JWKS_URI 'https://i/j' AUDIENCE 'a' TENANT 3")).toMatchObject({
+      type: 'CreateOidcProvider',
+      options: [{ key: { value: 'issuer' } }, { key: { value: 'jwks_url' } }, { key: { value: 'audience' } }],
+      tenant: { id: '3' },
+    });
+    expect(one('ALTER OIDC PROVIDER p SET (enabled = false)')).toMatchObject({ options: [{ key: { value: 'enabled' }, value: { kind: 'boolean', value: false } }] });
+    expect(parse('SHOW API KEYS FOR bob; SHOW SERVICE ACCOUNTS; SHOW OIDC PROVIDERS').map((s) => s.command.type)).toEqual([
+      'ShowApiKeys',
+      'ShowServiceAccounts',
+      'ShowOidcProviders',
+    ]);
+    const e = syntaxError("CREATE OIDC PROVIDER p WITH (issuer 'https://x/')");
+    expect(e.message).toBe('syntax error at or near a string constant');
+    expect(e.position).toBe(37);
+    expect(e.hint).toBe('Expected =.');
+  });
+
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
     const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
     expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
@@ -162,7 +200,7 @@ describe('grammar', () => {
     const e = syntaxError('CREATE USR x');
     expect(e.message).toBe('syntax error at or near "USR"');
     expect(e.position).toBe(8);
-    expect(e.hint).toBe('Expected USER, TENANT, DATABASE, ROLE, API or SERVICE.');
+    expect(e.hint).toBe('Expected USER, TENANT, DATABASE, ROLE, API, SERVICE or OIDC.');
     const end = syntaxError('CREATE USER');
     expect(end.message).toBe('syntax error at end of input');
     expect(end.position).toBe(12);
