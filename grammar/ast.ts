@@ -79,6 +79,34 @@ export interface ProviderOption {
   value: Value;
 }
 
+/** An operand of an RLS predicate. */
+export type Operand =
+  | { kind: 'column'; path: string[]; position: number }
+  | { kind: 'auth'; path: string[]; position: number }
+  | { kind: 'literal'; value: Value };
+
+export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>=';
+
+/** The RLS predicate language of SPEC §3, as a tree (never kept as text). */
+export type Predicate =
+  | { kind: 'or'; left: Predicate; right: Predicate }
+  | { kind: 'and'; left: Predicate; right: Predicate }
+  | { kind: 'not'; expr: Predicate }
+  | { kind: 'compare'; op: CompareOp; left: Operand; right: Operand }
+  | { kind: 'in'; operand: Operand; list: Operand[] }
+  | { kind: 'contains'; left: Operand; right: Operand }
+  | { kind: 'isNull'; operand: Operand; negated: boolean }
+  /** A bare operand used as a condition (a boolean column, TRUE, FALSE). */
+  | { kind: 'operand'; operand: Operand };
+
+export type PolicyKind = 'read' | 'write' | 'all';
+
+/** `[db.]collection`: db null means the session's current database. */
+export interface CollectionRef {
+  database: Name | null;
+  collection: Name;
+}
+
 export type TransactionAction = 'begin' | 'commit' | 'rollback';
 
 export type AdminCommand =
@@ -113,6 +141,10 @@ export type AdminCommand =
   | { type: 'AlterOidcProvider'; name: Name; options: ProviderOption[] }
   | { type: 'DropOidcProvider'; name: Name; ifExists: boolean }
   | { type: 'ShowOidcProviders' }
+  | { type: 'CreateRlsPolicy'; name: Name; ifNotExists: boolean; on: CollectionRef; kind: PolicyKind; predicate: Predicate; restrictive: boolean }
+  | { type: 'DropRlsPolicy'; name: Name; ifExists: boolean; on: CollectionRef }
+  | { type: 'ShowRlsPolicies'; on: CollectionRef | null }
+  | { type: 'ExplainRls'; on: CollectionRef; kind: 'read' | 'write' }
   /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
   | { type: 'SetSessionAuthorization'; user: Name | null }
   | { type: 'ShowAuth' }

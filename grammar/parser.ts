@@ -47,6 +47,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.resetStmt) },
       { ALT: () => this.SUBRULE(this.grantStmt) },
       { ALT: () => this.SUBRULE(this.revokeStmt) },
+      { ALT: () => this.SUBRULE(this.explainStmt) },
     ]),
   );
 
@@ -60,6 +61,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createApiKey) },
       { ALT: () => this.SUBRULE(this.createServiceAccount) },
       { ALT: () => this.SUBRULE(this.createOidcProvider) },
+      { ALT: () => this.SUBRULE(this.createRlsPolicy) },
     ]);
   });
 
@@ -83,6 +85,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropApiKey) },
       { ALT: () => this.SUBRULE(this.dropServiceAccount) },
       { ALT: () => this.SUBRULE(this.dropOidcProvider) },
+      { ALT: () => this.SUBRULE(this.dropRlsPolicy) },
     ]);
   });
 }

@@ -78,6 +78,13 @@ export const Providers = kw('PROVIDERS');
 export const Issuer = kw('ISSUER');
 export const JwksUri = kw('JWKS_URI');
 export const Audience = kw('AUDIENCE');
+export const Rls = kw('RLS');
+export const Policy = kw('POLICY');
+export const Policies = kw('POLICIES');
+export const Permissive = kw('PERMISSIVE');
+export const Restrictive = kw('RESTRICTIVE');
+export const Contains = kw('CONTAINS');
+export const Explain = kw('EXPLAIN');
 export const Tenant = kw('TENANT');
 export const Database = kw('DATABASE');
 export const Id = kw('ID');
@@ -121,7 +128,10 @@ export const Characteristics = kw('CHARACTERISTICS');
 export const Names = kw('NAMES');
 export const Authorization = kw('AUTHORIZATION');
 export const Auth = kw('AUTH');
-export const And = kw('AND');
+export const And = kw('AND', true);
+export const Or = kw('OR', true);
+export const Is = kw('IS', true);
+export const Using = kw('USING', true);
 export const Chain = kw('CHAIN');
 export const No = kw('NO');
 
@@ -158,6 +168,11 @@ export const LParen = createToken({ name: 'LParen', pattern: /\(/, label: '(' })
 export const RParen = createToken({ name: 'RParen', pattern: /\)/, label: ')' });
 export const DoubleColon = createToken({ name: 'DoubleColon', pattern: /::/, label: '::' });
 export const Equals = createToken({ name: 'Equals', pattern: /=/, label: '=' });
+export const NotEquals = createToken({ name: 'NotEquals', pattern: /<>|!=/, label: '<>' });
+export const LessEq = createToken({ name: 'LessEq', pattern: /<=/, label: '<=' });
+export const GreaterEq = createToken({ name: 'GreaterEq', pattern: />=/, label: '>=' });
+export const Less = createToken({ name: 'Less', pattern: /</, label: '<' });
+export const Greater = createToken({ name: 'Greater', pattern: />/, label: '>' });
 export const Dot = createToken({ name: 'Dot', pattern: /\./, label: '.' });
 export const Minus = createToken({ name: 'Minus', pattern: /-/, label: '-' });
 export const Plus = createToken({ name: 'Plus', pattern: /\+/, label: '+' });
@@ -204,6 +219,11 @@ export const allTokens: TokenType[] = [
   RParen,
   DoubleColon,
   Equals,
+  NotEquals,
+  LessEq,
+  GreaterEq,
+  Less,
+  Greater,
   Dot,
   Minus,
   Plus,

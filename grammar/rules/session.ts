@@ -1,11 +1,11 @@
 import * as T from '../tokens.js';
-import type { AdminCommand, Expr, Name, SelectItem } from '../ast.js';
+import type { AdminCommand, CollectionRef, Expr, Name, SelectItem } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { OidcRules } from './oidc.js';
+import { RlsRules } from './rls.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends OidcRules {
+export class SessionRules extends RlsRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -43,6 +43,18 @@ export class SessionRules extends OidcRules {
           this.CONSUME(T.Grants);
           this.CONSUME(T.For);
           return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Rls);
+          this.CONSUME(T.Policies);
+          let on: CollectionRef | null = null;
+          this.OPTION(() => {
+            this.CONSUME(T.On);
+            on = this.SUBRULE(this.collectionRef);
+          });
+          return { type: 'ShowRlsPolicies', on };
         },
       },
       {

@@ -1,4 +1,4 @@
-import type { ApiKey, OidcProvider, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
+import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
 import { Table, TableView, type TableReader } from './table.js';
 
@@ -14,6 +14,7 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   apiKeys: (k) => `${k.ownerKind}:${String(k.ownerId).padStart(10, '0')}/${k.name}`,
   serviceAccounts: (a) => a.name,
   oidcProviders: (p) => p.name,
+  rlsPolicies: (p) => `${String(p.databaseId).padStart(10, '0')}/${p.collection}/${p.name}`,
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
@@ -95,6 +96,13 @@ export abstract class CatalogReader {
   oidcProviders(): IterableIterator<OidcProvider> {
     return this.tables.oidcProviders.scan();
   }
+  rlsPolicy(databaseId: number, collection: string, name: string): RlsPolicy | undefined {
+    return this.tables.rlsPolicies.find(KEYS.rlsPolicies({ databaseId, collection, name } as RlsPolicy));
+  }
+  /** Policies by database, collection, name. */
+  rlsPolicies(): IterableIterator<RlsPolicy> {
+    return this.tables.rlsPolicies.scan();
+  }
   /** Every grant, in grantee order. */
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
@@ -115,6 +123,7 @@ export class Catalog extends CatalogReader {
     apiKeys: new Table<ApiKey>(KEYS.apiKeys),
     serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
     oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders),
+    rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies),
   };
   private nextId = 1;
   serverSecret = '';
@@ -155,5 +164,6 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     apiKeys: new TableView(base.apiKeys, KEYS.apiKeys),
     serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
     oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders),
+    rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies),
   };
 }

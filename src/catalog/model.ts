@@ -1,4 +1,5 @@
 /** The catalog model (SPEC §2). Plain data, so that it serializes into the log as is. */
+import type { Predicate } from '../../grammar/ast.js';
 
 /** Built-in roles, lowest first; each includes the ones before it. */
 export const BUILTIN_ROLES = ['readonly', 'readwrite', 'admin', 'tenant_admin', 'superuser'] as const;
@@ -142,6 +143,20 @@ export interface OidcProvider {
   createdBy: string;
 }
 
+/** An RLS policy (SPEC §2); the predicate is the parsed tree, never text. */
+export interface RlsPolicy {
+  id: number;
+  tenantId: number;
+  databaseId: number;
+  collection: string;
+  name: string;
+  kind: 'read' | 'write' | 'all';
+  predicate: Predicate;
+  restrictive: boolean;
+  createdAt: number;
+  createdBy: string;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -155,6 +170,7 @@ export interface Rows {
   apiKeys: ApiKey;
   serviceAccounts: ServiceAccount;
   oidcProviders: OidcProvider;
+  rlsPolicies: RlsPolicy;
 }
 export type TableName = keyof Rows;
 

@@ -16,6 +16,7 @@ import { setSessionAuthorization } from './session-authorization.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
+import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -102,6 +103,14 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return dropOidcProvider(cmd, ctx);
     case 'ShowOidcProviders':
       return showOidcProviders(ctx);
+    case 'CreateRlsPolicy':
+      return createRlsPolicy(cmd, ctx);
+    case 'DropRlsPolicy':
+      return dropRlsPolicy(cmd, ctx);
+    case 'ShowRlsPolicies':
+      return showRlsPolicies(cmd, ctx);
+    case 'ExplainRls':
+      return explainRls(cmd, ctx);
     case 'ShowAuth':
       return runShowAuth(ctx);
     case 'Select':
@@ -142,6 +151,8 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'CreateOidcProvider':
     case 'AlterOidcProvider':
     case 'DropOidcProvider':
+    case 'CreateRlsPolicy':
+    case 'DropRlsPolicy':
       return true;
     default:
       return false;
@@ -169,6 +180,10 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return SERVICE_ACCOUNT_COLUMNS;
     case 'ShowOidcProviders':
       return OIDC_COLUMNS;
+    case 'ShowRlsPolicies':
+      return RLS_COLUMNS;
+    case 'ExplainRls':
+      return EXPLAIN_COLUMNS;
     case 'CreateApiKey':
       return KEY_RESULT_COLUMNS;
     case 'AlterApiKey':

@@ -27,6 +27,8 @@ export type Action =
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
   | { kind: 'manageOidcProvider'; statement: string }
+  /** RLS policies: whoever holds ADMIN on the database (SPEC §4: admin, on its databases). */
+  | { kind: 'manageRlsPolicy'; database: Database; statement: string }
   /**
    * Creating, changing or dropping a service account, or its keys: admin and above, in
    * their tenant (TENANT: superuser), with a role up to their own, for databases they
@@ -157,6 +159,12 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
     case 'manageOidcProvider':
       throw onlySuperuser(actor, action.statement);
+    case 'manageRlsPolicy':
+      needManager(actor, action.statement);
+      if (!holdings?.holdsPrivilege('admin', action.database, null)) {
+        throw denied(`permission denied for ${action.statement} on database "${action.database.name}"`, `${actor.name} does not hold ADMIN on "${action.database.name}".`);
+      }
+      return;
     case 'manageGrants':
       needManager(actor, action.revoke ? 'REVOKE' : 'GRANT');
       return;

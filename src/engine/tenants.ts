@@ -96,6 +96,7 @@ export async function dropTenant(cmd: Cmd<'DropTenant'>, ctx: StatementContext):
   for (const g of [...tx.grants()]) if (g.tenantId === t.id) tx.delete('grants', g.id);
   for (const k of [...tx.apiKeys()]) if (k.tenantId === t.id) tx.delete('apiKeys', k.id);
   for (const sa of [...tx.serviceAccounts()]) if (sa.tenantId === t.id) tx.delete('serviceAccounts', sa.id);
+  for (const p of [...tx.rlsPolicies()]) if (p.tenantId === t.id) tx.delete('rlsPolicies', p.id);
   for (const r of roles) tx.delete('roles', r.id);
   for (const u of users) tx.delete('users', u.id);
   for (const d of dbs) tx.delete('databases', d.id);
@@ -179,6 +180,8 @@ export async function dropDatabase(cmd: Cmd<'DropDatabase'>, ctx: StatementConte
   }
   for (const g of grants) tx.delete('grants', g.id);
   for (const k of keys) tx.delete('apiKeys', k.id);
+  // Policies live on the database's collections: they go with it.
+  for (const p of [...tx.rlsPolicies()]) if (p.databaseId === db.id) tx.delete('rlsPolicies', p.id);
   for (const a of accounts) tx.update('serviceAccounts', { ...a, databaseIds: a.databaseIds.filter((id) => id !== db.id) });
   tx.delete('databases', db.id);
   return commandDone('DROP DATABASE');

@@ -144,6 +144,35 @@ describe('grammar', () => {
     expect(e.hint).toBe('Expected =.');
   });
 
+  it('parses RLS policies with the predicate language, precedence and all', () => {
+    expect(one('CREATE RLS POLICY own ON prod.orders FOR READ USING (customer_id = $auth.id)')).toMatchObject({
+      type: 'CreateRlsPolicy',
+      on: { database: { value: 'prod' }, collection: { value: 'orders' } },
+      kind: 'read',
+      restrictive: false,
+      predicate: { kind: 'compare', op: '=', left: { kind: 'column', path: ['customer_id'] }, right: { kind: 'auth', path: ['id'] } },
+    });
+    // a OR b AND NOT c: AND binds tighter than OR, NOT tighter than AND.
+    const p = (one('CREATE RLS POLICY p ON o FOR ALL USING (a = 1 OR b <> 2 AND NOT c IS NULL) RESTRICTIVE') as { predicate: unknown; restrictive: boolean });
+    expect(p.restrictive).toBe(true);
+    expect(p.predicate).toMatchObject({
+      kind: 'or',
+      left: { kind: 'compare', op: '=' },
+      right: { kind: 'and', left: { kind: 'compare', op: '<>' }, right: { kind: 'not', expr: { kind: 'isNull', negated: false } } },
+    });
+    expect((one("CREATE RLS POLICY p ON o FOR WRITE USING (x NOT IN ('a', $auth.org_id) AND $auth.scopes CONTAINS 'w' AND y != 1 AND z <= 2)") as { predicate: unknown }).predicate).toMatchObject({
+      kind: 'and',
+      left: { kind: 'and', left: { kind: 'and', left: { kind: 'not', expr: { kind: 'in' } }, right: { kind: 'contains' } }, right: { kind: 'compare', op: '<>' } },
+      right: { kind: 'compare', op: '<=' },
+    });
+    expect(one('DROP RLS POLICY IF EXISTS p ON orders')).toMatchObject({ type: 'DropRlsPolicy', on: { database: null, collection: { value: 'orders' } } });
+    expect(one('EXPLAIN RLS ON prod.orders FOR WRITE')).toMatchObject({ type: 'ExplainRls', kind: 'write' });
+    expect(one('SHOW RLS POLICIES ON prod.orders')).toMatchObject({ type: 'ShowRlsPolicies', on: { collection: { value: 'orders' } } });
+    const e = syntaxError('CREATE RLS POLICY p ON o FOR READ USING (a = = 1)');
+    expect(e.message).toBe('syntax error at or near "="');
+    expect(e.position).toBe(47);
+  });
+
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
     const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
     expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
@@ -200,7 +229,7 @@ describe('grammar', () => {
     const e = syntaxError('CREATE USR x');
     expect(e.message).toBe('syntax error at or near "USR"');
     expect(e.position).toBe(8);
-    expect(e.hint).toBe('Expected USER, TENANT, DATABASE, ROLE, API, SERVICE or OIDC.');
+    expect(e.hint).toMatch(/^Expected USER, TENANT, DATABASE, ROLE, .* or [A-Z]+\.$/);
     const end = syntaxError('CREATE USER');
     expect(end.message).toBe('syntax error at end of input');
     expect(end.position).toBe(12);
