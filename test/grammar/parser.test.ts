@@ -170,7 +170,7 @@ describe('grammar', () => {
     expect(one('SHOW RLS POLICIES ON prod.orders')).toMatchObject({ type: 'ShowRlsPolicies', on: { collection: { value: 'orders' } } });
     const e = syntaxError('CREATE RLS POLICY p ON o FOR READ USING (a = = 1)');
     expect(e.message).toBe('syntax error at or near "="');
-    expect(e.position).toBe(47);
+    expect(e.position).toBe(46);
   });
 
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
