@@ -147,6 +147,8 @@ export type AdminCommand =
   | { type: 'ExplainRls'; on: CollectionRef; kind: 'read' | 'write' }
   /** SET SESSION AUTHORIZATION name; null: DEFAULT or RESET SESSION AUTHORIZATION. */
   | { type: 'SetSessionAuthorization'; user: Name | null }
+  /** SET SESSION AUTHORIZATION JWT PROVIDER p CLAIMS '{...}': act as a token would. */
+  | { type: 'SetSessionAuthorizationJwt'; provider: Name; claims: Value }
   | { type: 'ShowAuth' }
   | { type: 'Select'; items: SelectItem[]; from: Name | null }
   | { type: 'Transaction'; action: TransactionAction; keyword: string }

@@ -293,11 +293,19 @@ export class SessionRules extends RlsRules {
         ALT: (): AdminCommand => {
           this.CONSUME3(T.Session);
           this.CONSUME(T.Authorization);
-          const user = this.OR2([
-            { ALT: () => (this.CONSUME(T.Default), null) },
-            { ALT: () => this.SUBRULE(this.name) },
+          return this.OR2([
+            { ALT: (): AdminCommand => (this.CONSUME(T.Default), { type: 'SetSessionAuthorization', user: null }) },
+            {
+              ALT: (): AdminCommand => {
+                this.CONSUME(T.Jwt);
+                this.CONSUME(T.Provider);
+                const provider = this.SUBRULE(this.name);
+                this.CONSUME(T.Claims);
+                return { type: 'SetSessionAuthorizationJwt', provider, claims: this.SUBRULE(this.stringValue) };
+              },
+            },
+            { ALT: (): AdminCommand => ({ type: 'SetSessionAuthorization', user: this.SUBRULE2(this.name) }) },
           ]);
-          return { type: 'SetSessionAuthorization', user };
         },
       },
       {

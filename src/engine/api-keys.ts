@@ -3,6 +3,7 @@ import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
 import { isBuiltinRole, type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
 import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
+import { tokenHasNoUser } from './users.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
@@ -30,7 +31,10 @@ const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account')
 
 function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
   const asUser = (user: User): Owner => ({ kind: 'user', user, name: user.name, id: user.id, tenantId: user.tenantId });
-  if (owner === null) return asUser(ctx.actor);
+  if (owner === null) {
+    if (ctx.actor.id < 0) throw tokenHasNoUser();
+    return asUser(ctx.actor);
+  }
   const u = ctx.view.userByName(owner.value);
   if (u && canSeeUser(ctx.actor, u)) return asUser(u);
   const sa = ctx.view.serviceAccountByName(owner.value);

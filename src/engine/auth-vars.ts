@@ -25,7 +25,7 @@ export const isAuthVariable = (s: string): s is AuthVariable => (AUTH_VARIABLES 
 export type AuthValues = Record<AuthVariable, string | string[] | null> & { claims: Record<string, string> };
 
 /** For a password login: derived from the user (SPEC §5, first column). */
-export function passwordAuthValues(user: User, view: CatalogReader, method: 'password', now: number): AuthValues {
+export function passwordAuthValues(user: User, view: CatalogReader, method: 'password' | 'jwt', now: number): AuthValues {
   const e = effectiveOf(user, view, now);
   const databases = e.databases.map((d) => d.name);
   return {

@@ -3,7 +3,7 @@ import type { Database, RlsPolicy } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, passwordAuthValues, type AuthValues } from './auth-vars.js';
+import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
 import type { StatementContext } from './dispatch.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeDatabase } from './privileges.js';
@@ -147,7 +147,7 @@ export function explainRls(cmd: Cmd<'ExplainRls'>, ctx: StatementContext): Execu
   for (const p of ctx.view.rlsPolicies()) {
     if (p.databaseId === db.id && p.collection === collection && (p.kind === cmd.kind || p.kind === 'all')) policies.push(p);
   }
-  const auth = passwordAuthValues(ctx.actor, ctx.view, ctx.session.method, ctx.now);
+  const auth = ctx.session.authValues(ctx.view, ctx.now);
   const combine = (form: Form) => {
     const permissive = policies.filter((p) => !p.restrictive).map((p) => form.policy(p.predicate));
     const restrictive = policies.filter((p) => p.restrictive).map((p) => form.policy(p.predicate));

@@ -2,7 +2,7 @@ import type { AdminCommand, Expr } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
-import { authValueText, isAuthVariable, LIST_VARIABLES, passwordAuthValues, type AuthValues } from './auth-vars.js';
+import { authValueText, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
 import { valueText, type StatementContext } from './dispatch.js';
 import { rowsResult } from './results.js';
 import { SERVER_VERSION } from './settings.js';
@@ -81,7 +81,7 @@ export function runSelect(cmd: Select, ctx: StatementContext): Execution {
     });
   }
   let auth: AuthValues | null = null;
-  const authValues = () => (auth ??= passwordAuthValues(ctx.actor, ctx.view, ctx.session.method, ctx.now));
+  const authValues = () => (auth ??= ctx.session.authValues(ctx.view, ctx.now));
   const row = cmd.items.map((it) => evaluate(it.expr, ctx, authValues));
   return rowsResult(selectColumns(cmd), [row][Symbol.iterator](), 'SELECT', true);
 }

@@ -20,6 +20,8 @@ import { commandDone, emptyStatement } from './results.js';
 import { Settings } from './settings.js';
 import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
+import { passwordAuthValues, type AuthValues } from './auth-vars.js';
+import type { JwtPrincipal } from './jwt-principal.js';
 
 export type LoginMethod = 'password';
 
@@ -104,6 +106,8 @@ export class EngineSession implements QuerySession {
    * role (a live time-bound role grant raises it), or a FATAL if it was dropped.
    */
   actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
+    const token = this.tokenPrincipal();
+    if (token) return token.user;
     const u = view.userById(this.currentUserId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
@@ -117,7 +121,29 @@ export class EngineSession implements QuerySession {
   /** The user statements run as: the login's, or the one SET SESSION AUTHORIZATION chose. */
   get currentUserId(): number {
     const id = this.settings.internal(CURRENT_USER_KEY);
-    return id === undefined ? this.sessionUserId : Number(id);
+    return id === undefined || id.startsWith('jwt:') ? this.sessionUserId : Number(id);
+  }
+
+  /** Token principals chosen by SET SESSION AUTHORIZATION JWT, by their internal key. */
+  private readonly tokenPrincipals = new Map<string, JwtPrincipal>();
+
+  private tokenPrincipal(): JwtPrincipal | undefined {
+    const id = this.settings.internal(CURRENT_USER_KEY);
+    return id?.startsWith('jwt:') ? this.tokenPrincipals.get(id) : undefined;
+  }
+
+  /** SET SESSION AUTHORIZATION JWT ...: act as the principal a token with these claims yields. */
+  actAsToken(p: JwtPrincipal): void {
+    const key = `jwt:${this.tokenPrincipals.size + 1}`;
+    this.tokenPrincipals.set(key, p);
+    this.settings.setInternal(CURRENT_USER_KEY, key);
+    this.settings.setInternal('session_authorization', p.user.name);
+    this.settings.setInternal('is_superuser', 'off');
+  }
+
+  /** This session's $auth.* variables (SPEC §5): from the token principal, or from the user. */
+  authValues(view: CatalogReader, now: number): AuthValues {
+    return this.tokenPrincipal()?.auth ?? passwordAuthValues(this.actor(view, now), view, this.method, now);
   }
 
   /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */

@@ -1,13 +1,13 @@
 import type { Execution } from '../wire/handler.js';
 import type { StatementContext } from './dispatch.js';
-import { AUTH_VARIABLES, authValueText, passwordAuthValues } from './auth-vars.js';
+import { AUTH_VARIABLES, authValueText } from './auth-vars.js';
 import { col, rowsResult } from './results.js';
 
 export const authColumns = [col('variable'), col('value')];
 
 /** SHOW AUTH: every `$auth.*` variable of this session, one row each, in SPEC §5 order. */
 export function runShowAuth(ctx: StatementContext): Execution {
-  const values = passwordAuthValues(ctx.actor, ctx.view, ctx.session.method, ctx.now);
+  const values = ctx.session.authValues(ctx.view, ctx.now);
   const rows = AUTH_VARIABLES.map((v) => [`$auth.${v}`, authValueText(values[v])]);
   return rowsResult(authColumns, rows[Symbol.iterator](), 'SHOW', false);
 }

@@ -131,6 +131,12 @@ async function passwordVerifier(pw: string | null, ctx: StatementContext): Promi
   return formatVerifier(await makeVerifier(pw, iterations));
 }
 
+/** A principal from a token (SET SESSION AUTHORIZATION JWT) is not a catalog user. */
+export const tokenHasNoUser = () =>
+  new PgError('feature_not_supported', 'the session acts as a token, which has no user in the catalog', {
+    hint: 'RESET SESSION AUTHORIZATION to act as a user again.',
+  });
+
 /** Users and custom roles of a tenant share one name space: GRANT ... TO names either. */
 function noRoleNamed(n: Name, tenantId: number, tx: CatalogTransaction): void {
   if (tx.roleByName(tenantId, n.value)) {
@@ -148,7 +154,10 @@ function writeTx(ctx: StatementContext): CatalogTransaction {
 
 /** Finds a user the actor may see; one it may not see reads as missing (no existence oracle). */
 function resolveUser(ref: UserRef, ctx: StatementContext): User {
-  if (ref.kind === 'currentUser') return ctx.actor;
+  if (ref.kind === 'currentUser') {
+    if (ctx.actor.id < 0) throw tokenHasNoUser();
+    return ctx.actor;
+  }
   const u = ctx.view.userByName(ref.name.value);
   if (!u || !canSeeUser(ctx.actor, u)) throw userMissing(ref.name.value, ref.name.position);
   return u;
