@@ -1,8 +1,8 @@
-import type { ILexingError, IRecognitionException, IToken } from 'chevrotain';
+import type { IRecognitionException, IToken } from 'chevrotain';
 import { PgError } from '../src/errors/pg-error.js';
 import type { Statement } from './ast.js';
 import { parser } from './parser.js';
-import { tokenize } from './tokens.js';
+import { scan, type ScanError } from './scanner.js';
 
 export type * from './ast.js';
 
@@ -12,8 +12,8 @@ export type * from './ast.js';
  */
 export function parse(text: string): Statement[] {
   const positionOf = characterPositions(text);
-  const lexed = tokenize(text);
-  if (lexed.errors.length > 0) throw lexError(text, lexed.errors[0]!, positionOf);
+  const lexed = scan(text);
+  if (lexed.error) throw lexError(text, lexed.error, positionOf);
   parser.positionOf = positionOf;
   parser.input = lexed.tokens;
   const statements = parser.script();
@@ -32,7 +32,7 @@ function characterPositions(text: string): (offset: number) => number {
   return (o) => Array.from(text.slice(0, o)).length + 1;
 }
 
-function lexError(text: string, e: ILexingError, positionOf: (o: number) => number): PgError {
+function lexError(text: string, e: ScanError, positionOf: (o: number) => number): PgError {
   const at = text.slice(e.offset);
   const position = positionOf(e.offset);
   // String contents are never echoed: the string may be a password (SPEC §6). The position

@@ -4,9 +4,9 @@ import { createToken, Lexer, type CustomPatternMatcherFunc, type ILexingResult, 
  * Tokens of the admin language. Keywords are case-insensitive. Keywords in the NonReserved
  * category can still be used as names (`CREATE USER login`), as in PostgreSQL.
  *
- * The lexer does not try a pattern per keyword at every word: it lexes a word as an
- * Identifier and `tokenize` looks it up in one keyword map and retypes the token. So no
+ * Words are lexed as identifiers and looked up in one keyword map (scanner.ts), so no
  * keyword can shadow a longer one (COMMIT / COMMITTED), whatever the declaration order.
+ * The patterns below describe each token for Chevrotain's reference lexer.
  */
 
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_\u0080-\uFFFF][A-Za-z0-9_$\u0080-\uFFFF]*/, label: 'a name' });
@@ -235,12 +235,22 @@ export const allTokens: TokenType[] = [
 /** The parser's vocabulary: what the lexer produces plus the keywords `tokenize` assigns. */
 export const vocabulary: TokenType[] = [...allTokens, ...keywordTokens];
 
-/** Built once at module load: constructing a lexer validates every pattern and is not cheap. */
-export const lexer = new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: true });
+/** The keyword a word spells (case-insensitively), if any. */
+export function keywordOf(word: string): TokenType | undefined {
+  return KEYWORDS.get(word.toLowerCase());
+}
 
-/** Lexes `text`, then turns every Identifier that spells a keyword into that keyword. */
-export function tokenize(text: string): ILexingResult {
-  const res = lexer.tokenize(text);
+/**
+ * Chevrotain's regex lexer over the same tokens: kept as the reference the scanner is
+ * tested against (test/grammar/scanner.test.ts), not used to parse.
+ */
+export function referenceLexer(): Lexer {
+  return new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: true });
+}
+
+/** Lexes with the reference lexer, keywords retyped as the scanner does. */
+export function referenceTokenize(text: string): ILexingResult {
+  const res = (referenceLexerInstance ??= referenceLexer()).tokenize(text);
   for (const t of res.tokens) {
     if (t.tokenType !== Identifier) continue;
     const k = KEYWORDS.get(t.image.toLowerCase());
@@ -251,3 +261,4 @@ export function tokenize(text: string): ILexingResult {
   }
   return res;
 }
+let referenceLexerInstance: Lexer | undefined;

@@ -1,0 +1,250 @@
+import type { IToken, TokenType } from 'chevrotain';
+import * as T from './tokens.js';
+
+/**
+ * The lexer: a hand-written scanner producing Chevrotain tokens of the types in tokens.ts.
+ * It replaced Chevrotain's regex lexer because lexing was half of parse time (measured by
+ * `npm run bench`: see bench/README.md); one pass over char codes with a switch on the first
+ * character is several times faster and allocates only the tokens themselves.
+ * The rules are PostgreSQL's: nested block comments, '' inside strings, E'' escapes,
+ * $tag$ dollar quoting, standard_conforming_strings on.
+ */
+
+export interface ScanError {
+  offset: number;
+  length: number;
+}
+
+export interface ScanResult {
+  tokens: IToken[];
+  error: ScanError | null;
+}
+
+const isIdentStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 0x80;
+const isIdentPart = (c: number) => isIdentStart(c) || (c >= 48 && c <= 57) || c === 36;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+function token(type: TokenType, image: string, start: number): IToken {
+  return {
+    image,
+    startOffset: start,
+    endOffset: start + image.length - 1,
+    tokenType: type,
+    tokenTypeIdx: type.tokenTypeIdx!,
+  } as IToken;
+}
+
+export function scan(text: string): ScanResult {
+  const tokens: IToken[] = [];
+  const n = text.length;
+  let i = 0;
+  const fail = (offset: number, length = 1): ScanResult => ({ tokens, error: { offset, length } });
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    // whitespace
+    if (c === 32 || c === 10 || c === 9 || c === 13 || c === 12 || c === 11) {
+      i++;
+      continue;
+    }
+    const start = i;
+    // -- line comment
+    if (c === 45 && text.charCodeAt(i + 1) === 45) {
+      while (i < n && text.charCodeAt(i) !== 10) i++;
+      continue;
+    }
+    // /* nested block comment */
+    if (c === 47 && text.charCodeAt(i + 1) === 42) {
+      let depth = 0;
+      while (i < n) {
+        if (text.charCodeAt(i) === 47 && text.charCodeAt(i + 1) === 42) {
+          depth++;
+          i += 2;
+        } else if (text.charCodeAt(i) === 42 && text.charCodeAt(i + 1) === 47) {
+          depth--;
+          i += 2;
+          if (depth === 0) break;
+        } else i++;
+      }
+      if (depth !== 0) return fail(start, 2);
+      continue;
+    }
+    if (isIdentStart(c)) {
+      // E'...' escape string
+      if ((c === 69 || c === 101) && text.charCodeAt(i + 1) === 39) {
+        const end = quoted(text, i + 1, 39, true);
+        if (end < 0) return fail(start);
+        tokens.push(token(T.EscapeString, text.slice(start, end), start));
+        i = end;
+        continue;
+      }
+      i++;
+      while (i < n && isIdentPart(text.charCodeAt(i))) i++;
+      const image = text.slice(start, i);
+      const kw = T.keywordOf(image);
+      tokens.push(token(kw ?? T.Identifier, image, start));
+      continue;
+    }
+    if (isDigit(c) || (c === 46 && isDigit(text.charCodeAt(i + 1)))) {
+      while (i < n && isDigit(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) === 46 && c !== 46) {
+        i++;
+        while (i < n && isDigit(text.charCodeAt(i))) i++;
+      } else if (c === 46) {
+        i++;
+        while (i < n && isDigit(text.charCodeAt(i))) i++;
+      }
+      const e = text.charCodeAt(i);
+      if (e === 101 || e === 69) {
+        let j = i + 1;
+        if (text.charCodeAt(j) === 43 || text.charCodeAt(j) === 45) j++;
+        if (isDigit(text.charCodeAt(j))) {
+          i = j;
+          while (i < n && isDigit(text.charCodeAt(i))) i++;
+        }
+      }
+      tokens.push(token(T.Number_, text.slice(start, i), start));
+      continue;
+    }
+    switch (c) {
+      case 39: {
+        // '...'
+        const end = quoted(text, i, 39, false);
+        if (end < 0) return fail(start);
+        tokens.push(token(T.StringLiteral, text.slice(start, end), start));
+        i = end;
+        continue;
+      }
+      case 34: {
+        // "..."
+        const end = quoted(text, i, 34, false);
+        if (end < 0) return fail(start);
+        tokens.push(token(T.QuotedIdentifier, text.slice(start, end), start));
+        i = end;
+        continue;
+      }
+      case 36: {
+        // $auth.x, $1, $tag$...$tag$
+        const auth = /^\$auth(?:\.[A-Za-z_][A-Za-z0-9_]*)+/i.exec(text.slice(i, i + 256));
+        if (auth) {
+          tokens.push(token(T.AuthRef, auth[0], start));
+          i += auth[0].length;
+          continue;
+        }
+        if (isDigit(text.charCodeAt(i + 1))) {
+          i++;
+          while (i < n && isDigit(text.charCodeAt(i))) i++;
+          tokens.push(token(T.Param, text.slice(start, i), start));
+          continue;
+        }
+        const tag = /^\$(?:[A-Za-z_\u0080-\uFFFF][A-Za-z0-9_\u0080-\uFFFF]*)?\$/.exec(text.slice(i, i + 256));
+        if (tag) {
+          const close = text.indexOf(tag[0], i + tag[0].length);
+          if (close < 0) return fail(start);
+          i = close + tag[0].length;
+          tokens.push(token(T.DollarString, text.slice(start, i), start));
+          continue;
+        }
+        return fail(start);
+      }
+      case 59:
+        tokens.push(token(T.Semicolon, ';', start));
+        i++;
+        continue;
+      case 44:
+        tokens.push(token(T.Comma, ',', start));
+        i++;
+        continue;
+      case 40:
+        tokens.push(token(T.LParen, '(', start));
+        i++;
+        continue;
+      case 41:
+        tokens.push(token(T.RParen, ')', start));
+        i++;
+        continue;
+      case 46:
+        tokens.push(token(T.Dot, '.', start));
+        i++;
+        continue;
+      case 43:
+        tokens.push(token(T.Plus, '+', start));
+        i++;
+        continue;
+      case 45:
+        tokens.push(token(T.Minus, '-', start));
+        i++;
+        continue;
+      case 42:
+        tokens.push(token(T.Star, '*', start));
+        i++;
+        continue;
+      case 61:
+        tokens.push(token(T.Equals, '=', start));
+        i++;
+        continue;
+      case 58:
+        if (text.charCodeAt(i + 1) === 58) {
+          tokens.push(token(T.DoubleColon, '::', start));
+          i += 2;
+          continue;
+        }
+        return fail(start);
+      case 33:
+        if (text.charCodeAt(i + 1) === 61) {
+          tokens.push(token(T.NotEquals, '!=', start));
+          i += 2;
+          continue;
+        }
+        return fail(start);
+      case 60: {
+        const d = text.charCodeAt(i + 1);
+        if (d === 62) tokens.push(token(T.NotEquals, '<>', start));
+        else if (d === 61) tokens.push(token(T.LessEq, '<=', start));
+        else {
+          tokens.push(token(T.Less, '<', start));
+          i++;
+          continue;
+        }
+        i += 2;
+        continue;
+      }
+      case 62:
+        if (text.charCodeAt(i + 1) === 61) {
+          tokens.push(token(T.GreaterEq, '>=', start));
+          i += 2;
+        } else {
+          tokens.push(token(T.Greater, '>', start));
+          i++;
+        }
+        continue;
+      default:
+        return fail(start);
+    }
+  }
+  return { tokens, error: null };
+}
+
+/**
+ * The end (exclusive) of a quoted lexeme starting at `open` (the quote), or -1 when it is
+ * unterminated. A doubled quote is part of the lexeme; with `backslash`, so is \\x.
+ */
+function quoted(text: string, open: number, q: number, backslash: boolean): number {
+  let i = open + 1;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (backslash && c === 92) {
+      i += 2;
+      continue;
+    }
+    if (c === q) {
+      if (text.charCodeAt(i + 1) === q) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+  return -1;
+}
