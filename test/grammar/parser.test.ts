@@ -173,6 +173,19 @@ describe('grammar', () => {
     expect(e.position).toBe(46);
   });
 
+  it('points at the typical mistake in each remaining family', () => {
+    const key = syntaxError("CREATE API KEY 'k' WITH DATABASE (prod)");
+    expect([key.message, key.position, key.hint]).toEqual(['syntax error at or near "DATABASE"', 25, 'Expected DATABASES.']);
+    const sa = syntaxError("CREATE SERVICE ACCOUNT 'etl' FOR analytics");
+    expect([sa.message, sa.position]).toEqual(['syntax error at or near "analytics"', 34]);
+    const auth = syntaxError('SET SESSION AUTHORIZATION JWT PROVIDER p');
+    expect([auth.message, auth.position]).toEqual(['syntax error at end of input', 41]);
+    const set = syntaxError('SET application_name');
+    expect([set.message, set.position]).toEqual(['syntax error at end of input', 21]);
+    const grant = syntaxError('GRANT READ ON DATABASE analytics FROM bob');
+    expect([grant.message, grant.position]).toEqual(['syntax error at or near "FROM"', 34]);
+  });
+
   it('parses strings: doubled quotes, E-escapes, dollar quoting, no backslash escapes in standard strings', () => {
     const pw = (sql: string) => (one(sql) as { options: { value: { value: string } }[] }).options[0]!.value.value;
     expect(pw(`ALTER USER a PASSWORD 'it''s'`)).toBe("it's");
