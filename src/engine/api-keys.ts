@@ -1,13 +1,12 @@
 import type { AdminCommand, KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
-import { isBuiltinRole, type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
+import { type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
 import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
-import { tokenHasNoUser } from './users.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
+import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { valueText, type StatementContext } from './dispatch.js';
+import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { effectiveOf } from './effective.js';
 import { authorize, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
@@ -19,10 +18,6 @@ type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 const SHOWN_ONCE = 'store this key now: it cannot be shown again';
 export const KEY_RESULT_COLUMNS = [col('name'), col('key_id'), col('key'), col('expires_at', 'timestamptz')];
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 /** A key's owner: a user or a service account (SPEC §2). */
 type Owner = { kind: 'user'; user: User; name: string; id: number; tenantId: number } | { kind: 'service_account'; sa: ServiceAccount; name: string; id: number; tenantId: number };
@@ -56,15 +51,7 @@ function findKey(name: Name, owner: Owner, ctx: StatementContext): ApiKey | unde
 const missingKey = (name: Name, owner: Owner) =>
   new PgError('undefined_object', `API key "${name.value}" does not exist for ${ownerWord(owner)} "${owner.name}"`, { position: name.position });
 
-function keyRole(role: Name): BuiltinRole {
-  if (!isBuiltinRole(role.value)) {
-    throw new PgError('undefined_object', `role "${role.value}" does not exist`, {
-      position: role.position,
-      hint: 'A key takes a built-in role: readonly, readwrite, admin, tenant_admin or superuser.',
-    });
-  }
-  return role.value;
-}
+const keyRole = (role: Name): BuiltinRole => builtinRoleNamed(role, 'A key');
 
 function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Database[] {
   return names.map((n) => {

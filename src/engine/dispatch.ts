@@ -36,6 +36,12 @@ export interface StatementContext {
   inBlock: boolean;
 }
 
+/** The transaction of a writing statement (the session opens one for every write). */
+export function writeTx(ctx: StatementContext): CatalogTransaction {
+  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
+  return ctx.tx;
+}
+
 /** Table-driven dispatch: one entry per statement kind, each exhaustive over AdminCommand. */
 export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promise<Execution> {
   switch (cmd.type) {

@@ -1,10 +1,9 @@
 import type { AdminCommand, Expiry, GrantItem, GrantTarget, Name } from '../../grammar/index.js';
 import { grantKey } from '../catalog/catalog.js';
 import { isBuiltinRole, ROLE_PRIVILEGES, type BuiltinRole, type Database, type Grant, type Privilege, type Role } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { valueText, type StatementContext } from './dispatch.js';
+import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
 import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
@@ -27,10 +26,6 @@ const PRIVILEGE_WORDS: Record<string, Privilege[]> = {
   all: ['read', 'write', 'delete', 'schema', 'admin'],
 };
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 
 // ---- roles -----------------------------------------------------------------------------

@@ -1,10 +1,9 @@
 import { isIP } from 'node:net';
 import type { AdminCommand, ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { valueText, type StatementContext } from './dispatch.js';
+import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
@@ -172,10 +171,6 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
   return next;
 }
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);

@@ -1,10 +1,9 @@
 import type { AdminCommand, CollectionRef, Operand, Predicate, Value } from '../../grammar/index.js';
 import type { Database, RlsPolicy } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
-import type { StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext } from './dispatch.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeDatabase } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
@@ -12,10 +11,6 @@ import { formatTimestamp } from './values.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 /** `[db.]collection` in the actor's tenant; the database defaults to the session's. */
 function resolveCollection(on: CollectionRef, ctx: StatementContext): { db: Database; collection: string } {

@@ -1,22 +1,18 @@
 import type { AdminCommand, Name } from '../../grammar/index.js';
-import { isBuiltinRole, type BuiltinRole, type Database, type ServiceAccount } from '../catalog/model.js';
+import { type BuiltinRole, type Database, type ServiceAccount } from '../catalog/model.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext } from './dispatch.js';
 import { holdingsOf } from './effective.js';
 import { authorize } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
+import { builtinRoleNamed } from './users.js';
 import { formatTextArray, formatTimestamp } from './values.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 /** A service account the actor may see (its tenant; a superuser: any), or 42704. */
 export function resolveServiceAccount(n: Name, ctx: StatementContext): ServiceAccount {
@@ -36,16 +32,7 @@ export function checkLoginNameFree(n: Name, view: CatalogReader, exceptServiceAc
   }
 }
 
-function saRole(role: Name | null): BuiltinRole {
-  if (role === null) return 'readonly';
-  if (!isBuiltinRole(role.value)) {
-    throw new PgError('undefined_object', `role "${role.value}" does not exist`, {
-      position: role.position,
-      hint: 'A service account takes a built-in role: readonly, readwrite, admin, tenant_admin or superuser.',
-    });
-  }
-  return role.value;
-}
+const saRole = (role: Name | null): BuiltinRole => (role === null ? 'readonly' : builtinRoleNamed(role, 'A service account'));
 
 function saDatabases(names: Name[], tenantId: number, ctx: StatementContext): Database[] {
   return names.map((n) => {

@@ -1,9 +1,8 @@
 import type { AdminCommand, TenantRef } from '../../grammar/index.js';
 import { DEFAULT_DATABASE, type Database, type Tenant } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext } from './dispatch.js';
 import { authorize, canSeeDatabase, canSeeTenant } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';
@@ -12,10 +11,6 @@ type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 const MAX_NAME = 63;
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 const refText = (ref: TenantRef) => ('id' in ref ? ref.id : ref.value);
 

@@ -5,7 +5,7 @@ import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier } from '
 import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
-import { valueText, type StatementContext } from './dispatch.js';
+import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
@@ -62,13 +62,7 @@ async function resolveOptions(options: UserOption[], ctx: StatementContext): Pro
         a.verifier = await passwordVerifier(valueText(o.value, ctx.params), ctx);
         break;
       case 'role':
-        if (!isBuiltinRole(o.role.value)) {
-          throw new PgError('undefined_object', `role "${o.role.value}" does not exist`, {
-            position: o.role.position,
-            hint: 'The built-in roles are readonly, readwrite, admin, tenant_admin and superuser.',
-          });
-        }
-        a.role = o.role.value;
+        a.role = builtinRoleNamed(o.role, 'A user');
         break;
       case 'tenant':
         a.tenantId = resolveTenant(o.tenant, ctx).id;
@@ -131,6 +125,17 @@ async function passwordVerifier(pw: string | null, ctx: StatementContext): Promi
   return formatVerifier(await makeVerifier(pw, iterations));
 }
 
+/** A built-in role by name (what users, keys and service accounts take), or 42704. */
+export function builtinRoleNamed(role: Name, subject: string): BuiltinRole {
+  if (!isBuiltinRole(role.value)) {
+    throw new PgError('undefined_object', `role "${role.value}" does not exist`, {
+      position: role.position,
+      hint: `${subject} takes a built-in role: readonly, readwrite, admin, tenant_admin or superuser.`,
+    });
+  }
+  return role.value;
+}
+
 /** A principal from a token (SET SESSION AUTHORIZATION JWT) is not a catalog user. */
 export const tokenHasNoUser = () =>
   new PgError('feature_not_supported', 'the session acts as a token, which has no user in the catalog', {
@@ -147,10 +152,6 @@ function noRoleNamed(n: Name, tenantId: number, tx: CatalogTransaction): void {
   }
 }
 
-function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 /** Finds a user the actor may see; one it may not see reads as missing (no existence oracle). */
 function resolveUser(ref: UserRef, ctx: StatementContext): User {
