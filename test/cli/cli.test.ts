@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseVerifier } from '../../src/auth/verifier.js';
+import { ScramServer } from '../../src/auth/scram.js';
+import { ConfigError, resolveConfig } from '../../src/config/config.js';
+import { ScramClient } from '../support/scram-client.js';
+import { ROOT } from '../support/server.js';
+
+function cli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('portcullis CLI', () => {
+  it('hash-password prints a verifier that logs in with that password, and never the password', async () => {
+    const r = await cli(['hash-password', '--iterations', '1000'], 'tr0ub4dor&3\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('tr0ub4dor');
+    const v = parseVerifier(r.stdout.trim());
+    expect(v?.iterations).toBe(1000);
+    const c = new ScramClient('tr0ub4dor&3');
+    const s = new ScramServer(v!);
+    expect(s.clientFinal(c.final(s.clientFirst(c.first()))).ok).toBe(true);
+  });
+
+  it('explains itself and refuses what it does not know', async () => {
+    const help = await cli(['serve', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--host', '--port', '--http-port', '--data', '--memory', '--config']) expect(help.stdout).toContain(flag);
+    const bad = await cli(['serve', '--prot', '1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Unknown option '--prot'/);
+    const both = await cli(['serve', '--memory', '--data', '/tmp/x']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--memory and --data cannot be used together');
+    expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+});
+
+describe('configuration precedence: flags > PORTCULLIS_* > portcullis.toml > defaults', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'portcullis-config-'));
+  const file = path.join(dir, 'portcullis.toml');
+  writeFileSync(file, '# a comment\nport = 7000\nhttp_port = 7001\nhost = "0.0.0.0"\nscram_iterations = 8192\n');
+
+  it('takes each setting from the highest source that has it', () => {
+    const c = resolveConfig({ port: '9000' }, { PORTCULLIS_HTTP_PORT: '9001' }, file);
+    expect(c).toMatchObject({ port: 9000, httpPort: 9001, host: '0.0.0.0', scramIterations: 8192, data: './portcullis-data' });
+    expect(resolveConfig({}, {}, undefined)).toMatchObject({ port: 6432, httpPort: 6480, host: '127.0.0.1' });
+    expect(resolveConfig({ httpPort: 'off' }, {}, undefined).httpPort).toBeNull();
+  });
+
+  it('names the file, line and setting of a mistake', () => {
+    const badFile = path.join(dir, 'bad.toml');
+    writeFileSync(badFile, 'port = 1\nprot = 2\n');
+    expect(() => resolveConfig({}, {}, badFile)).toThrow(new ConfigError(`${badFile}:2: unknown setting "prot" (known: host, port, http_port, data, memory, scram_iterations, bootstrap_user, bootstrap_password, max_connections)`));
+    expect(() => resolveConfig({ port: '70000' }, {}, undefined)).toThrow(/port must be an integer from 0 to 65535/);
+  });
+});
