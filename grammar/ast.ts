@@ -129,6 +129,8 @@ export type AdminCommand =
   | { type: 'Revoke'; items: GrantItem[]; target: GrantTarget; grantees: Name[] }
   | { type: 'ShowGrants'; grantee: Name | null }
   | { type: 'ShowPermissions' }
+  | { type: 'ShowLockouts' }
+  | { type: 'ShowAuditLog'; limit: Value | null; position: number }
   | { type: 'CreateApiKey'; name: Name; ifNotExists: boolean; owner: Name | null; options: ApiKeyOption[] }
   | { type: 'AlterApiKey'; name: Name; owner: Name | null; change: ApiKeyChange }
   | { type: 'DropApiKey'; name: Name; ifExists: boolean; owner: Name | null }

@@ -1,5 +1,5 @@
 import * as T from '../tokens.js';
-import type { AdminCommand, CollectionRef, Expr, Name, SelectItem } from '../ast.js';
+import type { AdminCommand, CollectionRef, Expr, Name, SelectItem, Value } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
 import { RlsRules } from './rls.js';
@@ -43,6 +43,18 @@ export class SessionRules extends RlsRules {
           this.CONSUME(T.Grants);
           this.CONSUME(T.For);
           return { type: 'ShowGrants', grantee: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Audit);
+          this.CONSUME(T.Log);
+          let limit: Value | null = null;
+          this.OPTION2(() => {
+            this.CONSUME(T.Limit);
+            limit = this.SUBRULE(this.integerValue);
+          });
+          return { type: 'ShowAuditLog', limit, position };
         },
       },
       {
@@ -92,6 +104,7 @@ export class SessionRules extends RlsRules {
             if (!quoted && name === 'roles') return { type: 'ShowRoles' };
             if (!quoted && name === 'grants') return { type: 'ShowGrants', grantee: null };
             if (!quoted && name === 'permissions') return { type: 'ShowPermissions' };
+            if (!quoted && name === 'lockouts') return { type: 'ShowLockouts' };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;
         },

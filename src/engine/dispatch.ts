@@ -17,6 +17,7 @@ import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLU
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
 import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
+import { LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** What a statement sees while it runs. */
@@ -83,6 +84,10 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return showGrants(cmd, ctx);
     case 'ShowPermissions':
       return showPermissions(ctx);
+    case 'ShowLockouts':
+      return showLockouts(ctx);
+    case 'ShowAuditLog':
+      return showAuditLog(cmd);
     case 'SetSessionAuthorization':
       return setSessionAuthorization(cmd, ctx);
     case 'SetSessionAuthorizationJwt':
@@ -182,6 +187,8 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return GRANT_COLUMNS;
     case 'ShowPermissions':
       return PERMISSION_COLUMNS;
+    case 'ShowLockouts':
+      return LOCKOUT_COLUMNS;
     case 'ShowApiKeys':
       return API_KEY_COLUMNS;
     case 'ShowServiceAccounts':

@@ -26,6 +26,7 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  | { kind: 'showLockouts' }
   | { kind: 'manageOidcProvider'; statement: string }
   /** RLS policies: whoever holds ADMIN on the database (SPEC §4: admin, on its databases). */
   | { kind: 'manageRlsPolicy'; database: Database; statement: string }
@@ -157,6 +158,9 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
+    case 'showLockouts':
+      needManager(actor, 'SHOW LOCKOUTS');
+      return;
     case 'manageOidcProvider':
       throw onlySuperuser(actor, action.statement);
     case 'manageRlsPolicy':

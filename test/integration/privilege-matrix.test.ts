@@ -22,6 +22,8 @@ type ReadOnly =
   | 'ShowRoles'
   | 'ShowGrants'
   | 'ShowPermissions'
+  | 'ShowLockouts'
+  | 'ShowAuditLog'
   | 'ShowApiKeys'
   | 'ShowServiceAccounts'
   | 'ShowOidcProviders'
