@@ -59,7 +59,8 @@ function parseError(text: string, e: IRecognitionException, positionOf: (o: numb
   if (tok.tokenType.name === 'EOF' || Number.isNaN(tok.startOffset)) {
     return new PgError('syntax_error', 'syntax error at end of input', { position: positionOf(text.length), hint });
   }
-  const near = STRING_TOKENS.has(tok.tokenType.name) ? 'a string constant' : `"${tok.image}"`;
+  // The text as written (keyword tokens carry their canonical spelling).
+  const near = STRING_TOKENS.has(tok.tokenType.name) ? 'a string constant' : `"${text.slice(tok.startOffset, tok.endOffset! + 1)}"`;
   return new PgError('syntax_error', `syntax error at or near ${near}`, { position: positionOf(tok.startOffset), hint });
 }
 

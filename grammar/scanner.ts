@@ -81,7 +81,9 @@ export function scan(text: string): ScanResult {
       while (i < n && isIdentPart(text.charCodeAt(i))) i++;
       const image = text.slice(start, i);
       const kw = T.keywordOf(image);
-      tokens.push(token(kw ?? T.Identifier, image, start));
+      // A keyword's image is its canonical spelling (shared, same length): the word's own
+      // substring dies young instead of living as long as the token vector.
+      tokens.push(kw ? token(kw, kw.name, start) : token(T.Identifier, image, start));
       continue;
     }
     if (isDigit(c) || (c === 46 && isDigit(text.charCodeAt(i + 1)))) {

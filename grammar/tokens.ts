@@ -18,10 +18,13 @@ export const Reserved = createToken({ name: 'Reserved', pattern: Lexer.NA });
 
 const keywordTokens: TokenType[] = [];
 const KEYWORDS = new Map<string, TokenType>();
+const KEYWORDS_AS_WRITTEN = new Map<string, TokenType>();
 function kw(word: string, reserved = false): TokenType {
   const t = createToken({ name: word, pattern: Lexer.NA, categories: [reserved ? Reserved : NonReserved], label: word });
   keywordTokens.push(t);
   KEYWORDS.set(word.toLowerCase(), t);
+  KEYWORDS_AS_WRITTEN.set(word, t);
+  KEYWORDS_AS_WRITTEN.set(word.toLowerCase(), t);
   return t;
 }
 
@@ -239,7 +242,8 @@ export const vocabulary: TokenType[] = [...allTokens, ...keywordTokens];
 
 /** The keyword a word spells (case-insensitively), if any. */
 export function keywordOf(word: string): TokenType | undefined {
-  return KEYWORDS.get(word.toLowerCase());
+  // Exact upper- and lower-case spellings first: no new string for the common cases.
+  return KEYWORDS_AS_WRITTEN.get(word) ?? KEYWORDS.get(word.toLowerCase());
 }
 
 /**
