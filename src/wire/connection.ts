@@ -100,18 +100,17 @@ export class Connection {
 
   /** Bytes from the socket. */
   receive(chunk: Buffer): void {
-    if (this.phase.kind === 'closed') return;
+    if (this.phase.kind === 'closed' || this.decodeError) return;
     try {
       for (const m of this.decoder.push(chunk)) this.queue.push(m);
     } catch (err) {
-      // Decode errors are protocol violations: answer 08P01 after what is already queued, then close.
-      this.queue.push({ type: 'Unsupported', code: -1 });
-      this.pendingFatal = asPgError(err);
+      // A protocol violation: the messages before it are still handled, then 08P01 and close.
+      this.decodeError = asPgError(err);
     }
     void this.pump();
   }
 
-  private pendingFatal: PgError | null = null;
+  private decodeError: PgError | null = null;
 
   /** The socket ended or failed. */
   shutdown(): void {
@@ -137,6 +136,7 @@ export class Connection {
           this.onError(e);
         }
       }
+      if (this.decodeError && this.queue.length === 0) this.fatal(this.decodeError);
     } finally {
       this.running = false;
       this.flush();
@@ -164,12 +164,10 @@ export class Connection {
   }
 
   private flush(): void {
-    if (this.out.size > 0 && this.phase.kind !== 'closed') this.transport.write(this.out.take());
-    else if (this.out.size > 0) this.transport.write(this.out.take());
+    if (this.out.size > 0) this.transport.write(this.out.take());
   }
 
   private async handle(m: FrontendMessage): Promise<void> {
-    if (m.type === 'Unsupported' && m.code === -1 && this.pendingFatal) throw this.pendingFatal;
     switch (this.phase.kind) {
       case 'startup':
         return this.handleStartup(m);
