@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
 import { decodeLog, encodeRecord, header } from './log-format.js';
 import type { Store } from './store.js';
+import { lockDataDir } from './dir-lock.js';
 
 export const LOG_FILE = 'catalog.log';
 
@@ -28,8 +29,21 @@ export class LogStore implements Store {
     return `data directory ${path.resolve(this.dir)}`;
   }
 
+  private unlock: (() => Promise<void>) | null = null;
+
   async load(): Promise<Mutation[][]> {
     await mkdir(this.dir, { recursive: true });
+    this.unlock = await lockDataDir(this.dir, this.warn);
+    try {
+      return await this.open();
+    } catch (err) {
+      await this.unlock();
+      this.unlock = null;
+      throw err;
+    }
+  }
+
+  private async open(): Promise<Mutation[][]> {
     const file = path.join(this.dir, LOG_FILE);
     let buf: Buffer | null = null;
     try {
@@ -89,6 +103,8 @@ export class LogStore implements Store {
     await this.tail;
     await this.fh?.close();
     this.fh = null;
+    await this.unlock?.();
+    this.unlock = null;
   }
 }
 

@@ -42,6 +42,15 @@ describe('the embedded catalog across restarts', () => {
     ]);
   });
 
+  it('refuses a second server on the same directory, naming the owner, and takes over a dead owner', async () => {
+    proc = await spawnServer(['--data', dir]);
+    await expect(spawnServer(['--data', dir])).rejects.toThrow(new RegExp(`in use by another portcullis process \\(PID ${proc.child.pid}\\)`));
+    await proc.stop('SIGKILL'); // leaves its lock file behind
+    proc = await spawnServer(['--data', dir]);
+    expect(proc.stderr()).toMatch(/taking over a lock left by process \d+, which is no longer running/);
+    expect(await loginError(proc.port, 'admin', 'bootstrap-secret')).toBeNull();
+  });
+
   it('prints the bootstrap password once, on the first start only', async () => {
     proc = await spawnServer(['--data', dir], { PORTCULLIS_BOOTSTRAP_PASSWORD: '' });
     const m = /created superuser "admin" with password: (\S+)/.exec(proc.stderr());
