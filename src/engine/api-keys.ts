@@ -6,6 +6,7 @@ import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
+import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { effectiveOf } from './effective.js';
 import { authorize, canSeeUser, limitKey } from './privileges.js';
@@ -96,7 +97,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
   const tx = writeTx(ctx);
   const owner = resolveOwner(cmd.owner, ctx);
   authorizeOwner(owner, 'CREATE API KEY', ctx);
-  if (cmd.name.value === '') throw new PgError('syntax_error', 'zero-length API key name', { position: cmd.name.position });
+  checkObjectName('API key', cmd.name);
   if (findKey(cmd.name, owner, ctx)) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `API key "${cmd.name.value}" already exists for ${ownerWord(owner)} "${owner.name}", skipping` });

@@ -8,6 +8,7 @@ import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
 import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
+import { checkObjectName } from './names.js';
 import { formatTimestamp, parseInterval, parseTimestamp } from './values.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
@@ -34,6 +35,7 @@ export async function createRole(cmd: Cmd<'CreateRole'>, ctx: StatementContext):
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'createRole', namesTenant: cmd.tenant !== null });
   const tenant = cmd.tenant ? resolveTenant(cmd.tenant, ctx) : { id: ctx.actor.tenantId };
+  checkObjectName('role', cmd.name);
   if (isBuiltinRole(cmd.name.value)) {
     throw new PgError('reserved_name', `role name "${cmd.name.value}" is reserved`, {
       detail: 'readonly, readwrite, admin, tenant_admin and superuser are built-in roles.',

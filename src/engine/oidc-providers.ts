@@ -3,6 +3,7 @@ import type { AdminCommand, ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
+import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
@@ -175,6 +176,7 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
 export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'manageOidcProvider', statement: 'CREATE OIDC PROVIDER' });
+  checkObjectName('OIDC provider', cmd.name);
   if (tx.oidcProviderByName(cmd.name.value)) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `OIDC provider "${cmd.name.value}" already exists, skipping` });

@@ -2,6 +2,7 @@ import type { AdminCommand, CollectionRef, Operand, Predicate, Value } from '../
 import type { Database, RlsPolicy } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
+import { checkObjectName } from './names.js';
 import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
 import { writeTx, type StatementContext } from './dispatch.js';
 import { holdingsOf } from './effective.js';
@@ -68,6 +69,7 @@ export async function createRlsPolicy(cmd: Cmd<'CreateRlsPolicy'>, ctx: Statemen
   const { db, collection } = resolveCollection(cmd.on, ctx);
   authorize(ctx.actor, { kind: 'manageRlsPolicy', database: db, statement: 'CREATE RLS POLICY' }, holdingsOf(ctx.actor, ctx.view, ctx.now));
   checkAuthRefs(cmd.predicate);
+  checkObjectName('RLS policy', cmd.name);
   if (tx.rlsPolicy(db.id, collection, cmd.name.value)) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `RLS policy "${cmd.name.value}" on ${db.name}.${collection} already exists, skipping` });

@@ -9,6 +9,7 @@ import { authorize } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { builtinRoleNamed } from './users.js';
+import { checkLoginName } from './names.js';
 import { formatTextArray, formatTimestamp } from './values.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
@@ -68,9 +69,7 @@ export async function createServiceAccount(cmd: Cmd<'CreateServiceAccount'>, ctx
     ctx.notice({ severity: 'NOTICE', code: '42710', message: `service account "${cmd.name.value}" already exists, skipping` });
     return commandDone('CREATE SERVICE ACCOUNT');
   }
-  if (cmd.name.value.toLowerCase().startsWith('pcu_') || cmd.name.value.toLowerCase().startsWith('jwt:')) {
-    throw new PgError('reserved_name', `service account name "${cmd.name.value}" is reserved`, { position: cmd.name.position });
-  }
+  checkLoginName('service account', cmd.name);
   checkLoginNameFree(cmd.name, tx);
   tx.insert('serviceAccounts', {
     id: tx.allocateId(),
@@ -91,6 +90,7 @@ export async function alterServiceAccount(cmd: Cmd<'AlterServiceAccount'>, ctx: 
   const c = cmd.change;
   let next: ServiceAccount;
   if (c.kind === 'rename') {
+    checkLoginName('service account', c.name);
     checkLoginNameFree(c.name, tx, sa.id);
     next = { ...sa, name: c.name.value };
   } else {

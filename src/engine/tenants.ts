@@ -6,10 +6,9 @@ import { writeTx, type StatementContext } from './dispatch.js';
 import { authorize, canSeeDatabase, canSeeTenant } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';
+import { checkObjectName } from './names.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
-
-const MAX_NAME = 63;
 
 
 const refText = (ref: TenantRef) => ('id' in ref ? ref.id : ref.value);
@@ -23,20 +22,11 @@ export function resolveTenant(ref: TenantRef, ctx: StatementContext): Tenant {
   return t;
 }
 
-function checkName(kind: string, name: { value: string; position: number }): void {
-  if (name.value === '') throw new PgError('syntax_error', `zero-length ${kind} name`, { position: name.position });
-  if (name.value.length > MAX_NAME) {
-    throw new PgError('name_too_long', `${kind} name "${name.value.slice(0, 20)}..." is too long`, {
-      detail: `Names are at most ${MAX_NAME} characters.`,
-      position: name.position,
-    });
-  }
-}
 
 export async function createTenant(cmd: Cmd<'CreateTenant'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'createTenant' });
-  checkName('tenant', cmd.name);
+  checkObjectName('tenant', cmd.name);
   if (tx.tenantByName(cmd.name.value)) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `tenant "${cmd.name.value}" already exists, skipping` });
@@ -130,7 +120,7 @@ function targetTenant(ref: TenantRef | null, ctx: StatementContext): Tenant {
 export async function createDatabase(cmd: Cmd<'CreateDatabase'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'createDatabase', tenantId: ctx.actor.tenantId, namesTenant: cmd.tenant !== null });
-  checkName('database', cmd.name);
+  checkObjectName('database', cmd.name);
   const tenant = targetTenant(cmd.tenant, ctx);
   if (tx.databaseByName(tenant.id, cmd.name.value)) {
     if (cmd.ifNotExists) {

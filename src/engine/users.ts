@@ -8,15 +8,12 @@ import { TypeOid } from '../wire/messages.js';
 import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
+import { checkLoginName } from './names.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
 
 type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
-/** Names beginning with these are the login names of API keys and JWT logins (SPEC §9). */
-const RESERVED_PREFIXES = ['pcu_', 'jwt:'];
-/** PostgreSQL's NAMEDATALEN - 1. */
-const MAX_NAME = 63;
 
 const userMissing = (name: string, position?: number) =>
   new PgError('undefined_object', `user "${name}" does not exist`, position === undefined ? {} : { position });
@@ -32,22 +29,6 @@ interface Attributes {
   certificateSubject?: string | null;
 }
 
-function checkNewName(n: Name): void {
-  if (n.value === '') throw new PgError('syntax_error', 'zero-length user name', { position: n.position });
-  if (n.value.length > MAX_NAME) {
-    throw new PgError('name_too_long', `user name "${n.value.slice(0, 20)}..." is too long`, {
-      detail: `Names are at most ${MAX_NAME} characters.`,
-      position: n.position,
-    });
-  }
-  const prefix = RESERVED_PREFIXES.find((p) => n.value.toLowerCase().startsWith(p));
-  if (prefix) {
-    throw new PgError('reserved_name', `user name "${n.value}" is reserved`, {
-      detail: `Names beginning with "${prefix}" are the login names of API keys and token logins.`,
-      position: n.position,
-    });
-  }
-}
 
 /** Resolves options, hashing a plain password off the event loop. Never echoes a password. */
 async function resolveOptions(options: UserOption[], ctx: StatementContext): Promise<Attributes> {
@@ -166,7 +147,7 @@ function resolveUser(ref: UserRef, ctx: StatementContext): User {
 
 export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
-  checkNewName(cmd.name);
+  checkLoginName('user', cmd.name);
   // Privileges before anything else: a denied CREATE must not reveal whether the name exists.
   const namesTenant = cmd.options.some((o) => o.kind === 'tenant');
   const roleOpt = cmd.options.find((o) => o.kind === 'role');
@@ -232,7 +213,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
     throw new PgError('feature_not_supported', 'session user cannot be renamed', { hint: 'Log in as another administrator to rename this user.' });
   }
   authorize(ctx.actor, { kind: 'renameUser', target });
-  checkNewName(cmd.newName);
+  checkLoginName('user', cmd.newName);
   if (tx.userByName(cmd.newName.value)) {
     throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
   }
