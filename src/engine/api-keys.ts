@@ -9,7 +9,7 @@ import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx } from './dispatch.js';
 import { effectiveOf } from './effective.js';
-import { authorize, canSeeUser, limitKey } from './privileges.js';
+import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
 
@@ -34,7 +34,7 @@ function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
   const u = ctx.view.userByName(owner.value);
   if (u && canSeeUser(ctx.actor, u)) return asUser(u);
   const sa = ctx.view.serviceAccountByName(owner.value);
-  if (sa && (ctx.actor.role === 'superuser' || sa.tenantId === ctx.actor.tenantId)) {
+  if (sa && canSeeServiceAccount(ctx.actor, sa)) {
     return { kind: 'service_account', sa, name: sa.name, id: sa.id, tenantId: sa.tenantId };
   }
   throw new PgError('undefined_object', `user or service account "${owner.value}" does not exist`, { position: owner.position });
@@ -219,19 +219,17 @@ export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Exe
   const only = cmd.owner ? resolveOwner(cmd.owner, ctx) : null;
   const tz = ctx.session.settings.get('timezone');
   const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
-  const manager = ['admin', 'tenant_admin', 'superuser'].includes(actor.role);
   function* rows(): Generator<(string | null)[]> {
     for (const k of view.apiKeys()) {
       if (only && (k.ownerKind !== only.kind || k.ownerId !== only.id)) continue;
       let ownerName: string;
       if (k.ownerKind === 'user') {
-        const owner = view.userById(k.ownerId);
-        if (!owner || !canSeeUser(actor, owner)) continue;
-        if (!only && owner.id !== actor.id && !manager) continue;
-        ownerName = owner.name;
+        const user = view.userById(k.ownerId);
+        if (!user || !canListKeysOf(actor, { kind: 'user', user })) continue;
+        ownerName = user.name;
       } else {
         const sa = view.serviceAccountById(k.ownerId);
-        if (!sa || !manager || (actor.role !== 'superuser' && sa.tenantId !== actor.tenantId)) continue;
+        if (!sa || !canListKeysOf(actor, { kind: 'service_account', sa })) continue;
         ownerName = sa.name;
       }
       yield [

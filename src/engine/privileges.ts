@@ -1,5 +1,5 @@
 import { PgError } from '../errors/pg-error.js';
-import { roleRank, type BuiltinRole, type Database, type Privilege, type Role, type Tenant, type User } from '../catalog/model.js';
+import { roleRank, type BuiltinRole, type Database, type Privilege, type Role, type ServiceAccount, type Tenant, type User } from '../catalog/model.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { effectiveOf } from './effective.js';
 
@@ -61,6 +61,20 @@ const denied = (message: string, detail: string, hint?: string) =>
 export function canSeeUser(actor: User, target: User): boolean {
   if (isSuper(actor) || actor.id === target.id) return true;
   return atLeast(actor, 'admin') && actor.tenantId === target.tenantId;
+}
+
+/** Service accounts are seen by everyone in their tenant, and by a superuser. */
+export function canSeeServiceAccount(actor: User, sa: ServiceAccount): boolean {
+  return isSuper(actor) || actor.tenantId === sa.tenantId;
+}
+
+/**
+ * Whose API keys SHOW API KEYS lists: one's own, and for admins and above those of every
+ * user and service account they can see.
+ */
+export function canListKeysOf(actor: User, owner: { kind: 'user'; user: User } | { kind: 'service_account'; sa: ServiceAccount }): boolean {
+  if (owner.kind === 'user') return owner.user.id === actor.id || (atLeast(actor, 'admin') && canSeeUser(actor, owner.user));
+  return atLeast(actor, 'admin') && canSeeServiceAccount(actor, owner.sa);
 }
 
 export function canSeeTenant(actor: User, tenant: Tenant): boolean {

@@ -5,7 +5,7 @@ import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { writeTx, type StatementContext } from './dispatch.js';
 import { holdingsOf } from './effective.js';
-import { authorize } from './privileges.js';
+import { authorize, canSeeServiceAccount } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { builtinRoleNamed } from './users.js';
@@ -18,7 +18,7 @@ type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 /** A service account the actor may see (its tenant; a superuser: any), or 42704. */
 export function resolveServiceAccount(n: Name, ctx: StatementContext): ServiceAccount {
   const sa = ctx.view.serviceAccountByName(n.value);
-  if (!sa || (ctx.actor.role !== 'superuser' && sa.tenantId !== ctx.actor.tenantId)) {
+  if (!sa || !canSeeServiceAccount(ctx.actor, sa)) {
     throw new PgError('undefined_object', `service account "${n.value}" does not exist`, { position: n.position });
   }
   return sa;
@@ -143,7 +143,7 @@ export function showServiceAccounts(ctx: StatementContext): Execution {
   const tz = ctx.session.settings.get('timezone');
   function* rows(): Generator<(string | null)[]> {
     for (const sa of view.serviceAccounts()) {
-      if (actor.role !== 'superuser' && sa.tenantId !== actor.tenantId) continue;
+      if (!canSeeServiceAccount(actor, sa)) continue;
       let keys = 0;
       for (const k of view.apiKeys()) if (k.ownerKind === 'service_account' && k.ownerId === sa.id) keys++;
       yield [
