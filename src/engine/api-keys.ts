@@ -1,4 +1,4 @@
-import type { AdminCommand, KeyExpiry, Name } from '../../grammar/index.js';
+import type { KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
 import { type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
@@ -7,13 +7,11 @@ import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
-import { valueText, type StatementContext, writeTx } from './dispatch.js';
+import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { effectiveOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 /** SPEC §3: the full key is shown exactly once, with this notice. */
 const SHOWN_ONCE = 'store this key now: it cannot be shown again';

@@ -20,6 +20,9 @@ import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMN
 import { LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
+/** The AST node of one statement kind. */
+export type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
+
 /** What a statement sees while it runs. */
 export interface StatementContext {
   engine: Engine;

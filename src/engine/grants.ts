@@ -1,17 +1,15 @@
-import type { AdminCommand, Expiry, GrantItem, GrantTarget, Name } from '../../grammar/index.js';
+import type { Expiry, GrantItem, GrantTarget, Name } from '../../grammar/index.js';
 import { grantKey } from '../catalog/catalog.js';
 import { isBuiltinRole, ROLE_PRIVILEGES, type BuiltinRole, type Database, type Grant, type Privilege, type Role } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { valueText, type StatementContext, writeTx } from './dispatch.js';
+import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
 import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { checkObjectName } from './names.js';
 import { formatTimestamp, parseInterval, parseTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 /** Privilege keywords and their aliases (SPEC §2). */
 const PRIVILEGE_WORDS: Record<string, Privilege[]> = {

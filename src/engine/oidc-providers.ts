@@ -1,16 +1,14 @@
 import { isIP } from 'node:net';
-import type { AdminCommand, ProviderOption } from '../../grammar/index.js';
+import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
-import { valueText, type StatementContext, writeTx } from './dispatch.js';
+import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { formatTextArray, formatTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 /** Asymmetric algorithms only: never `none`, never HS* (an HMAC "signed" with a public key). */
 export const ALLOWED_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];

@@ -1,16 +1,14 @@
-import type { AdminCommand, CollectionRef, Operand, Predicate, Value } from '../../grammar/index.js';
+import type { CollectionRef, Operand, Predicate, Value } from '../../grammar/index.js';
 import type { Database, RlsPolicy } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
 import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
-import { writeTx, type StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeDatabase } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 
 /** `[db.]collection` in the actor's tenant; the database defaults to the session's. */

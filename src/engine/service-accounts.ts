@@ -1,9 +1,9 @@
-import type { AdminCommand, Name } from '../../grammar/index.js';
+import type { Name } from '../../grammar/index.js';
 import { type BuiltinRole, type Database, type ServiceAccount } from '../catalog/model.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { writeTx, type StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeServiceAccount } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
@@ -11,8 +11,6 @@ import { resolveTenant } from './tenants.js';
 import { builtinRoleNamed } from './users.js';
 import { checkLoginName } from './names.js';
 import { formatTextArray, formatTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 
 /** A service account the actor may see (its tenant; a superuser: any), or 42704. */

@@ -1,14 +1,12 @@
-import type { AdminCommand, TenantRef } from '../../grammar/index.js';
+import type { TenantRef } from '../../grammar/index.js';
 import { DEFAULT_DATABASE, type Database, type Tenant } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { writeTx, type StatementContext } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
 import { authorize, canSeeDatabase, canSeeTenant } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';
 import { checkObjectName } from './names.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 
 const refText = (ref: TenantRef) => ('id' in ref ? ref.id : ref.value);

@@ -5,14 +5,12 @@ import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier } from '
 import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
-import { valueText, type StatementContext, writeTx } from './dispatch.js';
+import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { checkLoginName } from './names.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
-
-type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
 
 
 const userMissing = (name: string, position?: number) =>

@@ -16,7 +16,7 @@ export class PgError extends Error {
   readonly state: SqlStateName;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
-  position: number | undefined;
+  readonly position: number | undefined;
   readonly severity: Severity;
 
   constructor(state: SqlStateName, message: string, fields: PgErrorFields = {}) {
@@ -29,16 +29,7 @@ export class PgError extends Error {
     this.position = fields.position;
     this.severity = fields.severity ?? 'ERROR';
   }
-
-  /** The same error, moved by `offset` characters (a statement inside a larger query string). */
-  shifted(offset: number): PgError {
-    if (this.position !== undefined) this.position += offset;
-    return this;
-  }
 }
-
-export const pgError = (state: SqlStateName, message: string, fields?: PgErrorFields): PgError =>
-  new PgError(state, message, fields);
 
 /** Anything thrown that is not a PgError is a bug: report it as XX000 without internals. */
 export function asPgError(err: unknown): PgError {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import { FrontendDecoder, MAX_STARTUP_PACKET } from '../../src/wire/decoder.js';
-import { PgError } from '../../src/wire/../errors/pg-error.js';
+import { PgError } from '../../src/errors/pg-error.js';
 import type { FrontendMessage } from '../../src/wire/messages.js';
 
 /** A realistic frontend stream, produced by pg-protocol's serializer (an independent encoder). */
