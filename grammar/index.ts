@@ -2,7 +2,7 @@ import type { IRecognitionException, IToken } from 'chevrotain';
 import { PgError } from '../src/errors/pg-error.js';
 import type { Statement } from './ast.js';
 import { parser } from './parser.js';
-import { scan, type ScanError } from './scanner.js';
+import { scanStatement, type ScanError } from './scanner.js';
 
 export type * from './ast.js';
 
@@ -12,18 +12,25 @@ export type * from './ast.js';
  */
 export function parse(text: string): Statement[] {
   const positionOf = characterPositions(text);
-  const lexed = scan(text);
-  if (lexed.error) throw lexError(text, lexed.error, positionOf);
   parser.positionOf = positionOf;
-  parser.input = lexed.tokens;
-  const statements = parser.script();
-  if (parser.errors.length > 0) throw parseError(text, parser.errors[0]!, positionOf);
-  for (const s of statements) {
-    if (s.end < 0) s.end = text.length;
-    while (s.end > s.start && /\s/.test(text[s.end - 1]!)) s.end--;
+  const statements: Statement[] = [];
+  for (let at = 0; at < text.length; ) {
+    const chunk = scanStatement(text, at);
+    if (chunk.error) throw lexError(text, chunk.error, positionOf);
+    parser.input = chunk.tokens;
+    const s = parser.oneStatement();
+    if (parser.errors.length > 0) throw parseError(text, parser.errors[0]!, positionOf);
+    if (s) {
+      if (s.end < 0) s.end = text.length;
+      while (s.end > s.start && isSpace(text.charCodeAt(s.end - 1))) s.end--;
+      statements.push(s);
+    }
+    at = chunk.end;
   }
   return statements;
 }
+
+const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 
 /** PostgreSQL positions count characters; JavaScript offsets count UTF-16 code units. */
 function characterPositions(text: string): (offset: number) => number {

@@ -1,3 +1,4 @@
+import type { IOrAlt } from 'chevrotain';
 import * as T from './tokens.js';
 import type { AdminCommand, Statement } from './ast.js';
 import { SessionRules } from './rules/session.js';
@@ -5,7 +6,7 @@ import { SessionRules } from './rules/session.js';
 /**
  * The one parser of the admin language. Embedded actions build the AST while parsing (no
  * CST pass): the AST is the only consumer. Statement families live in rules/, one class
- * per family, chained by inheritance; this class adds the script and the top-level
+ * per family, chained by inheritance; this class adds the statement and the top-level
  * dispatch by first keyword. Built once at module load (self-analysis throws on any
  * ambiguity); `parse` in index.ts resets its input for every call.
  */
@@ -15,28 +16,25 @@ export class AdminParser extends SessionRules {
     this.performSelfAnalysis();
   }
 
-  // ---- script: statements separated by semicolons --------------------------------
+  // ---- one statement and its semicolon (index.ts feeds the script a statement at a time)
 
-  script = this.RULE('script', (): Statement[] => {
-    const out: Statement[] = [];
-    const one = (again: boolean) => {
-      this.maxParam = 0;
+  oneStatement = this.RULE('oneStatement', (): Statement | null => {
+    let out: Statement | null = null;
+    this.maxParam = 0;
+    this.OPTION(() => {
       const first = this.LA(1);
-      const command = again ? this.SUBRULE2(this.statement) : this.SUBRULE(this.statement);
+      const command = this.SUBRULE(this.statement);
       // The statement ends where the next token (";" or the end of input, offset NaN) begins.
       const next = this.LA(1).startOffset;
-      this.ACTION(() => out.push({ command, start: first.startOffset, end: Number.isNaN(next) ? -1 : next, paramCount: this.maxParam }));
-    };
-    this.OPTION(() => one(false));
-    this.MANY(() => {
-      this.CONSUME(T.Semicolon);
-      this.OPTION2(() => one(true));
+      this.ACTION(() => {
+        out = { command, start: first.startOffset, end: Number.isNaN(next) ? -1 : next, paramCount: this.maxParam };
+      });
     });
+    this.OPTION2(() => this.CONSUME(T.Semicolon));
     return out;
   });
 
-  private statement = this.RULE('statement', (): AdminCommand =>
-    this.OR([
+  private readonly statementAlts: IOrAlt<AdminCommand>[] = [
       { ALT: () => this.SUBRULE(this.createStmt) },
       { ALT: () => this.SUBRULE(this.alterStmt) },
       { ALT: () => this.SUBRULE(this.dropStmt) },
@@ -48,12 +46,13 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.grantStmt) },
       { ALT: () => this.SUBRULE(this.revokeStmt) },
       { ALT: () => this.SUBRULE(this.explainStmt) },
-    ]),
+    ];
+
+  private statement = this.RULE('statement', (): AdminCommand =>
+    this.OR(this.statementAlts),
   );
 
-  private createStmt = this.RULE('createStmt', (): AdminCommand => {
-    this.CONSUME(T.Create);
-    return this.OR([
+  private readonly createStmtAlts: IOrAlt<AdminCommand>[] = [
       { ALT: () => this.SUBRULE(this.createUser) },
       { ALT: () => this.SUBRULE(this.createTenant) },
       { ALT: () => this.SUBRULE(this.createDatabase) },
@@ -62,22 +61,26 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createServiceAccount) },
       { ALT: () => this.SUBRULE(this.createOidcProvider) },
       { ALT: () => this.SUBRULE(this.createRlsPolicy) },
-    ]);
+    ];
+
+  private createStmt = this.RULE('createStmt', (): AdminCommand => {
+    this.CONSUME(T.Create);
+    return this.OR(this.createStmtAlts);
   });
 
-  private alterStmt = this.RULE('alterStmt', (): AdminCommand => {
-    this.CONSUME(T.Alter);
-    return this.OR([
+  private readonly alterStmtAlts: IOrAlt<AdminCommand>[] = [
       { ALT: () => this.SUBRULE(this.alterUser) },
       { ALT: () => this.SUBRULE(this.alterApiKey) },
       { ALT: () => this.SUBRULE(this.alterServiceAccount) },
       { ALT: () => this.SUBRULE(this.alterOidcProvider) },
-    ]);
+    ];
+
+  private alterStmt = this.RULE('alterStmt', (): AdminCommand => {
+    this.CONSUME(T.Alter);
+    return this.OR(this.alterStmtAlts);
   });
 
-  private dropStmt = this.RULE('dropStmt', (): AdminCommand => {
-    this.CONSUME(T.Drop);
-    return this.OR([
+  private readonly dropStmtAlts: IOrAlt<AdminCommand>[] = [
       { ALT: () => this.SUBRULE(this.dropUser) },
       { ALT: () => this.SUBRULE(this.dropTenant) },
       { ALT: () => this.SUBRULE(this.dropDatabase) },
@@ -86,7 +89,11 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.dropServiceAccount) },
       { ALT: () => this.SUBRULE(this.dropOidcProvider) },
       { ALT: () => this.SUBRULE(this.dropRlsPolicy) },
-    ]);
+    ];
+
+  private dropStmt = this.RULE('dropStmt', (): AdminCommand => {
+    this.CONSUME(T.Drop);
+    return this.OR(this.dropStmtAlts);
   });
 }
 

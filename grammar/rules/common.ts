@@ -1,4 +1,4 @@
-import { EmbeddedActionsParser, type IToken, type TokenType } from 'chevrotain';
+import { EmbeddedActionsParser, type IOrAlt, type IToken, type TokenType } from 'chevrotain';
 import * as T from '../tokens.js';
 import type { Name, TenantRef, Value } from '../ast.js';
 import { unquoteIdentifier, unquoteString } from '../literals.js';
@@ -7,6 +7,9 @@ import { unquoteIdentifier, unquoteString } from '../literals.js';
  * Pieces every statement family uses: names, lists, literals, parameters, IF [NOT] EXISTS.
  * The grammar is split by inheritance (Chevrotain's "grammar inheritance"): each family of
  * statements is a subclass in its own file, and parser.ts, the last one, ties them together.
+ * Hot OR rules take their alternatives from a field built once (`xxxAlts`) instead of a new
+ * array of closures per call: that halved parse time (bench/README.md). It works only for
+ * alternatives that capture nothing but `this`.
  */
 export class CommonRules extends EmbeddedActionsParser {
   /** Maps a 0-based code-unit offset to PostgreSQL's 1-based character position. */
@@ -78,15 +81,17 @@ export class CommonRules extends EmbeddedActionsParser {
   });
 
   /** A name: identifier (folded to lower case), "quoted identifier" or 'string literal' (exact). */
+  private readonly nameAlts: IOrAlt<IToken>[] = [
+    { ALT: () => this.CONSUME(T.Identifier) },
+    { ALT: () => this.CONSUME(T.QuotedIdentifier) },
+    { ALT: () => this.CONSUME(T.StringLiteral) },
+    { ALT: () => this.CONSUME(T.EscapeString) },
+    { ALT: () => this.CONSUME(T.DollarString) },
+    { ALT: () => this.CONSUME(T.NonReserved) },
+  ];
+
   protected name = this.RULE('name', (): Name => {
-    const t = this.OR([
-      { ALT: () => this.CONSUME(T.Identifier) },
-      { ALT: () => this.CONSUME(T.QuotedIdentifier) },
-      { ALT: () => this.CONSUME(T.StringLiteral) },
-      { ALT: () => this.CONSUME(T.EscapeString) },
-      { ALT: () => this.CONSUME(T.DollarString) },
-      { ALT: () => this.CONSUME(T.NonReserved) },
-    ]);
+    const t = this.OR(this.nameAlts);
     return { value: this.ACTION(() => tokenName(t)) as string, position: this.pos(t) };
   });
 
@@ -100,12 +105,14 @@ export class CommonRules extends EmbeddedActionsParser {
     return parts.join('.');
   });
 
+  private readonly stringAlts: IOrAlt<IToken>[] = [
+    { ALT: () => this.CONSUME(T.StringLiteral) },
+    { ALT: () => this.CONSUME(T.EscapeString) },
+    { ALT: () => this.CONSUME(T.DollarString) },
+  ];
+
   protected string = this.RULE('string', (): string => {
-    const t = this.OR([
-      { ALT: () => this.CONSUME(T.StringLiteral) },
-      { ALT: () => this.CONSUME(T.EscapeString) },
-      { ALT: () => this.CONSUME(T.DollarString) },
-    ]);
+    const t = this.OR(this.stringAlts);
     return this.ACTION(() => unquoteString(t.image)) as string;
   });
 
