@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { Engine } from './engine/engine.js';
+import { deterministic } from './engine/deterministic.js';
 import { PasswordLogin } from './engine/login.js';
 import { LogStore } from './store/log-store.js';
 import { MemoryStore, type Store } from './store/store.js';
@@ -20,7 +21,9 @@ export interface ServerOptions {
   log?: (line: string) => void;
   authTimeoutMs?: number;
   maxConnections?: number;
-  /** Milliseconds since the epoch; tests and golden files pass a fixed clock. */
+  /** Deterministic mode (SPEC §8): fixed clock stepping per statement, seeded random. */
+  deterministic?: boolean;
+  /** Milliseconds since the epoch; tests pass a fixed clock. */
   clock?: () => number;
   random?: (bytes: number) => Buffer;
 }
@@ -35,6 +38,7 @@ export interface RunningServer {
 /** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const store: Store = opts.dataDir === null ? new MemoryStore() : new LogStore(opts.dataDir, opts.log);
+  const det = opts.deterministic ? deterministic() : null;
   const engine = new Engine({
     store,
     scramIterations: opts.scramIterations,
@@ -42,8 +46,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapPassword: opts.bootstrapPassword,
     announce: opts.announce,
     maxConnections: opts.maxConnections,
-    clock: opts.clock,
-    random: opts.random,
+    clock: opts.clock ?? det?.clock,
+    advanceClock: det?.advanceClock,
+    random: opts.random ?? det?.random,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => new PasswordLogin(engine, startup, peer) };

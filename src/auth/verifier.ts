@@ -13,7 +13,7 @@ export interface ScramVerifier {
 }
 
 export const DEFAULT_ITERATIONS = 4096;
-const SALT_LEN = 16; // PostgreSQL's SCRAM_DEFAULT_SALT_LEN
+export const SALT_LEN = 16; // PostgreSQL's SCRAM_DEFAULT_SALT_LEN
 
 /**
  * PostgreSQL's text form (src/common/scram-common.c, scram_build_secret):

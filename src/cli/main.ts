@@ -4,13 +4,22 @@ import { ConfigError, DEFAULTS, resolveConfig } from '../config/config.js';
 import { startServer } from '../server.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
 import { PRODUCT_VERSION } from '../engine/settings.js';
+import { golden, goldenFiles } from '../golden/golden.js';
+import { availableParallelism } from 'node:os';
 
 const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for databases, in SQL over pgwire
 
 Usage:
   portcullis serve [options]       start the server
+  portcullis golden [PATH...]      pg_regress-style golden tests (X.sql against X.out)
   portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
   portcullis --help | --version
+
+golden options:
+  --update              rewrite the expected .out files instead of comparing
+  --jobs N              files run in parallel (default: the number of cores)
+  --server URL          run against a live server (postgres://...) instead of a fresh
+                        deterministic in-memory one
 
 serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --host HOST           address to listen on (default ${DEFAULTS.host}; PORTCULLIS_HOST)
@@ -18,6 +27,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --http-port N|off     HTTP API port (default ${DEFAULTS.httpPort}; PORTCULLIS_HTTP_PORT)
   --data DIR            catalog data directory (default ${DEFAULTS.data}; PORTCULLIS_DATA)
   --memory              keep the catalog in memory only: nothing survives exit
+  --deterministic       with --memory (implied): fixed clock stepping one second per
+                        statement, seeded ids, secrets and salts — for golden files
   --config FILE         a portcullis.toml with the same settings (host, port, http_port, data,
                         memory, scram_iterations, bootstrap_user, max_connections)
   --scram-iterations N  PBKDF2 iterations for passwords hashed by the server (default 4096)
@@ -36,6 +47,8 @@ export async function main(argv: string[]): Promise<void> {
         return await serve(rest);
       case 'hash-password':
         return await hashPassword(rest);
+      case 'golden':
+        return await goldenCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
@@ -69,6 +82,7 @@ async function serve(args: string[]): Promise<void> {
       'http-port': { type: 'string' },
       data: { type: 'string' },
       memory: { type: 'boolean' },
+      deterministic: { type: 'boolean' },
       config: { type: 'string' },
       'scram-iterations': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -88,6 +102,13 @@ async function serve(args: string[]): Promise<void> {
   if (values['scram-iterations'] !== undefined) flags.scramIterations = values['scram-iterations'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
+  if (values.deterministic) {
+    // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
+    if (values.data !== undefined || process.env.PORTCULLIS_DATA) {
+      fail('--deterministic cannot be used with --data: deterministic mode keeps the catalog in memory (SPEC §8)');
+    }
+    cfg.memory = true;
+  }
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const server = await startServer({
     host: cfg.host,
@@ -98,6 +119,7 @@ async function serve(args: string[]): Promise<void> {
     bootstrapUser: cfg.bootstrapUser,
     bootstrapPassword: cfg.bootstrapPassword,
     maxConnections: cfg.maxConnections,
+    deterministic: values.deterministic === true,
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.
@@ -130,4 +152,36 @@ async function hashPassword(args: string[]): Promise<void> {
   rl.close();
   if (!password) fail('no password on standard input');
   process.stdout.write(`${formatVerifier(await makeVerifier(password, iterations))}\n`);
+}
+
+async function goldenCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { update: { type: 'boolean' }, jobs: { type: 'string' }, server: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const jobs = values.jobs !== undefined ? Number(values.jobs) : availableParallelism();
+  if (!Number.isInteger(jobs) || jobs < 1) fail('--jobs must be a positive integer');
+  const files = goldenFiles(positionals);
+  if (files.length === 0) fail('no .sql files found');
+  const started = performance.now();
+  const outcomes = await golden(files, {
+    update: values.update === true,
+    jobs: values.server !== undefined ? 1 : jobs,
+    server: values.server,
+    colour: process.stdout.isTTY === true,
+    write: (s) => process.stdout.write(s),
+  });
+  let failed = 0;
+  for (const o of outcomes) {
+    process.stdout.write(`${o.status === 'passed' ? 'ok    ' : o.status === 'failed' ? 'FAILED' : o.status.padEnd(6)} ${o.file}\n`);
+    if (o.diff) {
+      failed++;
+      process.stdout.write(o.diff);
+    }
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  process.stdout.write(`${outcomes.length} files, ${outcomes.length - failed} passed, ${failed} failed (${seconds} s)\n`);
+  if (failed > 0) process.exit(1);
 }

@@ -1,6 +1,6 @@
 import type { KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
-import { formatVerifier, makeVerifier } from '../auth/verifier.js';
+import { formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 import { type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
 import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import { builtinRoleNamed, tokenHasNoUser } from './users.js';
@@ -73,7 +73,8 @@ function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
 /** A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins. */
 async function mint(keyId: string, ctx: StatementContext) {
   const k = newKey(keyId, ctx.engine.random);
-  const verifier = formatVerifier(await makeVerifier(k.key, Number(ctx.session.settings.get('scram_iterations'))));
+  const iterations = Number(ctx.session.settings.get('scram_iterations'));
+  const verifier = formatVerifier(await makeVerifier(k.key, iterations, ctx.engine.random(SALT_LEN)));
   return { key: k.key, secret: { hash: k.hash, verifier } };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
 import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Mutation, type User } from '../catalog/model.js';
 import { checkCommit, type CatalogTransaction } from '../catalog/transaction.js';
-import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier } from '../auth/verifier.js';
+import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 import { asPgError } from '../errors/pg-error.js';
 import type { Store } from '../store/store.js';
 
@@ -16,6 +16,8 @@ export interface EngineOptions {
   /** Where the one-time bootstrap password goes (stderr by default). */
   announce?: (line: string) => void;
   clock?: () => number;
+  /** Called as each statement starts (the deterministic clock steps there). */
+  advanceClock?: () => void;
   /** Random bytes for key ids and secrets; golden tests pass a seeded generator. */
   random?: (bytes: number) => Buffer;
   maxConnections?: number;
@@ -30,6 +32,7 @@ export class Engine {
   readonly scramIterations: number;
   readonly clock: () => number;
   readonly random: (bytes: number) => Buffer;
+  readonly advanceClock: () => void;
   readonly maxConnections: number;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
@@ -39,6 +42,7 @@ export class Engine {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
     this.clock = opts.clock ?? Date.now;
     this.random = opts.random ?? randomBytes;
+    this.advanceClock = opts.advanceClock ?? (() => {});
     this.maxConnections = opts.maxConnections ?? 1000;
   }
 
@@ -69,7 +73,7 @@ export class Engine {
           'portcullis: store it now: it will not be shown again (set PORTCULLIS_BOOTSTRAP_PASSWORD to choose it).',
       );
     }
-    const verifier = formatVerifier(await makeVerifier(password, this.scramIterations));
+    const verifier = formatVerifier(await makeVerifier(password, this.scramIterations, this.random(SALT_LEN)));
     const admin: User = {
       id: 3,
       name,
@@ -85,7 +89,7 @@ export class Engine {
       createdBy: null,
     };
     await this.commitMutations([
-      { op: 'init', serverSecret: randomBytes(32).toString('hex'), at: now },
+      { op: 'init', serverSecret: this.random(32).toString('hex'), at: now },
       { op: 'insert', table: 'tenants', row: { id: DEFAULT_TENANT_ID, name: 'default', createdAt: now } },
       { op: 'insert', table: 'databases', row: { id: 2, tenantId: DEFAULT_TENANT_ID, name: DEFAULT_DATABASE, createdAt: now } },
       { op: 'insert', table: 'users', row: admin },

@@ -253,6 +253,7 @@ export class EngineSession implements QuerySession {
 
   private async run(st: Statement, params: (string | null)[], multi: boolean, notices: NoticeSink): Promise<Execution> {
     this.checkCancel();
+    this.engine.advanceClock();
     const cmd = st.command;
     if (cmd.type === 'Transaction') return this.transactionControl(cmd, notices);
     if (this.mode === 'failed') {

@@ -1,7 +1,7 @@
 import type { AdminCommand, Name, UserOption, UserRef } from '../../grammar/index.js';
 import { isBuiltinRole, type BuiltinRole, type User } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
-import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier } from '../auth/verifier.js';
+import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier, SALT_LEN } from '../auth/verifier.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
@@ -101,7 +101,7 @@ async function passwordVerifier(pw: string | null, ctx: StatementContext): Promi
     return pw; // stored as given
   }
   const iterations = Number(ctx.session.settings.get('scram_iterations'));
-  return formatVerifier(await makeVerifier(pw, iterations));
+  return formatVerifier(await makeVerifier(pw, iterations, ctx.engine.random(SALT_LEN)));
 }
 
 /** A built-in role by name (what users, keys and service accounts take), or 42704. */

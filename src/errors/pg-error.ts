@@ -31,6 +31,20 @@ export class PgError extends Error {
   }
 }
 
+/** The fields of an ErrorResponse / NoticeResponse, as the wire and the CLI clients print them. */
+export interface ErrorFields {
+  severity: string;
+  code: string;
+  message: string;
+  detail?: string | undefined;
+  hint?: string | undefined;
+  position?: number | undefined;
+}
+
+export function errorFields(e: PgError): ErrorFields {
+  return { severity: e.severity, code: e.code, message: e.message, detail: e.detail, hint: e.hint, position: e.position };
+}
+
 /** Anything thrown that is not a PgError is a bug: report it as XX000 without internals. */
 export function asPgError(err: unknown): PgError {
   if (err instanceof PgError) return err;

@@ -1,4 +1,4 @@
-import { PgError, asPgError } from '../errors/pg-error.js';
+import { PgError, asPgError, errorFields } from '../errors/pg-error.js';
 import { FrontendDecoder } from './decoder.js';
 import { BackendWriter } from './encoder.js';
 import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
@@ -153,14 +153,14 @@ export class Connection {
 
   private fatal(e: PgError): void {
     if (this.phase.kind === 'closed') return;
-    this.out.write({ type: 'ErrorResponse', fields: { ...fields(e), severity: 'FATAL' } });
+    this.out.write({ type: 'ErrorResponse', fields: { ...errorFields(e), severity: 'FATAL' } });
     this.flush();
     this.shutdown();
     this.transport.close();
   }
 
   private sendError(e: PgError): void {
-    this.out.write({ type: 'ErrorResponse', fields: fields(e) });
+    this.out.write({ type: 'ErrorResponse', fields: errorFields(e) });
   }
 
   private flush(): void {
@@ -474,16 +474,6 @@ export class Connection {
   }
 }
 
-function fields(e: PgError): NoticeFields {
-  return {
-    severity: e.severity,
-    code: e.code,
-    message: e.message,
-    detail: e.detail,
-    hint: e.hint,
-    position: e.position,
-  };
-}
 
 function describeFields(cols: Column[], formats: number[]): FieldDescription[] {
   return cols.map((c, i) => ({

@@ -1,3 +1,5 @@
+import type { ErrorFields } from '../errors/pg-error.js';
+
 /**
  * PostgreSQL protocol v3.0 messages, named as in the protocol documentation
  * ("Message Formats", https://www.postgresql.org/docs/current/protocol-message-formats.html).
@@ -85,14 +87,8 @@ export interface FieldDescription {
   format: 0 | 1;
 }
 
-export interface NoticeFields {
-  severity: string;
-  code: string;
-  message: string;
-  detail?: string | undefined;
-  hint?: string | undefined;
-  position?: number | undefined;
-}
+/** ErrorResponse and NoticeResponse carry the same fields. */
+export type NoticeFields = ErrorFields;
 
 export type BackendMessage =
   | { type: 'AuthenticationOk' }
