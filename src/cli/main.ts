@@ -5,15 +5,26 @@ import { startServer } from '../server.js';
 import { formatVerifier, makeVerifier } from '../auth/verifier.js';
 import { PRODUCT_VERSION } from '../engine/settings.js';
 import { golden, goldenFiles } from '../golden/golden.js';
+import { applyFiles, ApplyFailed } from '../apply/apply.js';
+import { openTarget } from '../client/open.js';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for databases, in SQL over pgwire
 
 Usage:
   portcullis serve [options]       start the server
+  portcullis apply FILE...         apply DDL files, each in one transaction
   portcullis golden [PATH...]      pg_regress-style golden tests (X.sql against X.out)
   portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
   portcullis --help | --version
+
+apply options:
+  --data DIR            offline: apply to this data directory (no server may hold it)
+  --url URL             online: a running server (postgres://user@host:port/db); without
+                        --url and --data, the PG* variables (and .pgpass) or 127.0.0.1:6432
+  --user NAME           offline: the catalog user to act as (default: the bootstrap superuser)
+  --dry-run             parse and check every statement (privileges too), commit nothing
 
 golden options:
   --update              rewrite the expected .out files instead of comparing
@@ -49,6 +60,8 @@ export async function main(argv: string[]): Promise<void> {
         return await hashPassword(rest);
       case 'golden':
         return await goldenCommand(rest);
+      case 'apply':
+        return await applyCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
@@ -184,4 +197,33 @@ async function goldenCommand(args: string[]): Promise<void> {
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   process.stdout.write(`${outcomes.length} files, ${outcomes.length - failed} passed, ${failed} failed (${seconds} s)\n`);
   if (failed > 0) process.exit(1);
+}
+
+async function applyCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { data: { type: 'string' }, url: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length === 0) fail('apply needs at least one FILE');
+  for (const f of positionals) if (!existsSync(f)) fail(`${f}: no such file`);
+  const dryRun = values['dry-run'] === true;
+  const target = await openTarget({ data: values.data, url: values.url, user: values.user });
+  try {
+    const summary = await applyFiles(target.conn, positionals, {
+      dryRun,
+      out: (s) => process.stdout.write(s),
+      err: (s) => process.stderr.write(s),
+      progress: process.stderr.isTTY === true,
+    });
+    const what = `${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${summary.statements} ${summary.statements === 1 ? 'statement' : 'statements'} in ${summary.seconds.toFixed(2)} s`;
+    process.stdout.write(dryRun ? `dry run: checked ${what}; nothing committed\n` : `applied ${what}\n`);
+  } catch (err) {
+    if (!(err instanceof ApplyFailed)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await target.close();
+  }
 }

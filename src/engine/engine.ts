@@ -6,6 +6,9 @@ import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier, SALT_LEN } from '../a
 import { asPgError } from '../errors/pg-error.js';
 import type { Store } from '../store/store.js';
 
+/** Ids 1 and 2 are the default tenant and its database; 3 is the first superuser. */
+const BOOTSTRAP_USER_ID = 3;
+
 export interface EngineOptions {
   store: Store;
   /** PBKDF2 iterations for passwords hashed server-side (PostgreSQL's scram_iterations). */
@@ -46,6 +49,12 @@ export class Engine {
     this.maxConnections = opts.maxConnections ?? 1000;
   }
 
+  /** The superuser offline tools act as: the bootstrap one, or else any superuser. */
+  bootstrapUserName(): string {
+    const u = this.catalog.userById(BOOTSTRAP_USER_ID) ?? [...this.catalog.users()].find((x) => x.role === 'superuser');
+    return u?.name ?? (this.opts.bootstrapUser || 'admin');
+  }
+
   get storeDescription(): string {
     return this.opts.store.description;
   }
@@ -75,7 +84,7 @@ export class Engine {
     }
     const verifier = formatVerifier(await makeVerifier(password, this.scramIterations, this.random(SALT_LEN)));
     const admin: User = {
-      id: 3,
+      id: BOOTSTRAP_USER_ID,
       name,
       tenantId: DEFAULT_TENANT_ID,
       role: 'superuser',

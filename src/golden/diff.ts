@@ -18,8 +18,9 @@ export function unifiedDiff(expected: string, actual: string, expectedName: stri
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) ops.push({ kind: ' ', text: a[i]!, ai: i++, bi: j++ });
-    else if (j < m && (i >= n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) ops.push({ kind: '+', text: b[j]!, ai: i, bi: j++ });
-    else ops.push({ kind: '-', text: a[i]!, ai: i++, bi: j });
+    // Removals before additions, as diff -u prints a changed line.
+    else if (i < n && (j >= m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ kind: '-', text: a[i]!, ai: i++, bi: j });
+    else ops.push({ kind: '+', text: b[j]!, ai: i, bi: j++ });
   }
   const paint = (s: string, code: string) => (colour ? `\x1b[${code}m${s}\x1b[0m` : s);
   let out = paint(`--- ${expectedName}`, '1') + '\n' + paint(`+++ ${actualName}`, '1') + '\n';

@@ -15,8 +15,11 @@
 export type ScriptItem =
   /** A source line, as `psql -a` echoes it. */
   | { kind: 'line'; text: string; line: number }
-  /** A query string, with where its first character is in the file (1-based). */
-  | { kind: 'query'; sql: string; line: number; column: number }
+  /**
+   * A query string, with where its first character is in the file (1-based), and the file
+   * line of each of its lines (psql drops empty lines, so they need not be consecutive).
+   */
+  | { kind: 'query'; sql: string; line: number; column: number; lines: number[] }
   /** A meta-command: `\set VERBOSITY verbose` → name "set", args "VERBOSITY verbose". */
   | { kind: 'meta'; name: string; args: string; line: number };
 
@@ -37,6 +40,7 @@ export function* readScript(text: string): Generator<ScriptItem> {
   if (lines[lines.length - 1] === '') lines.pop();
   let buf = '';
   let start = { line: 0, column: 0 };
+  let lineMap: number[] = [];
   let quote: Quote = { kind: 'none' };
   let parens = 0;
 
@@ -46,9 +50,15 @@ export function* readScript(text: string): Generator<ScriptItem> {
     // psql skips an empty line (outside a quote) before it would echo it.
     if (line === '' && quote.kind === 'none') continue;
     yield { kind: 'line', text: line, line: lineNo };
-    if (buf.length > 0) buf += '\n';
+    if (buf.length > 0) {
+      buf += '\n';
+      lineMap.push(lineNo);
+    }
     const append = (s: string, at: number) => {
-      if (buf.length === 0) start = { line: lineNo, column: at + 1 };
+      if (buf.length === 0) {
+        start = { line: lineNo, column: at + 1 };
+        lineMap = [lineNo];
+      }
       buf += s;
     };
     let i = 0;
@@ -150,7 +160,7 @@ export function* readScript(text: string): Generator<ScriptItem> {
       } else if (c === ';' && parens === 0) {
         append(c, i);
         i++;
-        yield { kind: 'query', sql: buf, ...start };
+        yield { kind: 'query', sql: buf, ...start, lines: lineMap };
         buf = '';
       } else if (c === ';') {
         append(c, i);
@@ -168,5 +178,13 @@ export function* readScript(text: string): Generator<ScriptItem> {
       }
     }
   }
-  if (buf.length > 0) yield { kind: 'query', sql: buf, ...start };
+  if (buf.length > 0) yield { kind: 'query', sql: buf, ...start, lines: lineMap };
+}
+
+/** Where a 1-based character position of a query is in its file: line and column, 1-based. */
+export function filePosition(q: Extract<ScriptItem, { kind: 'query' }>, position: number): { line: number; column: number } {
+  const before = Array.from(q.sql).slice(0, Math.max(0, position - 1)).join('');
+  const k = before.split('\n').length - 1; // which line of the query
+  const col = Array.from(before.slice(before.lastIndexOf('\n') + 1)).length;
+  return { line: q.lines[k] ?? q.line, column: k === 0 ? q.column + col : col + 1 };
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,17 +6,7 @@ import { parseVerifier } from '../../src/auth/verifier.js';
 import { ScramServer } from '../../src/auth/scram.js';
 import { ConfigError, resolveConfig } from '../../src/config/config.js';
 import { ScramClient } from '../support/scram-client.js';
-import { ROOT } from '../support/server.js';
-
-function cli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input);
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+import { cli } from '../support/cli.js';
 
 describe('portcullis CLI', () => {
   it('hash-password prints a verifier that logs in with that password, and never the password', async () => {

@@ -1,0 +1,90 @@
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { cli } from '../support/cli.js';
+import { ADMIN_PASSWORD, ROOT, spawnServer } from '../support/server.js';
+
+/**
+ * Golden files, pg_regress style. `portcullis golden` runs every fixture on its own
+ * deterministic engine and compares with the expected .out files; and the same .sql files
+ * through real psql against `portcullis serve --memory --deterministic` must print exactly
+ * the same bytes, so expected files can be made either way.
+ */
+const FIXTURES = path.join(ROOT, 'fixtures');
+const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.sql')).sort();
+
+async function realPsql(port: number, sqlFile: string): Promise<string> {
+  const outFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'golden-')), 'out');
+  const out = openSync(outFile, 'w');
+  const input = openSync(sqlFile, 'r');
+  try {
+    const child = spawn('psql', ['-X', '-a', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'admin', '-d', 'default'], {
+      env: { ...process.env, PGPASSWORD: ADMIN_PASSWORD, LANG: 'C.UTF-8', PGCLIENTENCODING: 'UTF8', PGTZ: 'UTC' },
+      stdio: [input, out, out], // one file for both streams keeps their order, as pg_regress's 2>&1
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+  } finally {
+    closeSync(out);
+    closeSync(input);
+  }
+  return readFileSync(outFile, 'utf8');
+}
+
+describe('portcullis golden', () => {
+  it('passes every fixture', async () => {
+    const r = await cli(['golden', FIXTURES]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`${files.length} files, ${files.length} passed, 0 failed`);
+    expect(r.code).toBe(0);
+  });
+
+  it('prints a unified diff and exits 1 on a difference; --update rewrites the expected file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'golden-cli-'));
+    copyFileSync(path.join(FIXTURES, 'users.sql'), path.join(dir, 'users.sql'));
+    const expected = readFileSync(path.join(FIXTURES, 'users.out'), 'utf8');
+    writeFileSync(path.join(dir, 'users.out'), expected.replace(' alice ', ' alicia '));
+    const r = await cli(['golden', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAILED .*users\.sql$/m);
+    expect(r.stdout).toMatch(/^@@ -\d+,\d+ \+\d+,\d+ @@$/m);
+    const changed = expected.split('\n').find((l) => l.includes(' alice '))!;
+    expect(r.stdout).toContain(`\n-${changed.replace(' alice ', ' alicia ')}\n+${changed}\n`);
+    expect(r.stdout).toContain('1 files, 0 passed, 1 failed');
+    const u = await cli(['golden', '--update', dir]);
+    expect(u.code).toBe(0);
+    expect(readFileSync(path.join(dir, 'users.out'), 'utf8')).toBe(expected);
+    expect((await cli(['golden', path.join(dir, 'users.sql')])).code).toBe(0);
+  });
+
+  it('--server runs the files against a live server', async () => {
+    const server = await spawnServer(['--deterministic']);
+    try {
+      const url = `postgres://admin:${ADMIN_PASSWORD}@127.0.0.1:${server.port}/default`;
+      const r = await cli(['golden', '--server', url, path.join(FIXTURES, 'psql_format.sql')]);
+      expect(r.stdout).toContain('1 files, 1 passed, 0 failed');
+      expect(r.code).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses --deterministic with --data', async () => {
+    const r = await cli(['serve', '--deterministic', '--data', os.tmpdir()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--deterministic cannot be used with --data');
+  });
+});
+
+describe('real psql against serve --memory --deterministic prints the expected files', () => {
+  it.each(files)('%s', async (file) => {
+    const server = await spawnServer(['--memory', '--deterministic']);
+    try {
+      const actual = await realPsql(server.port, path.join(FIXTURES, file));
+      expect(actual).toBe(readFileSync(path.join(FIXTURES, file.replace(/\.sql$/, '.out')), 'utf8'));
+    } finally {
+      await server.stop();
+    }
+  });
+});
