@@ -152,6 +152,8 @@ export type AdminCommand =
   /** SET SESSION AUTHORIZATION JWT PROVIDER p CLAIMS '{...}': act as a token would. */
   | { type: 'SetSessionAuthorizationJwt'; provider: Name; claims: Value }
   | { type: 'ShowAuth' }
+  /** DUMP CATALOG: the whole catalog as statements that restore it (superuser). */
+  | { type: 'DumpCatalog' }
   | { type: 'Select'; items: SelectItem[]; from: Name | null }
   | { type: 'Transaction'; action: TransactionAction; keyword: string }
   /** SET name TO value; value null = DEFAULT. `local`: SET LOCAL. */
@@ -161,9 +163,20 @@ export type AdminCommand =
   /** SET TRANSACTION ... / SET SESSION CHARACTERISTICS ...: accepted, no effect on the catalog. */
   | { type: 'SetTransactionMode' };
 
+/**
+ * `IMPORT (key = value, ...)` after a statement: what `portcullis dump` writes so that a
+ * restore is exact (ids, creation times, key hashes). Superuser only; the engine decides
+ * which keys each statement takes.
+ */
+export interface ImportItem {
+  key: Name;
+  value: Value;
+}
+
 /** One statement of a query string, with where it stands in that string. */
 export interface Statement {
   command: AdminCommand;
+  imports: ImportItem[] | null;
   /** 0-based code-unit offsets into the query string. */
   start: number;
   end: number;

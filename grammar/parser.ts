@@ -1,6 +1,6 @@
 import type { IOrAlt } from 'chevrotain';
 import * as T from './tokens.js';
-import type { AdminCommand, Statement } from './ast.js';
+import type { AdminCommand, ImportItem, Statement } from './ast.js';
 import { SessionRules } from './rules/session.js';
 
 /**
@@ -24,14 +24,36 @@ export class AdminParser extends SessionRules {
     this.OPTION(() => {
       const first = this.LA(1);
       const command = this.SUBRULE(this.statement);
+      let imports: ImportItem[] | null = null;
+      this.OPTION3(() => {
+        imports = this.SUBRULE(this.importClause);
+      });
       // The statement ends where the next token (";" or the end of input, offset NaN) begins.
       const next = this.LA(1).startOffset;
       this.ACTION(() => {
-        out = { command, start: first.startOffset, end: Number.isNaN(next) ? -1 : next, paramCount: this.maxParam };
+        out = { command, imports, start: first.startOffset, end: Number.isNaN(next) ? -1 : next, paramCount: this.maxParam };
       });
     });
     this.OPTION2(() => this.CONSUME(T.Semicolon));
     return out;
+  });
+
+  /** `IMPORT (key = value, ...)`: values are literals (strings, numbers, NULL). */
+  private importClause = this.RULE('importClause', (): ImportItem[] => {
+    this.CONSUME(T.Import);
+    this.CONSUME(T.LParen);
+    const items: ImportItem[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const key = this.SUBRULE(this.name);
+        this.CONSUME(T.Equals);
+        const value = this.SUBRULE(this.literal);
+        this.ACTION(() => items.push({ key, value }));
+      },
+    });
+    this.CONSUME(T.RParen);
+    return items;
   });
 
   private readonly statementAlts: IOrAlt<AdminCommand>[] = [
@@ -46,11 +68,18 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.grantStmt) },
       { ALT: () => this.SUBRULE(this.revokeStmt) },
       { ALT: () => this.SUBRULE(this.explainStmt) },
+      { ALT: () => this.SUBRULE(this.dumpStmt) },
     ];
 
   private statement = this.RULE('statement', (): AdminCommand =>
     this.OR(this.statementAlts),
   );
+
+  private dumpStmt = this.RULE('dumpStmt', (): AdminCommand => {
+    this.CONSUME(T.Dump);
+    this.CONSUME(T.Catalog);
+    return { type: 'DumpCatalog' };
+  });
 
   private readonly createStmtAlts: IOrAlt<AdminCommand>[] = [
       { ALT: () => this.SUBRULE(this.createUser) },

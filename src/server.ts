@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Engine } from './engine/engine.js';
-import { deterministic } from './engine/deterministic.js';
+import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
 import { PasswordLogin } from './engine/login.js';
 import { LogStore } from './store/log-store.js';
 import { MemoryStore, type Store } from './store/store.js';
@@ -43,7 +43,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store,
     scramIterations: opts.scramIterations,
     bootstrapUser: opts.bootstrapUser,
-    bootstrapPassword: opts.bootstrapPassword,
+    bootstrapPassword: opts.bootstrapPassword || (det ? DETERMINISTIC_BOOTSTRAP_PASSWORD : undefined),
     announce: opts.announce,
     maxConnections: opts.maxConnections,
     clock: opts.clock ?? det?.clock,

@@ -136,6 +136,11 @@ export class Catalog extends CatalogReader {
     return this.nextId++;
   }
 
+  /** An id given from outside (IMPORT): never allocated again. */
+  reserveId(id: number): void {
+    if (id >= this.nextId) this.nextId = id + 1;
+  }
+
   apply(m: Mutation): void {
     switch (m.op) {
       case 'init':

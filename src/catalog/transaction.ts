@@ -24,16 +24,23 @@ export class CatalogTransaction extends CatalogReader {
     return this.mutations.length > 0;
   }
 
+  /** Rewrites rows as statements write them (IMPORT, for the statement that carries it). */
+  rowHook: (<T extends TableName>(table: T, row: Rows[T]) => Rows[T]) | null = null;
+
   allocateId(): number {
     return this.base.allocateId();
   }
 
+  reserveId(id: number): void {
+    this.base.reserveId(id);
+  }
+
   insert<T extends TableName>(table: T, row: Rows[T]): void {
-    this.record({ op: 'insert', table, row } as Mutation);
+    this.record({ op: 'insert', table, row: this.rowHook ? this.rowHook(table, row) : row } as Mutation);
   }
 
   update<T extends TableName>(table: T, row: Rows[T]): void {
-    this.record({ op: 'update', table, row } as Mutation);
+    this.record({ op: 'update', table, row: this.rowHook ? this.rowHook(table, row) : row } as Mutation);
   }
 
   delete(table: TableName, id: number): void {

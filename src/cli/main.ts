@@ -15,6 +15,7 @@ const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for 
 Usage:
   portcullis serve [options]       start the server
   portcullis apply FILE...         apply DDL files, each in one transaction
+  portcullis dump                  write the whole catalog as a script apply restores
   portcullis golden [PATH...]      pg_regress-style golden tests (X.sql against X.out)
   portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
   portcullis --help | --version
@@ -25,6 +26,8 @@ apply options:
                         --url and --data, the PG* variables (and .pgpass) or 127.0.0.1:6432
   --user NAME           offline: the catalog user to act as (default: the bootstrap superuser)
   --dry-run             parse and check every statement (privileges too), commit nothing
+
+dump options: --data DIR or --url URL, as apply (online, the user must be a superuser)
 
 golden options:
   --update              rewrite the expected .out files instead of comparing
@@ -62,6 +65,8 @@ export async function main(argv: string[]): Promise<void> {
         return await goldenCommand(rest);
       case 'apply':
         return await applyCommand(rest);
+      case 'dump':
+        return await dumpCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
@@ -185,17 +190,19 @@ async function goldenCommand(args: string[]): Promise<void> {
     server: values.server,
     colour: process.stdout.isTTY === true,
     write: (s) => process.stdout.write(s),
+    bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
   });
-  let failed = 0;
+  const count = (status: string) => outcomes.filter((o) => o.status === status).length;
   for (const o of outcomes) {
-    process.stdout.write(`${o.status === 'passed' ? 'ok    ' : o.status === 'failed' ? 'FAILED' : o.status.padEnd(6)} ${o.file}\n`);
-    if (o.diff) {
-      failed++;
-      process.stdout.write(o.diff);
-    }
+    process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(7) + `${o.file}\n`);
+    if (o.diff) process.stdout.write(o.diff);
   }
+  const failed = count('failed');
+  const updated = count('updated') + count('created');
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  process.stdout.write(`${outcomes.length} files, ${outcomes.length - failed} passed, ${failed} failed (${seconds} s)\n`);
+  process.stdout.write(
+    `${outcomes.length} files, ${count('passed')} passed, ${updated > 0 ? `${updated} updated, ` : ''}${failed} failed (${seconds} s)\n`,
+  );
   if (failed > 0) process.exit(1);
 }
 
@@ -223,6 +230,22 @@ async function applyCommand(args: string[]): Promise<void> {
     if (!(err instanceof ApplyFailed)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exitCode = 1;
+  } finally {
+    await target.close();
+  }
+}
+
+async function dumpCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' } }, strict: true });
+  const target = await openTarget({ data: values.data, url: values.url });
+  try {
+    const r = await target.conn.query('DUMP CATALOG');
+    if (r.error) {
+      process.stderr.write(`portcullis: ${r.error.code} ${r.error.message}${r.error.detail ? `\nDETAIL:  ${r.error.detail}` : ''}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    for (const row of r.results.flatMap((x) => x.rows)) process.stdout.write(`${row[0]}\n`);
   } finally {
     await target.close();
   }

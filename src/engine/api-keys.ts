@@ -118,8 +118,10 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     else expiresAt = expiryOf(o.expiry, ctx);
   }
   checkLimits(owner, role, dbs ?? [], ctx);
-  const keyId = newKeyId(ctx.engine.random);
-  const { key, secret } = await mint(keyId, ctx);
+  // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or show.
+  const restoring = ctx.imports?.has('hash') === true;
+  const keyId = restoring ? '' : newKeyId(ctx.engine.random);
+  const { key, secret } = restoring ? { key: '', secret: { hash: '', verifier: '' } } : await mint(keyId, ctx);
   tx.insert('apiKeys', {
     id: tx.allocateId(),
     tenantId: owner.tenantId,
@@ -138,6 +140,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     rotatedAt: null,
     lastUsedAt: null,
   });
+  if (restoring) return commandDone('CREATE API KEY');
   const tz = ctx.session.settings.get('timezone');
   return shownOnce([cmd.name.value, keyId, key, expiresAt === null ? null : formatTimestamp(expiresAt, tz)], ctx, 'CREATE API KEY');
 }

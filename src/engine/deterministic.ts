@@ -7,6 +7,12 @@ import { createHash } from 'node:crypto';
  */
 export const DETERMINISTIC_EPOCH = Date.UTC(2026, 0, 1);
 
+/**
+ * The superuser's password when PORTCULLIS_BOOTSTRAP_PASSWORD is not set: its verifier shows
+ * in DUMP CATALOG, so the golden runner and `serve --deterministic` must agree on it.
+ */
+export const DETERMINISTIC_BOOTSTRAP_PASSWORD = 'portcullis';
+
 export interface Determinism {
   clock: () => number;
   /** Called as each statement starts: the clock's one-second step. */

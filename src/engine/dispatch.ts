@@ -6,6 +6,8 @@ import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { assertNever, TypeOid, type NoticeFields } from '../wire/messages.js';
 import type { Engine } from './engine.js';
+import type { ImportPlan } from './imports.js';
+import { DUMP_COLUMNS, dumpCatalog } from './dump.js';
 import { selectColumns, runSelect, selectParamTypes } from './select.js';
 import type { EngineSession } from './session.js';
 import { runSetting, settingColumns } from './settings-statements.js';
@@ -38,6 +40,8 @@ export interface StatementContext {
   now: number;
   notice: (n: NoticeFields) => void;
   inBlock: boolean;
+  /** The statement's IMPORT clause (restoring a dump), if any. */
+  imports: ImportPlan | null;
 }
 
 /** The transaction of a writing statement (the session opens one for every write). */
@@ -89,6 +93,8 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return showPermissions(ctx);
     case 'ShowLockouts':
       return showLockouts(ctx);
+    case 'DumpCatalog':
+      return dumpCatalog(ctx);
     case 'ShowAuditLog':
       return showAuditLog(cmd);
     case 'SetSessionAuthorization':
@@ -192,6 +198,8 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return PERMISSION_COLUMNS;
     case 'ShowLockouts':
       return LOCKOUT_COLUMNS;
+    case 'DumpCatalog':
+      return DUMP_COLUMNS;
     case 'ShowApiKeys':
       return API_KEY_COLUMNS;
     case 'ShowServiceAccounts':

@@ -26,6 +26,7 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  | { kind: 'dumpCatalog' }
   | { kind: 'showLockouts' }
   | { kind: 'manageOidcProvider'; statement: string }
   /** RLS policies: whoever holds ADMIN on the database (SPEC §4: admin, on its databases). */
@@ -172,6 +173,10 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
+    case 'dumpCatalog':
+      // Verifiers and key hashes are not secrets, but they are what an attacker would
+      // crack offline: only a superuser reads them, as PostgreSQL's pg_authid.
+      throw onlySuperuser(actor, 'DUMP CATALOG');
     case 'showLockouts':
       needManager(actor, 'SHOW LOCKOUTS');
       return;

@@ -153,6 +153,9 @@ export function explainRls(cmd: Cmd<'ExplainRls'>, ctx: StatementContext): Execu
   return rowsResult(EXPLAIN_COLUMNS, [row][Symbol.iterator](), 'EXPLAIN', false);
 }
 
+/** A predicate as CREATE RLS POLICY takes it (for DUMP CATALOG). */
+export const predicateSource = (p: Predicate): string => render(p, portcullisForm(null));
+
 // ---- rendering --------------------------------------------------------------------------------
 
 interface Form {

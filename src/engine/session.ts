@@ -18,6 +18,7 @@ import type { Engine } from './engine.js';
 import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
 import { commandDone, emptyStatement } from './results.js';
 import { Settings } from './settings.js';
+import { ImportPlan } from './imports.js';
 import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
@@ -263,18 +264,31 @@ export class EngineSession implements QuerySession {
     }
     if (this.mode === 'none' && (multi || isWrite(cmd))) this.beginTx('implicit');
     const now = this.engine.clock();
+    const view = this.view();
+    let actor = this.actor(view, now);
+    const imports = st.imports ? new ImportPlan(cmd, st.imports, actor, view, params) : null;
+    // IMPORT (tenant = N): the superuser acts from tenant N, so names resolve there.
+    if (imports?.tenantId != null) actor = { ...actor, tenantId: imports.tenantId };
     const ctx: StatementContext = {
       engine: this.engine,
       session: this,
-      view: this.view(),
+      view,
       tx: this.tx,
-      actor: this.actor(this.view(), now),
+      actor,
       params,
       now,
       notice: (n) => notices.notice(n),
       inBlock: this.mode === 'block',
+      imports,
     };
-    const ex = await dispatch(cmd, ctx);
+    const tx = this.tx;
+    if (imports && tx) tx.rowHook = (table, row) => imports.patch(table, row, tx);
+    let ex: Execution;
+    try {
+      ex = await dispatch(cmd, ctx);
+    } finally {
+      if (tx) tx.rowHook = null;
+    }
     this.checkCancel();
     if (this.mode === 'implicit' && !multi) await this.finishImplicit();
     return ex;

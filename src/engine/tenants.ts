@@ -43,6 +43,7 @@ export async function createTenant(cmd: Cmd<'CreateTenant'>, ctx: StatementConte
     }
     const holder = tx.tenantById(id);
     if (holder) throw new PgError('duplicate_object', `tenant id ${id} is already used by tenant "${holder.name}"`, { position: cmd.id.position });
+    tx.reserveId(id); // ids are global: the default database must not be given this one
   } else id = tx.allocateId();
   const now = ctx.now;
   tx.insert('tenants', { id, name: cmd.name.value, createdAt: now });

@@ -4,7 +4,7 @@ import { LocalConnection } from '../client/local-connection.js';
 import { PgConnection } from '../client/pg-connection.js';
 import type { SqlConnection } from '../client/connection.js';
 import { Engine } from '../engine/engine.js';
-import { deterministic } from '../engine/deterministic.js';
+import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from '../engine/deterministic.js';
 import { runLikePsql } from '../psql/run-script.js';
 import { MemoryStore } from '../store/store.js';
 import { unifiedDiff } from './diff.js';
@@ -21,6 +21,8 @@ export interface GoldenOptions {
   server?: string;
   colour: boolean;
   write: (s: string) => void;
+  /** As serve --deterministic: PORTCULLIS_BOOTSTRAP_PASSWORD, else the fixed default. */
+  bootstrapPassword?: string;
 }
 
 export interface GoldenOutcome {
@@ -41,12 +43,12 @@ export function goldenFiles(paths: string[]): string[] {
 }
 
 /** A fresh engine as `serve --memory --deterministic` makes it, and a session as its superuser. */
-export async function deterministicSession(): Promise<{ conn: SqlConnection; close: () => Promise<void> }> {
+export async function deterministicSession(bootstrapPassword?: string): Promise<{ conn: SqlConnection; close: () => Promise<void> }> {
   const det = deterministic();
   const engine = new Engine({
     store: new MemoryStore(),
     bootstrapUser: 'admin',
-    bootstrapPassword: 'golden',
+    bootstrapPassword: bootstrapPassword || DETERMINISTIC_BOOTSTRAP_PASSWORD,
     clock: det.clock,
     advanceClock: det.advanceClock,
     random: det.random,
@@ -62,7 +64,7 @@ export async function deterministicSession(): Promise<{ conn: SqlConnection; clo
   };
 }
 
-export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, 'server'>): Promise<string> {
+export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, 'server' | 'bootstrapPassword'>): Promise<string> {
   const text = readFileSync(sqlFile, 'utf8');
   if (opts.server !== undefined) {
     const conn = await PgConnection.open(opts.server);
@@ -72,7 +74,7 @@ export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, '
       await conn.close();
     }
   }
-  const s = await deterministicSession();
+  const s = await deterministicSession(opts.bootstrapPassword);
   try {
     return (await runLikePsql(text, s.conn)).output;
   } finally {

@@ -37,7 +37,8 @@ type ReadOnly =
   | 'ShowVariable'
   | 'SetTransactionMode'
   | 'SetSessionAuthorization'
-  | 'SetSessionAuthorizationJwt';
+  | 'SetSessionAuthorizationJwt'
+  | 'DumpCatalog';
 type WriteKind = Exclude<AdminCommand['type'], ReadOnly>;
 
 interface Row {

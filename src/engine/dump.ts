@@ -1,0 +1,131 @@
+import { keywordOf } from '../../grammar/tokens.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Grant, type User } from '../catalog/model.js';
+import type { Execution } from '../wire/handler.js';
+import type { StatementContext } from './dispatch.js';
+import { authorize } from './privileges.js';
+import { col, rowsResult } from './results.js';
+import { predicateSource } from './rls.js';
+import { formatTimestamp } from './values.js';
+import { PRODUCT_VERSION } from './settings.js';
+
+/**
+ * DUMP CATALOG: the whole catalog as a script that `portcullis apply` restores exactly, one
+ * statement per row. Each object is written as the statement a DBA would type, plus an
+ * IMPORT clause carrying what no ordinary statement sets (ids, creation times, who created
+ * it, an API key's hashes), so dump → apply into an empty catalog → dump is byte-identical.
+ * The default tenant, its database and the bootstrap superuser exist in every catalog:
+ * the first two are not written, the third is written as ALTER USER.
+ */
+export const DUMP_COLUMNS = [col('statement')];
+
+const BOOTSTRAP_USER_ID = 3;
+
+export function dumpCatalog(ctx: StatementContext): Execution {
+  authorize(ctx.actor, { kind: 'dumpCatalog' });
+  return rowsResult(DUMP_COLUMNS, (function* () {
+    for (const s of dumpStatements(ctx.view)) yield [s];
+  })(), 'DUMP CATALOG', false);
+}
+
+export function* dumpStatements(view: CatalogReader): Generator<string> {
+  yield `-- portcullis ${PRODUCT_VERSION} catalog dump; restore with: portcullis apply FILE`;
+  const tenantOf = (id: number) => (id === DEFAULT_TENANT_ID ? [] : [`tenant = ${id}`]);
+  const dbName = (id: number) => ident(view.databaseById(id)?.name ?? '?');
+  const byId = <T extends { id: number }>(rows: Iterable<T>) => [...rows].sort((a, b) => a.id - b.id);
+
+  for (const t of byId(view.tenants())) {
+    if (t.id === DEFAULT_TENANT_ID) continue;
+    const db = [...view.databases()].find((d) => d.tenantId === t.id && d.name === DEFAULT_DATABASE);
+    yield `CREATE TENANT ${ident(t.name)} ID ${t.id}${imports([`created_at = ${ts(t.createdAt)}`, ...(db ? [`default_database_id = ${db.id}`] : [])])};`;
+  }
+  for (const d of byId(view.databases())) {
+    if (d.name === DEFAULT_DATABASE) continue;
+    yield `CREATE DATABASE ${ident(d.name)}${imports([...tenantOf(d.tenantId), `id = ${d.id}`, `created_at = ${ts(d.createdAt)}`])};`;
+  }
+  for (const u of byId(view.users())) {
+    const meta = [`created_at = ${ts(u.createdAt)}`, `updated_at = ${ts(u.updatedAt)}`, `created_by = ${lit(u.createdBy)}`];
+    if (u.id === BOOTSTRAP_USER_ID) yield `ALTER USER ${ident(u.name)} WITH ${userOptions(u)}${imports(meta)};`;
+    else yield `CREATE USER ${ident(u.name)} WITH ${userOptions(u)}${imports([...tenantOf(u.tenantId), `id = ${u.id}`, ...meta])};`;
+  }
+  for (const r of byId(view.roles())) {
+    yield `CREATE ROLE ${ident(r.name)}${imports([...tenantOf(r.tenantId), `id = ${r.id}`, `created_at = ${ts(r.createdAt)}`, `created_by = ${lit(r.createdBy)}`])};`;
+  }
+  for (const sa of byId(view.serviceAccounts())) {
+    const dbs = sa.databaseIds.map(dbName).join(', ');
+    yield `CREATE SERVICE ACCOUNT ${ident(sa.name)} FOR DATABASES (${dbs}) ROLE ${sa.role}${imports([...tenantOf(sa.tenantId), `id = ${sa.id}`, `created_at = ${ts(sa.createdAt)}`, `created_by = ${lit(sa.createdBy)}`])};`;
+  }
+  for (const g of byId(view.grants())) yield grantStatement(g, view, tenantOf(g.tenantId));
+  for (const k of byId(view.apiKeys())) {
+    const owner = k.ownerKind === 'user' ? view.userById(k.ownerId)?.name : view.serviceAccountById(k.ownerId)?.name;
+    let s = `CREATE API KEY ${ident(k.name)} FOR ${ident(owner ?? '?')}`;
+    if (k.role) s += ` ROLE ${k.role}`;
+    if (k.databaseIds) s += ` WITH DATABASES (${k.databaseIds.map(dbName).join(', ')})`;
+    if (k.scopes.length > 0) s += ` SCOPES (${k.scopes.map(lit).join(', ')})`;
+    if (k.expiresAt !== null) s += ` EXPIRES AT ${ts(k.expiresAt)}`;
+    const meta = [...tenantOf(k.tenantId), `id = ${k.id}`, `key_id = ${lit(k.keyId)}`, `hash = ${lit(k.secret.hash)}`, `verifier = ${lit(k.secret.verifier)}`];
+    if (k.previous) {
+      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`);
+    }
+    meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(k.lastUsedAt)}`);
+    yield `${s}${imports(meta)};`;
+  }
+  for (const p of byId(view.oidcProviders())) {
+    const opts = [
+      `issuer = ${lit(p.issuer)}`,
+      ...(p.jwksUrl !== null ? [`jwks_url = ${lit(p.jwksUrl)}`] : []),
+      ...(p.jwks !== null ? [`jwks = ${lit(p.jwks)}`] : []),
+      `audience = ${lit(p.audience)}`,
+      `algorithms = ${lit(p.algorithms.join(','))}`,
+      `id_claim = ${lit(p.idClaim)}`,
+      `role_claim = ${lit(p.roleClaim)}`,
+      `org_claim = ${lit(p.orgClaim)}`,
+      ...(p.tenantClaim !== null ? [`tenant_claim = ${lit(p.tenantClaim)}`] : []),
+      `scopes_claim = ${lit(p.scopesClaim)}`,
+      `default_role = ${lit(p.defaultRole)}`,
+      `max_role = ${lit(p.maxRole)}`,
+      `enabled = ${lit(String(p.enabled))}`,
+    ];
+    yield `CREATE OIDC PROVIDER ${ident(p.name)} WITH (${opts.join(', ')})${imports([...tenantOf(p.tenantId), `id = ${p.id}`, `created_at = ${ts(p.createdAt)}`, `created_by = ${lit(p.createdBy)}`])};`;
+  }
+  for (const p of byId(view.rlsPolicies())) {
+    const on = `${dbName(p.databaseId)}.${ident(p.collection)}`;
+    const kind = p.kind.toUpperCase();
+    yield `CREATE RLS POLICY ${ident(p.name)} ON ${on} FOR ${kind} USING (${predicateSource(p.predicate)}) ${p.restrictive ? 'RESTRICTIVE' : 'PERMISSIVE'}${imports([...tenantOf(p.tenantId), `id = ${p.id}`, `created_at = ${ts(p.createdAt)}`, `created_by = ${lit(p.createdBy)}`])};`;
+  }
+}
+
+function userOptions(u: User): string {
+  const o: string[] = [];
+  o.push(u.verifier === null ? 'PASSWORD NULL' : `PASSWORD ${lit(u.verifier)}`);
+  o.push(`ROLE ${u.role}`, u.login ? 'LOGIN' : 'NOLOGIN');
+  if (u.validUntil !== null) o.push(`VALID UNTIL ${ts(u.validUntil)}`);
+  if (u.connectionLimit !== -1) o.push(`CONNECTION LIMIT ${u.connectionLimit}`);
+  if (u.certificateSubject !== null) o.push(`CERTIFICATE SUBJECT ${lit(u.certificateSubject)}`);
+  return o.join(' ');
+}
+
+function grantStatement(g: Grant, view: CatalogReader, tenant: string[]): string {
+  const grantee = g.granteeKind === 'user' ? view.userById(g.granteeId)?.name : view.roleById(g.granteeId)?.name;
+  let what: string;
+  if (g.builtinRole) what = g.builtinRole;
+  else if (g.roleId !== null) what = `"${(view.roleById(g.roleId)?.name ?? '?').replaceAll('"', '""')}"`; // quoted: always a role
+  else {
+    what = g.privilege!.toUpperCase();
+    const db = g.databaseId !== null ? ident(view.databaseById(g.databaseId)?.name ?? '?') : null;
+    if (db !== null && g.collection !== null) what += ` ON ${db}.${ident(g.collection)}`;
+    else if (db !== null) what += ` ON DATABASE ${db}`;
+  }
+  const until = g.expiresAt !== null ? ` VALID UNTIL ${ts(g.expiresAt)}` : '';
+  return `GRANT ${what} TO ${ident(grantee ?? '?')}${until}${imports([...tenant, `id = ${g.id}`, `created_at = ${ts(g.createdAt)}`, `granted_by = ${lit(g.grantedBy)}`])};`;
+}
+
+const imports = (items: string[]) => ` IMPORT (${items.join(', ')})`;
+
+/** A name as an identifier: bare when it reads back the same, else double-quoted. */
+function ident(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) && !keywordOf(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+const lit = (s: string | null) => (s === null ? 'NULL' : `'${s.replaceAll("'", "''")}'`);
+const ts = (ms: number | null) => (ms === null ? 'NULL' : lit(formatTimestamp(ms, 'UTC')));
