@@ -1,11 +1,12 @@
 import pg from 'pg';
 import type { ErrorFields } from '../errors/pg-error.js';
+import { pgpassPassword } from './pgpass.js';
 import type { QueryOutcome, ResultSet, SqlConnection } from './connection.js';
 
 /**
  * A pgwire session to a running server, through node-postgres: it honours the PG*
- * environment variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE...) and
- * ~/.pgpass (PGPASSFILE) as psql does, and speaks SCRAM-SHA-256 — work we would otherwise
+ * environment variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE...) as
+ * psql does (and ~/.pgpass through pgpass.ts), and speaks SCRAM-SHA-256 — work we would otherwise
  * re-implement. Values come back as the server's text, never converted.
  */
 export class PgConnection implements SqlConnection {
@@ -17,7 +18,14 @@ export class PgConnection implements SqlConnection {
 
   /** `url` may be undefined: then everything comes from the environment, as psql. */
   static async open(url: string | undefined): Promise<PgConnection> {
-    const client = new pg.Client(url ? { connectionString: url, application_name: 'psql' } : { application_name: 'psql' });
+    const config: pg.ClientConfig = url ? { connectionString: url, application_name: 'psql' } : { application_name: 'psql' };
+    const given = process.env.PGPASSWORD !== undefined || (url !== undefined && new URL(url).password !== '');
+    // .pgpass is looked up here: node-postgres's own lookup is deprecated.
+    const client: pg.Client = new pg.Client(
+      given
+        ? config
+        : { ...config, password: async () => pgpassPassword(client.host, client.port, client.database ?? '', client.user ?? '', (w) => process.stderr.write(`warning: ${w}\n`)) ?? '' },
+    );
     client.on('error', () => {}); // a dropped connection surfaces as the next query's error
     await client.connect();
     return new PgConnection(client);

@@ -135,6 +135,13 @@ describe('portcullis apply --url (online)', () => {
       const env = { PGHOST: '127.0.0.1', PGPORT: String(server.port), PGUSER: 'admin', PGPASSWORD: ADMIN_PASSWORD, PGDATABASE: 'default' };
       const viaEnv = await cli(['apply', '--dry-run', f.file('m.sql')], '', { env });
       expect(viaEnv.code).toBe(0);
+      // And the password from a .pgpass file (PGPASSFILE), as libpq finds it.
+      const pgpass = f.file('pgpass');
+      writeFileSync(pgpass, `127.0.0.1:${server.port}:default:admin:${ADMIN_PASSWORD}\n`, { mode: 0o600 });
+      const viaPgpass = await cli(['apply', '--dry-run', f.file('m.sql')], '', { env: { PGHOST: env.PGHOST, PGPORT: env.PGPORT, PGUSER: 'admin', PGDATABASE: 'default', PGPASSFILE: pgpass } });
+      expect(viaPgpass.stderr).not.toMatch(/warning|password/i);
+      expect(viaPgpass.stdout).toContain('dry run: checked 1 file');
+      expect(viaPgpass.code).toBe(0);
       const c = await client(server.port);
       const users = (await c.query('SHOW USERS')).rows.map((r) => r.name);
       await c.end();
