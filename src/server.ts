@@ -2,7 +2,7 @@ import http from 'node:http';
 import { Engine } from './engine/engine.js';
 import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
 import { PasswordLogin } from './engine/login.js';
-import { LogStore } from './store/log-store.js';
+import { LogStore, type LogIo } from './store/log-store.js';
 import { MemoryStore, type Store } from './store/store.js';
 import { listen, type Listener } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** Milliseconds since the epoch; tests pass a fixed clock. */
   clock?: () => number;
   random?: (bytes: number) => Buffer;
+  /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
+  logIo?: LogIo;
 }
 
 export interface RunningServer {
@@ -37,7 +39,7 @@ export interface RunningServer {
 
 /** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const store: Store = opts.dataDir === null ? new MemoryStore() : new LogStore(opts.dataDir, opts.log);
+  const store: Store = opts.dataDir === null ? new MemoryStore() : new LogStore(opts.dataDir, opts.log, opts.logIo);
   const det = opts.deterministic ? deterministic() : null;
   const engine = new Engine({
     store,

@@ -9,6 +9,23 @@ import { lockDataDir } from './dir-lock.js';
 export const LOG_FILE = 'catalog.log';
 
 /**
+ * How records reach the file. The default is the file handle itself; tests inject one that
+ * fails (ENOSPC, EIO, a short write) to prove that a failed commit leaves nothing behind.
+ */
+export interface LogIo {
+  write(fh: FileHandle, data: Buffer): Promise<void>;
+  datasync(fh: FileHandle): Promise<void>;
+}
+
+export const fileIo: LogIo = {
+  write: async (fh, data) => {
+    // A write may be short; an append-only file must get every byte or an error.
+    for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+  },
+  datasync: (fh) => fh.datasync(),
+};
+
+/**
  * The embedded catalog: an append-only, checksummed log in the data directory.
  * Every append is written and fdatasync'ed before it resolves, so a commit is durable
  * before its CommandComplete is sent (SPEC §7).
@@ -23,6 +40,7 @@ export class LogStore implements Store {
   constructor(
     readonly dir: string,
     private readonly warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+    private readonly io: LogIo = fileIo,
   ) {}
 
   get description(): string {
@@ -85,8 +103,8 @@ export class LogStore implements Store {
       const fh = this.fh;
       if (!fh) throw new Error('catalog log is not open');
       try {
-        await fh.write(rec);
-        await fh.datasync();
+        await this.io.write(fh, rec);
+        await this.io.datasync(fh);
         this.size += rec.length;
       } catch (err) {
         // Leave no partial record behind (ENOSPC mid-write): later commits must follow whole ones.
