@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** Milliseconds since the epoch; tests pass a fixed clock. */
   clock?: () => number;
   random?: (bytes: number) => Buffer;
+  /** Compact the log into a snapshot once it holds this many bytes (default 64 MiB). */
+  compactAt?: number;
   /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
   logIo?: LogIo;
 }
@@ -48,6 +50,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapPassword: opts.bootstrapPassword || (det ? DETERMINISTIC_BOOTSTRAP_PASSWORD : undefined),
     announce: opts.announce,
     maxConnections: opts.maxConnections,
+    compactAt: opts.compactAt,
+    log: opts.log,
     clock: opts.clock ?? det?.clock,
     advanceClock: det?.advanceClock,
     random: opts.random ?? det?.random,

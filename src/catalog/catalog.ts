@@ -136,6 +136,10 @@ export class Catalog extends CatalogReader {
     return this.nextId++;
   }
 
+  peekNextId(): number {
+    return this.nextId;
+  }
+
   /** An id given from outside (IMPORT): never allocated again. */
   reserveId(id: number): void {
     if (id >= this.nextId) this.nextId = id + 1;
@@ -145,6 +149,7 @@ export class Catalog extends CatalogReader {
     switch (m.op) {
       case 'init':
         this.serverSecret = m.serverSecret;
+        if (m.nextId !== undefined && m.nextId > this.nextId) this.nextId = m.nextId;
         return;
       case 'insert':
       case 'update':

@@ -173,9 +173,12 @@ export interface Rows {
   rlsPolicies: RlsPolicy;
 }
 export type TableName = keyof Rows;
+/** In dependency order: a snapshot replays tenants before their databases and users. */
+export const TABLE_NAMES: readonly TableName[] = ['tenants', 'databases', 'users', 'roles', 'serviceAccounts', 'grants', 'apiKeys', 'oidcProviders', 'rlsPolicies'];
 
 /** One catalog change: the unit of the log and of replay. */
 export type Mutation =
-  | { op: 'init'; serverSecret: string; at: number }
+  /** The catalog's own state; `nextId` (in snapshots) keeps ids of dropped objects from coming back. */
+  | { op: 'init'; serverSecret: string; at: number; nextId?: number }
   | { [T in TableName]: { op: 'insert' | 'update'; table: T; row: Rows[T] } }[TableName]
   | { op: 'delete'; table: TableName; id: number };

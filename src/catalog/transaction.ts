@@ -59,8 +59,10 @@ export class CatalogTransaction extends CatalogReader {
  * committed a conflicting change since this transaction read it. Each mutation is checked
  * against the committed state plus the ones before it in the same commit.
  */
-export function checkCommit(base: Catalog, ms: Mutation[]): void {
+export function checkCommit(base: Catalog, ms: Mutation[], accepted: Mutation[][] = []): void {
   const view = new CatalogTransaction(base);
+  // Commits accepted but not yet durable come first in the log: check against them too.
+  for (const earlier of accepted) for (const m of earlier) view.record(m);
   for (const m of ms) {
     if (m.op === 'insert' || m.op === 'update') {
       const t = view.tables[m.table] as TableView<Rows[TableName]>;

@@ -7,6 +7,9 @@ import { PRODUCT_VERSION } from '../engine/settings.js';
 import { golden, goldenFiles } from '../golden/golden.js';
 import { applyFiles, ApplyFailed } from '../apply/apply.js';
 import { openTarget } from '../client/open.js';
+import { Engine } from '../engine/engine.js';
+import { LOG_FILE, LogStore } from '../store/log-store.js';
+import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
@@ -16,6 +19,7 @@ Usage:
   portcullis serve [options]       start the server
   portcullis apply FILE...         apply DDL files, each in one transaction
   portcullis dump                  write the whole catalog as a script apply restores
+  portcullis compact --data DIR    snapshot the catalog and empty its log (offline)
   portcullis golden [PATH...]      pg_regress-style golden tests (X.sql against X.out)
   portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
   portcullis --help | --version
@@ -46,6 +50,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --config FILE         a portcullis.toml with the same settings (host, port, http_port, data,
                         memory, scram_iterations, bootstrap_user, max_connections)
   --scram-iterations N  PBKDF2 iterations for passwords hashed by the server (default 4096)
+  --compact-at BYTES    snapshot the catalog and restart the log once the log is this big
+                        (default 67108864; PORTCULLIS_COMPACT_AT)
 
 On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
 is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr.
@@ -67,6 +73,8 @@ export async function main(argv: string[]): Promise<void> {
         return await applyCommand(rest);
       case 'dump':
         return await dumpCommand(rest);
+      case 'compact':
+        return await compactCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
@@ -103,6 +111,7 @@ async function serve(args: string[]): Promise<void> {
       deterministic: { type: 'boolean' },
       config: { type: 'string' },
       'scram-iterations': { type: 'string' },
+      'compact-at': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -118,6 +127,7 @@ async function serve(args: string[]): Promise<void> {
   if (values.data !== undefined) flags.data = values.data;
   if (values.memory) flags.memory = true;
   if (values['scram-iterations'] !== undefined) flags.scramIterations = values['scram-iterations'];
+  if (values['compact-at'] !== undefined) flags.compactAt = values['compact-at'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
   if (values.deterministic) {
@@ -137,6 +147,7 @@ async function serve(args: string[]): Promise<void> {
     bootstrapUser: cfg.bootstrapUser,
     bootstrapPassword: cfg.bootstrapPassword,
     maxConnections: cfg.maxConnections,
+    compactAt: cfg.compactAt,
     deterministic: values.deterministic === true,
     log,
   });
@@ -248,5 +259,23 @@ async function dumpCommand(args: string[]): Promise<void> {
     for (const row of r.results.flatMap((x) => x.rows)) process.stdout.write(`${row[0]}\n`);
   } finally {
     await target.close();
+  }
+}
+
+async function compactCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { data: { type: 'string' } }, strict: true });
+  if (values.data === undefined) fail('compact needs --data DIR (a running server compacts by itself)');
+  if (!existsSync(path.join(values.data, LOG_FILE))) fail(`${values.data} holds no catalog (no ${LOG_FILE})`);
+  const engine = new Engine({
+    store: new LogStore(values.data),
+    bootstrapUser: process.env.PORTCULLIS_BOOTSTRAP_USER,
+    bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
+  });
+  await engine.open();
+  try {
+    const r = await engine.compact();
+    if (r) process.stdout.write(`compacted ${values.data}: log of ${r.logBytesBefore} bytes replaced by a snapshot of ${r.snapshotBytes} bytes\n`);
+  } finally {
+    await engine.close();
   }
 }

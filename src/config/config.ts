@@ -14,6 +14,8 @@ export interface Config {
   bootstrapUser: string;
   bootstrapPassword: string | undefined;
   maxConnections: number;
+  /** Compact the log into a snapshot once it holds this many bytes. */
+  compactAt: number;
 }
 
 export const DEFAULTS: Config = {
@@ -26,6 +28,7 @@ export const DEFAULTS: Config = {
   bootstrapUser: 'admin',
   bootstrapPassword: undefined,
   maxConnections: 1000,
+  compactAt: 64 * 1024 * 1024,
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -40,6 +43,7 @@ const KEYS: Record<string, keyof Config> = {
   bootstrap_user: 'bootstrapUser',
   bootstrap_password: 'bootstrapPassword',
   max_connections: 'maxConnections',
+  compact_at: 'compactAt',
 };
 
 export class ConfigError extends Error {}
@@ -94,6 +98,9 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
         break;
       case 'maxConnections':
         c.maxConnections = num(k, v, 1, 1_000_000);
+        break;
+      case 'compactAt':
+        c.compactAt = num(k, v, 1024, 2 ** 40);
         break;
       case 'memory':
         c.memory = v === true || v === 'true' || v === '1';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Mutation, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, TABLE_NAMES, type Mutation, type Rows, type User } from '../catalog/model.js';
 import { checkCommit, type CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 import { asPgError } from '../errors/pg-error.js';
@@ -24,6 +24,29 @@ export interface EngineOptions {
   /** Random bytes for key ids and secrets; golden tests pass a seeded generator. */
   random?: (bytes: number) => Buffer;
   maxConnections?: number;
+  /** Compact (snapshot + empty log) once the log holds this many bytes. */
+  compactAt?: number;
+  log?: (line: string) => void;
+}
+
+const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
+/** Rows per snapshot record: big enough to amortise, small enough to stream. */
+const SNAPSHOT_CHUNK = 5000;
+
+/** The catalog as insert mutations, in chunks: what a snapshot holds. */
+function* catalogImage(catalog: Catalog): Generator<Mutation[]> {
+  yield [{ op: 'init', serverSecret: catalog.serverSecret, at: 0, nextId: catalog.peekNextId() }];
+  for (const table of TABLE_NAMES) {
+    let chunk: Mutation[] = [];
+    for (const row of catalog.tables[table].scan() as Iterable<Rows[typeof table]>) {
+      chunk.push({ op: 'insert', table, row } as Mutation);
+      if (chunk.length === SNAPSHOT_CHUNK) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
 }
 
 /**
@@ -39,7 +62,10 @@ export class Engine {
   readonly maxConnections: number;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
-  private commitChain: Promise<void> = Promise.resolve();
+  /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */
+  private readonly pending: Mutation[][] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private compacting: Promise<void> | null = null;
 
   constructor(private readonly opts: EngineOptions) {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
@@ -66,7 +92,8 @@ export class Engine {
   }
 
   async close(): Promise<void> {
-    await this.commitChain;
+    while (this.compacting) await this.compacting;
+    await Promise.allSettled([...this.inFlight]);
     await this.opts.store.close();
   }
 
@@ -110,21 +137,65 @@ export class Engine {
     return tx.dirty ? this.commitMutations(tx.mutations) : Promise.resolve();
   }
 
-  private commitMutations(ms: Mutation[]): Promise<void> {
-    // Commits run one after another: check, durable append, then apply to memory, so a
-    // commit is never visible before it is on disk, and a failed write leaves no trace.
-    const run = this.commitChain.then(async () => {
-      checkCommit(this.catalog, ms);
-      try {
-        await this.opts.store.append(ms);
-      } catch (err) {
+  /**
+   * The commit pipeline. A commit is checked against the committed state plus the commits
+   * accepted before it (synchronously, so acceptance order is log order), handed to the
+   * store — which writes whatever has queued up with one fdatasync (group commit) — and
+   * applied to memory only once durable, in order. So a commit is never visible before it
+   * is on disk, concurrent commits share fsyncs, and a failed write leaves no trace.
+   */
+  private async commitMutations(ms: Mutation[]): Promise<void> {
+    while (this.compacting) await this.compacting;
+    checkCommit(this.catalog, ms, this.pending);
+    this.pending.push(ms);
+    const durable = this.opts.store.append(ms);
+    const done = durable.then(
+      () => {
+        this.pending.splice(this.pending.indexOf(ms), 1);
+        for (const m of ms) this.catalog.apply(m);
+        this.maybeCompact();
+      },
+      (err: unknown) => {
+        this.pending.splice(this.pending.indexOf(ms), 1);
         throw asPgError(err);
-      }
-      for (const m of ms) this.catalog.apply(m);
-    });
-    this.commitChain = run.catch(() => undefined);
-    return run;
+      },
+    );
+    this.inFlight.add(done);
+    try {
+      await done;
+    } finally {
+      this.inFlight.delete(done);
+    }
   }
+
+  // ---- snapshots and compaction ----------------------------------------------------------
+
+  private maybeCompact(): void {
+    const store = this.opts.store;
+    if (this.compacting || store.logBytes === undefined || store.logBytes < (this.opts.compactAt ?? DEFAULT_COMPACT_AT)) return;
+    this.compact().catch((err) => this.opts.log?.(`compaction failed (the log keeps growing; will retry): ${(err as Error).message}`));
+  }
+
+  /**
+   * Writes the catalog as a snapshot and starts the log again behind it. Commits wait while
+   * it runs (they queue, and go on in order once it is done).
+   */
+  async compact(): Promise<{ logBytesBefore: number; snapshotBytes: number } | null> {
+    const store = this.opts.store;
+    if (!store.compact) return null;
+    while (this.compacting) await this.compacting; // one at a time
+    let release!: () => void;
+    this.compacting = new Promise((r) => (release = r));
+    try {
+      // Commits already accepted finish first: the snapshot is exactly the durable state.
+      await Promise.allSettled([...this.inFlight]);
+      return await store.compact(catalogImage(this.catalog));
+    } finally {
+      this.compacting = null;
+      release();
+    }
+  }
+
 
   // ---- connection accounting (CONNECTION LIMIT, max connections) ---------------------
 

@@ -1,27 +1,47 @@
 import { crc32 } from 'node:zlib';
 
 /**
- * The catalog log's on-disk format, version 1:
+ * The data directory's on-disk formats. All integers big-endian.
  *
- *   header  = "PCULLOG" 0x00 (8 bytes) | u32 format version | u32 reserved (0)
+ * catalog.log, version 2 (version 1 is read, and rewritten as 2 at start-up):
+ *
+ *   header  = "PCULLOG" 0x00 | u32 version (2) | u32 reserved (0) | u64 sequence of the first record
  *   record  = u32 payload length | u32 CRC-32 of the payload | payload (UTF-8 JSON of one commit)
  *
- * All integers big-endian. A record is a whole commit, so a commit is either entirely
- * present (length and checksum agree) or a torn tail that start-up cuts off.
+ *   Version 1 had the same records after a 16-byte header (no sequence: its first record is 1).
+ *   A record is a whole commit: entirely present (length and checksum agree), or a torn tail
+ *   that start-up cuts off.
+ *
+ * catalog.snapshot, version 1 (written to a temporary file, fsynced, renamed into place):
+ *
+ *   header  = "PCUSNAP" 0x00 | u32 version (1) | u32 reserved (0) | u64 sequence of the last commit it holds
+ *   records = as in the log; each payload is a chunk of the catalog as insert mutations, the
+ *             first one starting with `init`; the last payload is {"end": <number of chunks>}.
+ *
+ * Start-up = the snapshot, then the log's records whose sequence is above the snapshot's.
  */
 export const MAGIC = Buffer.from('PCULLOG\0', 'latin1');
-export const FORMAT_VERSION = 1;
-export const HEADER_SIZE = 16;
+export const SNAPSHOT_MAGIC = Buffer.from('PCUSNAP\0', 'latin1');
+export const FORMAT_VERSION = 2;
+export const SNAPSHOT_VERSION = 1;
+const V1_HEADER_SIZE = 16;
+export const HEADER_SIZE = 24;
 export const RECORD_HEADER = 8;
 /** A sanity cap on one record: a larger length field means damage, not a real commit. */
 export const MAX_RECORD = 256 * 1024 * 1024;
 
-export function header(): Buffer {
+function fileHeader(magic: Buffer, version: number, seq: number): Buffer {
   const h = Buffer.alloc(HEADER_SIZE);
-  MAGIC.copy(h, 0);
-  h.writeUInt32BE(FORMAT_VERSION, 8);
+  magic.copy(h, 0);
+  h.writeUInt32BE(version, 8);
+  h.writeBigUInt64BE(BigInt(seq), 16);
   return h;
 }
+
+/** A log header; `firstSeq` is the sequence number of the log's first record. */
+export const header = (firstSeq = 1): Buffer => fileHeader(MAGIC, FORMAT_VERSION, firstSeq);
+/** A snapshot header; `lastSeq` is the last commit the snapshot holds. */
+export const snapshotHeader = (lastSeq: number): Buffer => fileHeader(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, lastSeq);
 
 export function encodeRecord(payload: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');
@@ -33,21 +53,47 @@ export function encodeRecord(payload: unknown): Buffer {
 }
 
 export type DecodeResult =
-  | { kind: 'ok'; records: unknown[]; end: number }
+  | { kind: 'ok'; version: number; firstSeq: number; records: unknown[]; end: number }
   /** The last record is incomplete or fails its checksum: cut at `end`. */
-  | { kind: 'torn'; records: unknown[]; end: number; tornBytes: number }
+  | { kind: 'torn'; version: number; firstSeq: number; records: unknown[]; end: number; tornBytes: number }
   | { kind: 'damaged'; offset: number; reason: string };
 
 export function decodeLog(buf: Buffer): DecodeResult {
-  if (buf.length < HEADER_SIZE || !buf.subarray(0, 8).equals(MAGIC)) {
+  if (buf.length < V1_HEADER_SIZE || !buf.subarray(0, 8).equals(MAGIC)) {
     return { kind: 'damaged', offset: 0, reason: 'not a portcullis catalog log (bad magic)' };
   }
   const version = buf.readUInt32BE(8);
-  if (version !== FORMAT_VERSION) {
-    return { kind: 'damaged', offset: 8, reason: `unsupported log format version ${version} (this build reads ${FORMAT_VERSION})` };
+  if (version !== 1 && version !== FORMAT_VERSION) {
+    return { kind: 'damaged', offset: 8, reason: `unsupported log format version ${version} (this build reads 1 and ${FORMAT_VERSION})` };
   }
+  if (version === FORMAT_VERSION && buf.length < HEADER_SIZE) return { kind: 'damaged', offset: 0, reason: 'the log header is incomplete' };
+  const firstSeq = version === 1 ? 1 : Number(buf.readBigUInt64BE(16));
+  const r = decodeRecords(buf, version === 1 ? V1_HEADER_SIZE : HEADER_SIZE);
+  return r.kind === 'damaged' ? r : { ...r, version, firstSeq };
+}
+
+export type SnapshotResult = { kind: 'ok'; lastSeq: number; chunks: unknown[] } | { kind: 'damaged'; offset: number; reason: string };
+
+/** A snapshot is renamed into place only once whole: anything short of that is damage. */
+export function decodeSnapshot(buf: Buffer): SnapshotResult {
+  if (buf.length < HEADER_SIZE || !buf.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
+    return { kind: 'damaged', offset: 0, reason: 'not a portcullis catalog snapshot (bad magic)' };
+  }
+  const version = buf.readUInt32BE(8);
+  if (version !== SNAPSHOT_VERSION) return { kind: 'damaged', offset: 8, reason: `unsupported snapshot format version ${version}` };
+  const r = decodeRecords(buf, HEADER_SIZE);
+  if (r.kind === 'damaged') return r;
+  if (r.kind === 'torn') return { kind: 'damaged', offset: r.end, reason: 'the snapshot is cut short' };
+  const last = r.records.pop() as { end?: number } | undefined;
+  if (!last || last.end !== r.records.length) return { kind: 'damaged', offset: r.end, reason: 'the snapshot has no end record' };
+  return { kind: 'ok', lastSeq: Number(buf.readBigUInt64BE(16)), chunks: r.records };
+}
+
+type Records = { kind: 'ok'; records: unknown[]; end: number } | { kind: 'torn'; records: unknown[]; end: number; tornBytes: number } | { kind: 'damaged'; offset: number; reason: string };
+
+function decodeRecords(buf: Buffer, start: number): Records {
   const records: unknown[] = [];
-  let off = HEADER_SIZE;
+  let off = start;
   while (off < buf.length) {
     const left = buf.length - off;
     if (left < RECORD_HEADER) return { kind: 'torn', records, end: off, tornBytes: left };
@@ -72,7 +118,7 @@ export function decodeLog(buf: Buffer): DecodeResult {
 }
 
 /** A bad record is a torn tail only when nothing follows it; otherwise committed data is damaged. */
-function tailOrDamage(records: unknown[], off: number, size: number, reason: string, recordEnd = size): DecodeResult {
+function tailOrDamage(records: unknown[], off: number, size: number, reason: string, recordEnd = size): Records {
   if (recordEnd >= size) return { kind: 'torn', records, end: off, tornBytes: size - off };
   return { kind: 'damaged', offset: off, reason };
 }

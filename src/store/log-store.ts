@@ -1,12 +1,13 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
-import { decodeLog, encodeRecord, header } from './log-format.js';
+import { decodeLog, decodeSnapshot, encodeRecord, header, HEADER_SIZE, snapshotHeader } from './log-format.js';
 import type { Store } from './store.js';
 import { lockDataDir } from './dir-lock.js';
 
 export const LOG_FILE = 'catalog.log';
+export const SNAPSHOT_FILE = 'catalog.snapshot';
 
 /**
  * How records reach the file. The default is the file handle itself; tests inject one that
@@ -25,17 +26,30 @@ export const fileIo: LogIo = {
   datasync: (fh) => fh.datasync(),
 };
 
+interface Pending {
+  rec: Buffer;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /**
- * The embedded catalog: an append-only, checksummed log in the data directory.
- * Every append is written and fdatasync'ed before it resolves, so a commit is durable
- * before its CommandComplete is sent (SPEC §7).
+ * The embedded catalog: a snapshot and an append-only, checksummed log in the data
+ * directory (formats in log-format.ts). A commit is written and fdatasync'ed before its
+ * append resolves, so it is durable before its CommandComplete (SPEC §7). Group commit:
+ * commits that arrive while a write is in flight are written together by the next one and
+ * share its fdatasync.
  */
 export class LogStore implements Store {
   private fh: FileHandle | null = null;
-  /** Appends are chained: each waits for the one before, so records never interleave. */
-  private tail: Promise<void> = Promise.resolve();
   /** Bytes of whole records on disk: a failed write is cut back to this. */
   private size = 0;
+  /** The sequence number the next record gets. */
+  private nextSeq = 1;
+  private queue: Pending[] = [];
+  private writing: Promise<void> | null = null;
+  private unlock: (() => Promise<void>) | null = null;
+  /** Commits per write (for the bench and the metrics to come). */
+  readonly stats = { writes: 0, commits: 0 };
 
   constructor(
     readonly dir: string,
@@ -47,7 +61,10 @@ export class LogStore implements Store {
     return `data directory ${path.resolve(this.dir)}`;
   }
 
-  private unlock: (() => Promise<void>) | null = null;
+  /** Bytes in the log since the last snapshot (what triggers compaction). */
+  get logBytes(): number {
+    return this.size;
+  }
 
   async load(): Promise<Mutation[][]> {
     await mkdir(this.dir, { recursive: true });
@@ -61,69 +78,185 @@ export class LogStore implements Store {
     }
   }
 
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
   private async open(): Promise<Mutation[][]> {
-    const file = path.join(this.dir, LOG_FILE);
-    let buf: Buffer | null = null;
-    try {
-      buf = await readFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const commits: Mutation[][] = [];
+    let snapshotSeq = 0;
+    const snap = await readIfExists(this.file(SNAPSHOT_FILE));
+    if (snap) {
+      const s = decodeSnapshot(snap);
+      if (s.kind === 'damaged') throw damaged(this.file(SNAPSHOT_FILE), s.offset, s.reason);
+      snapshotSeq = s.lastSeq;
+      commits.push((s.chunks as Mutation[][]).flat());
     }
+    const file = this.file(LOG_FILE);
+    const buf = await readIfExists(file);
     if (buf === null || buf.length === 0) {
-      this.fh = await open(file, constants.O_CREAT | constants.O_WRONLY | constants.O_APPEND, 0o600);
-      await this.fh.write(header());
-      await this.fh.sync();
-      await syncDir(this.dir);
-      this.size = header().length;
-      return [];
+      await this.startLog(snapshotSeq + 1);
+      return commits;
     }
     const res = decodeLog(buf);
-    if (res.kind === 'damaged') {
-      throw new Error(
-        `the catalog log ${file} is damaged at byte offset ${res.offset}: ${res.reason}. ` +
-          'Committed data follows the damage, so portcullis will not cut it off. ' +
-          'Restore the data directory from a backup (or `portcullis dump` of a replica), or move the file aside to start empty.',
-      );
+    if (res.kind === 'damaged') throw damaged(file, res.offset, res.reason);
+    if (res.firstSeq > snapshotSeq + 1) {
+      throw damaged(file, 16, `the log starts at commit ${res.firstSeq} but the snapshot ends at ${snapshotSeq}: commits are missing`);
+    }
+    res.records.forEach((r, i) => {
+      if (res.firstSeq + i > snapshotSeq) commits.push(r as Mutation[]);
+    });
+    this.nextSeq = res.firstSeq + res.records.length;
+    if (res.kind === 'torn') {
+      this.warn(`warning: ${file}: discarding a torn final record (${res.tornBytes} bytes at offset ${res.end}) left by an interrupted write`);
+    }
+    if (res.version !== 2) {
+      // The upgrade path: an older log is rewritten in the current format, records unchanged.
+      this.warn(`${file}: upgrading the log from format version ${res.version} to 2`);
+      await this.replaceLog(res.firstSeq, res.records as Mutation[][]);
+      return commits;
     }
     this.fh = await open(file, constants.O_WRONLY, 0o600);
     if (res.kind === 'torn') {
-      this.warn(`warning: ${file}: discarding a torn final record (${res.tornBytes} bytes at offset ${res.end}) left by an interrupted write`);
       await this.fh.truncate(res.end);
       await this.fh.sync();
     }
     await this.fh.close();
     this.fh = await open(file, constants.O_WRONLY | constants.O_APPEND, 0o600);
-    this.size = res.end;
-    return res.records as Mutation[][];
+    this.size = res.end - HEADER_SIZE;
+    return commits;
+  }
+
+  private async startLog(firstSeq: number): Promise<void> {
+    await this.replaceLog(firstSeq, []);
+  }
+
+  /** Writes a new log (header + records) beside the old one, then renames it into place. */
+  private async replaceLog(firstSeq: number, records: Mutation[][]): Promise<void> {
+    const tmp = this.file(`${LOG_FILE}.tmp`);
+    const fh = await open(tmp, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
+    let size = 0;
+    try {
+      await fileIo.write(fh, header(firstSeq));
+      for (const r of records) {
+        const rec = encodeRecord(r);
+        await fileIo.write(fh, rec);
+        size += rec.length;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.fh?.close();
+    await rename(tmp, this.file(LOG_FILE));
+    await syncDir(this.dir);
+    this.fh = await open(this.file(LOG_FILE), constants.O_WRONLY | constants.O_APPEND, 0o600);
+    this.size = size;
+    this.nextSeq = firstSeq + records.length;
   }
 
   append(commit: Mutation[]): Promise<void> {
-    const rec = encodeRecord(commit);
-    const next = this.tail.then(async () => {
-      const fh = this.fh;
-      if (!fh) throw new Error('catalog log is not open');
-      try {
-        await this.io.write(fh, rec);
-        await this.io.datasync(fh);
-        this.size += rec.length;
-      } catch (err) {
-        // Leave no partial record behind (ENOSPC mid-write): later commits must follow whole ones.
-        await fh.truncate(this.size).catch(() => undefined);
-        throw err;
-      }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ rec: encodeRecord(commit), resolve, reject });
+      if (!this.writing) this.writing = this.drain();
     });
-    // A failed append must not poison the chain for later commits.
-    this.tail = next.catch(() => undefined);
-    return next;
+  }
+
+  /** Writes what has queued up, one batch per fdatasync, until the queue is empty. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.writeBatch(batch.map((p) => p.rec));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.writing = null;
+  }
+
+  private async writeBatch(recs: Buffer[]): Promise<void> {
+    const fh = this.fh;
+    if (!fh) throw new Error('catalog log is not open');
+    const data = recs.length === 1 ? recs[0]! : Buffer.concat(recs);
+    try {
+      await this.io.write(fh, data);
+      await this.io.datasync(fh);
+    } catch (err) {
+      // Leave no partial record behind (ENOSPC mid-write): later commits must follow whole ones.
+      await fh.truncate(HEADER_SIZE + this.size).catch(() => undefined);
+      throw err;
+    }
+    this.size += data.length;
+    this.nextSeq += recs.length;
+    this.stats.writes++;
+    this.stats.commits += recs.length;
+  }
+
+  /**
+   * Compaction: the catalog as it is now (`image`, chunks of insert mutations) becomes the
+   * snapshot, and the log starts again empty after it. The caller holds back commits while
+   * this runs. A crash at any point leaves either the old snapshot and the whole log, or the
+   * new snapshot and a log whose records it already holds (skipped at start-up).
+   */
+  async compact(image: Iterable<Mutation[]>): Promise<{ logBytesBefore: number; snapshotBytes: number }> {
+    while (this.writing) await this.writing;
+    const lastSeq = this.nextSeq - 1;
+    const tmp = this.file(`${SNAPSHOT_FILE}.tmp`);
+    const fh = await open(tmp, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
+    let snapshotBytes = 0;
+    try {
+      const write = async (b: Buffer) => {
+        await fileIo.write(fh, b);
+        snapshotBytes += b.length;
+      };
+      await write(snapshotHeader(lastSeq));
+      let chunks = 0;
+      for (const chunk of image) {
+        await write(encodeRecord(chunk));
+        chunks++;
+      }
+      await write(encodeRecord({ end: chunks }));
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    await rename(tmp, this.file(SNAPSHOT_FILE));
+    await syncDir(this.dir);
+    const logBytesBefore = this.size;
+    await this.replaceLog(lastSeq + 1, []);
+    return { logBytesBefore, snapshotBytes };
   }
 
   async close(): Promise<void> {
-    await this.tail;
+    while (this.writing) await this.writing;
     await this.fh?.close();
     this.fh = null;
     await this.unlock?.();
     this.unlock = null;
   }
+}
+
+async function readIfExists(file: string): Promise<Buffer | null> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function damaged(file: string, offset: number, reason: string): Error {
+  return new Error(
+    `the catalog file ${file} is damaged at byte offset ${offset}: ${reason}. ` +
+      'Committed data follows the damage, so portcullis will not cut it off. ' +
+      'Restore the data directory from a backup (or `portcullis dump` of a replica), or move the file aside to start empty.',
+  );
 }
 
 async function syncDir(dir: string): Promise<void> {

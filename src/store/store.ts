@@ -8,6 +8,10 @@ export interface Store {
   append(commit: Mutation[]): Promise<void>;
   close(): Promise<void>;
   readonly description: string;
+  /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
+  readonly logBytes?: number;
+  /** Replaces the log by a snapshot of `image` (chunks of insert mutations). */
+  compact?(image: Iterable<Mutation[]>): Promise<{ logBytesBefore: number; snapshotBytes: number }>;
 }
 
 /** `--memory`: nothing survives the process. */

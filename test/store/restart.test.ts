@@ -2,8 +2,9 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile, appendFile } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LOG_FILE } from '../../src/store/log-store.js';
-import { encodeRecord } from '../../src/store/log-format.js';
+import { LOG_FILE, SNAPSHOT_FILE } from '../../src/store/log-store.js';
+import { encodeRecord, HEADER_SIZE, MAGIC } from '../../src/store/log-format.js';
+import { cli } from '../support/cli.js';
 import { psql } from '../support/psql.js';
 import { loginError, spawnServer, type ServerProcess } from '../support/server.js';
 
@@ -85,7 +86,7 @@ describe('the embedded catalog across restarts', () => {
     const buf = await readFile(file);
     buf[30] = buf[30]! ^ 0xff; // inside the first record
     await writeFile(file, buf);
-    await expect(spawnServer(['--data', dir])).rejects.toThrow(/catalog\.log is damaged at byte offset 16: checksum mismatch/);
+    await expect(spawnServer(['--data', dir])).rejects.toThrow(/catalog\.log is damaged at byte offset 24: checksum mismatch/);
     proc = null;
   });
 
@@ -99,5 +100,61 @@ describe('the embedded catalog across restarts', () => {
     await expect(spawnServer(['--data', dir])).rejects.toThrow(/unsupported log format version 99/);
     proc = null;
     await truncate(file, 0);
+  });
+
+  it('upgrades a data directory of log format version 1 in place', async () => {
+    proc = await spawnServer(['--data', dir]);
+    await psql(proc.port, ['-c', 'CREATE USER from_v1']);
+    await proc.stop();
+    // The same records behind version 1's 16-byte header (no sequence number).
+    const file = path.join(dir, LOG_FILE);
+    const v2 = await readFile(file);
+    const v1Header = Buffer.alloc(16);
+    MAGIC.copy(v1Header, 0);
+    v1Header.writeUInt32BE(1, 8);
+    await writeFile(file, Buffer.concat([v1Header, v2.subarray(HEADER_SIZE)]));
+    proc = await spawnServer(['--data', dir]);
+    expect(proc.stderr()).toContain('upgrading the log from format version 1 to 2');
+    expect((await psql(proc.port, ['-At', '-c', 'SHOW USERS'])).stdout).toContain('from_v1|');
+    await proc.stop();
+    expect((await readFile(file)).readUInt32BE(8)).toBe(2);
+  });
+
+  it('compacts the log into a snapshot by size and by `portcullis compact`, keeping every commit and every used id', async () => {
+    proc = await spawnServer(['--data', dir, '--compact-at', '2048']);
+    for (let i = 0; i < 6; i++) {
+      await psql(proc.port, ['-c', Array.from({ length: 10 }, (_, j) => `CREATE USER u_${i}_${j}`).join('; ')]);
+    }
+    await psql(proc.port, ['-c', 'CREATE USER highest', '-c', 'DROP USER highest']);
+    const snapshot = path.join(dir, SNAPSHOT_FILE);
+    expect((await stat(snapshot)).size).toBeGreaterThan(0);
+    expect((await stat(path.join(dir, LOG_FILE))).size).toBeLessThan(2048 + 1024);
+    await proc.stop('SIGKILL');
+
+    const r = await cli(['compact', '--data', dir]);
+    expect(r.stdout).toMatch(/^compacted .*: log of \d+ bytes replaced by a snapshot of \d+ bytes\n$/);
+    expect((await stat(path.join(dir, LOG_FILE))).size).toBe(HEADER_SIZE);
+
+    proc = await spawnServer(['--data', dir]);
+    const users = (await psql(proc.port, ['-At', '-F', ' ', '-c', 'SHOW USERS'])).stdout.split('\n').filter(Boolean);
+    expect(users).toHaveLength(61);
+    const maxId = Math.max(...users.map((l) => Number(l.split(' ')[1])));
+    // The dropped user's id (the highest ever) is not handed out again after a snapshot.
+    await psql(proc.port, ['-c', 'CREATE USER newest']);
+    const newest = (await psql(proc.port, ['-At', '-F', ' ', '-c', 'SHOW USERS'])).stdout.split('\n').find((l) => l.startsWith('newest '))!;
+    expect(Number(newest.split(' ')[1])).toBeGreaterThan(maxId + 1);
+  });
+
+  it('refuses a damaged snapshot, naming it', async () => {
+    proc = await spawnServer(['--data', dir]);
+    await psql(proc.port, ['-c', 'CREATE USER one']);
+    await proc.stop();
+    expect((await cli(['compact', '--data', dir])).code).toBe(0);
+    const snapshot = path.join(dir, SNAPSHOT_FILE);
+    const buf = await readFile(snapshot);
+    buf[40] = buf[40]! ^ 0xff;
+    await writeFile(snapshot, buf);
+    await expect(spawnServer(['--data', dir])).rejects.toThrow(/catalog\.snapshot is damaged at byte offset 24: checksum mismatch/);
+    proc = null;
   });
 });
