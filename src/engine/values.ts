@@ -39,8 +39,23 @@ export function parseTimestamp(text: string, timeZone: string): number | null {
   return utc - offsetMin * 60_000;
 }
 
+const formatted = new Map<string, Map<number, string>>();
+
 /** Formats milliseconds since the epoch as PostgreSQL's timestamptz output (ISO DateStyle). */
 export function formatTimestamp(ms: number, timeZone: string): string {
+  // The same instants come back on every SHOW (creation times): remember their text.
+  let byZone = formatted.get(timeZone);
+  if (!byZone) formatted.set(timeZone, (byZone = new Map()));
+  let s = byZone.get(ms);
+  if (s === undefined) {
+    if (byZone.size >= 100_000) byZone.clear();
+    s = formatUncached(ms, timeZone);
+    byZone.set(ms, s);
+  }
+  return s;
+}
+
+function formatUncached(ms: number, timeZone: string): string {
   const off = zoneOffsetMinutes(timeZone, ms);
   const d = new Date(ms + off * 60_000);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -48,10 +48,14 @@ export class BackendWriter {
         return this.end();
       }
       case 'DataRow': {
+        // The hottest message: one bound check for the whole row, then plain writes.
+        let bound = 7;
+        for (const v of m.values) bound += v === null ? 4 : typeof v === 'string' ? v.length * 3 + 4 : v.length + 4;
+        this.ensure(bound);
         this.begin(BackendCode.DataRow).int16(m.values.length);
         for (const v of m.values) {
           if (v === null) this.int32(-1);
-          else if (typeof v === 'string') this.lengthPrefixedString(v);
+          else if (typeof v === 'string') this.lengthPrefixedString(v, false);
           else this.int32(v.length).bytes(v);
         }
         return this.end();
@@ -168,12 +172,24 @@ export class BackendWriter {
     return this;
   }
 
-  private lengthPrefixedString(s: string): this {
-    const n = Buffer.byteLength(s);
-    this.ensure(n + 4);
-    this.buf.writeInt32BE(n, this.len);
-    this.buf.write(s, this.len + 4, 'utf8');
-    this.len += n + 4;
+  private lengthPrefixedString(s: string, check = true): this {
+    // At most 3 bytes per UTF-16 unit: reserve that, write once, then fill in the length.
+    if (check) this.ensure(s.length * 3 + 4);
+    const buf = this.buf;
+    const start = this.len + 4;
+    let n = 0;
+    if (s.length <= 32) {
+      // Short values (names, flags, timestamps) are mostly ASCII: copying them by hand
+      // is cheaper than a call into the native UTF-8 encoder.
+      for (; n < s.length; n++) {
+        const c = s.charCodeAt(n);
+        if (c >= 0x80) break;
+        buf[start + n] = c;
+      }
+      if (n < s.length) n += buf.write(s.slice(n), start + n, 'utf8');
+    } else n = buf.write(s, start, 'utf8');
+    buf.writeInt32BE(n, this.len);
+    this.len = start + n;
     return this;
   }
 }

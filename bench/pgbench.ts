@@ -1,0 +1,137 @@
+import { median, pgbench, postgresBin, psql, startPortcullis, startPostgres, type BenchServer } from './servers.js';
+
+/**
+ * portcullis against PostgreSQL, both measured here in the same run with pgbench (simple
+ * protocol, 1 and 8 clients, median of several runs), each workload as the nearest thing
+ * PostgreSQL does: users are roles, SHOW USERS is a pg_roles query, SHOW AUTH is SELECT 1.
+ */
+const VERIFIER = 'SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=';
+const NAME = '\\set n random(1, 999999999999)\n';
+
+interface Workload {
+  name: string;
+  /** Targets at 8 clients, as ratios to PostgreSQL (issue 5); 0 = no target, for context. */
+  target: number;
+  setup?: { portcullis: string; postgres: string };
+  portcullis: string;
+  postgres: string;
+  connectEach?: boolean;
+}
+
+const users = (n: number, create: (i: number) => string) => Array.from({ length: n }, (_, i) => create(i)).join('\n');
+
+export const WORKLOADS: Workload[] = [
+  {
+    name: 'create + drop user, plain password (hashed by the server)',
+    target: 2,
+    portcullis: `${NAME}CREATE USER u:n WITH PASSWORD 'secret-pw';\nDROP USER u:n;\n`,
+    postgres: `${NAME}CREATE ROLE u:n LOGIN PASSWORD 'secret-pw';\nDROP ROLE u:n;\n`,
+  },
+  {
+    name: 'create + drop user, pre-hashed SCRAM verifier',
+    target: 5,
+    portcullis: `${NAME}CREATE USER u:n WITH PASSWORD '${VERIFIER}';\nDROP USER u:n;\n`,
+    postgres: `${NAME}CREATE ROLE u:n LOGIN PASSWORD '${VERIFIER}';\nDROP ROLE u:n;\n`,
+  },
+  {
+    name: 'GRANT + REVOKE of a role',
+    target: 3,
+    setup: {
+      portcullis: `CREATE ROLE crew;\n${users(8, (i) => `CREATE USER g${i + 1};`)}`,
+      postgres: `CREATE ROLE crew;\n${users(8, (i) => `CREATE ROLE g${i + 1};`)}`,
+    },
+    portcullis: 'GRANT crew TO g:c;\nREVOKE crew FROM g:c;\n',
+    postgres: 'GRANT crew TO g:c;\nREVOKE crew FROM g:c;\n',
+  },
+  {
+    name: 'the user list, 100 users (SHOW USERS / pg_roles)',
+    target: 1,
+    setup: {
+      portcullis: users(100, (i) => `CREATE USER list_${i};`),
+      postgres: users(100, (i) => `CREATE ROLE list_${i};`),
+    },
+    portcullis: 'SHOW USERS;\n',
+    postgres: 'SELECT rolname FROM pg_roles;\n',
+  },
+  {
+    // SHOW USERS has twelve columns; pg_roles with all of its is the like-for-like peer.
+    name: 'the user list, 100 users, all columns (SHOW USERS / SELECT * FROM pg_roles)',
+    target: 0,
+    setup: {
+      portcullis: users(100, (i) => `CREATE USER list_${i};`),
+      postgres: users(100, (i) => `CREATE ROLE list_${i};`),
+    },
+    portcullis: 'SHOW USERS;\n',
+    postgres: 'SELECT * FROM pg_roles;\n',
+  },
+  {
+    name: 'login rate, SCRAM-SHA-256 (pgbench -C)',
+    target: 2,
+    portcullis: 'SELECT 1;\n',
+    postgres: 'SELECT 1;\n',
+    connectEach: true,
+  },
+  {
+    name: 'a read statement (SHOW AUTH / SELECT 1)',
+    target: 0.5,
+    portcullis: 'SHOW AUTH;\n',
+    postgres: 'SELECT 1;\n',
+  },
+];
+
+// pgbench's client ids start at 0; the GRANT workload's users are g1..g8.
+const withClient = (script: string) => (script.includes(':c') ? `\\set c :client_id + 1\n${script}` : script);
+
+export interface Comparison {
+  workload: string;
+  clients: number;
+  portcullis: number;
+  postgres: number;
+  ratio: number;
+  target: number | null;
+}
+
+export async function benchAgainstPostgres(runs: number, seconds: number, log: (s: string) => void): Promise<Comparison[] | null> {
+  const bin = postgresBin();
+  if (!bin) {
+    log('pgbench comparison skipped: PostgreSQL is not installed (apt-get install postgresql postgresql-client)');
+    return null;
+  }
+  const out: Comparison[] = [];
+  const only = process.env.BENCH_WORKLOAD; // a part of a workload's name, to run just that one
+  for (const w of WORKLOADS.filter((x) => !only || x.name.includes(only))) {
+    const pg = await startPostgres(bin, 55432);
+    const pcu = await startPortcullis();
+    try {
+      if (w.setup) {
+        psql(bin, pcu, w.setup.portcullis);
+        psql(bin, pg, w.setup.postgres);
+      }
+      for (const clients of [1, 8]) {
+        const measure = (s: BenchServer, script: string) => {
+          const tps: number[] = [];
+          for (let r = 0; r < runs; r++) {
+            const run = pgbench(bin, s, withClient(script), clients, seconds, w.connectEach);
+            if (run.failed > 0) throw new Error(`${w.name} on ${s.name}: ${run.failed} failed transactions`);
+            tps.push(run.tps);
+          }
+          return median(tps);
+        };
+        // Interleaved, so both see the same machine weather.
+        const p = measure(pcu, w.portcullis);
+        const q = measure(pg, w.postgres);
+        const c: Comparison = { workload: w.name, clients, portcullis: p, postgres: q, ratio: p / q, target: clients === 8 && w.target > 0 ? w.target : null };
+        out.push(c);
+        log(
+          `  ${w.name}, ${clients} client${clients > 1 ? 's' : ''}: portcullis ${Math.round(p).toLocaleString('en-US')} tps, ` +
+            `PostgreSQL ${Math.round(q).toLocaleString('en-US')} tps → ${c.ratio.toFixed(2)}×` +
+            (c.target !== null ? ` (target ≥ ${c.target}×: ${c.ratio >= c.target ? 'met' : 'NOT met'})` : ''),
+        );
+      }
+    } finally {
+      await pcu.stop();
+      await pg.stop();
+    }
+  }
+  return out;
+}

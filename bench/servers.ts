@@ -1,0 +1,135 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The two servers a comparison needs, both on loopback with durable commits: portcullis on
+ * a fresh data directory (the CLI as a subprocess, as users run it), and PostgreSQL from
+ * Debian's packages in a fresh cluster (fsync and synchronous_commit on, their defaults;
+ * SCRAM-SHA-256 for every login). PostgreSQL refuses to run as root: as root, its commands
+ * run as the `postgres` user.
+ */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PASSWORD = 'bench-password';
+
+export interface BenchServer {
+  name: string;
+  port: number;
+  user: string;
+  database: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export function postgresBin(): string | null {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return null;
+  const versions = readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin', 'pgbench'))).sort((a, b) => Number(b) - Number(a));
+  return versions.length > 0 ? path.join(base, versions[0]!, 'bin') : null;
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function run(cmd: string, args: string[], asPostgres = false): string {
+  const [c, a] = asPostgres && asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  const r = spawnSync(c, a, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+export async function startPostgres(bin: string, port: number): Promise<BenchServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pg-'));
+  const data = path.join(dir, 'data');
+  const pwfile = path.join(dir, 'pw');
+  writeFileSync(pwfile, `${PASSWORD}\n`);
+  if (asRoot) {
+    const uid = Number(run('id', ['-u', 'postgres']).trim());
+    const gid = Number(run('id', ['-g', 'postgres']).trim());
+    chownSync(dir, uid, gid);
+    chownSync(pwfile, uid, gid);
+  }
+  run(path.join(bin, 'initdb'), ['-D', data, '-U', 'bench', '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '--no-sync'], true);
+  run(path.join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=100`, 'start'], true);
+  const pid = Number(run('head', ['-1', path.join(data, 'postmaster.pid')], true).trim());
+  return {
+    name: 'PostgreSQL',
+    port,
+    user: 'bench',
+    database: 'postgres',
+    pid,
+    stop: async () => {
+      run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], true);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startPortcullis(args: string[] = []): Promise<BenchServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pcu-'));
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--http-port', 'off', ...args], {
+    env: { ...process.env, PORTCULLIS_BOOTSTRAP_USER: 'bench', PORTCULLIS_BOOTSTRAP_PASSWORD: PASSWORD },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const port = await listening(child);
+  return {
+    name: 'portcullis',
+    port,
+    user: 'bench',
+    database: 'default',
+    pid: child.pid!,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Readiness is the server's own "listening" line (it carries the real port). */
+export function listening(child: ChildProcess): Promise<number> {
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on [^:]+:(\d+) \(pgwire\)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+  });
+}
+
+/** Runs SQL on a server with psql (setup steps). */
+export function psql(bin: string, s: BenchServer, sql: string): void {
+  const r = spawnSync(path.join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(s.port), '-U', s.user, '-d', s.database], {
+    input: sql,
+    encoding: 'utf8',
+    env: { ...process.env, PGPASSWORD: PASSWORD },
+  });
+  if (r.status !== 0) throw new Error(`psql on ${s.name} failed: ${r.stderr}`);
+}
+
+export interface PgbenchRun {
+  tps: number;
+  failed: number;
+}
+
+/** One pgbench run (simple protocol); tps as pgbench reports it. */
+export function pgbench(bin: string, s: BenchServer, script: string, clients: number, seconds: number, connectEach = false): PgbenchRun {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-script-'));
+  const file = path.join(dir, 'script.sql');
+  writeFileSync(file, script);
+  const args = ['-n', '-M', 'simple', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
+  if (connectEach) args.push('-C');
+  args.push('-h', '127.0.0.1', '-p', String(s.port), '-U', s.user, s.database);
+  const r = spawnSync(path.join(bin, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD } });
+  rmSync(dir, { recursive: true, force: true });
+  const tps = /tps = ([\d.]+)/.exec(r.stdout);
+  if (!tps) throw new Error(`pgbench on ${s.name} failed: ${r.stderr || r.stdout}`);
+  const failed = /number of failed transactions: (\d+)/.exec(r.stdout);
+  return { tps: Number(tps[1]), failed: failed ? Number(failed[1]) : 0 };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
