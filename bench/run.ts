@@ -1,9 +1,10 @@
 import os from 'node:os';
 import { benchParser } from './parser.js';
 import { benchAgainstPostgres } from './pgbench.js';
+import { measureScale } from './scale.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -20,4 +21,15 @@ if (!only || only === 'pg') {
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   console.log(`against PostgreSQL (pgbench, simple protocol, median of ${runs} runs of ${seconds} s, durable commits on both):`);
   await benchAgainstPostgres(runs, seconds, (s) => console.log(s));
+}
+if (!only || only === 'scale') {
+  const big = Number(process.env.BENCH_SCALE_USERS ?? 1_000_000);
+  const samples = Number(process.env.BENCH_SAMPLES ?? 50);
+  const small = await measureScale(1000, 100, samples);
+  const large = await measureScale(big, big / 10, samples);
+  const line = (f: typeof small) =>
+    `${f.users.toLocaleString('en-US')} users (+ as many API keys, ${(f.users / 10).toLocaleString('en-US')} grants): start-up ${(f.startupMs / 1000).toFixed(2)} s, ` +
+    `RSS ${f.rssMb.toFixed(0)} MB (peak ${f.peakRssMb.toFixed(0)} MB), login ${f.loginMs.toFixed(1)} ms, ALTER USER ${f.alterMs.toFixed(2)} ms (medians of ${samples})`;
+  console.log(`scale:\n  ${line(small)}\n  ${line(large)}`);
+  console.log(`  at ${big.toLocaleString('en-US')} users: login ${(large.loginMs / small.loginMs).toFixed(2)}×, ALTER USER ${(large.alterMs / small.alterMs).toFixed(2)}× the figures at 1,000 (target ≤ 2×)`);
 }

@@ -1,6 +1,6 @@
 import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
-import { Table, TableView, type TableReader } from './table.js';
+import { Table, TableView, type Indexes, type TableReader } from './table.js';
 
 export { compareNames } from './names.js';
 
@@ -24,6 +24,13 @@ export function grantKey(g: Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'crea
 }
 
 type Tables = { [T in TableName]: TableReader<Rows[T]> };
+
+/** Secondary indexes, so that privilege checks and lookups never scan a table. */
+export const INDEXES: { [T in TableName]?: Indexes<Rows[T]> } = {
+  grants: { grantee: (g) => `${g.granteeKind}:${g.granteeId}` },
+  databases: { tenant: (d) => String(d.tenantId) },
+  apiKeys: { keyId: (k) => k.keyId, owner: (k) => `${k.ownerKind}:${k.ownerId}` },
+};
 
 /**
  * Read access to a catalog state: the committed catalog, or a transaction's view of it.
@@ -107,6 +114,22 @@ export abstract class CatalogReader {
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
   }
+  /** The grants made to one user or custom role (expired ones included). */
+  grantsTo(kind: 'user' | 'role', id: number): Grant[] {
+    return this.tables.grants.where('grantee', `${kind}:${id}`);
+  }
+  /** A tenant's databases (in no particular order). */
+  databasesOf(tenantId: number): Database[] {
+    return this.tables.databases.where('tenant', String(tenantId));
+  }
+  /** The API keys of one user or service account (in no particular order). */
+  apiKeysOf(ownerKind: 'user' | 'service_account', ownerId: number): ApiKey[] {
+    return this.tables.apiKeys.where('owner', `${ownerKind}:${ownerId}`);
+  }
+  /** An API key by its public key id (what a login presents). */
+  apiKeyByKeyId(keyId: string): ApiKey | undefined {
+    return this.tables.apiKeys.where('keyId', keyId)[0];
+  }
 }
 
 /**
@@ -117,10 +140,10 @@ export class Catalog extends CatalogReader {
   readonly tables = {
     users: new Table<User>(KEYS.users),
     tenants: new Table<Tenant>(KEYS.tenants),
-    databases: new Table<Database>(KEYS.databases),
+    databases: new Table<Database>(KEYS.databases, INDEXES.databases),
     roles: new Table<Role>(KEYS.roles),
-    grants: new Table<Grant>(KEYS.grants),
-    apiKeys: new Table<ApiKey>(KEYS.apiKeys),
+    grants: new Table<Grant>(KEYS.grants, INDEXES.grants),
+    apiKeys: new Table<ApiKey>(KEYS.apiKeys, INDEXES.apiKeys),
     serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
     oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders),
     rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies),
@@ -168,10 +191,10 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
   return {
     users: new TableView(base.users, KEYS.users),
     tenants: new TableView(base.tenants, KEYS.tenants),
-    databases: new TableView(base.databases, KEYS.databases),
+    databases: new TableView(base.databases, KEYS.databases, INDEXES.databases),
     roles: new TableView(base.roles, KEYS.roles),
-    grants: new TableView(base.grants, KEYS.grants),
-    apiKeys: new TableView(base.apiKeys, KEYS.apiKeys),
+    grants: new TableView(base.grants, KEYS.grants, INDEXES.grants),
+    apiKeys: new TableView(base.apiKeys, KEYS.apiKeys, INDEXES.apiKeys),
     serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
     oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders),
     rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies),

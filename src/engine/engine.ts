@@ -87,7 +87,9 @@ export class Engine {
 
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
   async open(): Promise<void> {
-    for (const commit of await this.opts.store.load()) for (const m of commit) this.catalog.apply(m);
+    await this.opts.store.load((commit) => {
+      for (const m of commit) this.catalog.apply(m);
+    });
     if (this.catalog.empty) await this.bootstrap();
   }
 

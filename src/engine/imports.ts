@@ -134,9 +134,7 @@ export class ImportPlan {
       if (type === 'id' && v !== (row as { id: number }).id) claimId(v as number, tx);
     }
     if (table === 'apiKeys' && this.values.has('key_id')) {
-      for (const k of tx.apiKeys()) {
-        if (k.keyId === out.keyId) throw new PgError('duplicate_object', `an API key with key id ${String(out.keyId)} already exists`);
-      }
+      if (tx.apiKeyByKeyId(String(out.keyId))) throw new PgError('duplicate_object', `an API key with key id ${String(out.keyId)} already exists`);
     }
     return out as unknown as Rows[T];
   }

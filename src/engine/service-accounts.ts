@@ -114,7 +114,7 @@ export async function dropServiceAccount(cmd: Cmd<'DropServiceAccount'>, ctx: St
   }
   const sa = resolveServiceAccount(cmd.name, ctx);
   authorizeServiceAccount(sa, 'DROP SERVICE ACCOUNT', ctx);
-  const keys = [...tx.apiKeys()].filter((k) => k.ownerKind === 'service_account' && k.ownerId === sa.id);
+  const keys = tx.apiKeysOf('service_account', sa.id);
   if (keys.length > 0 && !cmd.cascade) {
     throw new PgError('dependent_objects_still_exist', `cannot drop service account "${sa.name}" because it owns API keys`, {
       detail: `${sa.name} owns ${keys.length} API key${keys.length === 1 ? '' : 's'}.`,
@@ -142,8 +142,7 @@ export function showServiceAccounts(ctx: StatementContext): Execution {
   function* rows(): Generator<(string | null)[]> {
     for (const sa of view.serviceAccounts()) {
       if (!canSeeServiceAccount(actor, sa)) continue;
-      let keys = 0;
-      for (const k of view.apiKeys()) if (k.ownerKind === 'service_account' && k.ownerId === sa.id) keys++;
+      const keys = view.apiKeysOf('service_account', sa.id).length;
       yield [
         sa.name,
         view.tenantById(sa.tenantId)?.name ?? String(sa.tenantId),

@@ -248,7 +248,7 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
       throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
     }
     authorize(ctx.actor, { kind: 'dropUser', target: u });
-    const keys = [...tx.apiKeys()].filter((k) => k.ownerKind === 'user' && k.ownerId === u.id);
+    const keys = tx.apiKeysOf('user', u.id);
     if (keys.length > 0 && !cmd.cascade) {
       throw new PgError('dependent_objects_still_exist', `cannot drop user "${u.name}" because it owns API keys`, {
         detail: `${u.name} owns ${keys.length} API key${keys.length === 1 ? '' : 's'}.`,
@@ -258,7 +258,7 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
     }
     for (const k of keys) tx.delete('apiKeys', k.id);
     // Privileges and role memberships granted to the user go with it.
-    for (const g of [...tx.grants()]) if (g.granteeKind === 'user' && g.granteeId === u.id) tx.delete('grants', g.id);
+    for (const g of tx.grantsTo('user', u.id)) tx.delete('grants', g.id);
     tx.delete('users', u.id);
   }
   return commandDone('DROP USER');

@@ -72,21 +72,22 @@ export function decodeLog(buf: Buffer): DecodeResult {
   return r.kind === 'damaged' ? r : { ...r, version, firstSeq };
 }
 
-export type SnapshotResult = { kind: 'ok'; lastSeq: number; chunks: unknown[] } | { kind: 'damaged'; offset: number; reason: string };
+/** A snapshot header's sequence number, or what is wrong with it. */
+export function checkSnapshotHeader(h: Buffer | null): { lastSeq: number } | string {
+  if (!h || !h.subarray(0, 8).equals(SNAPSHOT_MAGIC)) return 'not a portcullis catalog snapshot (bad magic)';
+  const version = h.readUInt32BE(8);
+  if (version !== SNAPSHOT_VERSION) return `unsupported snapshot format version ${version}`;
+  return { lastSeq: Number(h.readBigUInt64BE(16)) };
+}
 
-/** A snapshot is renamed into place only once whole: anything short of that is damage. */
-export function decodeSnapshot(buf: Buffer): SnapshotResult {
-  if (buf.length < HEADER_SIZE || !buf.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
-    return { kind: 'damaged', offset: 0, reason: 'not a portcullis catalog snapshot (bad magic)' };
+/** A record's payload, or why it is not one (a checksum that fails, JSON that does not parse). */
+export function decodeRecordBody(body: Buffer, sum: number): unknown | string {
+  if (crc32(body) !== sum) return 'checksum mismatch';
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return 'record is not valid JSON although its checksum matches';
   }
-  const version = buf.readUInt32BE(8);
-  if (version !== SNAPSHOT_VERSION) return { kind: 'damaged', offset: 8, reason: `unsupported snapshot format version ${version}` };
-  const r = decodeRecords(buf, HEADER_SIZE);
-  if (r.kind === 'damaged') return r;
-  if (r.kind === 'torn') return { kind: 'damaged', offset: r.end, reason: 'the snapshot is cut short' };
-  const last = r.records.pop() as { end?: number } | undefined;
-  if (!last || last.end !== r.records.length) return { kind: 'damaged', offset: r.end, reason: 'the snapshot has no end record' };
-  return { kind: 'ok', lastSeq: Number(buf.readBigUInt64BE(16)), chunks: r.records };
 }
 
 type Records = { kind: 'ok'; records: unknown[]; end: number } | { kind: 'torn'; records: unknown[]; end: number; tornBytes: number } | { kind: 'damaged'; offset: number; reason: string };

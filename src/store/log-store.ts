@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { constants } from 'node:fs';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
-import { decodeLog, decodeSnapshot, encodeRecord, header, HEADER_SIZE, snapshotHeader } from './log-format.js';
+import { checkSnapshotHeader, decodeLog, decodeRecordBody, encodeRecord, header, HEADER_SIZE, MAX_RECORD, RECORD_HEADER, snapshotHeader } from './log-format.js';
 import type { Store } from './store.js';
 import { lockDataDir } from './dir-lock.js';
 
@@ -66,11 +66,11 @@ export class LogStore implements Store {
     return this.size;
   }
 
-  async load(): Promise<Mutation[][]> {
+  async load(apply: (commit: Mutation[]) => void): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.unlock = await lockDataDir(this.dir, this.warn);
     try {
-      return await this.open();
+      await this.open(apply);
     } catch (err) {
       await this.unlock();
       this.unlock = null;
@@ -82,21 +82,13 @@ export class LogStore implements Store {
     return path.join(this.dir, name);
   }
 
-  private async open(): Promise<Mutation[][]> {
-    const commits: Mutation[][] = [];
-    let snapshotSeq = 0;
-    const snap = await readIfExists(this.file(SNAPSHOT_FILE));
-    if (snap) {
-      const s = decodeSnapshot(snap);
-      if (s.kind === 'damaged') throw damaged(this.file(SNAPSHOT_FILE), s.offset, s.reason);
-      snapshotSeq = s.lastSeq;
-      commits.push((s.chunks as Mutation[][]).flat());
-    }
+  private async open(apply: (commit: Mutation[]) => void): Promise<void> {
+    const snapshotSeq = await this.readSnapshot(apply);
     const file = this.file(LOG_FILE);
     const buf = await readIfExists(file);
     if (buf === null || buf.length === 0) {
       await this.startLog(snapshotSeq + 1);
-      return commits;
+      return;
     }
     const res = decodeLog(buf);
     if (res.kind === 'damaged') throw damaged(file, res.offset, res.reason);
@@ -104,7 +96,7 @@ export class LogStore implements Store {
       throw damaged(file, 16, `the log starts at commit ${res.firstSeq} but the snapshot ends at ${snapshotSeq}: commits are missing`);
     }
     res.records.forEach((r, i) => {
-      if (res.firstSeq + i > snapshotSeq) commits.push(r as Mutation[]);
+      if (res.firstSeq + i > snapshotSeq) apply(r as Mutation[]);
     });
     this.nextSeq = res.firstSeq + res.records.length;
     if (res.kind === 'torn') {
@@ -114,7 +106,7 @@ export class LogStore implements Store {
       // The upgrade path: an older log is rewritten in the current format, records unchanged.
       this.warn(`${file}: upgrading the log from format version ${res.version} to 2`);
       await this.replaceLog(res.firstSeq, res.records as Mutation[][]);
-      return commits;
+      return;
     }
     this.fh = await open(file, constants.O_WRONLY, 0o600);
     if (res.kind === 'torn') {
@@ -124,7 +116,43 @@ export class LogStore implements Store {
     await this.fh.close();
     this.fh = await open(file, constants.O_WRONLY | constants.O_APPEND, 0o600);
     this.size = res.end - HEADER_SIZE;
-    return commits;
+  }
+
+  /**
+   * Streams the snapshot (if any) into `apply` a record at a time, so a large catalog is
+   * never in memory twice; returns the sequence of the last commit it holds (0: none).
+   * It was renamed into place only once whole, so anything short of whole is damage.
+   */
+  private async readSnapshot(apply: (commit: Mutation[]) => void): Promise<number> {
+    const file = this.file(SNAPSHOT_FILE);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, constants.O_RDONLY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    try {
+      const reader = new SnapshotReader(fh);
+      const head = checkSnapshotHeader(await reader.read(HEADER_SIZE));
+      if (typeof head === 'string') throw damaged(file, 0, head);
+      let chunks = 0;
+      for (;;) {
+        const at = reader.offset;
+        const rec = await reader.record();
+        if (typeof rec === 'string') throw damaged(file, at, rec);
+        const payload = rec as Mutation[] | { end: number };
+        if (!Array.isArray(payload)) {
+          if (payload.end !== chunks) throw damaged(file, at, 'the end record does not match the snapshot');
+          if (reader.offset !== (await fh.stat()).size) throw damaged(file, reader.offset, 'data follows the end record');
+          return head.lastSeq;
+        }
+        apply(payload);
+        chunks++;
+      }
+    } finally {
+      await fh.close();
+    }
   }
 
   private async startLog(firstSeq: number): Promise<void> {
@@ -239,6 +267,41 @@ export class LogStore implements Store {
     this.fh = null;
     await this.unlock?.();
     this.unlock = null;
+  }
+}
+
+/** Reads a file front to back in large blocks, a record at a time. */
+class SnapshotReader {
+  private buf = Buffer.alloc(0);
+  private pos = 0;
+  private eof = false;
+  offset = 0;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async read(n: number): Promise<Buffer | null> {
+    while (this.buf.length - this.pos < n && !this.eof) {
+      const block = Buffer.allocUnsafe(Math.max(4 << 20, n));
+      const { bytesRead } = await this.fh.read(block, 0, block.length, null);
+      if (bytesRead === 0) this.eof = true;
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), block.subarray(0, bytesRead)]);
+      this.pos = 0;
+    }
+    if (this.buf.length - this.pos < n) return null;
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    this.offset += n;
+    return out;
+  }
+
+  /** The next record's payload, or why there is none. */
+  async record(): Promise<unknown | string> {
+    const head = await this.read(RECORD_HEADER);
+    if (!head) return 'the snapshot is cut short (no end record)';
+    if (head.readUInt32BE(0) > MAX_RECORD) return `record length ${head.readUInt32BE(0)} is implausible`;
+    const body = await this.read(head.readUInt32BE(0));
+    if (!body) return 'the snapshot is cut short';
+    return decodeRecordBody(body, head.readUInt32BE(4));
   }
 }
 

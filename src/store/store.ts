@@ -2,8 +2,11 @@ import type { Mutation } from '../catalog/model.js';
 
 /** Where committed catalog changes live. One commit = one record, durable when append resolves. */
 export interface Store {
-  /** Every committed change, in commit order (called once, at start). */
-  load(): Promise<Mutation[][]>;
+  /**
+   * Hands every committed change to `apply`, in commit order (called once, at start). A
+   * snapshot arrives in chunks, so a large catalog is never held twice in memory.
+   */
+  load(apply: (commit: Mutation[]) => void): Promise<void>;
   /** Durably appends one commit; resolves only after it is on disk. */
   append(commit: Mutation[]): Promise<void>;
   close(): Promise<void>;
@@ -17,9 +20,7 @@ export interface Store {
 /** `--memory`: nothing survives the process. */
 export class MemoryStore implements Store {
   readonly description = 'in memory (nothing is kept after exit)';
-  async load(): Promise<Mutation[][]> {
-    return [];
-  }
+  async load(): Promise<void> {}
   async append(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { formatVerifier, makeVerifier } from '../src/auth/verifier.js';
+import type { Mutation, User } from '../src/catalog/model.js';
+import { LogStore } from '../src/store/log-store.js';
+import { listening, median, PASSWORD, ROOT } from './servers.js';
+
+/**
+ * The catalog at scale: a data directory with `users` users, as many API keys and `grants`
+ * grants is written as a snapshot (as compaction would write it), then the server starts on
+ * it. Measured: start-up (spawn to "listening"), resident memory, login latency and the
+ * latency of a single-object statement (ALTER USER, a durable commit) — each compared with
+ * the same at 1,000 users.
+ */
+export interface ScaleFigures {
+  users: number;
+  startupMs: number;
+  rssMb: number;
+  peakRssMb: number;
+  loginMs: number;
+  alterMs: number;
+}
+
+async function buildDataDir(dir: string, users: number, grants: number): Promise<void> {
+  const verifier = formatVerifier(await makeVerifier(PASSWORD, 4096));
+  const store = new LogStore(dir, () => {});
+  await store.load(() => {});
+  const now = Date.UTC(2026, 0, 1);
+  function* image(): Generator<Mutation[]> {
+    const admin: User = { id: 3, name: 'bench', tenantId: 1, role: 'superuser', verifier, login: true, validUntil: null, connectionLimit: -1, certificateSubject: null, createdAt: now, updatedAt: now, createdBy: null };
+    yield [
+      { op: 'init', serverSecret: 'ab'.repeat(32), at: now, nextId: 10 + 3 * users },
+      { op: 'insert', table: 'tenants', row: { id: 1, name: 'default', createdAt: now } },
+      { op: 'insert', table: 'databases', row: { id: 2, tenantId: 1, name: 'default', createdAt: now } },
+      { op: 'insert', table: 'users', row: admin },
+    ];
+    const CHUNK = 5000;
+    let chunk: Mutation[] = [];
+    const flush = function* () {
+      if (chunk.length > 0) yield chunk;
+      chunk = [];
+    };
+    for (let i = 0; i < users; i++) {
+      chunk.push({ op: 'insert', table: 'users', row: { ...admin, id: 10 + i, name: `user_${i}`, role: 'readwrite', createdBy: 'bench' } });
+      if (chunk.length === CHUNK) yield* flush();
+    }
+    yield* flush();
+    for (let i = 0; i < users; i++) {
+      const keyId = i.toString(36).padStart(16, '0');
+      chunk.push({
+        op: 'insert',
+        table: 'apiKeys',
+        row: { id: 10 + users + i, tenantId: 1, ownerKind: 'user', ownerId: 10 + i, name: 'key', keyId, secret: { hash: keyId.repeat(4), verifier }, previous: null, role: null, databaseIds: null, scopes: [], expiresAt: null, createdAt: now, createdBy: 'bench', rotatedAt: null, lastUsedAt: null },
+      });
+      if (chunk.length === CHUNK) yield* flush();
+    }
+    yield* flush();
+    for (let i = 0; i < grants; i++) {
+      chunk.push({
+        op: 'insert',
+        table: 'grants',
+        row: { id: 10 + 2 * users + i, tenantId: 1, granteeKind: 'user', granteeId: 10 + i, privilege: 'write', databaseId: 2, collection: null, builtinRole: null, roleId: null, expiresAt: null, grantedBy: 'bench', createdAt: now },
+      });
+      if (chunk.length === CHUNK) yield* flush();
+    }
+    yield* flush();
+  }
+  await store.compact(image());
+  await store.close();
+}
+
+function rss(pid: number): { rssMb: number; peakRssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
+}
+
+export async function measureScale(users: number, grants: number, samples: number): Promise<ScaleFigures> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-scale-'));
+  try {
+    await buildDataDir(path.join(dir, 'data'), users, grants);
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--http-port', 'off'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const port = await listening(child);
+    const startupMs = performance.now() - t0;
+    try {
+      const config = (user: string) => ({ host: '127.0.0.1', port, user, password: PASSWORD, database: 'default' });
+      const loginTimes: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const c = new pg.Client(config(`user_${Math.floor((i * 7919) % users)}`));
+        const s = performance.now();
+        await c.connect();
+        loginTimes.push(performance.now() - s);
+        await c.end();
+      }
+      const admin = new pg.Client(config('bench'));
+      await admin.connect();
+      const alterTimes: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const s = performance.now();
+        await admin.query(`ALTER USER user_${(i * 104729) % users} CONNECTION LIMIT ${i % 50}`);
+        alterTimes.push(performance.now() - s);
+      }
+      await admin.end();
+      return { users, startupMs, ...rss(child.pid!), loginMs: median(loginTimes), alterMs: median(alterTimes) };
+    } finally {
+      child.kill('SIGKILL');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
