@@ -24,7 +24,7 @@ export interface ScaleFigures {
   alterMs: number;
 }
 
-async function buildDataDir(dir: string, users: number, grants: number): Promise<void> {
+export async function buildDataDir(dir: string, users: number, grants: number): Promise<void> {
   const verifier = formatVerifier(await makeVerifier(PASSWORD, 4096));
   const store = new LogStore(dir, () => {});
   await store.load(() => {});

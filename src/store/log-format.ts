@@ -10,7 +10,9 @@ import { crc32 } from 'node:zlib';
  *
  *   Version 1 had the same records after a 16-byte header (no sequence: its first record is 1).
  *   A record is a whole commit: entirely present (length and checksum agree), or a torn tail
- *   that start-up cuts off.
+ *   that start-up cuts off. The file is preallocated with zeros in 16 MiB steps (so that an
+ *   fdatasync never has to change the file's size); the data ends at the first all-zero
+ *   record header, and only zeros may follow it.
  *
  * catalog.snapshot, version 1 (written to a temporary file, fsynced, renamed into place):
  *
@@ -92,21 +94,32 @@ export function decodeRecordBody(body: Buffer, sum: number): unknown | string {
 
 type Records = { kind: 'ok'; records: unknown[]; end: number } | { kind: 'torn'; records: unknown[]; end: number; tornBytes: number } | { kind: 'damaged'; offset: number; reason: string };
 
+/**
+ * Records from `start` to the end of the data. The log is preallocated with zeros, so the
+ * data ends at a record header of zeros — after which every byte must be zero — or at the
+ * end of the file. A bad record is a torn tail only when nothing but zeros follows it;
+ * otherwise committed data is damaged.
+ */
 function decodeRecords(buf: Buffer, start: number): Records {
   const records: unknown[] = [];
   let off = start;
   while (off < buf.length) {
     const left = buf.length - off;
-    if (left < RECORD_HEADER) return { kind: 'torn', records, end: off, tornBytes: left };
+    if (left < RECORD_HEADER) return tailOrDamage(records, off, buf, 'a record header is cut short', buf.length);
     const len = buf.readUInt32BE(off);
     const sum = buf.readUInt32BE(off + 4);
-    if (len > MAX_RECORD) {
-      return tailOrDamage(records, off, buf.length, `record length ${len} is implausible`);
+    if (len === 0 && sum === 0) {
+      // The preallocated zeros: the end of the data, if nothing but zeros follows.
+      const stray = firstNonZero(buf, off);
+      if (stray < 0) return { kind: 'ok', records, end: off };
+      return { kind: 'damaged', offset: off, reason: `zeros where a record should be, and data again at offset ${stray}` };
     }
-    if (left < RECORD_HEADER + len) return { kind: 'torn', records, end: off, tornBytes: left };
+    if (len > MAX_RECORD || left < RECORD_HEADER + len) {
+      return tailOrDamage(records, off, buf, `record length ${len} runs past the data`, off + RECORD_HEADER);
+    }
     const body = buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len);
     if (crc32(body) !== sum) {
-      return tailOrDamage(records, off, buf.length, 'checksum mismatch', off + RECORD_HEADER + len);
+      return tailOrDamage(records, off, buf, 'checksum mismatch', off + RECORD_HEADER + len);
     }
     try {
       records.push(JSON.parse(body.toString('utf8')));
@@ -118,8 +131,21 @@ function decodeRecords(buf: Buffer, start: number): Records {
   return { kind: 'ok', records, end: off };
 }
 
-/** A bad record is a torn tail only when nothing follows it; otherwise committed data is damaged. */
-function tailOrDamage(records: unknown[], off: number, size: number, reason: string, recordEnd = size): Records {
-  if (recordEnd >= size) return { kind: 'torn', records, end: off, tornBytes: size - off };
+/** Where the last write stopped: a bad record with only zeros (or nothing) after `from`. */
+function tailOrDamage(records: unknown[], off: number, buf: Buffer, reason: string, from: number): Records {
+  if (firstNonZero(buf, Math.min(from, buf.length)) < 0) {
+    return { kind: 'torn', records, end: off, tornBytes: lastNonZero(buf, off) + 1 - off };
+  }
   return { kind: 'damaged', offset: off, reason };
+}
+
+function firstNonZero(buf: Buffer, from: number): number {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return i;
+  return -1;
+}
+
+function lastNonZero(buf: Buffer, from: number): number {
+  let i = buf.length - 1;
+  while (i >= from && buf[i] === 0) i--;
+  return Math.max(i, from);
 }

@@ -14,17 +14,26 @@ export const SNAPSHOT_FILE = 'catalog.snapshot';
  * fails (ENOSPC, EIO, a short write) to prove that a failed commit leaves nothing behind.
  */
 export interface LogIo {
-  write(fh: FileHandle, data: Buffer): Promise<void>;
+  /** Writes all of `data` at `position`. */
+  write(fh: FileHandle, data: Buffer, position: number): Promise<void>;
   datasync(fh: FileHandle): Promise<void>;
 }
 
 export const fileIo: LogIo = {
-  write: async (fh, data) => {
-    // A write may be short; an append-only file must get every byte or an error.
-    for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+  write: async (fh, data, position) => {
+    // A write may be short; the log must get every byte or an error.
+    for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off, position + off)).bytesWritten;
   },
   datasync: (fh) => fh.datasync(),
 };
+
+/**
+ * The log grows by this much at a time, written as zeros and fsynced once: appends then
+ * land in space the file already has, and their fdatasync flushes data only, never the
+ * file's size (PostgreSQL zero-fills its WAL segments for the same reason).
+ */
+const PREALLOCATE = 16 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Pending {
   rec: Buffer;
@@ -41,8 +50,10 @@ interface Pending {
  */
 export class LogStore implements Store {
   private fh: FileHandle | null = null;
-  /** Bytes of whole records on disk: a failed write is cut back to this. */
+  /** Bytes of whole records after the header: the next record goes there. */
   private size = 0;
+  /** The file's length: header, records, then preallocated zeros. */
+  private allocated = 0;
   /** The sequence number the next record gets. */
   private nextSeq = 1;
   private queue: Pending[] = [];
@@ -109,13 +120,19 @@ export class LogStore implements Store {
       return;
     }
     this.fh = await open(file, constants.O_WRONLY, 0o600);
+    this.allocated = buf.length;
+    this.size = res.end - HEADER_SIZE;
     if (res.kind === 'torn') {
-      await this.fh.truncate(res.end);
+      // Zeros over the torn record: the data ends where the last whole record ends.
+      await this.zero(res.end, res.tornBytes);
       await this.fh.sync();
     }
-    await this.fh.close();
-    this.fh = await open(file, constants.O_WRONLY | constants.O_APPEND, 0o600);
-    this.size = res.end - HEADER_SIZE;
+  }
+
+  private async zero(position: number, length: number): Promise<void> {
+    for (let off = 0; off < length; off += ZEROS.length) {
+      await fileIo.write(this.fh!, ZEROS.subarray(0, Math.min(ZEROS.length, length - off)), position + off);
+    }
   }
 
   /**
@@ -165,10 +182,10 @@ export class LogStore implements Store {
     const fh = await open(tmp, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
     let size = 0;
     try {
-      await fileIo.write(fh, header(firstSeq));
+      await fileIo.write(fh, header(firstSeq), 0);
       for (const r of records) {
         const rec = encodeRecord(r);
-        await fileIo.write(fh, rec);
+        await fileIo.write(fh, rec, HEADER_SIZE + size);
         size += rec.length;
       }
       await fh.sync();
@@ -178,8 +195,9 @@ export class LogStore implements Store {
     await this.fh?.close();
     await rename(tmp, this.file(LOG_FILE));
     await syncDir(this.dir);
-    this.fh = await open(this.file(LOG_FILE), constants.O_WRONLY | constants.O_APPEND, 0o600);
+    this.fh = await open(this.file(LOG_FILE), constants.O_WRONLY, 0o600);
     this.size = size;
+    this.allocated = HEADER_SIZE + size;
     this.nextSeq = firstSeq + records.length;
   }
 
@@ -209,18 +227,35 @@ export class LogStore implements Store {
     const fh = this.fh;
     if (!fh) throw new Error('catalog log is not open');
     const data = recs.length === 1 ? recs[0]! : Buffer.concat(recs);
+    const at = HEADER_SIZE + this.size;
+    if (at + data.length + RECORD_HEADER > this.allocated) await this.grow(at + data.length + RECORD_HEADER);
     try {
-      await this.io.write(fh, data);
+      await this.io.write(fh, data, at);
       await this.io.datasync(fh);
     } catch (err) {
-      // Leave no partial record behind (ENOSPC mid-write): later commits must follow whole ones.
-      await fh.truncate(HEADER_SIZE + this.size).catch(() => undefined);
+      // Leave no partial record behind: zeros again where it was (the next commit writes
+      // there anyway, and start-up stops at zeros).
+      await this.zero(at, data.length).catch(() => undefined);
       throw err;
     }
     this.size += data.length;
     this.nextSeq += recs.length;
     this.stats.writes++;
     this.stats.commits += recs.length;
+  }
+
+  /** More zeros at the end of the log (ENOSPC surfaces here, before any record is written). */
+  private async grow(needed: number): Promise<void> {
+    const from = this.allocated;
+    const to = Math.max(needed, from + PREALLOCATE);
+    try {
+      for (let off = from; off < to; off += ZEROS.length) await this.io.write(this.fh!, ZEROS.subarray(0, Math.min(ZEROS.length, to - off)), off);
+      await this.fh!.sync(); // the size changed: a full fsync, once per 16 MiB
+    } catch (err) {
+      await this.fh!.truncate(from).catch(() => undefined);
+      throw err;
+    }
+    this.allocated = to;
   }
 
   /**
@@ -237,7 +272,7 @@ export class LogStore implements Store {
     let snapshotBytes = 0;
     try {
       const write = async (b: Buffer) => {
-        await fileIo.write(fh, b);
+        await fileIo.write(fh, b, snapshotBytes);
         snapshotBytes += b.length;
       };
       await write(snapshotHeader(lastSeq));

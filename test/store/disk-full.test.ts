@@ -20,13 +20,13 @@ function faultyIo(): { io: LogIo; set: (f: Fault) => void } {
   return {
     set: (f) => (fault = f),
     io: {
-      async write(fh, data) {
+      async write(fh, data, position) {
         if (fault === 'ENOSPC' || fault === 'EIO') throw fail(fault);
         if (fault === 'short-then-ENOSPC') {
-          await fh.write(data, 0, Math.floor(data.length / 2)); // half a record reaches the file
+          await fh.write(data, 0, Math.floor(data.length / 2), position); // half a record reaches the file
           throw fail('ENOSPC');
         }
-        await fileIo.write(fh, data);
+        await fileIo.write(fh, data, position);
       },
       datasync: (fh) => fileIo.datasync(fh),
     },
