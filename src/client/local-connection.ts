@@ -32,7 +32,7 @@ export class LocalConnection implements SqlConnection {
         current = { columns: columns.map((c) => ({ name: c.name, typeOid: c.typeOid })), rows: [], tag: '' };
       },
       dataRow(values) {
-        current!.rows.push(values);
+        current!.rows.push([...values]);
         return true;
       },
       drain: async () => {},

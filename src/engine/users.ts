@@ -9,7 +9,7 @@ import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { checkLoginName } from './names.js';
-import { bool, col, commandDone, rowsResult } from './results.js';
+import { bool, col, commandDone, memoRow, rowsResult, type Row } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
 
 
@@ -279,18 +279,21 @@ export const USER_COLUMNS: Column[] = [
   col('created_by'),
 ];
 
+const userRows = new WeakMap<User, { context: string; row: Row }>();
+
 /** SHOW USERS: the users the session may see, in name order, streamed. Never a verifier. */
 export function showUsers(ctx: StatementContext): Execution {
   const { view, actor } = ctx;
   const tz = ctx.session.settings.get('timezone');
   const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
-  function* rows(): Generator<(string | null)[]> {
+  function* rows(): Generator<Row> {
     for (const u of view.users()) {
       if (!canSeeUser(actor, u)) continue;
-      yield [
+      const tenant = view.tenantById(u.tenantId)?.name ?? String(u.tenantId);
+      yield memoRow(userRows, u, `${tz}\0${tenant}`, () => [
         u.name,
         String(u.id),
-        view.tenantById(u.tenantId)?.name ?? String(u.tenantId),
+        tenant,
         u.role,
         bool(u.login),
         ts(u.validUntil),
@@ -300,7 +303,7 @@ export function showUsers(ctx: StatementContext): Execution {
         ts(u.createdAt),
         ts(u.updatedAt),
         u.createdBy,
-      ];
+      ]);
     }
   }
   return rowsResult(USER_COLUMNS, rows(), 'SHOW', false);

@@ -1,6 +1,6 @@
 import { PgError, asPgError, errorFields } from '../errors/pg-error.js';
 import { FrontendDecoder } from './decoder.js';
-import { BackendWriter } from './encoder.js';
+import { BackendWriter, encode } from './encoder.js';
 import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
 import type {
   AuthExchange,
@@ -19,6 +19,8 @@ import { MessageReader, malformed } from './reader.js';
 export interface Transport {
   /** false when the kernel buffer is full; `drained` resolves when it empties. */
   write(data: Buffer): boolean;
+  /** True when everything written has been handed to the kernel (the buffers are free again). */
+  settled(): boolean;
   drained(): Promise<void>;
   close(): void;
 }
@@ -164,7 +166,7 @@ export class Connection {
   }
 
   private flush(): void {
-    if (this.out.size > 0) this.transport.write(this.out.take());
+    if (this.out.size > 0) this.send();
   }
 
   private async handle(m: FrontendMessage): Promise<void> {
@@ -381,6 +383,13 @@ export class Connection {
     this.readyForQuery(s);
   }
 
+  /** Sends what the writer holds; its memory is reused when the socket took it all at once. */
+  private send(): boolean {
+    const more = this.transport.write(this.out.lend());
+    if (this.transport.settled()) this.out.reclaim();
+    return more;
+  }
+
   private sink(formats: number[] = [], columns: Column[] = []): ResultSink {
     const conn = this;
     return {
@@ -389,8 +398,12 @@ export class Connection {
         conn.out.write({ type: 'RowDescription', fields: describeFields(cols, formats) });
       },
       dataRow(values) {
-        conn.out.write({ type: 'DataRow', values: encodeRow(values, columns, formats) });
-        if (conn.out.size >= FLUSH_AT) return conn.transport.write(conn.out.take());
+        if (formats.length === 0 && Object.isFrozen(values)) {
+          let bytes = encodedRows.get(values);
+          if (!bytes) encodedRows.set(values, (bytes = encode({ type: 'DataRow', values })));
+          conn.out.raw(bytes);
+        } else conn.out.write({ type: 'DataRow', values: encodeRow(values, columns, formats) });
+        if (conn.out.size >= FLUSH_AT) return conn.send();
         return true;
       },
       drain: () => this.transport.drained(),
@@ -515,7 +528,10 @@ function checkResultFormats(formats: number[], cols: Column[] | null): void {
   });
 }
 
-function encodeRow(values: (string | null)[], cols: Column[], formats: number[]): (string | Buffer | null)[] {
+/** DataRow messages (text format) of frozen rows, by the row: see ResultSink.dataRow. */
+const encodedRows = new WeakMap<readonly (string | null)[], Buffer>();
+
+function encodeRow(values: readonly (string | null)[], cols: Column[], formats: number[]): readonly (string | Buffer | null)[] {
   if (formats.length === 0) return values;
   return values.map((v, i) => (v === null || formatAt(formats, i) === 0 ? v : textToBinary(cols[i]?.typeOid ?? 0, v)));
 }

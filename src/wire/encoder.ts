@@ -8,19 +8,50 @@ export class BackendWriter {
   private buf = Buffer.allocUnsafe(1024);
   private len = 0;
   private msgStart = 0;
+  private lent = false;
 
   get size(): number {
     return this.len;
   }
 
-  /** Takes what was written so far and starts over. */
+  /** Takes what was written so far (a copy) and starts over. */
   take(): Buffer {
     const out = Buffer.from(this.buf.subarray(0, this.len));
     this.len = 0;
     return out;
   }
 
+  /**
+   * Hands out what was written so far without copying it, and starts over. The writer
+   * will not touch that memory again unless `reclaim()` says the consumer is done with it
+   * (a socket that took every byte at once): then the next response reuses it.
+   */
+  lend(): Buffer {
+    const out = this.buf.subarray(0, this.len);
+    this.len = 0;
+    this.lent = true;
+    return out;
+  }
+
+  reclaim(): void {
+    this.lent = false;
+  }
+
+  /** Appends messages already encoded (by `encode`). */
+  raw(messages: Buffer): this {
+    this.own();
+    return this.bytes(messages);
+  }
+
+  /** After lend(): fresh memory to write into, as the lent one may still be in use. */
+  private own(): void {
+    if (!this.lent) return;
+    this.buf = Buffer.allocUnsafe(Math.min(this.buf.length, 64 * 1024));
+    this.lent = false;
+  }
+
   write(m: BackendMessage): this {
+    this.own();
     switch (m.type) {
       case 'AuthenticationOk':
         return this.begin(BackendCode.Authentication).int32(0).end();

@@ -43,7 +43,7 @@ export interface PreparedStatement {
 export interface Execution {
   readonly columns: Column[] | null;
   /** Rows as text values, produced lazily so large results stream. */
-  readonly rows: Iterator<(string | null)[]>;
+  readonly rows: Iterator<readonly (string | null)[]>;
   /** The command tag; `withCount` tags get the number of rows appended ("SELECT 3"). */
   readonly tag: string;
   readonly withCount: boolean;
@@ -53,8 +53,12 @@ export interface Execution {
 
 export interface ResultSink {
   rowDescription(columns: Column[]): void;
-  /** false: the socket is full, await drain() before sending more. */
-  dataRow(values: (string | null)[]): boolean;
+  /**
+   * false: the socket is full, await drain() before sending more. A frozen `values` array
+   * is a promise that it never changes: the wire layer may keep its encoding, keyed by the
+   * array itself, and send those bytes again when the same array comes back.
+   */
+  dataRow(values: readonly (string | null)[]): boolean;
   drain(): Promise<void>;
   commandComplete(tag: string): void;
   emptyQuery(): void;

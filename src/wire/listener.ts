@@ -52,6 +52,7 @@ export async function listen(
     let conn: Connection | null = null;
     const transport = {
       write: (b: Buffer) => (socket.destroyed ? true : socket.write(b)),
+      settled: () => !socket.destroyed && socket.writableLength === 0,
       drained: () =>
         new Promise<void>((resolve) => {
           if (socket.destroyed || !socket.writableNeedDrain) return resolve();

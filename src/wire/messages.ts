@@ -99,7 +99,7 @@ export type BackendMessage =
   | { type: 'BackendKeyData'; processId: number; secretKey: number }
   | { type: 'ReadyForQuery'; status: TransactionStatus }
   | { type: 'RowDescription'; fields: FieldDescription[] }
-  | { type: 'DataRow'; values: (Buffer | string | null)[] }
+  | { type: 'DataRow'; values: readonly (Buffer | string | null)[] }
   | { type: 'CommandComplete'; tag: string }
   | { type: 'EmptyQueryResponse' }
   | { type: 'ErrorResponse'; fields: NoticeFields }

@@ -139,6 +139,24 @@ describe('simple query protocol and transactions', () => {
     c.end();
   });
 
+  it('shows SHOW USERS rows as they are now: after a change and in the session time zone', async () => {
+    const c = await RawClient.login(server.port);
+    const row0 = async () => {
+      const rows = (await c.roundTrip(serialize.query('SHOW USERS'))).filter((m) => m.name === 'dataRow');
+      return rows.map((m) => field(m, 'fields') as string[]).find((f) => f[0] === 'row_0')!;
+    };
+    const utc = await row0();
+    expect(utc[6]).toBe('-1');
+    expect(utc[9]).toMatch(/\+00$/);
+    await c.roundTrip(serialize.query("SET TimeZone = 'Asia/Tokyo'"));
+    const tokyo = await row0();
+    expect(tokyo[9]).toMatch(/\+09$/);
+    expect(tokyo[9]).not.toBe(utc[9]);
+    await c.roundTrip(serialize.query('ALTER USER row_0 CONNECTION LIMIT 7'));
+    expect((await row0())[6]).toBe('7');
+    c.end();
+  });
+
   it('fails a block with 25P02 until ROLLBACK, and reports T / E / I in ReadyForQuery', async () => {
     const c = await RawClient.login(server.port);
     const status = (ms: unknown[]) => field(ms[ms.length - 1], 'status');

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,15 +21,15 @@ function faultyIo(): { io: LogIo; set: (f: Fault) => void } {
   return {
     set: (f) => (fault = f),
     io: {
-      async write(fh, data, position) {
+      write(fd, data, position) {
         if (fault === 'ENOSPC' || fault === 'EIO') throw fail(fault);
         if (fault === 'short-then-ENOSPC') {
-          await fh.write(data, 0, Math.floor(data.length / 2), position); // half a record reaches the file
+          writeSync(fd, data, 0, Math.floor(data.length / 2), position); // half a record reaches the file
           throw fail('ENOSPC');
         }
-        await fileIo.write(fh, data, position);
+        fileIo.write(fd, data, position);
       },
-      datasync: (fh) => fileIo.datasync(fh),
+      datasync: (fd, inline) => fileIo.datasync(fd, inline),
     },
   };
 }
