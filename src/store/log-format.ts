@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { isAscii } from 'node:buffer';
 
 /**
  * The data directory's on-disk formats. All integers big-endian.
@@ -86,7 +87,9 @@ export function checkSnapshotHeader(h: Buffer | null): { lastSeq: number } | str
 export function decodeRecordBody(body: Buffer, sum: number): unknown | string {
   if (crc32(body) !== sum) return 'checksum mismatch';
   try {
-    return JSON.parse(body.toString('utf8')) as unknown;
+    // Records are mostly ASCII, and decoding ASCII as latin1 is a plain copy (3× faster
+    // than UTF-8 decoding, which matters when a snapshot of a million users is read).
+    return JSON.parse(body.toString(isAscii(body) ? 'latin1' : 'utf8')) as unknown;
   } catch {
     return 'record is not valid JSON although its checksum matches';
   }
