@@ -1,7 +1,11 @@
 import http from 'node:http';
 import { Engine } from './engine/engine.js';
 import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
-import { PasswordLogin } from './engine/login.js';
+import { startLogin } from './engine/login.js';
+import { HttpApi } from './http/api.js';
+import path from 'node:path';
+import { DEFAULT_JWKS_POLICY, type JwksPolicy } from './auth/jwks.js';
+import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './auth/jwt.js';
 import { LogStore, type LogIo } from './store/log-store.js';
 import { MemoryStore, type Store } from './store/store.js';
 import { listen, type Listener } from './wire/listener.js';
@@ -30,7 +34,13 @@ export interface ServerOptions {
   compactAt?: number;
   /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
   logIo?: LogIo;
+  /** JWKS caching and token checks (SPEC §2 defaults when absent). */
+  jwksPolicy?: Partial<JwksPolicy>;
+  tokenPolicy?: Partial<TokenPolicy>;
 }
+
+/** API key last-use times are written this often (not one fsync per use). */
+const KEY_USE_FLUSH_MS = 60_000;
 
 export interface RunningServer {
   readonly port: number;
@@ -55,9 +65,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     clock: opts.clock ?? det?.clock,
     advanceClock: det?.advanceClock,
     random: opts.random ?? det?.random,
+    jwksDir: opts.dataDir === null ? null : path.join(opts.dataDir, 'jwks'),
+    jwksPolicy: opts.jwksPolicy ? { ...DEFAULT_JWKS_POLICY, ...opts.jwksPolicy } : undefined,
+    tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
   });
   await engine.open();
-  const handler: WireHandler = { startAuth: (startup, peer) => new PasswordLogin(engine, startup, peer) };
+  const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer) };
   let pg: Listener;
   try {
     pg = await listen(handler, opts.host, opts.port, { log: opts.log, authTimeoutMs: opts.authTimeoutMs });
@@ -68,14 +81,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let httpServer: http.Server | null = null;
   let httpPort: number | null = null;
   if (opts.httpPort !== null) {
-    httpServer = http.createServer((req, res) => {
-      // The JSON API (SPEC §1.3) arrives with the credentials work; health answers now.
-      if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such route"}}');
-      }
-    });
+    const api = new HttpApi(engine);
+    httpServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, api.handle);
     try {
       await new Promise<void>((resolve, reject) => {
         httpServer!.once('error', reject);
@@ -88,16 +95,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     httpPort = (httpServer.address() as { port: number }).port;
   }
+  const flushKeyUses = setInterval(() => {
+    engine.flushKeyUses().catch((err: Error) => opts.log?.(`could not record API key use (will retry): ${err.message}`));
+  }, KEY_USE_FLUSH_MS);
+  flushKeyUses.unref();
   return {
     port: pg.port,
     httpPort,
     engine,
     async close() {
+      clearInterval(flushKeyUses);
       await pg.close();
       if (httpServer) {
         httpServer.closeAllConnections();
         await new Promise<void>((r) => httpServer!.close(() => r()));
       }
+      await engine.flushKeyUses().catch(() => undefined);
       await engine.close();
     },
   };

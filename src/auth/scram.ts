@@ -27,6 +27,11 @@ export interface ScramOptions {
    * exchange runs the same path and always fails at the end, so the client cannot tell.
    */
   doomed?: boolean;
+  /**
+   * Further verifiers with the same salt and iterations (a rotated API key's old secret,
+   * during its grace period): the proof may match any of them.
+   */
+  alternates?: ScramVerifier[];
 }
 
 const malformed = (detail: string) =>
@@ -92,7 +97,7 @@ export class ScramServer {
    * client-final-message = client-final-message-without-proof "," proof
    * Returns the server-final-message ("v=" ServerSignature) when the proof verifies.
    */
-  clientFinal(message: string): { ok: boolean; serverFinal: string } {
+  clientFinal(message: string): { ok: boolean; serverFinal: string; matched: number } {
     const st = this.state;
     if (st.kind !== 'AwaitingClientFinal') throw malformed('unexpected client-final-message');
     this.state = { kind: 'Done', ok: false };
@@ -112,14 +117,20 @@ export class ScramServer {
     if (proof.length !== 32 || proof.toString('base64') !== proofB64) throw malformed('malformed proof');
 
     const authMessage = `${st.clientFirstBare},${st.serverFirst},${withoutProof}`;
-    const clientSignature = hmac(this.verifier.storedKey, authMessage);
-    const clientKey = Buffer.alloc(32);
-    for (let i = 0; i < 32; i++) clientKey[i] = proof[i]! ^ clientSignature[i]!;
-    // Proofs are compared in constant time: a timing difference would leak StoredKey bytes.
-    const matches = timingSafeEqual(sha256(clientKey), this.verifier.storedKey);
-    const ok = matches && !this.opts.doomed;
+    const same = (v: ScramVerifier) => v.iterations === this.verifier.iterations && v.salt.equals(this.verifier.salt);
+    const candidates = [this.verifier, ...(this.opts.alternates ?? []).filter(same)];
+    // Every candidate is checked (no early exit), each in constant time: a timing
+    // difference would leak StoredKey bytes, or which secret matched.
+    let matched = -1;
+    candidates.forEach((v, n) => {
+      const clientSignature = hmac(v.storedKey, authMessage);
+      const clientKey = Buffer.alloc(32);
+      for (let i = 0; i < 32; i++) clientKey[i] = proof[i]! ^ clientSignature[i]!;
+      if (timingSafeEqual(sha256(clientKey), v.storedKey) && matched < 0) matched = n;
+    });
+    const ok = matched >= 0 && !this.opts.doomed;
     this.state = { kind: 'Done', ok };
-    const serverSignature = hmac(this.verifier.serverKey, authMessage);
-    return { ok, serverFinal: `v=${serverSignature.toString('base64')}` };
+    const serverSignature = hmac(candidates[Math.max(matched, 0)]!.serverKey, authMessage);
+    return { ok, serverFinal: `v=${serverSignature.toString('base64')}`, matched };
   }
 }

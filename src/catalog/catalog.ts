@@ -127,6 +127,9 @@ export abstract class CatalogReader {
     return this.tables.apiKeys.where('owner', `${ownerKind}:${ownerId}`);
   }
   /** An API key by its public key id (what a login presents). */
+  apiKeyById(id: number): ApiKey | undefined {
+    return this.tables.apiKeys.get(id);
+  }
   apiKeyByKeyId(keyId: string): ApiKey | undefined {
     return this.tables.apiKeys.where('keyId', keyId)[0];
   }

@@ -37,6 +37,21 @@ export interface User {
   createdAt: number;
   updatedAt: number;
   createdBy: string | null;
+  /**
+   * Never stored: set on the stand-in a session acts as when its credential narrows the
+   * principal (an API key's role and databases; a service account's databases). Every
+   * privilege check derives from effectiveOf, which applies these caps.
+   */
+  limits?: CredentialLimits;
+}
+
+export interface CredentialLimits {
+  /** The highest built-in role the credential allows. */
+  role: BuiltinRole;
+  /** Databases (ids) the credential reaches; null: no narrowing. */
+  databaseIds: number[] | null;
+  /** The databases are exactly these (a service account's), not a subset of the user's. */
+  exact: boolean;
 }
 
 /** A custom role (SPEC §2): a name in a tenant that holds privileges and other roles. */

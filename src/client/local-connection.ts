@@ -1,5 +1,6 @@
 import type { Engine } from '../engine/engine.js';
 import { EngineSession } from '../engine/session.js';
+import { passwordPrincipal } from '../engine/credentials.js';
 import { asPgError, errorFields, PgError, type ErrorFields } from '../errors/pg-error.js';
 import type { Column, ResultSink } from '../wire/handler.js';
 import type { QueryOutcome, ResultSet, SqlConnection } from './connection.js';
@@ -12,6 +13,11 @@ import type { QueryOutcome, ResultSet, SqlConnection } from './connection.js';
 export class LocalConnection implements SqlConnection {
   private constructor(private readonly session: EngineSession) {}
 
+  /** A connection over a session that is already open (an HTTP request's). */
+  static over(session: EngineSession): LocalConnection {
+    return new LocalConnection(session);
+  }
+
   static open(engine: Engine, userName: string, database = 'default'): LocalConnection {
     const user = engine.catalog.userByName(userName);
     if (!user) throw new PgError('undefined_object', `user "${userName}" does not exist`);
@@ -20,7 +26,7 @@ export class LocalConnection implements SqlConnection {
       ['application_name', 'psql'],
       ['client_encoding', 'UTF8'],
     ]);
-    const session = EngineSession.open(engine, user, { user: userName, database, params }, { address: 'local', port: 0, tls: false }, 'password');
+    const session = EngineSession.open(engine, passwordPrincipal(user, engine.catalog, engine.clock()), { user: userName, database, params }, { address: 'local', port: 0, tls: false });
     return new LocalConnection(session);
   }
 

@@ -1,6 +1,6 @@
 import type { KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
-import { formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
+import { formatVerifier, makeVerifier, parseVerifier, SALT_LEN } from '../auth/verifier.js';
 import { type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
 import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import { builtinRoleNamed, tokenHasNoUser } from './users.js';
@@ -70,11 +70,17 @@ function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
   return ctx.now + ms;
 }
 
-/** A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins. */
-async function mint(keyId: string, ctx: StatementContext) {
+/**
+ * A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins.
+ * `like`: a rotation with a grace period keeps the old verifier's salt and iterations, so
+ * that one SCRAM exchange (one salt sent to the client) can check the proof against both
+ * the new and the old secret while both are valid.
+ */
+async function mint(keyId: string, ctx: StatementContext, like?: string) {
   const k = newKey(keyId, ctx.engine.random);
-  const iterations = Number(ctx.session.settings.get('scram_iterations'));
-  const verifier = formatVerifier(await makeVerifier(k.key, iterations, ctx.engine.random(SALT_LEN)));
+  const old = like ? parseVerifier(like) : null;
+  const iterations = old?.iterations ?? Number(ctx.session.settings.get('scram_iterations'));
+  const verifier = formatVerifier(await makeVerifier(k.key, iterations, old?.salt ?? ctx.engine.random(SALT_LEN)));
   return { key: k.key, secret: { hash: k.hash, verifier } };
 }
 
@@ -157,7 +163,7 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
       const text = c.grace ? valueText(c.grace, ctx.params) : null;
       const grace = text === null ? 0 : parseInterval(text);
       if (grace < 0) throw new PgError('invalid_parameter_value', `GRACE must not be negative, got "${text}"`);
-      const { key, secret } = await mint(k.keyId, ctx);
+      const { key, secret } = await mint(k.keyId, ctx, grace > 0 ? k.secret.verifier : undefined);
       // SPEC §9: the old secret keeps working for the grace period (zero-downtime rotation).
       const previous = grace > 0 ? { ...k.secret, validUntil: ctx.now + grace } : null;
       tx.update('apiKeys', { ...k, secret, previous, rotatedAt: ctx.now });
@@ -247,7 +253,7 @@ export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Exe
         k.createdBy,
         ts(k.rotatedAt),
         k.previous && k.previous.validUntil > ctx.now ? ts(k.previous.validUntil) : null,
-        ts(k.lastUsedAt),
+        ts(ctx.engine.lastUsed(k)),
       ];
     }
   }

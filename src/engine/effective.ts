@@ -79,11 +79,21 @@ export function effectiveOf(user: User, view: CatalogReader, now: number): Effec
   add(direct, 'grant');
   for (const r of roles) add(grantsTo(view, 'role', r.id, now), `role ${r.name}`);
 
-  const databases: Database[] = [];
+  const cap = user.limits;
+  if (cap && roleRank(role) > roleRank(cap.role)) {
+    role = cap.role;
+    roleSource = 'credential';
+  }
+  let databases: Database[] = [];
   const everything = roleRank(role) >= roleRank('tenant_admin') || grants.some((g) => g.databaseId === null);
   const granted = new Set(grants.map((g) => g.databaseId));
-  for (const d of view.databasesOf(user.tenantId).sort((a, b) => compareNames(a.name, b.name))) {
+  const all = view.databasesOf(user.tenantId).sort((a, b) => compareNames(a.name, b.name));
+  for (const d of all) {
     if (everything || d.name === DEFAULT_DATABASE || granted.has(d.id)) databases.push(d);
+  }
+  if (cap?.databaseIds) {
+    const ids = new Set(cap.databaseIds);
+    databases = (cap.exact ? all : databases).filter((d) => ids.has(d.id));
   }
   return { role, roleSource, roles, grants, databases };
 }

@@ -1,10 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, TABLE_NAMES, type Mutation, type Rows, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, TABLE_NAMES, type ApiKey, type Mutation, type Rows, type User } from '../catalog/model.js';
 import { checkCommit, type CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 import { asPgError } from '../errors/pg-error.js';
 import type { Store } from '../store/store.js';
+import { JwksCache, type JwksPolicy } from '../auth/jwks.js';
+import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
+import { Metrics } from '../metrics/metrics.js';
+import type { LoginMethod } from './credentials.js';
+
+/** A failure reason as a metric label: its first words, without names or ids. */
+function reasonClass(reason: string): string {
+  const r = reason.toLowerCase();
+  for (const k of ['expired', 'not yet valid', 'issued in the future', 'signature', 'algorithm', 'audience', 'issuer', 'unknown kid', 'larger than', 'malformed', 'jwks', 'no oidc provider', 'no enabled oidc provider', 'disabled', 'no longer exists', 'grace', 'wrong secret', 'unknown api key', 'not a well-formed', 'wrong password', 'unknown user', 'nologin']) {
+    if (r.includes(k)) return k.replace(/ /g, '_');
+  }
+  return 'other';
+}
 
 /** Ids 1 and 2 are the default tenant and its database; 3 is the first superuser. */
 const BOOTSTRAP_USER_ID = 3;
@@ -27,6 +40,22 @@ export interface EngineOptions {
   /** Compact (snapshot + empty log) once the log holds this many bytes. */
   compactAt?: number;
   log?: (line: string) => void;
+  /** Where the last good JWKS of each OIDC provider is kept (the data directory's jwks/); null in memory. */
+  jwksDir?: string | null;
+  jwksPolicy?: JwksPolicy;
+  tokenPolicy?: TokenPolicy;
+}
+
+/** One login attempt, as recorded (metrics and the server log; the audit trail later). */
+export interface LoginRecord {
+  method: LoginMethod;
+  ok: boolean;
+  /** The real reason of a failure (the client only ever hears "authentication failed"). */
+  reason?: string;
+  /** Who it claimed or turned out to be: a user name, a key id, a token subject. */
+  principal: string;
+  address: string;
+  via: 'pgwire' | 'http';
 }
 
 const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
@@ -60,6 +89,9 @@ export class Engine {
   readonly random: (bytes: number) => Buffer;
   readonly advanceClock: () => void;
   readonly maxConnections: number;
+  readonly jwks: JwksCache;
+  readonly tokenPolicy: TokenPolicy;
+  readonly metrics: Metrics;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
   /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */
@@ -73,6 +105,26 @@ export class Engine {
     this.random = opts.random ?? randomBytes;
     this.advanceClock = opts.advanceClock ?? (() => {});
     this.maxConnections = opts.maxConnections ?? 1000;
+    this.jwks = new JwksCache(opts.jwksDir ?? null, this.clock, opts.jwksPolicy);
+    this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
+    this.metrics = new Metrics(() => this.gauges());
+  }
+
+  /** Counts a login and logs a failure with its real reason (never a secret: none reaches here). */
+  recordLogin(r: LoginRecord): void {
+    this.metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: reasonClass(r.reason ?? '') }) });
+    if (!r.ok) this.opts.log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason ?? '')}`);
+  }
+
+  private gauges(): string[] {
+    const out = ['# HELP portcullis_sessions Open sessions.', '# TYPE portcullis_sessions gauge', `portcullis_sessions ${this.totalSessions()}`];
+    out.push('# HELP portcullis_jwks_fetches_total JWKS fetches by outcome.', '# TYPE portcullis_jwks_fetches_total counter');
+    for (const [outcome, n] of this.jwks.stats.fetches) out.push(`portcullis_jwks_fetches_total{outcome="${outcome}"} ${n}`);
+    out.push('# HELP portcullis_jwks_cache_age_seconds Age of each provider\'s cached JWKS, labelled with its state.', '# TYPE portcullis_jwks_cache_age_seconds gauge');
+    for (const d of this.jwks.describe()) {
+      out.push(`portcullis_jwks_cache_age_seconds{provider="${d.provider.replace(/["\\\n]/g, '_')}",state="${d.state}",breaker="${d.breakerOpen ? 'open' : 'closed'}"} ${d.ageSeconds ?? -1}`);
+    }
+    return out;
   }
 
   /** The superuser offline tools act as: the bootstrap one, or else any superuser. */
@@ -146,8 +198,11 @@ export class Engine {
    * applied to memory only once durable, in order. So a commit is never visible before it
    * is on disk, concurrent commits share fsyncs, and a failed write leaves no trace.
    */
-  private async commitMutations(ms: Mutation[]): Promise<void> {
+  private async commitMutations(what: Mutation[] | (() => Mutation[])): Promise<void> {
     while (this.compacting) await this.compacting;
+    // A builder runs here, synchronously with the check: it sees exactly what it commits over.
+    const ms = typeof what === 'function' ? what() : what;
+    if (ms.length === 0) return;
     checkCommit(this.catalog, ms, this.pending);
     this.pending.push(ms);
     const durable = this.opts.store.append(ms);
@@ -168,6 +223,42 @@ export class Engine {
     } finally {
       this.inFlight.delete(done);
     }
+  }
+
+  // ---- API key last use (SPEC §2), kept without an fsync per use -----------------------
+
+  /** Key row id → when it was last used, since the last flush. */
+  private readonly keyUses = new Map<number, number>();
+
+  noteKeyUse(keyRowId: number): void {
+    this.keyUses.set(keyRowId, this.clock());
+  }
+
+  lastUsed(k: ApiKey): number | null {
+    const m = this.keyUses.get(k.id);
+    return m !== undefined && (k.lastUsedAt === null || m > k.lastUsedAt) ? m : k.lastUsedAt;
+  }
+
+  /**
+   * Writes the remembered uses as one commit (the server does this once a minute and at
+   * shutdown). Keys with a change of their own in flight wait for the next round, so a
+   * rotation is never overwritten by a stale copy.
+   */
+  async flushKeyUses(): Promise<void> {
+    if (this.keyUses.size === 0) return;
+    const written = new Map<number, number>();
+    await this.commitMutations(() => {
+      const busy = new Set(this.pending.flat().flatMap((m) => (m.op !== 'init' && m.table === 'apiKeys' ? [m.op === 'delete' ? m.id : m.row.id] : [])));
+      const ms: Mutation[] = [];
+      for (const [id, at] of this.keyUses) {
+        const k = this.catalog.apiKeyById(id);
+        if (!k || busy.has(id) || (k.lastUsedAt !== null && k.lastUsedAt >= at)) continue;
+        ms.push({ op: 'update', table: 'apiKeys', row: { ...k, lastUsedAt: at } });
+        written.set(id, at);
+      }
+      return ms;
+    });
+    for (const [id, at] of written) if (this.keyUses.get(id) === at) this.keyUses.delete(id);
   }
 
   // ---- snapshots and compaction ----------------------------------------------------------

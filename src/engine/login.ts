@@ -1,67 +1,239 @@
 import { createHmac } from 'node:crypto';
+import { isLoopbackHost } from '../auth/loopback.js';
 import { ScramServer } from '../auth/scram.js';
 import { parseVerifier, type ScramVerifier } from '../auth/verifier.js';
+import type { ApiKey, User } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
-import type { User } from '../catalog/model.js';
 import type { AuthExchange, PeerInfo, QuerySession, SaslStep, StartupInfo } from '../wire/handler.js';
+import { CredentialRefused, keyPrincipal, passwordPrincipal, tokenPrincipal, type LoginMethod, type Principal } from './credentials.js';
 import type { Engine } from './engine.js';
 import { EngineSession } from './session.js';
 
-const MECHANISM = 'SCRAM-SHA-256';
+const SCRAM = 'SCRAM-SHA-256';
+const OAUTHBEARER = 'OAUTHBEARER';
+/** SPEC §9: an API key logs in with startup user `pcu_<key id>` and the whole key as password. */
+const KEY_USER = /^pcu_([a-z0-9]{16})$/;
+/** Older clients send a token as the password with startup user `jwt:<provider>`. */
+const TOKEN_USER = 'jwt:';
 
 /** "password authentication failed": the one answer to every credential failure (SPEC §6). */
 export const loginFailed = (user: string) =>
   new PgError('invalid_password', `password authentication failed for user "${user}"`, { severity: 'FATAL' });
 
 /**
- * A mock verifier for a user that cannot log in by password (unknown, or no password):
- * the salt is derived from the server secret and the name, so the same name always gets
- * the same salt, as a real user would, and a client cannot tell the two apart.
+ * Where a bearer token may travel: a TLS connection, or loopback (nothing leaves the
+ * machine). The one rule for a token as the password and for OAUTHBEARER; TLS (next) makes
+ * `peer.tls` true, and a stricter deployment can drop the loopback exemption here.
+ */
+export function tokenTransportAllowed(peer: PeerInfo): boolean {
+  return peer.tls || isLoopbackHost(peer.address);
+}
+
+/** The pgwire login for a startup message: by password, API key or token. */
+export function startLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo): AuthExchange {
+  if (startup.user.startsWith(TOKEN_USER)) return new TokenPasswordLogin(engine, startup, peer, startup.user.slice(TOKEN_USER.length));
+  return new SaslLogin(engine, startup, peer);
+}
+
+/**
+ * A mock verifier for a name that cannot log in by SCRAM (unknown, or no password): the
+ * salt is derived from the server secret and the name, so the same name always gets the
+ * same salt, as a real user would, and a client cannot tell the two apart.
  */
 function mockVerifier(engine: Engine, name: string): ScramVerifier {
   const mac = createHmac('sha256', engine.catalog.serverSecret).update(`mock-salt:${name}`).digest();
   return { iterations: engine.scramIterations, salt: mac.subarray(0, 16), storedKey: mac, serverKey: mac };
 }
 
-/** One password login over SCRAM-SHA-256, from the startup message to an open session. */
-export class PasswordLogin implements AuthExchange {
-  readonly mechanisms = [MECHANISM];
-  private readonly scram: ScramServer;
-  private readonly user: User | undefined;
-  private authenticated = false;
+/** Shared by the exchanges: record the outcome, open the session or fail alike. */
+abstract class Login implements AuthExchange {
+  abstract readonly mechanisms: string[];
+  protected principal: Principal | null = null;
+  protected method: LoginMethod = 'password';
 
   constructor(
-    private readonly engine: Engine,
-    private readonly startup: StartupInfo,
-    private readonly peer: PeerInfo,
-  ) {
-    const user = engine.catalog.userByName(startup.user);
-    const real = user?.verifier ? parseVerifier(user.verifier) : null;
-    this.user = real ? user : undefined;
-    this.scram = new ScramServer(real ?? mockVerifier(engine, startup.user), { doomed: !real });
+    protected readonly engine: Engine,
+    protected readonly startup: StartupInfo,
+    protected readonly peer: PeerInfo,
+  ) {}
+
+  abstract step(mechanism: string | null, data: Buffer): Promise<SaslStep>;
+
+  async password(_text: string): Promise<void> {
+    throw this.fail('a password message was not asked for');
+  }
+
+  /** Records the real reason; the client gets the one 28P01 of SPEC §6. */
+  protected fail(reason: string, principal = this.startup.user): PgError {
+    this.engine.recordLogin({ method: this.method, ok: false, reason, principal, address: this.peer.address, via: 'pgwire' });
+    return loginFailed(this.startup.user);
+  }
+
+  protected refused(err: unknown): PgError {
+    if (err instanceof CredentialRefused) return this.fail(err.reason);
+    throw err;
+  }
+
+  /** Re-derives the principal (the catalog may have changed during the exchange), then opens. */
+  async open(): Promise<QuerySession> {
+    if (!this.principal) throw this.fail('the exchange did not complete');
+    const p = this.recheck(this.principal);
+    const session = EngineSession.open(this.engine, p, this.startup, this.peer);
+    this.engine.recordLogin({ method: p.method, ok: true, principal: p.user.name, address: this.peer.address, via: 'pgwire' });
+    return session;
+  }
+
+  protected recheck(p: Principal): Principal {
+    return p;
+  }
+}
+
+/** SCRAM-SHA-256 for users and API keys, and OAUTHBEARER for tokens (RFC 7628). */
+class SaslLogin extends Login {
+  readonly mechanisms: string[];
+  private scram: ScramServer | null = null;
+  private user: User | undefined;
+  private key: ApiKey | undefined;
+  private oauthFailed = false;
+
+  constructor(engine: Engine, startup: StartupInfo, peer: PeerInfo) {
+    super(engine, startup, peer);
+    const anyProvider = [...engine.catalog.oidcProviders()].some((p) => p.enabled);
+    this.mechanisms = anyProvider && tokenTransportAllowed(peer) ? [SCRAM, OAUTHBEARER] : [SCRAM];
   }
 
   async step(mechanism: string | null, data: Buffer): Promise<SaslStep> {
-    if (mechanism !== null) return { done: false, data: Buffer.from(this.scram.clientFirst(data.toString('utf8'))) };
-    const { ok, serverFinal } = this.scram.clientFinal(data.toString('utf8'));
-    // An expired password fails exactly like a wrong one (PostgreSQL's VALID UNTIL).
-    const expired = this.user?.validUntil != null && this.user.validUntil <= this.engine.clock();
-    if (!ok || !this.user || expired) throw loginFailed(this.startup.user);
-    this.authenticated = true;
+    if (mechanism === OAUTHBEARER || (mechanism === null && this.scram === null)) return this.oauth(data);
+    if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram().clientFirst(data.toString('utf8'))) };
+    const { ok, serverFinal } = this.scram!.clientFinal(data.toString('utf8'));
+    if (!ok) throw this.fail(this.key ? `wrong secret for API key ${this.key.keyId}` : this.user ? 'wrong password' : 'unknown user or no password');
+    if (this.key) {
+      try {
+        this.principal = keyPrincipal(this.key, this.engine.catalog, this.engine.clock());
+      } catch (err) {
+        throw this.refused(err);
+      }
+      this.engine.noteKeyUse(this.key.id);
+    } else {
+      const u = this.user!;
+      // An expired password fails exactly like a wrong one (PostgreSQL's VALID UNTIL).
+      if (u.validUntil !== null && u.validUntil <= this.engine.clock()) throw this.fail('password expired (VALID UNTIL)');
+      this.principal = passwordPrincipal(u, this.engine.catalog, this.engine.clock());
+    }
     return { done: true, data: Buffer.from(serverFinal) };
   }
 
-  async open(): Promise<QuerySession> {
-    if (!this.authenticated || !this.user) throw loginFailed(this.startup.user);
-    // Re-read: the user may have been dropped or changed during the exchange.
-    const user = this.engine.catalog.userById(this.user.id);
-    if (!user || user.verifier !== this.user.verifier) throw loginFailed(this.startup.user);
-    if (!user.login) {
-      throw new PgError('invalid_authorization_specification', `user "${user.name}" is not permitted to log in`, {
+  private startScram(): ScramServer {
+    const name = this.startup.user;
+    const keyId = KEY_USER.exec(name)?.[1];
+    let real: ScramVerifier | null = null;
+    const alternates: ScramVerifier[] = [];
+    if (keyId !== undefined) {
+      this.method = 'api_key';
+      this.key = this.engine.catalog.apiKeyByKeyId(keyId);
+      real = this.key ? parseVerifier(this.key.secret.verifier) : null;
+      const prev = this.key?.previous;
+      if (prev && prev.validUntil > this.engine.clock()) {
+        const v = parseVerifier(prev.verifier);
+        if (v) alternates.push(v);
+      }
+    } else {
+      const user = this.engine.catalog.userByName(name);
+      real = user?.verifier ? parseVerifier(user.verifier) : null;
+      this.user = real ? user : undefined;
+    }
+    this.scram = new ScramServer(real ?? mockVerifier(this.engine, name), { doomed: !real, alternates });
+    return this.scram;
+  }
+
+  /**
+   * RFC 7628: `gs2-header kvsep "auth=Bearer " token kvsep kvsep`. An empty or refused
+   * token gets the error JSON (a SASLContinue), the client's %x01, then 28P01.
+   */
+  private async oauth(data: Buffer): Promise<SaslStep> {
+    this.method = 'jwt';
+    if (this.oauthFailed) throw this.fail(this.failure ?? 'token refused');
+    const text = data.toString('utf8');
+    const m = /^[ny],[^,]*,\x01(.*)\x01\x01$/s.exec(text);
+    const auth = m?.[1]?.split('\x01').find((kv) => kv.startsWith('auth='))?.slice(5) ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (!token) return this.oauthError('no bearer token (discovery request or malformed message)');
+    try {
+      this.principal = await tokenPrincipal(this.engine, token);
+    } catch (err) {
+      if (!(err instanceof CredentialRefused)) throw err;
+      return this.oauthError(err.reason);
+    }
+    return { done: true, data: null };
+  }
+
+  private failure: string | null = null;
+
+  private oauthError(reason: string): SaslStep {
+    this.oauthFailed = true;
+    this.failure = reason;
+    const body = { status: 'invalid_token', scope: 'openid' };
+    return { done: false, data: Buffer.from(JSON.stringify(body)) };
+  }
+
+  protected override recheck(p: Principal): Principal {
+    const view = this.engine.catalog;
+    const now = this.engine.clock();
+    if (p.method === 'api_key') {
+      const key = view.apiKeyById(p.apiKeyId!);
+      if (!key) throw this.fail('API key dropped during the login');
+      try {
+        return keyPrincipal(key, view, now);
+      } catch (err) {
+        throw this.refused(err);
+      }
+    }
+    if (p.method === 'password') {
+      const user = view.userById(p.user.id);
+      if (!user || user.verifier !== p.user.verifier) throw this.fail('user changed during the login');
+      if (!user.login) {
+        this.engine.recordLogin({ method: 'password', ok: false, reason: 'NOLOGIN', principal: user.name, address: this.peer.address, via: 'pgwire' });
+        throw new PgError('invalid_authorization_specification', `user "${user.name}" is not permitted to log in`, {
+          severity: 'FATAL',
+          hint: 'The user has NOLOGIN; ALTER USER ... LOGIN allows it.',
+        });
+      }
+      return passwordPrincipal(user, view, now);
+    }
+    return p;
+  }
+}
+
+/** A token as the cleartext password (startup user `jwt:<provider>`), for older clients. */
+class TokenPasswordLogin extends Login {
+  readonly mechanisms: string[] = [];
+
+  constructor(
+    engine: Engine,
+    startup: StartupInfo,
+    peer: PeerInfo,
+    private readonly provider: string,
+  ) {
+    super(engine, startup, peer);
+    this.method = 'jwt';
+    if (!tokenTransportAllowed(peer)) {
+      engine.recordLogin({ method: 'jwt', ok: false, reason: 'token as password over cleartext TCP', principal: startup.user, address: peer.address, via: 'pgwire' });
+      throw new PgError('invalid_authorization_specification', 'a token may be sent as the password only over TLS or from this machine', {
         severity: 'FATAL',
-        hint: 'The user has NOLOGIN; ALTER USER ... LOGIN allows it.',
+        hint: 'Connect with sslmode=require, or use OAUTHBEARER.',
       });
     }
-    return EngineSession.open(this.engine, user, this.startup, this.peer, 'password');
+  }
+
+  async step(): Promise<SaslStep> {
+    throw this.fail('SASL response where a password was asked for');
+  }
+
+  override async password(text: string): Promise<void> {
+    try {
+      this.principal = await tokenPrincipal(this.engine, text, this.provider);
+    } catch (err) {
+      throw this.refused(err);
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../auth/loopback.js';
 import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
@@ -35,14 +35,6 @@ const KEYS = [
 const bad = (message: string, position?: number, hint?: string) =>
   new PgError('invalid_parameter_value', message, { ...(position === undefined ? {} : { position }), ...(hint === undefined ? {} : { hint }) });
 
-/** Loopback hosts may use plain http (a provider on the same machine); nothing else may. */
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  return h === '::1';
-}
-
 /** SPEC §2: https only (http for loopback), no credentials or fragment in the URL. */
 export function checkProviderUrl(key: string, text: string, position: number): string {
   let url: URL;
@@ -51,7 +43,7 @@ export function checkProviderUrl(key: string, text: string, position: number): s
   } catch {
     throw bad(`${key} is not a valid URL: "${text}"`, position);
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
     throw bad(`${key} must use https`, position, 'Plain http is allowed for loopback hosts (localhost, 127.0.0.1, ::1) only.');
   }
   if (url.username || url.password) throw bad(`${key} must not carry credentials`, position);

@@ -142,15 +142,24 @@ export function explainRls(cmd: Cmd<'ExplainRls'>, ctx: StatementContext): Execu
   for (const p of ctx.view.rlsPolicies()) {
     if (p.databaseId === db.id && p.collection === collection && (p.kind === cmd.kind || p.kind === 'all')) policies.push(p);
   }
-  const auth = ctx.session.authValues(ctx.view, ctx.now);
+  const e = effectivePredicate(policies, ctx.session.authValues(ctx.view, ctx.now));
+  const row = [String(e.policies), e.predicate, e.postgresql];
+  return rowsResult(EXPLAIN_COLUMNS, [row][Symbol.iterator](), 'EXPLAIN', false);
+}
+
+/**
+ * The combined predicate of some policies for one principal: permissive ones OR-ed,
+ * restrictive ones AND-ed on top, none permissive = FALSE; with the $auth values
+ * substituted, and as PostgreSQL SQL over current_setting('auth.<var>', true).
+ */
+export function effectivePredicate(policies: RlsPolicy[], auth: AuthValues): { policies: number; predicate: string; postgresql: string } {
   const combine = (form: Form) => {
     const permissive = policies.filter((p) => !p.restrictive).map((p) => form.policy(p.predicate));
     const restrictive = policies.filter((p) => p.restrictive).map((p) => form.policy(p.predicate));
     const base = permissive.length === 0 ? 'FALSE' : permissive.length === 1 ? permissive[0]! : permissive.map((x) => `(${x})`).join(' OR ');
     return [base, ...restrictive].map((x, i, all) => (all.length > 1 ? `(${x})` : x)).join(' AND ') || base;
   };
-  const row = [String(policies.length), combine(portcullisForm(auth)), combine(postgresForm())];
-  return rowsResult(EXPLAIN_COLUMNS, [row][Symbol.iterator](), 'EXPLAIN', false);
+  return { policies: policies.length, predicate: combine(portcullisForm(auth)), postgresql: combine(postgresForm()) };
 }
 
 /** A predicate as CREATE RLS POLICY takes it (for DUMP CATALOG). */

@@ -13,7 +13,7 @@ import type {
   ResultSink,
   StartupInfo,
 } from '../wire/handler.js';
-import type { TransactionStatus } from '../wire/messages.js';
+import type { NoticeFields, TransactionStatus } from '../wire/messages.js';
 import type { Engine } from './engine.js';
 import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
 import { commandDone, emptyStatement } from './results.js';
@@ -23,8 +23,26 @@ import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { JwtPrincipal } from './jwt-principal.js';
+import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type Principal } from './credentials.js';
+import { statementDatabases } from './statement-databases.js';
 
-export type LoginMethod = 'password';
+/** SPEC §6: a credential used outside its databases. */
+export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
+  return new PgError('insufficient_privilege', `DATABASE_NOT_AUTHORIZED: this credential does not reach database "${db}"`, {
+    severity,
+    detail: 'The API key was created for other databases.',
+    hint: 'Use a key created WITH DATABASES including it, or change the key with ALTER API KEY ... SET DATABASES.',
+    ...(position === undefined ? {} : { position }),
+  });
+}
+
+function checkStatementDatabases(cmd: AdminCommand, actor: User, view: CatalogReader, now: number): void {
+  const names = statementDatabases(cmd);
+  if (names.length === 0) return;
+  const reach = accessibleDatabases(actor, view, now);
+  for (const n of names) if (!reach.includes(n.value)) throw databaseNotAuthorized(n.value, 'ERROR', n.position);
+}
+
 
 /** Internal setting (not settable by SET) holding the SET SESSION AUTHORIZATION user id. */
 const CURRENT_USER_KEY = 'portcullis internal: current user id';
@@ -54,22 +72,37 @@ export class EngineSession implements QuerySession {
 
   private constructor(
     readonly engine: Engine,
-    readonly sessionUserId: number,
-    readonly sessionUserName: string,
+    /** Who logged in, and with what (re-derived at each statement for API keys). */
+    readonly login: Principal,
     readonly database: string,
-    readonly method: LoginMethod,
     readonly peer: PeerInfo,
   ) {
     this.settings = new Settings({ scram_iterations: String(engine.scramIterations) });
   }
 
+  get sessionUserId(): number {
+    return this.login.user.id;
+  }
+
+  get sessionUserName(): string {
+    return this.login.user.name;
+  }
+
+  get method(): LoginMethod {
+    return this.login.method;
+  }
+
   /** After authentication: the startup database, connection limits and startup settings. */
-  static open(engine: Engine, user: User, startup: StartupInfo, peer: PeerInfo, method: LoginMethod): EngineSession {
+  static open(engine: Engine, login: Principal, startup: StartupInfo, peer: PeerInfo): EngineSession {
+    const user = login.user;
     // psql and libpq send the user name as the database when none is given (as PostgreSQL's
     // default): that, or no database, means the tenant's `default` database.
     const requested = startup.database === '' || startup.database === user.name ? DEFAULT_DATABASE : startup.database;
     if (!engine.catalog.databaseByName(user.tenantId, requested)) {
       throw new PgError('invalid_catalog_name', `database "${requested}" does not exist`, { severity: 'FATAL' });
+    }
+    if (user.limits?.databaseIds && !accessibleDatabases(user, engine.catalog, engine.clock()).includes(requested)) {
+      throw databaseNotAuthorized(requested, 'FATAL');
     }
     if (!accessibleDatabases(user, engine.catalog, engine.clock()).includes(requested)) {
       throw new PgError('insufficient_privilege', `permission denied for database "${requested}"`, {
@@ -86,7 +119,7 @@ export class EngineSession implements QuerySession {
         detail: `The user's CONNECTION LIMIT is ${user.connectionLimit}.`,
       });
     }
-    const s = new EngineSession(engine, user.id, user.name, requested, method, peer);
+    const s = new EngineSession(engine, login, requested, peer);
     for (const [name, value] of startupSettings(startup.params)) {
       try {
         s.settings.set(name, value);
@@ -109,7 +142,8 @@ export class EngineSession implements QuerySession {
   actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
     const token = this.tokenPrincipal();
     if (token) return token.user;
-    const u = view.userById(this.currentUserId);
+    const acting = this.currentUserId === this.sessionUserId && this.method !== 'password';
+    const u = acting ? this.credentialActor(view, now) : view.userById(this.currentUserId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
         severity: 'FATAL',
@@ -117,6 +151,22 @@ export class EngineSession implements QuerySession {
     }
     const role = effectiveOf(u, view, now).role;
     return role === u.role ? u : { ...u, role };
+  }
+
+  /**
+   * The principal of an API-key or token login as of now: a key is looked up again, so
+   * dropping it (or its owner, or disabling the owner) ends the session's access.
+   */
+  private credentialActor(view: CatalogReader, now: number): User {
+    if (this.login.apiKeyId === null) return this.login.user;
+    const key = view.apiKeyById(this.login.apiKeyId);
+    try {
+      if (!key) throw new CredentialRefused('the API key was dropped');
+      return keyPrincipal(key, view, now).user;
+    } catch (err) {
+      if (!(err instanceof CredentialRefused)) throw err;
+      throw new PgError('invalid_authorization_specification', 'the API key of this session no longer grants access', { severity: 'FATAL' });
+    }
   }
 
   /** The user statements run as: the login's, or the one SET SESSION AUTHORIZATION chose. */
@@ -144,7 +194,11 @@ export class EngineSession implements QuerySession {
 
   /** This session's $auth.* variables (SPEC §5): from the token principal, or from the user. */
   authValues(view: CatalogReader, now: number): AuthValues {
-    return this.tokenPrincipal()?.auth ?? passwordAuthValues(this.actor(view, now), view, this.method, now);
+    const token = this.tokenPrincipal();
+    if (token) return token.auth;
+    if (this.currentUserId !== this.sessionUserId || this.method === 'password') return passwordAuthValues(this.actor(view, now), view, 'password', now);
+    if (this.method === 'jwt') return this.login.auth;
+    return { ...passwordAuthValues(this.actor(view, now), view, this.method, now), scopes: this.login.auth.scopes };
   }
 
   /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */
@@ -162,6 +216,11 @@ export class EngineSession implements QuerySession {
   }
 
   // ---- QuerySession ----------------------------------------------------------------
+
+  loginNotices(): NoticeFields[] {
+    const text = expiryNotice(this.login, this.engine.clock());
+    return text ? [{ severity: 'NOTICE', code: '00000', message: text }] : [];
+  }
 
   initialParameters(): [string, string][] {
     return this.settings.reported();
@@ -266,6 +325,7 @@ export class EngineSession implements QuerySession {
     const now = this.engine.clock();
     const view = this.view();
     let actor = this.actor(view, now);
+    if (actor.limits?.databaseIds) checkStatementDatabases(cmd, actor, view, now);
     const imports = st.imports ? new ImportPlan(cmd, st.imports, actor, view, params) : null;
     // IMPORT (tenant = N): the superuser acts from tenant N, so names resolve there.
     if (imports?.tenantId != null) actor = { ...actor, tenantId: imports.tenantId };

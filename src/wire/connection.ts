@@ -47,6 +47,7 @@ type Phase =
   | { kind: 'startup' }
   | { kind: 'sasl-initial'; exchange: AuthExchange }
   | { kind: 'sasl-continue'; exchange: AuthExchange }
+  | { kind: 'password'; exchange: AuthExchange }
   | { kind: 'ready'; session: QuerySession; processId: number }
   | { kind: 'closed' };
 
@@ -176,6 +177,8 @@ export class Connection {
       case 'sasl-initial':
       case 'sasl-continue':
         return this.handleSasl(m, this.phase);
+      case 'password':
+        return this.handlePassword(m, this.phase.exchange);
       case 'ready':
         return this.handleQuery(m, this.phase.session);
       case 'closed':
@@ -218,6 +221,12 @@ export class Connection {
           });
         }
         const exchange = this.handler.startAuth({ user, database, params }, this.peer);
+        if (exchange.mechanisms.length === 0) {
+          this.out.write({ type: 'AuthenticationCleartextPassword' });
+          this.flush();
+          this.phase = { kind: 'password', exchange };
+          return;
+        }
         this.out.write({ type: 'AuthenticationSASL', mechanisms: exchange.mechanisms });
         this.flush();
         this.phase = { kind: 'sasl-initial', exchange };
@@ -258,14 +267,35 @@ export class Connection {
       this.phase = { kind: 'sasl-continue', exchange: phase.exchange };
       return;
     }
-    this.out.write({ type: 'AuthenticationSASLFinal', data: step.data });
-    const session = await phase.exchange.open();
+    if (step.data) this.out.write({ type: 'AuthenticationSASLFinal', data: step.data });
+    await this.authenticated(phase.exchange);
+  }
+
+  /** PasswordMessage: a NUL-terminated password (only ever asked for a token as the password). */
+  private async handlePassword(m: FrontendMessage, exchange: AuthExchange): Promise<void> {
+    if (m.type === 'Terminate') {
+      this.shutdown();
+      this.transport.close();
+      return;
+    }
+    if (m.type !== 'AuthenticationResponse') throw malformed(`expected password message, got ${m.type}`);
+    const r = new MessageReader(m.data);
+    const password = r.cstring();
+    r.end_();
+    await exchange.password(password);
+    if (this.isClosed()) return;
+    await this.authenticated(exchange);
+  }
+
+  private async authenticated(exchange: AuthExchange): Promise<void> {
+    const session = await exchange.open();
     if (this.isClosed()) {
       session.close();
       return;
     }
     if (this.authTimer) clearTimeout(this.authTimer);
     this.out.write({ type: 'AuthenticationOk' });
+    for (const n of session.loginNotices()) this.out.write({ type: 'NoticeResponse', fields: n });
     for (const [name, value] of session.initialParameters()) this.out.write({ type: 'ParameterStatus', name, value });
     const key = this.cancels.register(session);
     this.out.write({ type: 'BackendKeyData', ...key });

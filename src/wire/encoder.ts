@@ -55,6 +55,8 @@ export class BackendWriter {
     switch (m.type) {
       case 'AuthenticationOk':
         return this.begin(BackendCode.Authentication).int32(0).end();
+      case 'AuthenticationCleartextPassword':
+        return this.begin(BackendCode.Authentication).int32(3).end();
       case 'AuthenticationSASL': {
         this.begin(BackendCode.Authentication).int32(10);
         for (const mech of m.mechanisms) this.cstring(mech);

@@ -18,13 +18,17 @@ export interface StartupInfo {
   params: Map<string, string>;
 }
 
-export type SaslStep = { done: false; data: Buffer } | { done: true; data: Buffer };
+/** A SASL step's answer; a final step without data (OAUTHBEARER) sends no SASLFinal. */
+export type SaslStep = { done: false; data: Buffer } | { done: true; data: Buffer | null };
 
 /** One login attempt. Failures are thrown as PgError (28P01 for every credential failure). */
 export interface AuthExchange {
+  /** SASL mechanisms to offer; empty: ask for a cleartext password (see `password`). */
   readonly mechanisms: string[];
   /** `mechanism` is set on the first (SASLInitialResponse) step and null afterwards. */
   step(mechanism: string | null, data: Buffer): Promise<SaslStep>;
+  /** The PasswordMessage, when no mechanism was offered (a token sent as the password). */
+  password(text: string): Promise<void>;
   /** After the final step: open the session; may still refuse (28000 NOLOGIN, 53300, 3D000). */
   open(): Promise<QuerySession>;
 }
@@ -72,6 +76,8 @@ export interface NoticeSink {
 export interface QuerySession {
   /** The ParameterStatus values reported after login (server_version, TimeZone, ...). */
   initialParameters(): [string, string][];
+  /** Notices to send right after AuthenticationOk (an expiry warning). */
+  loginNotices(): NoticeFields[];
   /** Reportable settings changed since the last call (SET application_name ...). */
   takeParameterChanges(): [string, string][];
   txStatus(): TransactionStatus;

@@ -92,6 +92,7 @@ export type NoticeFields = ErrorFields;
 
 export type BackendMessage =
   | { type: 'AuthenticationOk' }
+  | { type: 'AuthenticationCleartextPassword' }
   | { type: 'AuthenticationSASL'; mechanisms: string[] }
   | { type: 'AuthenticationSASLContinue'; data: Buffer }
   | { type: 'AuthenticationSASLFinal'; data: Buffer }

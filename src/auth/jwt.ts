@@ -1,0 +1,154 @@
+import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from 'jose';
+
+type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+import type { OidcProvider } from '../catalog/model.js';
+import { JwksError, publicKeys, type Jwk, type JwksCache } from './jwks.js';
+
+/**
+ * OIDC token verification: the one place that talks to jose. A token is routed to the
+ * provider whose issuer and audience both match (SPEC §2), verified with that provider's
+ * allowed algorithms only (never `none`, never HS* — an HMAC "signed" with a public key),
+ * its `exp` required, `nbf` and `iat` checked with a clock skew, and its size capped.
+ */
+export interface TokenPolicy {
+  clockSkewSeconds: number;
+  maxTokenBytes: number;
+}
+
+export const DEFAULT_TOKEN_POLICY: TokenPolicy = { clockSkewSeconds: 60, maxTokenBytes: 8 * 1024 };
+
+/** A refused token, with the real reason (recorded; the client only hears "failed"). */
+export class TokenRejected extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export interface VerifiedToken {
+  provider: OidcProvider;
+  claims: JWTPayload;
+}
+
+/** Does this look like a JWT at all (three base64url parts)? Decides credential kinds. */
+export const looksLikeJwt = (s: string): boolean => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s);
+
+const imported = new WeakMap<Jwk, Map<string, Promise<VerifyKey>>>();
+
+function importKey(jwk: Jwk, alg: string): Promise<VerifyKey> {
+  let byAlg = imported.get(jwk);
+  if (!byAlg) imported.set(jwk, (byAlg = new Map()));
+  let k = byAlg.get(alg);
+  if (!k) {
+    k = importJWK(jwk as Parameters<typeof importJWK>[0], alg);
+    byAlg.set(alg, k);
+  }
+  return k;
+}
+
+const KTY_OF: Record<string, string> = { ES: 'EC', RS: 'RSA', PS: 'RSA', Ed: 'OKP' };
+
+/**
+ * Verifies `token`. `only`: the provider the client named (startup user `jwt:<name>`); a
+ * token of another provider is refused even when it would verify there.
+ */
+export async function verifyJwt(
+  token: string,
+  providers: OidcProvider[],
+  jwks: JwksCache,
+  now: number,
+  policy: TokenPolicy = DEFAULT_TOKEN_POLICY,
+  only?: string,
+): Promise<VerifiedToken> {
+  if (Buffer.byteLength(token) > policy.maxTokenBytes) throw new TokenRejected(`token larger than ${policy.maxTokenBytes} bytes`);
+  let alg: string | undefined;
+  let kid: string | undefined;
+  let unverified: JWTPayload;
+  try {
+    ({ alg, kid } = decodeProtectedHeader(token));
+    unverified = decodeJwt(token);
+  } catch {
+    throw new TokenRejected('malformed token');
+  }
+  if (!alg || alg === 'none' || alg.startsWith('HS')) throw new TokenRejected(`algorithm "${alg ?? 'none'}" is never accepted`);
+
+  const provider = route(providers, unverified, only);
+  if (!provider.algorithms.includes(alg)) throw new TokenRejected(`algorithm ${alg} is not allowed by provider "${provider.name}"`);
+
+  let keys: Jwk[];
+  try {
+    keys = provider.jwksUrl ? await jwks.keysFor(provider.name, provider.jwksUrl, kid) : publicKeys(JSON.parse(provider.jwks ?? '{"keys":[]}'));
+  } catch (err) {
+    throw new TokenRejected(err instanceof JwksError ? err.message : `JWKS of provider "${provider.name}" is not usable`);
+  }
+  const kty = KTY_OF[alg.slice(0, 2)];
+  const candidates = keys.filter((k) => (kid === undefined || k.kid === kid) && k.kty === kty && (k.alg === undefined || k.alg === alg) && k.use !== 'enc');
+  if (candidates.length === 0) throw new TokenRejected(kid === undefined ? `no ${alg} key in the provider's JWKS` : `unknown kid "${kid}"`);
+
+  let lastError: unknown = null;
+  for (const jwk of candidates) {
+    let key: VerifyKey;
+    try {
+      key = await importKey(jwk, alg);
+    } catch {
+      lastError = new TokenRejected(`key "${jwk.kid ?? ''}" does not fit ${alg}`);
+      continue;
+    }
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        issuer: provider.issuer,
+        ...(provider.audience === '*' ? {} : { audience: provider.audience }),
+        algorithms: provider.algorithms,
+        clockTolerance: policy.clockSkewSeconds,
+        currentDate: new Date(now),
+        requiredClaims: ['exp'],
+      });
+      if (typeof payload.iat === 'number' && payload.iat * 1000 > now + policy.clockSkewSeconds * 1000) {
+        throw new TokenRejected('token issued in the future (iat)');
+      }
+      return { provider, claims: payload };
+    } catch (err) {
+      lastError = err;
+      if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
+    }
+  }
+  throw lastError instanceof TokenRejected ? lastError : new TokenRejected(reasonOf(lastError));
+}
+
+/** The provider a token is for: issuer and audience both match; `only` must be it. */
+function route(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider {
+  const enabled = providers.filter((p) => p.enabled);
+  if (only !== undefined) {
+    const p = enabled.find((x) => x.name === only);
+    if (!p) throw new TokenRejected(`no enabled OIDC provider "${only}"`);
+    return p; // verification then fails with the real reason if the token is another's
+  }
+  const auds = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  const sameIssuer = enabled.filter((p) => p.issuer === claims.iss);
+  const match = sameIssuer.find((p) => p.audience === '*' || auds.includes(p.audience));
+  if (match) return match;
+  if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
+  throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
+}
+
+function reasonOf(err: unknown): string {
+  const e = err as { code?: string; claim?: string; reason?: string; message?: string };
+  switch (e?.code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'token expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (e.claim === 'nbf') return 'token not yet valid (nbf)';
+      if (e.claim === 'iss') return 'wrong issuer';
+      if (e.claim === 'aud') return e.reason === 'missing' ? 'missing audience (aud)' : 'wrong audience';
+      if (e.claim === 'exp') return 'missing expiry (exp)';
+      return `claim ${e.claim ?? '?'} invalid: ${e.message ?? ''}`;
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature verification failed';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'algorithm not allowed';
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'malformed token';
+    default:
+      return `token refused: ${e?.message ?? String(err)}`;
+  }
+}

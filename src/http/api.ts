@@ -1,0 +1,237 @@
+import type http from 'node:http';
+import { looksLikeJwt } from '../auth/jwt.js';
+import { LocalConnection } from '../client/local-connection.js';
+import type { QueryOutcome } from '../client/connection.js';
+import { CredentialRefused, keyFromText, keyPrincipal, tokenPrincipal, type Principal } from '../engine/credentials.js';
+import type { Engine } from '../engine/engine.js';
+import { effectivePredicate } from '../engine/rls.js';
+import { EngineSession } from '../engine/session.js';
+import { asPgError, errorFields, type ErrorFields } from '../errors/pg-error.js';
+import type { PeerInfo } from '../wire/handler.js';
+
+/**
+ * The HTTP API of SPEC §1.3, on node:http: five routes and JSON both ways do not need a
+ * framework, and node:http lets us bound every request (body size, header size, time)
+ * ourselves. Every route that acts runs through the same engine sessions as pgwire.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+type Json = Record<string, unknown>;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly fields: ErrorFields,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(fields.message);
+  }
+}
+
+/** SQLSTATE → HTTP status: credentials 401, privileges 403, capacity 503, the rest 400. */
+function statusOf(code: string): number {
+  if (code.startsWith('28')) return 401;
+  if (code === '42501') return 403;
+  if (code === '53300' || code.startsWith('53') || code.startsWith('58')) return 503;
+  if (code === '57014') return 408;
+  if (code === 'XX000') return 500;
+  return 400;
+}
+
+const unauthorized = () =>
+  new HttpError(401, { severity: 'ERROR', code: '28P01', message: 'authentication failed' }, { 'www-authenticate': 'Bearer realm="portcullis"' });
+
+const fail = (status: number, code: string, message: string, hint?: string) =>
+  new HttpError(status, { severity: 'ERROR', code, message, ...(hint ? { hint } : {}) });
+
+export class HttpApi {
+  constructor(private readonly engine: Engine) {}
+
+  /** The node:http request listener. */
+  readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const route = `${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`;
+    const known = ROUTES.has(route) ? route : 'other';
+    this.serve(req, res, route)
+      .catch((err: unknown) => {
+        if (err instanceof HttpError) return send(res, err.status, { error: publicFields(err.fields) }, err.headers);
+        const e = asPgError(err);
+        if (e.state === 'internal_error') console.error(`portcullis: internal error on ${route}: ${(err as Error)?.stack ?? String(err)}`);
+        return send(res, statusOf(e.code), { error: publicFields(errorFields(e)) });
+      })
+      .finally(() => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.engine.metrics.httpRequests.inc({ route: known, status: String(res.statusCode) });
+        this.engine.metrics.httpSeconds.observe(seconds, { route: known });
+      });
+  };
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, route: string): Promise<void> {
+    switch (route) {
+      case 'GET /healthz':
+        return send(res, 200, { status: 'ok' });
+      case 'GET /readyz':
+        return send(res, 200, { status: 'ready' });
+      case 'GET /metrics':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.engine.metrics.text());
+        return;
+      case 'GET /v1/whoami': {
+        const p = await this.principalOf(req);
+        return send(res, 200, describePrincipal(p));
+      }
+      case 'POST /v1/query':
+        return this.query(req, res);
+      case 'POST /v1/authenticate':
+        return this.authenticate(req, res);
+    }
+    const path = route.slice(route.indexOf(' ') + 1);
+    if ([...ROUTES].some((r) => r.endsWith(` ${path}`))) throw fail(405, '0A000', `method ${req.method} not allowed on ${path}`);
+    throw fail(404, '42704', `no route ${path}`, 'Routes: POST /v1/query, GET /v1/whoami, POST /v1/authenticate, GET /healthz, /readyz, /metrics.');
+  }
+
+  /**
+   * The request's credential (SPEC §5 precedence: a JWT bearer before an API key), or 401
+   * for a missing or refused one — the same answer for every reason, which is recorded.
+   */
+  private async principalOf(req: http.IncomingMessage): Promise<Principal> {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    const apiKey = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'].trim() : undefined;
+    const presented = bearer && looksLikeJwt(bearer) ? bearer : (bearer ?? apiKey);
+    if (!presented) throw unauthorized();
+    return this.verify(presented, peerOf(req));
+  }
+
+  /** An API key or a token, to a principal; failures recorded with their real reason. */
+  private async verify(credential: string, peer: PeerInfo): Promise<Principal> {
+    const isJwt = looksLikeJwt(credential);
+    const method = isJwt ? 'jwt' : 'api_key';
+    const started = process.hrtime.bigint();
+    try {
+      let p: Principal;
+      if (isJwt) p = await tokenPrincipal(this.engine, credential);
+      else {
+        const { key } = keyFromText(credential, this.engine.catalog, this.engine.clock());
+        p = keyPrincipal(key, this.engine.catalog, this.engine.clock());
+        this.engine.noteKeyUse(key.id);
+      }
+      this.engine.recordLogin({ method, ok: true, principal: p.user.name, address: peer.address, via: 'http' });
+      return p;
+    } catch (err) {
+      if (!(err instanceof CredentialRefused)) throw err;
+      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: isJwt ? 'token' : credential.slice(0, 20), address: peer.address, via: 'http' });
+      throw unauthorized();
+    } finally {
+      this.engine.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { method });
+    }
+  }
+
+  private async query(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const p = await this.principalOf(req);
+    const body = await readJson(req);
+    if (typeof body.sql !== 'string') throw fail(400, '22023', 'the body must be {"sql": "..."}', 'Optionally with "database".');
+    const database = typeof body.database === 'string' ? body.database : '';
+    const session = EngineSession.open(this.engine, p, { user: p.user.name, database, params: new Map([['application_name', 'http']]) }, peerOf(req));
+    const conn = LocalConnection.over(session);
+    let outcome: QueryOutcome;
+    try {
+      outcome = await conn.query(body.sql);
+    } finally {
+      await conn.close();
+    }
+    const results = outcome.results.map((r) => ({
+      command: r.tag,
+      ...(r.columns ? { columns: r.columns.map((c) => ({ name: c.name, type_oid: c.typeOid })), rows: r.rows } : {}),
+    }));
+    const notices = outcome.notices.map((n) => ({ severity: n.severity, code: n.code, message: n.message }));
+    if (outcome.error) {
+      // Statements before the failing one in the same request were rolled back with it.
+      return send(res, statusOf(outcome.error.code), { error: publicFields(outcome.error), notices });
+    }
+    return send(res, 200, { results, notices });
+  }
+
+  /**
+   * For data planes: is this credential good, who is it, which databases does it reach and
+   * which RLS predicates apply — or 401 (and 403 for a database it does not reach).
+   */
+  private async authenticate(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readJson(req);
+    if (typeof body.credential !== 'string') throw fail(400, '22023', 'the body must be {"credential": "<API key or JWT>"}', 'Optionally with "database".');
+    const p = await this.verify(body.credential, peerOf(req));
+    const view = this.engine.catalog;
+    const databases = (p.auth.databases as string[] | null) ?? [];
+    if (typeof body.database === 'string' && !databases.includes(body.database)) {
+      throw fail(403, '42501', `DATABASE_NOT_AUTHORIZED: this credential does not reach database "${body.database}"`);
+    }
+    const rls: Json[] = [];
+    for (const dbName of typeof body.database === 'string' ? [body.database] : databases) {
+      const db = view.databaseByName(p.user.tenantId, dbName);
+      if (!db) continue;
+      const policies = [...view.rlsPolicies()].filter((x) => x.databaseId === db.id);
+      for (const collection of [...new Set(policies.map((x) => x.collection))].sort()) {
+        for (const kind of ['read', 'write'] as const) {
+          const e = effectivePredicate(policies.filter((x) => x.collection === collection && (x.kind === kind || x.kind === 'all')), p.auth);
+          rls.push({ database: dbName, collection, for: kind, policies: e.policies, predicate: e.predicate, postgresql: e.postgresql });
+        }
+      }
+    }
+    return send(res, 200, { authenticated: true, ...describePrincipal(p), databases, rls });
+  }
+}
+
+const ROUTES = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/whoami', 'POST /v1/query', 'POST /v1/authenticate']);
+
+function describePrincipal(p: Principal): Json {
+  const auth: Json = {};
+  for (const [k, v] of Object.entries(p.auth)) if (k !== 'claims') auth[k] = v;
+  for (const [k, v] of Object.entries(p.auth.claims)) auth[`claims.${k}`] = v;
+  return { principal: { name: p.user.name, id: p.auth.id, role: p.auth.role, tenant_id: p.auth.tenant_id, method: p.method }, auth };
+}
+
+/** Error fields a client may see: SQLSTATE, message, detail, hint (never the statement). */
+function publicFields(f: ErrorFields): Json {
+  return { code: f.code, message: f.message, ...(f.detail ? { detail: f.detail } : {}), ...(f.hint ? { hint: f.hint } : {}), ...(f.position ? { position: Number(f.position) } : {}) };
+}
+
+function peerOf(req: http.IncomingMessage): PeerInfo {
+  return { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0, tls: 'encrypted' in req.socket };
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.end();
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers }).end(text);
+}
+
+/** A JSON object body of at most MAX_BODY_BYTES (413 beyond, 400 when not JSON). */
+function readJson(req: http.IncomingMessage): Promise<Json> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      return reject(fail(413, '54000', `request body larger than ${MAX_BODY_BYTES} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(fail(413, '54000', `request body larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        resolve(v as Json);
+      } catch {
+        reject(fail(400, '22P02', 'the request body is not a JSON object'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
