@@ -2,9 +2,10 @@ import os from 'node:os';
 import { benchParser } from './parser.js';
 import { benchAgainstPostgres } from './pgbench.js';
 import { measureScale } from './scale.js';
+import { benchHttp } from './http.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -21,6 +22,12 @@ if (!only || only === 'pg') {
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   console.log(`against PostgreSQL (pgbench, simple protocol, median of ${runs} runs of ${seconds} s, durable commits on both):`);
   await benchAgainstPostgres(runs, seconds, (s) => console.log(s));
+}
+if (!only || only === 'http') {
+  const runs = Number(process.env.BENCH_RUNS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  console.log(`HTTP API against a bare node:http server (the floor), median of ${runs} runs of ${seconds} s:`);
+  await benchHttp(runs, seconds, (s) => console.log(s));
 }
 if (!only || only === 'scale') {
   const big = Number(process.env.BENCH_SCALE_USERS ?? 1_000_000);

@@ -115,6 +115,13 @@ export class JwksCache {
     return s.entry.keys;
   }
 
+  /** The keys cached for a provider right now, if still usable (no fetch): for the verified-token cache. */
+  cachedKeys(provider: string, url: string, now: number): Jwk[] | null {
+    const e = this.state.get(provider)?.entry;
+    if (!e || e.url !== url || now - e.fetchedAt > this.policy.ttlMs) return null;
+    return e.keys;
+  }
+
   /** Forgets a provider (dropped, or its URL changed). */
   forget(provider: string): void {
     this.state.delete(provider);

@@ -29,6 +29,39 @@ export interface VerifiedToken {
   claims: JWTPayload;
 }
 
+/**
+ * Tokens already verified, by their text: a service presents the same token on every
+ * request until it expires, and an ECDSA or RSA verification costs far more than the rest
+ * of a request. A hit still checks the clock (exp, nbf, iat), that the provider is the
+ * same row (not dropped, not altered), and that the key that verified it is still in the
+ * provider's current key set — so rotation and provider changes take effect at once.
+ */
+interface Verified {
+  provider: OidcProvider;
+  claims: JWTPayload;
+  jwk: Jwk;
+}
+const MAX_VERIFIED = 10_000;
+const verified = new Map<string, Verified>();
+
+function remember(token: string, v: Verified): void {
+  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+  verified.set(token, v);
+}
+
+function timeClaimsOk(c: JWTPayload, now: number, skewS: number): boolean {
+  const t = now / 1000;
+  return typeof c.exp === 'number' && c.exp > t - skewS && (typeof c.nbf !== 'number' || c.nbf <= t + skewS) && (typeof c.iat !== 'number' || c.iat <= t + skewS);
+}
+
+/** Inline JWKS of a provider row, parsed once per row. */
+const inlineKeys = new WeakMap<OidcProvider, Jwk[]>();
+function inlineKeysOf(p: OidcProvider): Jwk[] {
+  let keys = inlineKeys.get(p);
+  if (!keys) inlineKeys.set(p, (keys = publicKeys(JSON.parse(p.jwks ?? '{"keys":[]}'))));
+  return keys;
+}
+
 /** Does this look like a JWT at all (three base64url parts)? Decides credential kinds. */
 export const looksLikeJwt = (s: string): boolean => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s);
 
@@ -60,6 +93,16 @@ export async function verifyJwt(
   only?: string,
 ): Promise<VerifiedToken> {
   if (Buffer.byteLength(token) > policy.maxTokenBytes) throw new TokenRejected(`token larger than ${policy.maxTokenBytes} bytes`);
+  const hit = verified.get(token);
+  if (hit) {
+    const p = hit.provider;
+    const current = providers.find((x) => x.name === p.name);
+    const keys = current === p && p.enabled ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
+    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds) && (only === undefined || only === p.name)) {
+      return { provider: p, claims: hit.claims };
+    }
+    verified.delete(token); // verified again below, and refused with the real reason if it now fails
+  }
   let alg: string | undefined;
   let kid: string | undefined;
   let unverified: JWTPayload;
@@ -76,7 +119,7 @@ export async function verifyJwt(
 
   let keys: Jwk[];
   try {
-    keys = provider.jwksUrl ? await jwks.keysFor(provider.name, provider.jwksUrl, kid) : publicKeys(JSON.parse(provider.jwks ?? '{"keys":[]}'));
+    keys = provider.jwksUrl ? await jwks.keysFor(provider.name, provider.jwksUrl, kid) : inlineKeysOf(provider);
   } catch (err) {
     throw new TokenRejected(err instanceof JwksError ? err.message : `JWKS of provider "${provider.name}" is not usable`);
   }
@@ -105,6 +148,7 @@ export async function verifyJwt(
       if (typeof payload.iat === 'number' && payload.iat * 1000 > now + policy.clockSkewSeconds * 1000) {
         throw new TokenRejected('token issued in the future (iat)');
       }
+      remember(token, { provider, claims: payload, jwk });
       return { provider, claims: payload };
     } catch (err) {
       lastError = err;

@@ -97,7 +97,7 @@ export class EngineSession implements QuerySession {
     const user = login.user;
     // psql and libpq send the user name as the database when none is given (as PostgreSQL's
     // default): that, or no database, means the tenant's `default` database.
-    const requested = startup.database === '' || startup.database === user.name ? DEFAULT_DATABASE : startup.database;
+    const requested = startup.database === '' || startup.database === startup.user || startup.database === user.name ? DEFAULT_DATABASE : startup.database;
     if (!engine.catalog.databaseByName(user.tenantId, requested)) {
       throw new PgError('invalid_catalog_name', `database "${requested}" does not exist`, { severity: 'FATAL' });
     }

@@ -5,7 +5,8 @@
  */
 type Labels = Record<string, string>;
 
-const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+/** Series key: label values in the order given (each metric's callers use one order). */
+const key = (labels: Labels) => Object.keys(labels).join('\u0001') + '\u0002' + Object.values(labels).join('\u0001');
 const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const render = (labels: Labels, extra: Labels = {}) => {
   const all = { ...labels, ...extra };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/auth/apikey.js';
 import type { RunningServer } from '../../src/server.js';
 import { client, startTestServer } from '../support/server.js';
+import { psql } from '../support/psql.js';
 
 /**
  * API keys in use (SPEC §2, §9): over pgwire by SCRAM (startup user `pcu_<key id>`, the
@@ -89,6 +90,11 @@ describe('an API key over pgwire and HTTP', () => {
     expect(err).toMatchObject({ code: '42501' });
     expect((err as { message: string }).message).toContain('DATABASE_NOT_AUTHORIZED');
     await c.end();
+  });
+
+  it('logs in with psql itself, as the README shows', async () => {
+    const r = await psql(server.port, ['-At', '-c', 'SELECT $auth.method, current_user, current_database()'], { user: keyUser(key), password: key, db: 'prod' });
+    expect(r).toMatchObject({ code: 0, stdout: 'api_key|ana|prod\n' });
   });
 
   it('answers over HTTP with Bearer and X-API-Key the same $auth, and runs queries as the key', async () => {

@@ -9,6 +9,7 @@ import type { RunningServer } from '../../src/server.js';
 import { RawClient } from '../support/raw-client.js';
 import { b64url, JwksServer, mint, signingKey, type SigningKey } from '../support/jwks-server.js';
 import { client, startTestServer } from '../support/server.js';
+import { psql } from '../support/psql.js';
 
 /**
  * OIDC tokens in use (SPEC §2, §5): a JWKS server on loopback with ES256, ES384 and RS256
@@ -119,6 +120,11 @@ describe('valid tokens', () => {
     await c.end();
     const http = await whoami(t);
     expect(http.body.auth).toMatchObject({ id: 'u-42', username: 'ada', role: 'admin', org_id: 'org-7', scopes: ['read:orders', 'write:orders'], email: 'ada@example.com', method: 'jwt', 'claims.team': 'blue' });
+  });
+
+  it('logs in with psql itself, the token as the password of jwt:<provider>', async () => {
+    const r = await psql(server.port, ['-At', '-c', 'SELECT $auth.method, $auth.username, current_database()'], { user: 'jwt:acme', password: await token() });
+    expect(r, r.stderr).toMatchObject({ code: 0, stdout: 'jwt|ada|default\n' });
   });
 
   it('logs in with SASL OAUTHBEARER (RFC 7628), routed by issuer and audience', async () => {
