@@ -133,6 +133,11 @@ export class Engine {
     return u?.name ?? (this.opts.bootstrapUser || 'admin');
   }
 
+  /** Commits and writes of a durable store (the bench and tests read them). */
+  get storeStats(): { writes: number; commits: number } | undefined {
+    return (this.opts.store as { stats?: { writes: number; commits: number } }).stats;
+  }
+
   get storeDescription(): string {
     return this.opts.store.description;
   }

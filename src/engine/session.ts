@@ -344,10 +344,16 @@ export class EngineSession implements QuerySession {
     const tx = this.tx;
     if (imports && tx) tx.rowHook = (table, row) => imports.patch(table, row, tx);
     let ex: Execution;
+    const started = process.hrtime.bigint();
+    let outcome = 'error';
     try {
       ex = await dispatch(cmd, ctx);
+      outcome = 'ok';
     } finally {
       if (tx) tx.rowHook = null;
+      const m = this.engine.metrics;
+      m.statements.inc({ kind: cmd.type, outcome });
+      m.statementSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { kind: cmd.type });
     }
     this.checkCancel();
     if (this.mode === 'implicit' && !multi) await this.finishImplicit();

@@ -118,7 +118,7 @@ export class HttpApi {
       return p;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
-      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: isJwt ? 'token' : credential.slice(0, 20), address: peer.address, via: 'http' });
+      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: isJwt ? 'token' : (/^pcu_[a-z0-9]{16}/.exec(credential)?.[0] ?? 'not a key'), address: peer.address, via: 'http' });
       throw unauthorized();
     } finally {
       this.engine.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { method });

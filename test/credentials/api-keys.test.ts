@@ -195,3 +195,35 @@ describe('a service account key', () => {
     await expect(pw.connect()).rejects.toMatchObject({ code: '28P01' });
   });
 });
+
+describe('last use', () => {
+  it('is written without a commit per use, and survives a restart', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pcu-lastuse-'));
+    let s = await startTestServer({ dataDir: path.join(dir, 'data'), clock: () => now, scramIterations: 4096 });
+    try {
+      const a = await client(s.port);
+      const key = (await a.query("CREATE API KEY 'k'")).rows[0].key as string;
+      await a.end();
+      const before = s.engine.storeStats!.commits;
+      for (let i = 0; i < 5; i++) {
+        const c = new pg.Client({ host: '127.0.0.1', port: s.port, user: keyUser(key), password: key, database: 'default' });
+        await c.connect();
+        await c.end();
+      }
+      const after = s.engine.storeStats!.commits;
+      expect(after).toBe(before); // five logins, no commit
+      await s.close(); // writes the last use
+      s = await startTestServer({ dataDir: path.join(dir, 'data'), clock: () => now, scramIterations: 4096 });
+      const b = await client(s.port);
+      const shown = await b.query('SHOW API KEYS');
+      expect(shown.rows.find((r) => r.name === 'k').last_used_at).not.toBeNull();
+      await b.end();
+    } finally {
+      await s.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -122,6 +122,16 @@ describe('valid tokens', () => {
     expect(http.body.auth).toMatchObject({ id: 'u-42', username: 'ada', role: 'admin', org_id: 'org-7', scopes: ['read:orders', 'write:orders'], email: 'ada@example.com', method: 'jwt', 'claims.team': 'blue' });
   });
 
+  it('prefers a JWT bearer to an API key when a request carries both (SPEC §5 precedence)', async () => {
+    const admin = await client(server.port);
+    const key = (await admin.query("CREATE API KEY 'both'")).rows[0].key as string;
+    await admin.end();
+    const r = await fetch(`http://127.0.0.1:${server.httpPort}/v1/whoami`, { headers: { authorization: `Bearer ${await token()}`, 'x-api-key': key } });
+    expect(((await r.json()) as { principal: { method: string } }).principal.method).toBe('jwt');
+    const k = await fetch(`http://127.0.0.1:${server.httpPort}/v1/whoami`, { headers: { 'x-api-key': key } });
+    expect(((await k.json()) as { principal: { method: string } }).principal.method).toBe('api_key');
+  });
+
   it('logs in with psql itself, the token as the password of jwt:<provider>', async () => {
     const r = await psql(server.port, ['-At', '-c', 'SELECT $auth.method, $auth.username, current_database()'], { user: 'jwt:acme', password: await token() });
     expect(r, r.stderr).toMatchObject({ code: 0, stdout: 'jwt|ada|default\n' });
