@@ -12,11 +12,14 @@ export interface TableReader<R extends Row> {
   /** Rows in key order, produced lazily. */
   scan(): IterableIterator<R>;
   /** Rows whose secondary index `index` has `key` (in no particular order). */
-  where(index: string, key: string): R[];
+  where(index: string, key: IndexKey): R[];
 }
 
+/** An index key: a number where one will do (a Map keyed by numbers is twice as fast to fill). */
+export type IndexKey = string | number;
+
 /** Secondary indexes of a table: name → the index key of a row. */
-export type Indexes<R> = Record<string, (r: R) => string>;
+export type Indexes<R> = Record<string, (r: R) => IndexKey>;
 
 /**
  * One kind of catalog object: rows by id, plus a unique key (a name, or tenant + name)
@@ -28,7 +31,7 @@ export class Table<R extends Row> implements TableReader<R> {
   /** Keys in order, built on the first scan and then kept in order by binary insertion. */
   private sortedKeys: string[] | null = null;
   /** Index key → its row, or its rows by id once there are several (most keys have one). */
-  private readonly secondary = new Map<string, { of: (r: R) => string; rows: Map<string, R | Map<number, R>> }>();
+  private readonly secondary = new Map<string, { of: (r: R) => IndexKey; rows: Map<IndexKey, R | Map<number, R>> }>();
 
   constructor(
     readonly key: (r: R) => string,
@@ -49,7 +52,7 @@ export class Table<R extends Row> implements TableReader<R> {
     return this.byKey.get(key);
   }
 
-  where(index: string, key: string): R[] {
+  where(index: string, key: IndexKey): R[] {
     const ix = this.secondary.get(index);
     if (!ix) throw new Error(`no index ${index}`);
     const rows = ix.rows.get(key);
@@ -144,7 +147,7 @@ export class TableView<R extends Row> implements TableReader<R> {
     private readonly indexes: Indexes<R> = {},
   ) {}
 
-  where(index: string, key: string): R[] {
+  where(index: string, key: IndexKey): R[] {
     const out = this.base.where(index, key).filter((r) => !this.changed.has(r.id));
     const of = this.indexes[index]!;
     for (const r of this.changed.values()) if (r !== null && of(r) === key) out.push(r);
