@@ -148,6 +148,16 @@ async function serve(args: string[]): Promise<void> {
     bootstrapPassword: cfg.bootstrapPassword,
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
+    tokenPolicy: { clockSkewSeconds: cfg.jwtClockSkew, maxTokenBytes: cfg.jwtMaxBytes },
+    jwksPolicy: {
+      ttlMs: cfg.jwksCacheSeconds * 1000,
+      refetchMs: cfg.jwksRefetchSeconds * 1000,
+      maxStaleMs: cfg.jwksMaxStaleSeconds * 1000,
+      breakerFailures: cfg.jwksBreakerFailures,
+      breakerOpenMs: cfg.jwksBreakerOpenSeconds * 1000,
+      timeoutMs: cfg.jwksTimeoutSeconds * 1000,
+      maxBytes: cfg.jwksMaxBytes,
+    },
     deterministic: values.deterministic === true,
     log,
   });

@@ -16,6 +16,16 @@ export interface Config {
   maxConnections: number;
   /** Compact the log into a snapshot once it holds this many bytes. */
   compactAt: number;
+  /** Token and JWKS figures of SPEC §2, in seconds and bytes. */
+  jwtClockSkew: number;
+  jwtMaxBytes: number;
+  jwksCacheSeconds: number;
+  jwksRefetchSeconds: number;
+  jwksMaxStaleSeconds: number;
+  jwksBreakerFailures: number;
+  jwksBreakerOpenSeconds: number;
+  jwksTimeoutSeconds: number;
+  jwksMaxBytes: number;
 }
 
 export const DEFAULTS: Config = {
@@ -29,6 +39,32 @@ export const DEFAULTS: Config = {
   bootstrapPassword: undefined,
   maxConnections: 1000,
   compactAt: 64 * 1024 * 1024,
+  jwtClockSkew: 60,
+  jwtMaxBytes: 8 * 1024,
+  jwksCacheSeconds: 3600,
+  jwksRefetchSeconds: 60,
+  jwksMaxStaleSeconds: 24 * 3600,
+  jwksBreakerFailures: 5,
+  jwksBreakerOpenSeconds: 30,
+  jwksTimeoutSeconds: 10,
+  jwksMaxBytes: 1024 * 1024,
+};
+
+/** The numeric settings with their bounds (key → [min, max]). */
+const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
+  port: [0, 65535],
+  scramIterations: [1, 2 ** 31 - 1],
+  maxConnections: [1, 1_000_000],
+  compactAt: [1024, 2 ** 40],
+  jwtClockSkew: [0, 3600],
+  jwtMaxBytes: [512, 1024 * 1024],
+  jwksCacheSeconds: [1, 7 * 24 * 3600],
+  jwksRefetchSeconds: [1, 24 * 3600],
+  jwksMaxStaleSeconds: [0, 30 * 24 * 3600],
+  jwksBreakerFailures: [1, 1000],
+  jwksBreakerOpenSeconds: [1, 3600],
+  jwksTimeoutSeconds: [1, 120],
+  jwksMaxBytes: [1024, 64 * 1024 * 1024],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -44,6 +80,15 @@ const KEYS: Record<string, keyof Config> = {
   bootstrap_password: 'bootstrapPassword',
   max_connections: 'maxConnections',
   compact_at: 'compactAt',
+  jwt_clock_skew: 'jwtClockSkew',
+  jwt_max_bytes: 'jwtMaxBytes',
+  jwks_cache_seconds: 'jwksCacheSeconds',
+  jwks_refetch_seconds: 'jwksRefetchSeconds',
+  jwks_max_stale_seconds: 'jwksMaxStaleSeconds',
+  jwks_breaker_failures: 'jwksBreakerFailures',
+  jwks_breaker_open_seconds: 'jwksBreakerOpenSeconds',
+  jwks_timeout_seconds: 'jwksTimeoutSeconds',
+  jwks_max_bytes: 'jwksMaxBytes',
 };
 
 export class ConfigError extends Error {}
@@ -82,38 +127,17 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
   const c: Config = { ...DEFAULTS };
   const num = (k: keyof Config, v: string | number | boolean, min: number, max: number) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${k} must be an integer from ${min} to ${max}, got "${v}"`);
+    const name = Object.keys(KEYS).find((x) => KEYS[x] === k) ?? k;
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${v}"`);
     return n;
   };
   for (const [k, v] of Object.entries(merged) as [keyof Config, string | number | boolean][]) {
-    switch (k) {
-      case 'port':
-        c.port = num(k, v, 0, 65535);
-        break;
-      case 'httpPort':
-        c.httpPort = v === 'off' ? null : num(k, v, 0, 65535);
-        break;
-      case 'scramIterations':
-        c.scramIterations = num(k, v, 1, 2 ** 31 - 1);
-        break;
-      case 'maxConnections':
-        c.maxConnections = num(k, v, 1, 1_000_000);
-        break;
-      case 'compactAt':
-        c.compactAt = num(k, v, 1024, 2 ** 40);
-        break;
-      case 'memory':
-        c.memory = v === true || v === 'true' || v === '1';
-        break;
-      case 'host':
-      case 'data':
-      case 'bootstrapUser':
-        c[k] = String(v);
-        break;
-      case 'bootstrapPassword':
-        c.bootstrapPassword = String(v);
-        break;
-    }
+    const bounds = BOUNDS[k];
+    if (k === 'httpPort') c.httpPort = v === 'off' ? null : num(k, v, 0, 65535);
+    else if (bounds) (c as unknown as Record<string, number>)[k] = num(k, v, bounds[0], bounds[1]);
+    else if (k === 'memory') c.memory = v === true || v === 'true' || v === '1';
+    else if (k === 'host' || k === 'data' || k === 'bootstrapUser') c[k] = String(v);
+    else if (k === 'bootstrapPassword') c.bootstrapPassword = String(v);
   }
   return c;
 }

@@ -46,10 +46,16 @@ describe('configuration precedence: flags > PORTCULLIS_* > portcullis.toml > def
     expect(resolveConfig({ httpPort: 'off' }, {}, undefined).httpPort).toBeNull();
   });
 
+  it('reads the token and JWKS figures of SPEC §2, with their defaults and bounds', () => {
+    expect(resolveConfig({}, {}, undefined)).toMatchObject({ jwtClockSkew: 60, jwksCacheSeconds: 3600, jwksMaxStaleSeconds: 86400, jwksBreakerFailures: 5, jwksMaxBytes: 1048576 });
+    expect(resolveConfig({}, { PORTCULLIS_JWKS_CACHE_SECONDS: '300', PORTCULLIS_JWT_CLOCK_SKEW: '5' }, undefined)).toMatchObject({ jwksCacheSeconds: 300, jwtClockSkew: 5 });
+    expect(() => resolveConfig({}, { PORTCULLIS_JWKS_TIMEOUT_SECONDS: '0' }, undefined)).toThrow(/jwks_timeout_seconds must be an integer from 1 to 120/);
+  });
+
   it('names the file, line and setting of a mistake', () => {
     const badFile = path.join(dir, 'bad.toml');
     writeFileSync(badFile, 'port = 1\nprot = 2\n');
-    expect(() => resolveConfig({}, {}, badFile)).toThrow(new ConfigError(`${badFile}:2: unknown setting "prot" (known: host, port, http_port, data, memory, scram_iterations, bootstrap_user, bootstrap_password, max_connections, compact_at)`));
+    expect(() => resolveConfig({}, {}, badFile)).toThrow(new ConfigError(`${badFile}:2: unknown setting "prot" (known: host, port, http_port, data, memory, scram_iterations, bootstrap_user, bootstrap_password, max_connections, compact_at, jwt_clock_skew, jwt_max_bytes, jwks_cache_seconds, jwks_refetch_seconds, jwks_max_stale_seconds, jwks_breaker_failures, jwks_breaker_open_seconds, jwks_timeout_seconds, jwks_max_bytes)`));
     expect(() => resolveConfig({ port: '70000' }, {}, undefined)).toThrow(/port must be an integer from 0 to 65535/);
   });
 });
