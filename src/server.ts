@@ -1,4 +1,7 @@
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { tlsServerEndPoint } from './net/channel-binding.js';
 import { Engine } from './engine/engine.js';
 import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
 import { startLogin } from './engine/login.js';
@@ -8,7 +11,7 @@ import { DEFAULT_JWKS_POLICY, type JwksPolicy } from './auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './auth/jwt.js';
 import { LogStore, type LogIo } from './store/log-store.js';
 import { MemoryStore, type Store } from './store/store.js';
-import { listen, type Listener } from './wire/listener.js';
+import { listen, type Listener, type TlsOffer } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
 
 export interface ServerOptions {
@@ -37,6 +40,19 @@ export interface ServerOptions {
   /** JWKS caching and token checks (SPEC §2 defaults when absent). */
   jwksPolicy?: Partial<JwksPolicy>;
   tokenPolicy?: Partial<TokenPolicy>;
+  /** TLS for pgwire (SSLRequest) and HTTPS: PEM certificate chain and key. */
+  tls?: TlsFiles | null;
+  /** Refuse cleartext pgwire startups (28000); 'except-loopback' exempts this machine. */
+  requireTls?: 'off' | 'on' | 'except-loopback';
+}
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+function tlsOffer(files: TlsFiles): TlsOffer {
+  return { context: tls.createSecureContext({ cert: files.cert, key: files.key }), channelBinding: tlsServerEndPoint(files.cert) };
 }
 
 /** API key last-use times are written this often (not one fsync per use). */
@@ -46,6 +62,8 @@ export interface RunningServer {
   readonly port: number;
   readonly httpPort: number | null;
   readonly engine: Engine;
+  /** New certificate and key (SIGHUP): new connections use them, open ones keep theirs. */
+  reloadTls(files: TlsFiles): void;
   close(): Promise<void>;
 }
 
@@ -71,18 +89,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer) };
+  let offer: TlsOffer | null = opts.tls ? tlsOffer(opts.tls) : null;
+  if (opts.requireTls && opts.requireTls !== 'off' && !offer) {
+    await engine.close();
+    throw new Error('--require-tls needs --tls-cert and --tls-key');
+  }
   let pg: Listener;
   try {
-    pg = await listen(handler, opts.host, opts.port, { log: opts.log, authTimeoutMs: opts.authTimeoutMs });
+    pg = await listen(handler, opts.host, opts.port, { log: opts.log, authTimeoutMs: opts.authTimeoutMs, requireTls: opts.requireTls, tls: () => offer });
   } catch (err) {
     await engine.close();
     throw err;
   }
-  let httpServer: http.Server | null = null;
+  let httpServer: http.Server | https.Server | null = null;
   let httpPort: number | null = null;
   if (opts.httpPort !== null) {
     const api = new HttpApi(engine);
-    httpServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, api.handle);
+    const limits = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+    httpServer = opts.tls ? https.createServer({ ...limits, cert: opts.tls.cert, key: opts.tls.key }, api.handle) : http.createServer(limits, api.handle);
     try {
       await new Promise<void>((resolve, reject) => {
         httpServer!.once('error', reject);
@@ -103,6 +127,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     port: pg.port,
     httpPort,
     engine,
+    reloadTls(files: TlsFiles) {
+      const next = tlsOffer(files); // throws on a bad pair: the old one stays
+      offer = next;
+      if (httpServer instanceof https.Server) httpServer.setSecureContext({ cert: files.cert, key: files.key });
+    },
     async close() {
       clearInterval(flushKeyUses);
       await pg.close();

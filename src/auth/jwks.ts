@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../net/loopback.js';
 
 /**
  * JSON Web Key Sets of OIDC providers (SPEC §2): fetched over https (plain http only from

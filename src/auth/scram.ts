@@ -32,6 +32,13 @@ export interface ScramOptions {
    * during its grace period): the proof may match any of them.
    */
   alternates?: ScramVerifier[];
+  /**
+   * TLS channel binding (RFC 5929 tls-server-end-point: the hash of the server's
+   * certificate). Present when the connection is TLS and the -PLUS mechanism was offered.
+   */
+  channelBinding?: Buffer;
+  /** The client chose SCRAM-SHA-256-PLUS: it must bind the channel. */
+  plus?: boolean;
 }
 
 const malformed = (detail: string) =>
@@ -62,15 +69,19 @@ export class ScramServer {
     if (c2 < 0) throw malformed('missing GS2 header');
     const cbind = message.slice(0, c1);
     const authzid = message.slice(c1 + 1, c2);
+    const binding = this.opts.channelBinding;
     if (cbind.startsWith('p=')) {
-      // Channel binding needs TLS (tls-server-end-point); without TLS it cannot be honoured.
-      throw new PgError('protocol_violation', 'channel binding is not supported on a connection without TLS', {
-        severity: 'FATAL',
-      });
-    }
-    // "y": the client supports channel binding but believes the server does not. Without
-    // TLS we advertise no -PLUS mechanism, so this is no downgrade.
-    if (cbind !== 'n' && cbind !== 'y') throw malformed(`unexpected channel-binding flag "${cbind}"`);
+      if (!binding || !this.opts.plus) {
+        throw new PgError('protocol_violation', 'channel binding requested but the SCRAM-SHA-256-PLUS mechanism was not selected', { severity: 'FATAL' });
+      }
+      if (cbind !== 'p=tls-server-end-point') throw malformed(`unsupported channel binding type "${cbind.slice(2)}"`);
+    } else if (this.opts.plus) {
+      throw malformed('SCRAM-SHA-256-PLUS selected without channel binding');
+    } else if (cbind === 'y' && binding) {
+      // RFC 5802: "y" says the client could bind but believes the server cannot. This server
+      // offered -PLUS, so someone removed it on the way: a downgrade, refused.
+      throw new PgError('protocol_violation', 'SCRAM channel binding downgrade: the server offered SCRAM-SHA-256-PLUS', { severity: 'FATAL' });
+    } else if (cbind !== 'n' && cbind !== 'y') throw malformed(`unexpected channel-binding flag "${cbind}"`);
     if (authzid !== '') {
       throw new PgError('feature_not_supported', 'client uses authorization identity, but it is not supported', {
         severity: 'FATAL',
@@ -107,8 +118,9 @@ export class ScramServer {
     const attrs = withoutProof.split(',');
     if (!attrs[0]?.startsWith('c=')) throw malformed('expected attribute "c"');
     if (!attrs[1]?.startsWith('r=')) throw malformed('expected attribute "r"');
-    // "c=": base64 of the GS2 header (no channel-binding data without TLS).
-    if (attrs[0].slice(2) !== Buffer.from(st.gs2Header).toString('base64')) {
+    // "c=": base64 of the GS2 header, followed by the channel-binding data when bound.
+    const cbindInput = st.gs2Header.startsWith('p=') ? Buffer.concat([Buffer.from(st.gs2Header), this.opts.channelBinding!]) : Buffer.from(st.gs2Header);
+    if (attrs[0].slice(2) !== cbindInput.toString('base64')) {
       throw malformed('unexpected SCRAM channel-binding attribute in client-final-message');
     }
     if (attrs[1].slice(2) !== st.nonce) throw malformed('nonce does not match');

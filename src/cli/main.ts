@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ConfigError, DEFAULTS, resolveConfig } from '../config/config.js';
 import { startServer } from '../server.js';
@@ -47,6 +48,11 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --memory              keep the catalog in memory only: nothing survives exit
   --deterministic       with --memory (implied): fixed clock stepping one second per
                         statement, seeded ids, secrets and salts — for golden files
+  --tls-cert FILE       PEM certificate (chain) for TLS on pgwire and HTTPS (PORTCULLIS_TLS_CERT);
+                        SIGHUP reloads it and --tls-key
+  --tls-key FILE        its PEM private key (PORTCULLIS_TLS_KEY)
+  --require-tls on|except-loopback
+                        refuse pgwire startups without TLS (28000)
   --config FILE         a portcullis.toml with the same settings (host, port, http_port, data,
                         memory, scram_iterations, bootstrap_user, max_connections)
   --scram-iterations N  PBKDF2 iterations for passwords hashed by the server (default 4096)
@@ -112,6 +118,9 @@ async function serve(args: string[]): Promise<void> {
       config: { type: 'string' },
       'scram-iterations': { type: 'string' },
       'compact-at': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'require-tls': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -128,6 +137,9 @@ async function serve(args: string[]): Promise<void> {
   if (values.memory) flags.memory = true;
   if (values['scram-iterations'] !== undefined) flags.scramIterations = values['scram-iterations'];
   if (values['compact-at'] !== undefined) flags.compactAt = values['compact-at'];
+  if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
+  if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
+  if (values['require-tls'] !== undefined) flags.requireTls = values['require-tls'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
   if (values.deterministic) {
@@ -148,6 +160,8 @@ async function serve(args: string[]): Promise<void> {
     bootstrapPassword: cfg.bootstrapPassword,
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
+    tls: readTls(cfg),
+    requireTls: cfg.requireTls,
     tokenPolicy: { clockSkewSeconds: cfg.jwtClockSkew, maxTokenBytes: cfg.jwtMaxBytes },
     jwksPolicy: {
       ttlMs: cfg.jwksCacheSeconds * 1000,
@@ -176,6 +190,22 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // SIGHUP: read the certificate and key again; open connections keep theirs.
+  process.on('SIGHUP', () => {
+    const files = readTls(cfg);
+    if (!files) return;
+    try {
+      server.reloadTls(files);
+      log('portcullis: TLS certificate reloaded');
+    } catch (err) {
+      log(`portcullis: TLS reload failed, keeping the previous certificate: ${(err as Error).message}`);
+    }
+  });
+}
+
+function readTls(cfg: { tlsCert?: string; tlsKey?: string }): { cert: string; key: string } | null {
+  if (!cfg.tlsCert || !cfg.tlsKey) return null;
+  return { cert: readFileSync(cfg.tlsCert, 'utf8'), key: readFileSync(cfg.tlsKey, 'utf8') };
 }
 
 async function hashPassword(args: string[]): Promise<void> {

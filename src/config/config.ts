@@ -26,6 +26,10 @@ export interface Config {
   jwksBreakerOpenSeconds: number;
   jwksTimeoutSeconds: number;
   jwksMaxBytes: number;
+  /** PEM files for TLS (pgwire and HTTPS); both or neither. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  requireTls: 'off' | 'on' | 'except-loopback';
 }
 
 export const DEFAULTS: Config = {
@@ -48,6 +52,9 @@ export const DEFAULTS: Config = {
   jwksBreakerOpenSeconds: 30,
   jwksTimeoutSeconds: 10,
   jwksMaxBytes: 1024 * 1024,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  requireTls: 'off',
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -89,6 +96,9 @@ const KEYS: Record<string, keyof Config> = {
   jwks_breaker_open_seconds: 'jwksBreakerOpenSeconds',
   jwks_timeout_seconds: 'jwksTimeoutSeconds',
   jwks_max_bytes: 'jwksMaxBytes',
+  tls_cert: 'tlsCert',
+  tls_key: 'tlsKey',
+  require_tls: 'requireTls',
 };
 
 export class ConfigError extends Error {}
@@ -138,6 +148,13 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     else if (k === 'memory') c.memory = v === true || v === 'true' || v === '1';
     else if (k === 'host' || k === 'data' || k === 'bootstrapUser') c[k] = String(v);
     else if (k === 'bootstrapPassword') c.bootstrapPassword = String(v);
+    else if (k === 'tlsCert' || k === 'tlsKey') c[k] = String(v);
+    else if (k === 'requireTls') {
+      const r = v === true ? 'on' : v === false ? 'off' : String(v);
+      if (r !== 'on' && r !== 'off' && r !== 'except-loopback') throw new ConfigError(`require_tls must be on, off or except-loopback, got "${v}"`);
+      c.requireTls = r;
+    }
   }
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('tls_cert and tls_key go together: give both or neither');
   return c;
 }

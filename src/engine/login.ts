@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { isLoopbackHost } from '../auth/loopback.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import { ScramServer } from '../auth/scram.js';
 import { parseVerifier, type ScramVerifier } from '../auth/verifier.js';
 import type { ApiKey, User } from '../catalog/model.js';
@@ -10,6 +10,7 @@ import type { Engine } from './engine.js';
 import { EngineSession } from './session.js';
 
 const SCRAM = 'SCRAM-SHA-256';
+const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 const OAUTHBEARER = 'OAUTHBEARER';
 /** SPEC §9: an API key logs in with startup user `pcu_<key id>` and the whole key as password. */
 const KEY_USER = /^pcu_([a-z0-9]{16})$/;
@@ -99,12 +100,13 @@ class SaslLogin extends Login {
   constructor(engine: Engine, startup: StartupInfo, peer: PeerInfo) {
     super(engine, startup, peer);
     const anyProvider = [...engine.catalog.oidcProviders()].some((p) => p.enabled);
-    this.mechanisms = anyProvider && tokenTransportAllowed(peer) ? [SCRAM, OAUTHBEARER] : [SCRAM];
+    // With TLS, -PLUS first: clients that can bind the channel (libpq does) choose it.
+    this.mechanisms = [...(peer.channelBinding ? [SCRAM_PLUS] : []), SCRAM, ...(anyProvider && tokenTransportAllowed(peer) ? [OAUTHBEARER] : [])];
   }
 
   async step(mechanism: string | null, data: Buffer): Promise<SaslStep> {
     if (mechanism === OAUTHBEARER || (mechanism === null && this.scram === null)) return this.oauth(data);
-    if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram().clientFirst(data.toString('utf8'))) };
+    if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram(mechanism === SCRAM_PLUS).clientFirst(data.toString('utf8'))) };
     const { ok, serverFinal } = this.scram!.clientFinal(data.toString('utf8'));
     if (!ok) throw this.fail(this.key ? `wrong secret for API key ${this.key.keyId}` : this.user ? 'wrong password' : 'unknown user or no password');
     if (this.key) {
@@ -123,7 +125,7 @@ class SaslLogin extends Login {
     return { done: true, data: Buffer.from(serverFinal) };
   }
 
-  private startScram(): ScramServer {
+  private startScram(plus: boolean): ScramServer {
     const name = this.startup.user;
     const keyId = KEY_USER.exec(name)?.[1];
     let real: ScramVerifier | null = null;
@@ -142,7 +144,7 @@ class SaslLogin extends Login {
       real = user?.verifier ? parseVerifier(user.verifier) : null;
       this.user = real ? user : undefined;
     }
-    this.scram = new ScramServer(real ?? mockVerifier(this.engine, name), { doomed: !real, alternates });
+    this.scram = new ScramServer(real ?? mockVerifier(this.engine, name), { doomed: !real, alternates, plus, channelBinding: this.peer.channelBinding });
     return this.scram;
   }
 

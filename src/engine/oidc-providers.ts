@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../auth/loopback.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';

@@ -14,11 +14,16 @@ import type {
 } from './handler.js';
 import { assertNever, TypeOid, type FieldDescription, type FrontendMessage, type NoticeFields } from './messages.js';
 import { MessageReader, malformed } from './reader.js';
+import { isLoopbackHost as isLoopbackAddress } from '../net/loopback.js';
 
 /** What the connection needs from a socket: bytes out, close, and backpressure. */
 export interface Transport {
   /** false when the kernel buffer is full; `drained` resolves when it empties. */
   write(data: Buffer): boolean;
+  /** Whether TLS is configured (the answer to SSLRequest is then "S"). */
+  tlsAvailable(): boolean;
+  /** Switches the connection to TLS once "S" is out; resolves with the channel binding data. */
+  startTls(): Promise<{ channelBinding: Buffer }>;
   /** True when everything written has been handed to the kernel (the buffers are free again). */
   settled(): boolean;
   drained(): Promise<void>;
@@ -41,6 +46,8 @@ export interface ConnectionOptions {
   /** PostgreSQL's authentication_timeout: a login not finished by then is dropped. */
   authTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Refuse startups outside TLS (28000); 'except-loopback' exempts connections from this machine. */
+  requireTls?: 'off' | 'on' | 'except-loopback';
 }
 
 type Phase =
@@ -82,7 +89,7 @@ export class Connection {
   constructor(
     private readonly transport: Transport,
     private readonly handler: WireHandler,
-    private readonly peer: PeerInfo,
+    private peer: PeerInfo,
     private readonly cancels: CancelRegistry,
     private readonly opts: ConnectionOptions = {},
   ) {
@@ -192,9 +199,25 @@ export class Connection {
 
   private async handleStartup(m: FrontendMessage): Promise<void> {
     switch (m.type) {
-      case 'SSLRequest':
+      case 'SSLRequest': {
+        // Bytes after an SSLRequest, before our answer, would be read as if they came
+        // through TLS (CVE-2021-23214, "buffer stuffing"): refuse.
+        if (this.decoder.pending > 0 || this.queue.length > 0 || this.decodeError) {
+          throw new PgError('protocol_violation', 'received unencrypted data after SSL request', { severity: 'FATAL' });
+        }
+        if (this.peer.tls || !this.transport.tlsAvailable()) {
+          this.out.rawByte(0x4e); // "N": the client continues in cleartext (or gives up)
+          this.flush();
+          return;
+        }
+        this.out.rawByte(0x53); // "S", then the TLS handshake
+        this.flush();
+        const { channelBinding } = await this.transport.startTls();
+        this.peer = { ...this.peer, tls: true, channelBinding };
+        return;
+      }
       case 'GSSENCRequest':
-        // No TLS / GSSAPI encryption configured: "N", and the client continues in cleartext.
+        // No GSSAPI encryption: "N", and the client continues.
         this.out.rawByte(0x4e);
         this.flush();
         return;
@@ -218,6 +241,13 @@ export class Connection {
         if (user === '') {
           throw new PgError('invalid_authorization_specification', 'no user name specified in startup packet', {
             severity: 'FATAL',
+          });
+        }
+        const require = this.opts.requireTls ?? 'off';
+        if (!this.peer.tls && (require === 'on' || (require === 'except-loopback' && !isLoopbackAddress(this.peer.address)))) {
+          throw new PgError('invalid_authorization_specification', 'this server requires TLS: connection without TLS refused', {
+            severity: 'FATAL',
+            hint: 'Connect with sslmode=require (or verify-full).',
           });
         }
         const exchange = this.handler.startAuth({ user, database, params }, this.peer);

@@ -9,6 +9,8 @@ export interface PeerInfo {
   address: string;
   port: number;
   tls: boolean;
+  /** TLS channel binding data (tls-server-end-point) for SCRAM-SHA-256-PLUS. */
+  channelBinding?: Buffer;
 }
 
 export interface StartupInfo {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { Connection, type CancelRegistry, type CancelTarget, type ConnectionOptions } from './connection.js';
 import type { WireHandler } from './handler.js';
@@ -37,12 +38,19 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-/** node:net glue: one Connection per socket. */
+/** The TLS a listener offers now (read at each SSLRequest, so a reload applies to new connections). */
+export interface TlsOffer {
+  context: tls.SecureContext;
+  /** RFC 5929 tls-server-end-point data of the certificate (for SCRAM-SHA-256-PLUS). */
+  channelBinding: Buffer;
+}
+
+/** node:net glue: one Connection per socket; TLS when asked for and configured. */
 export async function listen(
   handler: WireHandler,
   host: string,
   port: number,
-  opts: ConnectionOptions = {},
+  opts: ConnectionOptions & { tls?: () => TlsOffer | null } = {},
 ): Promise<Listener> {
   const cancels = new Cancels();
   const sockets = new Set<net.Socket>();
@@ -50,21 +58,35 @@ export async function listen(
     sockets.add(socket);
     socket.setNoDelay(true);
     let conn: Connection | null = null;
+    // Where bytes go: the socket, or the TLS socket over it after an SSLRequest.
+    let out: net.Socket | tls.TLSSocket = socket;
     const transport = {
-      write: (b: Buffer) => (socket.destroyed ? true : socket.write(b)),
-      settled: () => !socket.destroyed && socket.writableLength === 0,
+      write: (b: Buffer) => (out.destroyed ? true : out.write(b)),
+      settled: () => !out.destroyed && out.writableLength === 0,
       drained: () =>
         new Promise<void>((resolve) => {
-          if (socket.destroyed || !socket.writableNeedDrain) return resolve();
+          if (out.destroyed || !out.writableNeedDrain) return resolve();
           const done = () => {
-            socket.off('drain', done);
-            socket.off('close', done);
+            out.off('drain', done);
+            out.off('close', done);
             resolve();
           };
-          socket.on('drain', done);
-          socket.on('close', done);
+          out.on('drain', done);
+          out.on('close', done);
         }),
-      close: () => socket.end(),
+      close: () => out.end(),
+      tlsAvailable: () => !!opts.tls?.(),
+      startTls: async () => {
+        const offer = opts.tls?.();
+        if (!offer) throw new Error('TLS is not configured');
+        if (socket.writableLength > 0) await new Promise((r) => socket.once('drain', r)); // "S" goes out in cleartext first
+        socket.removeAllListeners('data');
+        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: offer.context });
+        secure.on('data', (chunk: Buffer) => conn!.receive(chunk));
+        secure.on('error', () => socket.destroy());
+        out = secure;
+        return { channelBinding: offer.channelBinding };
+      },
     };
     conn = new Connection(
       transport,

@@ -8,8 +8,10 @@ export interface PsqlResult {
 }
 
 /** Runs the real psql (-X: no ~/.psqlrc) against a test server. */
-export function psql(port: number, args: string[], opts: { user?: string; password?: string; input?: string; db?: string } = {}): Promise<PsqlResult> {
-  const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', opts.user ?? 'admin', ...(opts.db ? ['-d', opts.db] : []), ...args], {
+export function psql(port: number, args: string[], opts: { user?: string; password?: string; input?: string; db?: string; conninfo?: string } = {}): Promise<PsqlResult> {
+  // A libpq connection string (sslmode=..., channel_binding=...) replaces host, port and user.
+  const target = opts.conninfo ? ['-d', opts.conninfo] : ['-h', '127.0.0.1', '-p', String(port), '-U', opts.user ?? 'admin', ...(opts.db ? ['-d', opts.db] : [])];
+  const child = spawn('psql', ['-X', ...target, ...args], {
     env: { ...process.env, PGPASSWORD: opts.password ?? ADMIN_PASSWORD, PGCONNECT_TIMEOUT: '10', LANG: 'C.UTF-8', PGCLIENTENCODING: 'UTF8' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

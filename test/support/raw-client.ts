@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
@@ -39,6 +40,21 @@ export class RawClient {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     return new RawClient(socket);
+  }
+
+  /** Connects, asks for TLS (SSLRequest), and speaks the protocol over it. */
+  static async connectTls(port: number, ca: string): Promise<RawClient & { tls: tls.TLSSocket }> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const request = Buffer.alloc(8);
+    request.writeInt32BE(8, 0);
+    request.writeInt32BE(80877103, 4);
+    socket.write(request);
+    const answer = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+    if (answer.toString() !== 'S') throw new Error(`SSLRequest answered ${answer.toString()}`);
+    const secure = tls.connect({ socket, ca, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    return Object.assign(new RawClient(secure), { tls: secure });
   }
 
   /**
