@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { tlsServerEndPoint } from './net/channel-binding.js';
+import { DEFAULT_LOCKOUT_POLICY, type LockoutPolicy } from './engine/lockouts.js';
 import { Engine } from './engine/engine.js';
 import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
 import { startLogin } from './engine/login.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   /** JWKS caching and token checks (SPEC §2 defaults when absent). */
   jwksPolicy?: Partial<JwksPolicy>;
   tokenPolicy?: Partial<TokenPolicy>;
+  /** Brute-force lockouts (issue 7 defaults when absent). */
+  lockoutPolicy?: Partial<LockoutPolicy>;
   /** TLS for pgwire (SSLRequest) and HTTPS: PEM certificate chain and key. */
   tls?: TlsFiles | null;
   /** Refuse cleartext pgwire startups (28000); 'except-loopback' exempts this machine. */
@@ -86,6 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     jwksDir: opts.dataDir === null ? null : path.join(opts.dataDir, 'jwks'),
     jwksPolicy: opts.jwksPolicy ? { ...DEFAULT_JWKS_POLICY, ...opts.jwksPolicy } : undefined,
     tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
+    lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer) };

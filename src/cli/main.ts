@@ -161,6 +161,13 @@ async function serve(args: string[]): Promise<void> {
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
     tls: readTls(cfg),
+    lockoutPolicy: {
+      ipFailures: cfg.lockoutIpFailures,
+      ipWindowMs: cfg.lockoutIpWindowSeconds * 1000,
+      ipLockMs: cfg.lockoutIpSeconds * 1000,
+      userFailures: cfg.lockoutUserFailures,
+      userLockMs: cfg.lockoutUserSeconds * 1000,
+    },
     requireTls: cfg.requireTls,
     tokenPolicy: { clockSkewSeconds: cfg.jwtClockSkew, maxTokenBytes: cfg.jwtMaxBytes },
     jwksPolicy: {

@@ -26,6 +26,12 @@ export interface Config {
   jwksBreakerOpenSeconds: number;
   jwksTimeoutSeconds: number;
   jwksMaxBytes: number;
+  /** Brute-force lockouts (failures, windows and lock times in seconds). */
+  lockoutIpFailures: number;
+  lockoutIpWindowSeconds: number;
+  lockoutIpSeconds: number;
+  lockoutUserFailures: number;
+  lockoutUserSeconds: number;
   /** PEM files for TLS (pgwire and HTTPS); both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -52,6 +58,11 @@ export const DEFAULTS: Config = {
   jwksBreakerOpenSeconds: 30,
   jwksTimeoutSeconds: 10,
   jwksMaxBytes: 1024 * 1024,
+  lockoutIpFailures: 20,
+  lockoutIpWindowSeconds: 60,
+  lockoutIpSeconds: 60,
+  lockoutUserFailures: 10,
+  lockoutUserSeconds: 60,
   tlsCert: undefined,
   tlsKey: undefined,
   requireTls: 'off',
@@ -72,6 +83,11 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   jwksBreakerOpenSeconds: [1, 3600],
   jwksTimeoutSeconds: [1, 120],
   jwksMaxBytes: [1024, 64 * 1024 * 1024],
+  lockoutIpFailures: [1, 1_000_000],
+  lockoutIpWindowSeconds: [1, 24 * 3600],
+  lockoutIpSeconds: [0, 24 * 3600],
+  lockoutUserFailures: [1, 1_000_000],
+  lockoutUserSeconds: [0, 24 * 3600],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -96,6 +112,11 @@ const KEYS: Record<string, keyof Config> = {
   jwks_breaker_open_seconds: 'jwksBreakerOpenSeconds',
   jwks_timeout_seconds: 'jwksTimeoutSeconds',
   jwks_max_bytes: 'jwksMaxBytes',
+  lockout_ip_failures: 'lockoutIpFailures',
+  lockout_ip_window_seconds: 'lockoutIpWindowSeconds',
+  lockout_ip_seconds: 'lockoutIpSeconds',
+  lockout_user_failures: 'lockoutUserFailures',
+  lockout_user_seconds: 'lockoutUserSeconds',
   tls_cert: 'tlsCert',
   tls_key: 'tlsKey',
   require_tls: 'requireTls',

@@ -4,17 +4,20 @@ import type { Execution } from '../wire/handler.js';
 import type { StatementContext } from './dispatch.js';
 import { authorize } from './privileges.js';
 import { col, rowsResult } from './results.js';
+import { formatTimestamp } from './values.js';
 
 /**
- * SHOW LOCKOUTS and SHOW AUDIT LOG (SPEC §3). Brute-force lockouts and the audit trail are
- * built with the defences work; until then there are no lockouts to list, and the audit
- * log is a recognised statement that is not supported yet (0A000), never an empty lie.
+ * SHOW LOCKOUTS and SHOW AUDIT LOG (SPEC §3). The audit trail is not built yet: SHOW AUDIT
+ * LOG is a recognised statement that is not supported (0A000), never an empty lie.
  */
 export const LOCKOUT_COLUMNS = [col('kind'), col('subject'), col('failures', 'int8'), col('locked_until', 'timestamptz')];
 
+/** SHOW LOCKOUTS: addresses and user names locked out now, with their failures. */
 export function showLockouts(ctx: StatementContext): Execution {
   authorize(ctx.actor, { kind: 'showLockouts' });
-  return rowsResult(LOCKOUT_COLUMNS, [][Symbol.iterator](), 'SHOW', false);
+  const tz = ctx.session.settings.get('timezone');
+  const rows = ctx.engine.lockouts.list().map((l) => [l.kind, l.subject, String(l.failures), formatTimestamp(l.lockedUntil, tz)]);
+  return rowsResult(LOCKOUT_COLUMNS, rows[Symbol.iterator](), 'SHOW', false);
 }
 
 export function showAuditLog(cmd: Extract<AdminCommand, { type: 'ShowAuditLog' }>): Execution {

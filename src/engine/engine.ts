@@ -8,12 +8,13 @@ import type { Store } from '../store/store.js';
 import { JwksCache, type JwksPolicy } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
 import { Metrics } from '../metrics/metrics.js';
+import { DEFAULT_LOCKOUT_POLICY, Lockouts, type LockoutPolicy } from './lockouts.js';
 import type { LoginMethod } from './credentials.js';
 
 /** A failure reason as a metric label: its first words, without names or ids. */
 function reasonClass(reason: string): string {
   const r = reason.toLowerCase();
-  for (const k of ['expired', 'not yet valid', 'issued in the future', 'signature', 'algorithm', 'audience', 'issuer', 'unknown kid', 'larger than', 'malformed', 'jwks', 'no oidc provider', 'no enabled oidc provider', 'disabled', 'no longer exists', 'grace', 'wrong secret', 'unknown api key', 'not a well-formed', 'wrong password', 'unknown user', 'nologin']) {
+  for (const k of ['expired', 'not yet valid', 'issued in the future', 'signature', 'algorithm', 'audience', 'issuer', 'unknown kid', 'larger than', 'malformed', 'jwks', 'no oidc provider', 'no enabled oidc provider', 'disabled', 'no longer exists', 'grace', 'locked out', 'wrong secret', 'unknown api key', 'not a well-formed', 'wrong password', 'unknown user', 'nologin']) {
     if (r.includes(k)) return k.replace(/ /g, '_');
   }
   return 'other';
@@ -44,6 +45,7 @@ export interface EngineOptions {
   jwksDir?: string | null;
   jwksPolicy?: JwksPolicy;
   tokenPolicy?: TokenPolicy;
+  lockoutPolicy?: LockoutPolicy;
 }
 
 /** One login attempt, as recorded (metrics and the server log; the audit trail later). */
@@ -52,7 +54,7 @@ export interface LoginRecord {
   ok: boolean;
   /** The real reason of a failure (the client only ever hears "authentication failed"). */
   reason?: string;
-  /** Who it claimed or turned out to be: a user name, a key id, a token subject. */
+  /** The name the attempt was made under (startup user, key id): lockouts count by it. */
   principal: string;
   address: string;
   via: 'pgwire' | 'http';
@@ -92,6 +94,7 @@ export class Engine {
   readonly jwks: JwksCache;
   readonly tokenPolicy: TokenPolicy;
   readonly metrics: Metrics;
+  readonly lockouts: Lockouts;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
   /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */
@@ -108,10 +111,13 @@ export class Engine {
     this.jwks = new JwksCache(opts.jwksDir ?? null, this.clock, opts.jwksPolicy);
     this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
     this.metrics = new Metrics(() => this.gauges());
+    this.lockouts = new Lockouts(opts.lockoutPolicy ?? DEFAULT_LOCKOUT_POLICY, this.clock);
   }
 
   /** Counts a login and logs a failure with its real reason (never a secret: none reaches here). */
   recordLogin(r: LoginRecord): void {
+    if (r.ok) this.lockouts.succeeded(r.principal);
+    else this.lockouts.failed(r.address, r.principal);
     this.metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: reasonClass(r.reason ?? '') }) });
     if (!r.ok) this.opts.log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason ?? '')}`);
   }

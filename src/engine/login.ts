@@ -80,12 +80,21 @@ abstract class Login implements AuthExchange {
     if (!this.principal) throw this.fail('the exchange did not complete');
     const p = this.recheck(this.principal);
     const session = EngineSession.open(this.engine, p, this.startup, this.peer);
-    this.engine.recordLogin({ method: p.method, ok: true, principal: p.user.name, address: this.peer.address, via: 'pgwire' });
+    this.engine.recordLogin({ method: p.method, ok: true, principal: this.startup.user, address: this.peer.address, via: 'pgwire' });
     return session;
   }
 
   protected recheck(p: Principal): Principal {
     return p;
+  }
+
+  /**
+   * Brute-force lockout, checked once the credential has been verified (or not): a locked
+   * attempt costs what any attempt costs and fails the same way; the reason is recorded.
+   */
+  protected checkLockout(): void {
+    const reason = this.engine.lockouts.locked(this.peer.address, this.startup.user);
+    if (reason) throw this.fail(reason);
   }
 }
 
@@ -108,6 +117,7 @@ class SaslLogin extends Login {
     if (mechanism === OAUTHBEARER || (mechanism === null && this.scram === null)) return this.oauth(data);
     if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram(mechanism === SCRAM_PLUS).clientFirst(data.toString('utf8'))) };
     const { ok, serverFinal } = this.scram!.clientFinal(data.toString('utf8'));
+    this.checkLockout();
     if (!ok) throw this.fail(this.key ? `wrong secret for API key ${this.key.keyId}` : this.user ? 'wrong password' : 'unknown user or no password');
     if (this.key) {
       try {
@@ -166,6 +176,8 @@ class SaslLogin extends Login {
       if (!(err instanceof CredentialRefused)) throw err;
       return this.oauthError(err.reason);
     }
+    const locked = this.engine.lockouts.locked(this.peer.address, this.startup.user);
+    if (locked) return this.oauthError(locked);
     return { done: true, data: null };
   }
 
@@ -237,5 +249,6 @@ class TokenPasswordLogin extends Login {
     } catch (err) {
       throw this.refused(err);
     }
+    this.checkLockout();
   }
 }

@@ -226,7 +226,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
 export async function unlockUser(cmd: Cmd<'UnlockUser'>, ctx: StatementContext): Promise<Execution> {
   const target = resolveUser(cmd.user, ctx);
   authorize(ctx.actor, { kind: 'unlockUser', target });
-  // Lockouts arrive with brute-force protection; until then there is nothing to clear.
+  ctx.engine.lockouts.unlockUser(target.name);
   return commandDone('ALTER USER');
 }
 

@@ -105,6 +105,7 @@ export class HttpApi {
   private async verify(credential: string, peer: PeerInfo): Promise<Principal> {
     const isJwt = looksLikeJwt(credential);
     const method = isJwt ? 'jwt' : 'api_key';
+    const subject = isJwt ? 'token' : (/^pcu_[a-z0-9]{16}/.exec(credential)?.[0] ?? 'not a key');
     const started = process.hrtime.bigint();
     try {
       let p: Principal;
@@ -114,11 +115,13 @@ export class HttpApi {
         p = keyPrincipal(key, this.engine.catalog, this.engine.clock());
         this.engine.noteKeyUse(key.id);
       }
-      this.engine.recordLogin({ method, ok: true, principal: p.user.name, address: peer.address, via: 'http' });
+      const locked = this.engine.lockouts.locked(peer.address, subject);
+      if (locked) throw new CredentialRefused(locked);
+      this.engine.recordLogin({ method, ok: true, principal: subject, address: peer.address, via: 'http' });
       return p;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
-      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: isJwt ? 'token' : (/^pcu_[a-z0-9]{16}/.exec(credential)?.[0] ?? 'not a key'), address: peer.address, via: 'http' });
+      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
       throw unauthorized();
     } finally {
       this.engine.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { method });

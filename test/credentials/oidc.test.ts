@@ -30,7 +30,8 @@ const AUD = 'portcullis-api';
 const claims = { sub: 'u-42', preferred_username: 'ada', email: 'ada@example.com', role: 'superuser', org_id: 'org-7', scope: 'read:orders write:orders', team: 'blue' };
 
 async function start(): Promise<RunningServer> {
-  return startTestServer({ clock: () => now, dataDir, httpPort: 0, log: (l) => logs.push(l) });
+  // Dozens of refused tokens from one address: lockouts are tested on their own.
+  return startTestServer({ clock: () => now, dataDir, httpPort: 0, log: (l) => logs.push(l), lockoutPolicy: { ipFailures: 10_000, userFailures: 10_000 } });
 }
 
 beforeAll(async () => {

@@ -36,8 +36,8 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = net.connect(port, '127.0.0.1');
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     return new RawClient(socket);
   }
@@ -61,8 +61,8 @@ export class RawClient {
    * Sends a startup message and runs SCRAM up to the client-final-message; the caller
    * waits for what it expects next (SASLFinal, ReadyForQuery, an error).
    */
-  static async authenticate(port: number, startup: Record<string, string>, password: string): Promise<{ c: RawClient; scram: ScramClient }> {
-    const c = await RawClient.connect(port);
+  static async authenticate(port: number, startup: Record<string, string>, password: string, localAddress?: string): Promise<{ c: RawClient; scram: ScramClient }> {
+    const c = await RawClient.connect(port, localAddress);
     c.send(serialize.startup({ database: 'default', ...startup }));
     await c.until('authenticationSASL');
     const scram = new ScramClient(password);
