@@ -7,6 +7,7 @@ import { Engine } from './engine/engine.js';
 import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/deterministic.js';
 import { startLogin } from './engine/login.js';
 import { HttpApi } from './http/api.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitPolicy } from './http/rate-limit.js';
 import path from 'node:path';
 import { DEFAULT_JWKS_POLICY, type JwksPolicy } from './auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './auth/jwt.js';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   /** JWKS caching and token checks (SPEC §2 defaults when absent). */
   jwksPolicy?: Partial<JwksPolicy>;
   tokenPolicy?: Partial<TokenPolicy>;
+  /** HTTP requests per principal (1,000 a minute and 10,000 an hour by default). */
+  rateLimit?: Partial<RateLimitPolicy>;
   /** Brute-force lockouts (issue 7 defaults when absent). */
   lockoutPolicy?: Partial<LockoutPolicy>;
   /** TLS for pgwire (SSLRequest) and HTTPS: PEM certificate chain and key. */
@@ -108,7 +111,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let httpServer: http.Server | https.Server | null = null;
   let httpPort: number | null = null;
   if (opts.httpPort !== null) {
-    const api = new HttpApi(engine);
+    const api = new HttpApi(engine, { ...DEFAULT_RATE_LIMIT, ...opts.rateLimit });
     const limits = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
     httpServer = opts.tls ? https.createServer({ ...limits, cert: opts.tls.cert, key: opts.tls.key }, api.handle) : http.createServer(limits, api.handle);
     try {

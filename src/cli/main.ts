@@ -161,6 +161,7 @@ async function serve(args: string[]): Promise<void> {
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
     tls: readTls(cfg),
+    rateLimit: { perMinute: cfg.rateLimitPerMinute, perHour: cfg.rateLimitPerHour },
     lockoutPolicy: {
       ipFailures: cfg.lockoutIpFailures,
       ipWindowMs: cfg.lockoutIpWindowSeconds * 1000,

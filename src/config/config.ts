@@ -32,6 +32,9 @@ export interface Config {
   lockoutIpSeconds: number;
   lockoutUserFailures: number;
   lockoutUserSeconds: number;
+  /** HTTP requests per principal and window. */
+  rateLimitPerMinute: number;
+  rateLimitPerHour: number;
   /** PEM files for TLS (pgwire and HTTPS); both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -63,6 +66,8 @@ export const DEFAULTS: Config = {
   lockoutIpSeconds: 60,
   lockoutUserFailures: 10,
   lockoutUserSeconds: 60,
+  rateLimitPerMinute: 1000,
+  rateLimitPerHour: 10_000,
   tlsCert: undefined,
   tlsKey: undefined,
   requireTls: 'off',
@@ -88,6 +93,8 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   lockoutIpSeconds: [0, 24 * 3600],
   lockoutUserFailures: [1, 1_000_000],
   lockoutUserSeconds: [0, 24 * 3600],
+  rateLimitPerMinute: [1, 100_000_000],
+  rateLimitPerHour: [1, 1_000_000_000],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -117,6 +124,8 @@ const KEYS: Record<string, keyof Config> = {
   lockout_ip_seconds: 'lockoutIpSeconds',
   lockout_user_failures: 'lockoutUserFailures',
   lockout_user_seconds: 'lockoutUserSeconds',
+  rate_limit_per_minute: 'rateLimitPerMinute',
+  rate_limit_per_hour: 'rateLimitPerHour',
   tls_cert: 'tlsCert',
   tls_key: 'tlsKey',
   require_tls: 'requireTls',

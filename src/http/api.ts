@@ -8,6 +8,7 @@ import { effectivePredicate } from '../engine/rls.js';
 import { EngineSession } from '../engine/session.js';
 import { asPgError, errorFields, type ErrorFields } from '../errors/pg-error.js';
 import type { PeerInfo } from '../wire/handler.js';
+import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitPolicy } from './rate-limit.js';
 
 /**
  * The HTTP API of SPEC §1.3, on node:http: five routes and JSON both ways do not need a
@@ -31,6 +32,7 @@ class HttpError extends Error {
 /** SQLSTATE → HTTP status: credentials 401, privileges 403, capacity 503, the rest 400. */
 function statusOf(code: string): number {
   if (code.startsWith('28')) return 401;
+  if (code === '53400') return 429;
   if (code === '42501') return 403;
   if (code === '53300' || code.startsWith('53') || code.startsWith('58')) return 503;
   if (code === '57014') return 408;
@@ -45,7 +47,21 @@ const fail = (status: number, code: string, message: string, hint?: string) =>
   new HttpError(status, { severity: 'ERROR', code, message, ...(hint ? { hint } : {}) });
 
 export class HttpApi {
-  constructor(private readonly engine: Engine) {}
+  private readonly rate: RateLimiter;
+
+  constructor(
+    private readonly engine: Engine,
+    rateLimit: RateLimitPolicy = DEFAULT_RATE_LIMIT,
+  ) {
+    this.rate = new RateLimiter(rateLimit, engine.clock);
+  }
+
+  /** Counts the request against its principal's windows: headers always, 429 when used up. */
+  private limit(p: Principal, res: http.ServerResponse): void {
+    const d = this.rate.take(p.apiKeyId !== null ? `key:${p.apiKeyId}` : `${p.method}:${String(p.auth.id)}`);
+    for (const [k, v] of Object.entries(d.headers)) res.setHeader(k, v);
+    if (!d.allowed) throw fail(429, '53400', 'rate limit exceeded', `Retry after ${d.headers['retry-after']} s.`);
+  }
 
   /** The node:http request listener. */
   readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -77,6 +93,7 @@ export class HttpApi {
         return;
       case 'GET /v1/whoami': {
         const p = await this.principalOf(req);
+        this.limit(p, res);
         return send(res, 200, describePrincipal(p));
       }
       case 'POST /v1/query':
@@ -130,6 +147,7 @@ export class HttpApi {
 
   private async query(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const p = await this.principalOf(req);
+    this.limit(p, res);
     const body = await readJson(req);
     if (typeof body.sql !== 'string') throw fail(400, '22023', 'the body must be {"sql": "..."}', 'Optionally with "database".');
     const database = typeof body.database === 'string' ? body.database : '';
@@ -161,6 +179,7 @@ export class HttpApi {
     const body = await readJson(req);
     if (typeof body.credential !== 'string') throw fail(400, '22023', 'the body must be {"credential": "<API key or JWT>"}', 'Optionally with "database".');
     const p = await this.verify(body.credential, peerOf(req));
+    this.limit(p, res);
     const view = this.engine.catalog;
     const databases = (p.auth.databases as string[] | null) ?? [];
     if (typeof body.database === 'string' && !databases.includes(body.database)) {
