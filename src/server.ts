@@ -50,15 +50,21 @@ export interface ServerOptions {
   tls?: TlsFiles | null;
   /** Refuse cleartext pgwire startups (28000); 'except-loopback' exempts this machine. */
   requireTls?: 'off' | 'on' | 'except-loopback';
+  /** How a verified client certificate names its user: CERTIFICATE SUBJECT (default) or CN = user name. */
+  certLogin?: 'subject' | 'cn';
 }
 
 export interface TlsFiles {
   cert: string;
   key: string;
+  /** mTLS: the CA (PEM) client certificates must chain to, and its CRL (PEM). */
+  clientCa?: string;
+  crl?: string;
 }
 
 function tlsOffer(files: TlsFiles): TlsOffer {
-  return { context: tls.createSecureContext({ cert: files.cert, key: files.key }), channelBinding: tlsServerEndPoint(files.cert) };
+  const context = tls.createSecureContext({ cert: files.cert, key: files.key, ...(files.clientCa ? { ca: files.clientCa } : {}), ...(files.crl ? { crl: files.crl } : {}) });
+  return { context, requestCert: !!files.clientCa, channelBinding: tlsServerEndPoint(files.cert) };
 }
 
 /** API key last-use times are written this often (not one fsync per use). */
@@ -95,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,
   });
   await engine.open();
-  const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer) };
+  const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer, opts.certLogin ?? 'subject') };
   let offer: TlsOffer | null = opts.tls ? tlsOffer(opts.tls) : null;
   if (opts.requireTls && opts.requireTls !== 'off' && !offer) {
     await engine.close();

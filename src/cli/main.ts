@@ -51,6 +51,9 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --tls-cert FILE       PEM certificate (chain) for TLS on pgwire and HTTPS (PORTCULLIS_TLS_CERT);
                         SIGHUP reloads it and --tls-key
   --tls-key FILE        its PEM private key (PORTCULLIS_TLS_KEY)
+  --tls-client-ca FILE  mTLS: PEM CA of client certificates; a verified one logs in as the user
+                        whose CERTIFICATE SUBJECT it has (--tls-cert-login cn: whose name is its CN)
+  --tls-crl FILE        PEM certificate revocation list for client certificates
   --require-tls on|except-loopback
                         refuse pgwire startups without TLS (28000)
   --config FILE         a portcullis.toml with the same settings (host, port, http_port, data,
@@ -121,6 +124,9 @@ async function serve(args: string[]): Promise<void> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'require-tls': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
+      'tls-crl': { type: 'string' },
+      'tls-cert-login': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -140,6 +146,9 @@ async function serve(args: string[]): Promise<void> {
   if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
   if (values['tls-key'] !== undefined) flags.tlsKey = values['tls-key'];
   if (values['require-tls'] !== undefined) flags.requireTls = values['require-tls'];
+  if (values['tls-client-ca'] !== undefined) flags.tlsClientCa = values['tls-client-ca'];
+  if (values['tls-crl'] !== undefined) flags.tlsCrl = values['tls-crl'];
+  if (values['tls-cert-login'] !== undefined) flags.tlsCertLogin = values['tls-cert-login'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
   if (values.deterministic) {
@@ -170,6 +179,7 @@ async function serve(args: string[]): Promise<void> {
       userLockMs: cfg.lockoutUserSeconds * 1000,
     },
     requireTls: cfg.requireTls,
+    certLogin: cfg.tlsCertLogin,
     tokenPolicy: { clockSkewSeconds: cfg.jwtClockSkew, maxTokenBytes: cfg.jwtMaxBytes },
     jwksPolicy: {
       ttlMs: cfg.jwksCacheSeconds * 1000,
@@ -211,9 +221,10 @@ async function serve(args: string[]): Promise<void> {
   });
 }
 
-function readTls(cfg: { tlsCert?: string; tlsKey?: string }): { cert: string; key: string } | null {
+function readTls(cfg: { tlsCert?: string; tlsKey?: string; tlsClientCa?: string; tlsCrl?: string }) {
   if (!cfg.tlsCert || !cfg.tlsKey) return null;
-  return { cert: readFileSync(cfg.tlsCert, 'utf8'), key: readFileSync(cfg.tlsKey, 'utf8') };
+  const read = (f: string | undefined) => (f ? readFileSync(f, 'utf8') : undefined);
+  return { cert: read(cfg.tlsCert)!, key: read(cfg.tlsKey)!, clientCa: read(cfg.tlsClientCa), crl: read(cfg.tlsCrl) };
 }
 
 async function hashPassword(args: string[]): Promise<void> {

@@ -38,6 +38,10 @@ export interface Config {
   /** PEM files for TLS (pgwire and HTTPS); both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** mTLS: PEM CA for client certificates, its CRL, and how a certificate names its user. */
+  tlsClientCa: string | undefined;
+  tlsCrl: string | undefined;
+  tlsCertLogin: 'subject' | 'cn';
   requireTls: 'off' | 'on' | 'except-loopback';
 }
 
@@ -70,6 +74,9 @@ export const DEFAULTS: Config = {
   rateLimitPerHour: 10_000,
   tlsCert: undefined,
   tlsKey: undefined,
+  tlsClientCa: undefined,
+  tlsCrl: undefined,
+  tlsCertLogin: 'subject',
   requireTls: 'off',
 };
 
@@ -128,6 +135,9 @@ const KEYS: Record<string, keyof Config> = {
   rate_limit_per_hour: 'rateLimitPerHour',
   tls_cert: 'tlsCert',
   tls_key: 'tlsKey',
+  tls_client_ca: 'tlsClientCa',
+  tls_crl: 'tlsCrl',
+  tls_cert_login: 'tlsCertLogin',
   require_tls: 'requireTls',
 };
 
@@ -178,7 +188,11 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     else if (k === 'memory') c.memory = v === true || v === 'true' || v === '1';
     else if (k === 'host' || k === 'data' || k === 'bootstrapUser') c[k] = String(v);
     else if (k === 'bootstrapPassword') c.bootstrapPassword = String(v);
-    else if (k === 'tlsCert' || k === 'tlsKey') c[k] = String(v);
+    else if (k === 'tlsCert' || k === 'tlsKey' || k === 'tlsClientCa' || k === 'tlsCrl') c[k] = String(v);
+    else if (k === 'tlsCertLogin') {
+      if (v !== 'subject' && v !== 'cn') throw new ConfigError(`tls_cert_login must be subject or cn, got "${v}"`);
+      c.tlsCertLogin = v;
+    }
     else if (k === 'requireTls') {
       const r = v === true ? 'on' : v === false ? 'off' : String(v);
       if (r !== 'on' && r !== 'off' && r !== 'except-loopback') throw new ConfigError(`require_tls must be on, off or except-loopback, got "${v}"`);

@@ -30,8 +30,15 @@ export function tokenTransportAllowed(peer: PeerInfo): boolean {
   return peer.tls || isLoopbackHost(peer.address);
 }
 
-/** The pgwire login for a startup message: by password, API key or token. */
-export function startLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo): AuthExchange {
+/**
+ * The pgwire login for a startup message: by client certificate (SPEC §5: it comes first),
+ * token, API key or password.
+ */
+export function startLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, certLogin: 'subject' | 'cn' = 'subject'): AuthExchange {
+  if (peer.clientCert) {
+    const cert = certificateLogin(engine, startup, peer, certLogin);
+    if (cert) return cert;
+  }
   if (startup.user.startsWith(TOKEN_USER)) return new TokenPasswordLogin(engine, startup, peer, startup.user.slice(TOKEN_USER.length));
   return new SaslLogin(engine, startup, peer);
 }
@@ -251,4 +258,54 @@ class TokenPasswordLogin extends Login {
     }
     this.checkLockout();
   }
+}
+
+/**
+ * mTLS: a client certificate that fails verification (revoked, unknown CA, expired) ends
+ * the login; a verified one logs in as the startup user when it maps to that user — by the
+ * user's CERTIFICATE SUBJECT, or by CN = user name when so configured. A verified
+ * certificate of someone else leaves the login to the other credentials.
+ */
+function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, mode: 'subject' | 'cn'): AuthExchange | null {
+  const cert = peer.clientCert!;
+  const record = (ok: boolean, reason?: string) =>
+    engine.recordLogin({ method: 'certificate', ok, reason, principal: startup.user, address: peer.address, via: 'pgwire' });
+  if (!cert.verified) {
+    record(false, `client certificate "${cert.subject}" refused: ${cert.error ?? 'not verified'}`);
+    throw loginFailed(startup.user);
+  }
+  const user = engine.catalog.userByName(startup.user);
+  const norm = (s: string) => s.split(',').map((p) => p.trim()).join(',');
+  const maps = user && (mode === 'cn' ? cert.commonName === user.name : user.certificateSubject !== null && norm(user.certificateSubject) === norm(cert.subject));
+  if (!user || !maps) return null;
+  const locked = engine.lockouts.locked(peer.address, startup.user);
+  if (locked) {
+    record(false, locked);
+    throw loginFailed(startup.user);
+  }
+  if (user.validUntil !== null && user.validUntil <= engine.clock()) {
+    record(false, 'account expired (VALID UNTIL)');
+    throw loginFailed(startup.user);
+  }
+  return {
+    mechanisms: [],
+    immediate: true,
+    step: async () => {
+      throw loginFailed(startup.user);
+    },
+    password: async () => {
+      throw loginFailed(startup.user);
+    },
+    open: async () => {
+      const current = engine.catalog.userById(user.id);
+      if (!current) throw loginFailed(startup.user);
+      if (!current.login) {
+        throw new PgError('invalid_authorization_specification', `user "${current.name}" is not permitted to log in`, { severity: 'FATAL' });
+      }
+      const p = passwordPrincipal(current, engine.catalog, engine.clock());
+      const session = EngineSession.open(engine, { ...p, method: 'certificate', auth: { ...p.auth, method: 'certificate' } }, startup, peer);
+      record(true);
+      return session;
+    },
+  };
 }

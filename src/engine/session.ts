@@ -142,7 +142,8 @@ export class EngineSession implements QuerySession {
   actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
     const token = this.tokenPrincipal();
     if (token) return token.user;
-    const acting = this.currentUserId === this.sessionUserId && this.method !== 'password';
+    // Keys and tokens act through their credential; passwords and certificates as the user.
+    const acting = this.currentUserId === this.sessionUserId && (this.method === 'api_key' || this.method === 'jwt');
     const u = acting ? this.credentialActor(view, now) : view.userById(this.currentUserId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {

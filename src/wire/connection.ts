@@ -4,6 +4,7 @@ import { BackendWriter, encode } from './encoder.js';
 import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
 import type {
   AuthExchange,
+  ClientCertificate,
   Column,
   Execution,
   PeerInfo,
@@ -24,6 +25,8 @@ export interface Transport {
   tlsAvailable(): boolean;
   /** Switches the connection to TLS once "S" is out; resolves with the channel binding data. */
   startTls(): Promise<{ channelBinding: Buffer }>;
+  /** The client's certificate after the TLS handshake (mTLS), if it sent one. */
+  clientCertificate(): ClientCertificate | null;
   /** True when everything written has been handed to the kernel (the buffers are free again). */
   settled(): boolean;
   drained(): Promise<void>;
@@ -250,7 +253,15 @@ export class Connection {
             hint: 'Connect with sslmode=require (or verify-full).',
           });
         }
+        if (this.peer.tls) {
+          const cert = this.transport.clientCertificate();
+          if (cert) this.peer = { ...this.peer, clientCert: cert };
+        }
         const exchange = this.handler.startAuth({ user, database, params }, this.peer);
+        if (exchange.immediate) {
+          await this.authenticated(exchange);
+          return;
+        }
         if (exchange.mechanisms.length === 0) {
           this.out.write({ type: 'AuthenticationCleartextPassword' });
           this.flush();

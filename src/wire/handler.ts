@@ -11,6 +11,18 @@ export interface PeerInfo {
   tls: boolean;
   /** TLS channel binding data (tls-server-end-point) for SCRAM-SHA-256-PLUS. */
   channelBinding?: Buffer;
+  /** The client's TLS certificate, when it sent one (mTLS). */
+  clientCert?: ClientCertificate;
+}
+
+export interface ClientCertificate {
+  /** Distinguished name, RFC 4514 order as written in the certificate: "CN=carol,O=acme". */
+  subject: string;
+  commonName: string | null;
+  /** Chains to the configured client CA and is not revoked by its CRL. */
+  verified: boolean;
+  /** Why not, when not (CERT_REVOKED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...). */
+  error: string | null;
 }
 
 export interface StartupInfo {
@@ -27,6 +39,8 @@ export type SaslStep = { done: false; data: Buffer } | { done: true; data: Buffe
 export interface AuthExchange {
   /** SASL mechanisms to offer; empty: ask for a cleartext password (see `password`). */
   readonly mechanisms: string[];
+  /** Already authenticated (a verified client certificate): no request, straight to open(). */
+  readonly immediate?: boolean;
   /** `mechanism` is set on the first (SASLInitialResponse) step and null afterwards. */
   step(mechanism: string | null, data: Buffer): Promise<SaslStep>;
   /** The PasswordMessage, when no mechanism was offered (a token sent as the password). */

@@ -41,6 +41,8 @@ export interface Listener {
 /** The TLS a listener offers now (read at each SSLRequest, so a reload applies to new connections). */
 export interface TlsOffer {
   context: tls.SecureContext;
+  /** Ask clients for a certificate (a client CA is configured); verified ones may log in with it. */
+  requestCert: boolean;
   /** RFC 5929 tls-server-end-point data of the certificate (for SCRAM-SHA-256-PLUS). */
   channelBinding: Buffer;
 }
@@ -76,12 +78,27 @@ export async function listen(
         }),
       close: () => out.end(),
       tlsAvailable: () => !!opts.tls?.(),
+      clientCertificate: () => {
+        if (!(out instanceof tls.TLSSocket)) return null;
+        const x509 = out.getPeerX509Certificate();
+        if (!x509) return null;
+        const parts = x509.subject.split('\n').filter(Boolean);
+        const cn = parts.find((p) => p.startsWith('CN='))?.slice(3) ?? null;
+        // A TLSSocket made outside a tls.Server (the upgrade after SSLRequest) does not set
+        // `authorized` itself: ask the handle for the chain and CRL verdict, as tls.Server does.
+        const handle = (out as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+        const verdict = handle?.verifyError ? handle.verifyError() : new Error('verification unavailable');
+        const error = verdict ? String((verdict as { code?: string }).code ?? verdict.message) : null;
+        return { subject: parts.join(','), commonName: cn, verified: verdict === null, error };
+      },
       startTls: async () => {
         const offer = opts.tls?.();
         if (!offer) throw new Error('TLS is not configured');
         if (socket.writableLength > 0) await new Promise((r) => socket.once('drain', r)); // "S" goes out in cleartext first
         socket.removeAllListeners('data');
-        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: offer.context });
+        // A certificate is asked for, never required: a client without one logs in otherwise,
+        // and one that fails verification (revoked, unknown CA) is refused at startup.
+        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: offer.context, requestCert: offer.requestCert, rejectUnauthorized: false });
         secure.on('data', (chunk: Buffer) => conn!.receive(chunk));
         secure.on('error', () => socket.destroy());
         out = secure;

@@ -4,7 +4,8 @@ import { rmSync } from 'node:fs';
 import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { makeCerts, type TestCerts } from '../support/certs.js';
+import { makeCerts, makeClientCert, makeCrl, type TestCerts } from '../support/certs.js';
+import { client } from '../support/server.js';
 import { psql } from '../support/psql.js';
 import { RawClient } from '../support/raw-client.js';
 import { ADMIN_PASSWORD, startTestServer } from '../support/server.js';
@@ -119,5 +120,40 @@ describe('certificate reload and HTTPS', () => {
       rmSync(next.dir, { recursive: true, force: true });
     }
     expect(ADMIN_PASSWORD).toBeTruthy();
+  });
+});
+
+describe('mTLS', () => {
+  let mtls: RunningServer;
+  let carol: { certFile: string; keyFile: string };
+  let dave: { certFile: string; keyFile: string };
+  beforeAll(async () => {
+    carol = makeClientCert(certs, 'carol');
+    dave = makeClientCert(certs, 'dave');
+    const crl = makeCrl(certs, [dave.certFile]);
+    mtls = await startTestServer({ tls: { cert: certs.cert, key: certs.key, clientCa: certs.ca, crl } });
+    const admin = await client(mtls.port);
+    await admin.query("CREATE USER carol CERTIFICATE SUBJECT 'CN=carol'; CREATE USER dave CERTIFICATE SUBJECT 'CN=dave'");
+    await admin.end();
+  });
+  afterAll(async () => {
+    await mtls.close();
+  });
+
+  const withCert = (user: string, c: { certFile: string; keyFile: string }) =>
+    `host=localhost port=${mtls.port} user=${user} dbname=default sslmode=verify-full sslrootcert=${certs.caFile} sslcert=${c.certFile} sslkey=${c.keyFile}`;
+
+  it('logs in by a verified client certificate mapped by CERTIFICATE SUBJECT, without a password', async () => {
+    const r = await psql(0, ['-At', '-c', 'SELECT $auth.method, current_user'], { conninfo: withCert('carol', carol), password: '' });
+    expect(r, r.stderr).toMatchObject({ code: 0, stdout: 'certificate|carol\n' });
+  });
+
+  it('refuses a revoked certificate, and a certificate that maps to someone else gets no free login', async () => {
+    const revoked = await psql(0, ['-At', '-c', 'SELECT 1'], { conninfo: withCert('dave', dave), password: '' });
+    expect(revoked.code).toBe(2);
+    expect(revoked.stderr).toContain('password authentication failed for user "dave"');
+    // carol's certificate, startup user admin: the certificate is not admin's, so a password is asked for.
+    const other = await psql(0, ['-At', '-c', 'SELECT current_user, $auth.method'], { conninfo: withCert('admin', carol) });
+    expect(other).toMatchObject({ code: 0, stdout: 'admin|password\n' });
   });
 });
