@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { RawClient } from '../support/raw-client.js';
 import { b64url, JwksServer, mint, signingKey, type SigningKey } from '../support/jwks-server.js';
-import { client, startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, client, startTestServer } from '../support/server.js';
 import { psql } from '../support/psql.js';
 
 /**
@@ -163,6 +164,37 @@ describe('valid tokens', () => {
     const err = (await c.until('error')) as unknown as { code: string };
     expect(err.code).toBe('28P01');
     expect(lastFailure()).toContain('wrong audience');
+  });
+});
+
+/** An address of this machine that is not loopback, if it has one (tests of the cleartext rule need it). */
+const external = Object.values(os.networkInterfaces())
+  .flat()
+  .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+
+describe('tokens never travel in cleartext off this machine', () => {
+  it.skipIf(!external)('refuses jwt:<provider> as a password and does not offer OAUTHBEARER over cleartext TCP from another address', async () => {
+    const s = await startTestServer({ host: external!, clock: () => now });
+    try {
+      const admin = new pg.Client({ host: external, port: s.port, user: 'admin', password: ADMIN_PASSWORD, database: 'default' });
+      await admin.connect();
+      await admin.query(`CREATE OIDC PROVIDER acme WITH (issuer = '${jwks.issuer}', jwks_url = '${jwks.jwksUrl}', audience = '${AUD}')`);
+      await admin.end();
+      const c = new pg.Client({ host: external, port: s.port, user: 'jwt:acme', password: await token(), database: 'default' });
+      c.on('error', () => {});
+      await expect(c.connect()).rejects.toMatchObject({ code: '28000', message: expect.stringContaining('only over TLS') });
+      const raw = net.connect(s.port, external!);
+      await new Promise((r) => raw.once('connect', r));
+      const got: Buffer[] = [];
+      raw.on('data', (d) => got.push(d));
+      raw.write(serialize.startup({ user: 'admin', database: 'default' }));
+      await new Promise((r) => raw.once('data', r));
+      expect(Buffer.concat(got).toString()).toContain('SCRAM-SHA-256');
+      expect(Buffer.concat(got).toString()).not.toContain('OAUTHBEARER');
+      raw.destroy();
+    } finally {
+      await s.close();
+    }
   });
 });
 
