@@ -121,7 +121,7 @@ export interface ApiKey {
   keyId: string;
   secret: KeySecret;
   /** After ROTATE ... GRACE: the old secret, valid until `validUntil`. */
-  previous: (KeySecret & { validUntil: number }) | null;
+  previous: (KeySecret & { validUntil: number; lastUsedAt?: number | null }) | null;
   /** null: the owner's role at the time of use. */
   role: BuiltinRole | null;
   /** null: the owner's accessible databases at the time of use. */

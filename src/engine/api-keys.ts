@@ -165,8 +165,9 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
       if (grace < 0) throw new PgError('invalid_parameter_value', `GRACE must not be negative, got "${text}"`);
       const { key, secret } = await mint(k.keyId, ctx, grace > 0 ? k.secret.verifier : undefined);
       // SPEC §9: the old secret keeps working for the grace period (zero-downtime rotation).
-      const previous = grace > 0 ? { ...k.secret, validUntil: ctx.now + grace } : null;
-      tx.update('apiKeys', { ...k, secret, previous, rotatedAt: ctx.now });
+      // Uses so far were of the old secret: its last use goes with it; the new one starts unused.
+      const previous = grace > 0 ? { ...k.secret, validUntil: ctx.now + grace, lastUsedAt: ctx.engine.lastUsed(k) } : null;
+      tx.update('apiKeys', { ...k, secret, previous, rotatedAt: ctx.now, lastUsedAt: null });
       const tz = ctx.session.settings.get('timezone');
       return shownOnce([k.name, k.keyId, key, k.expiresAt === null ? null : formatTimestamp(k.expiresAt, tz)], ctx, 'ALTER API KEY');
     }
@@ -219,6 +220,7 @@ export const API_KEY_COLUMNS = [
   col('rotated_at', 'timestamptz'),
   col('previous_valid_until', 'timestamptz'),
   col('last_used_at', 'timestamptz'),
+  col('previous_last_used_at', 'timestamptz'),
 ];
 
 /** SHOW API KEYS [FOR owner]: never a key, a hash or a verifier. */
@@ -254,6 +256,7 @@ export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Exe
         ts(k.rotatedAt),
         k.previous && k.previous.validUntil > ctx.now ? ts(k.previous.validUntil) : null,
         ts(ctx.engine.lastUsed(k)),
+        k.previous && k.previous.validUntil > ctx.now ? ts(ctx.engine.lastUsed(k, true)) : null,
       ];
     }
   }

@@ -65,7 +65,7 @@ export function* dumpStatements(view: CatalogReader): Generator<string> {
     if (k.expiresAt !== null) s += ` EXPIRES AT ${ts(k.expiresAt)}`;
     const meta = [...tenantOf(k.tenantId), `id = ${k.id}`, `key_id = ${lit(k.keyId)}`, `hash = ${lit(k.secret.hash)}`, `verifier = ${lit(k.secret.verifier)}`];
     if (k.previous) {
-      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`);
+      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`, `previous_last_used_at = ${ts(k.previous.lastUsedAt ?? null)}`);
     }
     meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(k.lastUsedAt)}`);
     yield `${s}${imports(meta)};`;

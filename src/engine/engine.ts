@@ -238,16 +238,21 @@ export class Engine {
 
   // ---- API key last use (SPEC §2), kept without an fsync per use -----------------------
 
-  /** Key row id → when it was last used, since the last flush. */
+  /** Key row id → when its current secret (and its rotated-out one) was last used, since the last flush. */
   private readonly keyUses = new Map<number, number>();
+  private readonly previousUses = new Map<number, number>();
 
-  noteKeyUse(keyRowId: number): void {
-    this.keyUses.set(keyRowId, this.clock());
+  noteKeyUse(keyRowId: number, previous = false): void {
+    (previous ? this.previousUses : this.keyUses).set(keyRowId, this.clock());
   }
 
-  lastUsed(k: ApiKey): number | null {
-    const m = this.keyUses.get(k.id);
-    return m !== undefined && (k.lastUsedAt === null || m > k.lastUsedAt) ? m : k.lastUsedAt;
+  /** The last use of a key's current secret (or, `previous`, of its rotated-out one). */
+  lastUsed(k: ApiKey, previous = false): number | null {
+    const stored = previous ? (k.previous?.lastUsedAt ?? null) : k.lastUsedAt;
+    const m = (previous ? this.previousUses : this.keyUses).get(k.id);
+    // A use remembered from before a rotation belongs to the old secret, not this one.
+    const counts = m !== undefined && (previous || k.rotatedAt === null || m >= k.rotatedAt);
+    return counts && (stored === null || m! > stored) ? m! : stored;
   }
 
   /**
@@ -256,20 +261,26 @@ export class Engine {
    * rotation is never overwritten by a stale copy.
    */
   async flushKeyUses(): Promise<void> {
-    if (this.keyUses.size === 0) return;
+    if (this.keyUses.size === 0 && this.previousUses.size === 0) return;
     const written = new Map<number, number>();
+    const writtenPrevious = new Map<number, number>();
     await this.commitMutations(() => {
       const busy = new Set(this.pending.flat().flatMap((m) => (m.op !== 'init' && m.table === 'apiKeys' ? [m.op === 'delete' ? m.id : m.row.id] : [])));
       const ms: Mutation[] = [];
-      for (const [id, at] of this.keyUses) {
+      for (const id of new Set([...this.keyUses.keys(), ...this.previousUses.keys()])) {
         const k = this.catalog.apiKeyById(id);
-        if (!k || busy.has(id) || (k.lastUsedAt !== null && k.lastUsedAt >= at)) continue;
-        ms.push({ op: 'update', table: 'apiKeys', row: { ...k, lastUsedAt: at } });
-        written.set(id, at);
+        if (!k || busy.has(id)) continue;
+        const current = this.lastUsed(k);
+        const previous = k.previous ? this.lastUsed(k, true) : null;
+        if (current === k.lastUsedAt && previous === (k.previous?.lastUsedAt ?? null)) continue;
+        ms.push({ op: 'update', table: 'apiKeys', row: { ...k, lastUsedAt: current, previous: k.previous ? { ...k.previous, lastUsedAt: previous } : null } });
+        if (this.keyUses.has(id)) written.set(id, this.keyUses.get(id)!);
+        if (this.previousUses.has(id)) writtenPrevious.set(id, this.previousUses.get(id)!);
       }
       return ms;
     });
     for (const [id, at] of written) if (this.keyUses.get(id) === at) this.keyUses.delete(id);
+    for (const [id, at] of writtenPrevious) if (this.previousUses.get(id) === at) this.previousUses.delete(id);
   }
 
   // ---- snapshots and compaction ----------------------------------------------------------

@@ -43,6 +43,7 @@ const IMPORTS: Partial<Record<AdminCommand['type'], Partial<Record<TableName, Fi
       previous_hash: ['previous.hash', 'secret'],
       previous_verifier: ['previous.verifier', 'verifier'],
       previous_valid_until: ['previous.validUntil', 'timestamp'],
+      previous_last_used_at: ['previous.lastUsedAt', 'timestamp'],
       rotated_at: ['rotatedAt', 'timestamp'],
       last_used_at: ['lastUsedAt', 'timestamp'],
     },
@@ -101,6 +102,9 @@ export class ImportPlan {
         });
       }
       this.values.set(k, convert(k, type, text, value.position));
+    }
+    if (this.values.has('previous_last_used_at') && !this.values.has('previous_hash')) {
+      throw new PgError('invalid_parameter_value', 'IMPORT of previous_last_used_at needs previous_hash, previous_verifier and previous_valid_until', { position: items[0]!.key.position });
     }
     for (const group of TOGETHER) {
       const given = group.filter((k) => this.values.has(k));

@@ -123,7 +123,7 @@ class SaslLogin extends Login {
   async step(mechanism: string | null, data: Buffer): Promise<SaslStep> {
     if (mechanism === OAUTHBEARER || (mechanism === null && this.scram === null)) return this.oauth(data);
     if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram(mechanism === SCRAM_PLUS).clientFirst(data.toString('utf8'))) };
-    const { ok, serverFinal } = this.scram!.clientFinal(data.toString('utf8'));
+    const { ok, serverFinal, matched } = this.scram!.clientFinal(data.toString('utf8'));
     this.checkLockout();
     if (!ok) throw this.fail(this.key ? `wrong secret for API key ${this.key.keyId}` : this.user ? 'wrong password' : 'unknown user or no password');
     if (this.key) {
@@ -132,7 +132,7 @@ class SaslLogin extends Login {
       } catch (err) {
         throw this.refused(err);
       }
-      this.engine.noteKeyUse(this.key.id);
+      this.engine.noteKeyUse(this.key.id, matched === 1);
     } else {
       const u = this.user!;
       // An expired password fails exactly like a wrong one (PostgreSQL's VALID UNTIL).

@@ -128,9 +128,9 @@ export class HttpApi {
       let p: Principal;
       if (isJwt) p = await tokenPrincipal(this.engine, credential);
       else {
-        const { key } = keyFromText(credential, this.engine.catalog, this.engine.clock());
+        const { key, previous } = keyFromText(credential, this.engine.catalog, this.engine.clock());
         p = keyPrincipal(key, this.engine.catalog, this.engine.clock());
-        this.engine.noteKeyUse(key.id);
+        this.engine.noteKeyUse(key.id, previous);
       }
       const locked = this.engine.lockouts.locked(peer.address, subject);
       if (locked) throw new CredentialRefused(locked);

@@ -156,9 +156,14 @@ describe('the life of a key', () => {
     const rotated = (await admin.query("ALTER API KEY 'rolling' FOR ana ROTATE GRACE '1 hour'")).rows[0].key as string;
     expect(parseKey(rotated)!.keyId).toBe(parseKey(old)!.keyId);
     for (const k of [old, rotated]) {
+      now += 1000;
       expect(await keyLoginError(k)).toBeNull();
       expect((await http('/v1/whoami', { 'x-api-key': k })).status).toBe(200);
     }
+    // SPEC §9: SHOW API KEYS shows the last use of each secret.
+    const [row] = (await admin.query("SHOW API KEYS FOR ana")).rows.filter((r) => r.name === 'rolling');
+    expect(row.previous_last_used_at).toEqual(new Date(now - 1000));
+    expect(row.last_used_at).toEqual(new Date(now));
     now += 2 * 3600 * 1000;
     expect(await keyLoginError(old)).toMatchObject({ code: '28P01' });
     expect((await http('/v1/whoami', { 'x-api-key': old })).status).toBe(401);
