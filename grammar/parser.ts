@@ -41,19 +41,7 @@ export class AdminParser extends SessionRules {
   /** `IMPORT (key = value, ...)`: values are literals (strings, numbers, NULL). */
   private importClause = this.RULE('importClause', (): ImportItem[] => {
     this.CONSUME(T.Import);
-    this.CONSUME(T.LParen);
-    const items: ImportItem[] = [];
-    this.AT_LEAST_ONE_SEP({
-      SEP: T.Comma,
-      DEF: () => {
-        const key = this.SUBRULE(this.name);
-        this.CONSUME(T.Equals);
-        const value = this.SUBRULE(this.literal);
-        this.ACTION(() => items.push({ key, value }));
-      },
-    });
-    this.CONSUME(T.RParen);
-    return items;
+    return this.SUBRULE(this.keyValueList);
   });
 
   private readonly statementAlts: IOrAlt<AdminCommand>[] = [

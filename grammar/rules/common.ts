@@ -184,6 +184,23 @@ export class CommonRules extends EmbeddedActionsParser {
     ]),
   );
 
+  /** `( key = value [, ...] )`: OIDC provider options and IMPORT clauses. */
+  protected keyValueList = this.RULE('keyValueList', (): { key: Name; value: Value }[] => {
+    const out: { key: Name; value: Value }[] = [];
+    this.CONSUME(T.LParen);
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const key = this.SUBRULE(this.name);
+        this.CONSUME(T.Equals);
+        const value = this.SUBRULE(this.literal);
+        this.ACTION(() => out.push({ key, value }));
+      },
+    });
+    this.CONSUME(T.RParen);
+    return out;
+  });
+
   protected pos(t: IToken): number {
     return this.positionOf(t.startOffset);
   }

@@ -14,7 +14,7 @@ export class OidcRules extends ServiceAccountRules {
       {
         ALT: () => {
           this.CONSUME(T.With);
-          return this.SUBRULE(this.providerOptions);
+          return this.SUBRULE(this.keyValueList);
         },
       },
       {
@@ -49,7 +49,7 @@ export class OidcRules extends ServiceAccountRules {
     this.CONSUME(T.Provider);
     const name = this.SUBRULE(this.name);
     this.CONSUME(T.Set);
-    return { type: 'AlterOidcProvider', name, options: this.SUBRULE(this.providerOptions) };
+    return { type: 'AlterOidcProvider', name, options: this.SUBRULE(this.keyValueList) };
   });
 
   protected dropOidcProvider = this.RULE('dropOidcProvider', (): AdminCommand => {
@@ -58,22 +58,5 @@ export class OidcRules extends ServiceAccountRules {
     const ifExists = this.SUBRULE(this.ifExists);
     const name = this.SUBRULE(this.name);
     return { type: 'DropOidcProvider', name, ifExists };
-  });
-
-  /** ( key = value [, ...] ) */
-  private providerOptions = this.RULE('providerOptions', (): ProviderOption[] => {
-    const out: ProviderOption[] = [];
-    this.CONSUME(T.LParen);
-    this.AT_LEAST_ONE_SEP({
-      SEP: T.Comma,
-      DEF: () => {
-        const key = this.SUBRULE(this.name);
-        this.CONSUME(T.Equals);
-        const value = this.SUBRULE(this.literal);
-        this.ACTION(() => out.push({ key, value }));
-      },
-    });
-    this.CONSUME(T.RParen);
-    return out;
   });
 }
