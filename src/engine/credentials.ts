@@ -6,6 +6,7 @@ import { roleRank, type ApiKey, type BuiltinRole, type User } from '../catalog/m
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { Engine } from './engine.js';
 import { principalFromClaims } from './jwt-principal.js';
+import { standInUser } from './stand-in.js';
 
 /**
  * Credentials other than passwords, turned into the principal a session acts as (SPEC §2,
@@ -59,21 +60,16 @@ export function keyPrincipal(key: ApiKey, view: CatalogReader, now: number): Pri
     if (!sa) throw new CredentialRefused(`the owner of API key ${key.keyId} no longer exists`);
     const ids = key.databaseIds ? key.databaseIds.filter((id) => sa.databaseIds.includes(id)) : sa.databaseIds;
     const role = narrower(sa.role, key.role);
-    actor = {
+    actor = standInUser({
       id: sa.id,
       name: sa.name,
       tenantId: sa.tenantId,
       role,
-      verifier: null,
-      login: true,
-      validUntil: null,
-      connectionLimit: -1,
-      certificateSubject: null,
       createdAt: sa.createdAt,
       updatedAt: sa.createdAt,
       createdBy: sa.createdBy,
       limits: { role, databaseIds: ids, exact: true },
-    };
+    });
   }
   const auth = { ...passwordAuthValues(actor, view, 'api_key', now), scopes: [...key.scopes] };
   return {

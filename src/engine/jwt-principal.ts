@@ -2,6 +2,7 @@ import { DEFAULT_DATABASE, isBuiltinRole, roleRank, type BuiltinRole, type OidcP
 import type { CatalogReader } from '../catalog/catalog.js';
 import { PgError } from '../errors/pg-error.js';
 import type { AuthValues } from './auth-vars.js';
+import { standInUser } from './stand-in.js';
 
 /** A principal that came from a token: not a catalog user, but checked like one. */
 export interface JwtPrincipal {
@@ -44,20 +45,7 @@ export function principalFromClaims(provider: OidcProvider, claims: Record<strin
   const other: Record<string, string> = {};
   for (const [k, v] of Object.entries(claims)) if (!mapped.has(k) && !STANDARD.has(k) && text(v) !== null) other[k] = text(v)!;
 
-  const user: User = {
-    id: -1,
-    name: username,
-    tenantId,
-    role,
-    verifier: null,
-    login: true,
-    validUntil: null,
-    connectionLimit: -1,
-    certificateSubject: null,
-    createdAt: 0,
-    updatedAt: 0,
-    createdBy: null,
-  };
+  const user = standInUser({ id: -1, name: username, tenantId, role });
   const defaults = view.databaseByName(tenantId, DEFAULT_DATABASE) ? [DEFAULT_DATABASE] : [];
   return {
     user,
