@@ -21,6 +21,13 @@ const TOKEN_USER = 'jwt:';
 export const loginFailed = (user: string) =>
   new PgError('invalid_password', `password authentication failed for user "${user}"`, { severity: 'FATAL' });
 
+/** 28000 for a user with NOLOGIN whose credential was right (PostgreSQL's answer). */
+const notPermitted = (user: User) =>
+  new PgError('invalid_authorization_specification', `user "${user.name}" is not permitted to log in`, {
+    severity: 'FATAL',
+    hint: 'The user has NOLOGIN; ALTER USER ... LOGIN allows it.',
+  });
+
 /**
  * Where a bearer token may travel: a TLS connection, or loopback (nothing leaves the
  * machine). The one rule for a token as the password and for OAUTHBEARER; TLS (next) makes
@@ -214,10 +221,7 @@ class SaslLogin extends Login {
       if (!user || user.verifier !== p.user.verifier) throw this.fail('user changed during the login');
       if (!user.login) {
         this.engine.recordLogin({ method: 'password', ok: false, reason: 'NOLOGIN', principal: user.name, address: this.peer.address, via: 'pgwire' });
-        throw new PgError('invalid_authorization_specification', `user "${user.name}" is not permitted to log in`, {
-          severity: 'FATAL',
-          hint: 'The user has NOLOGIN; ALTER USER ... LOGIN allows it.',
-        });
+        throw notPermitted(user);
       }
       return passwordPrincipal(user, view, now);
     }
@@ -300,7 +304,8 @@ function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, 
       const current = engine.catalog.userById(user.id);
       if (!current) throw loginFailed(startup.user);
       if (!current.login) {
-        throw new PgError('invalid_authorization_specification', `user "${current.name}" is not permitted to log in`, { severity: 'FATAL' });
+        record(false, 'NOLOGIN');
+        throw notPermitted(current);
       }
       const p = passwordPrincipal(current, engine.catalog, engine.clock());
       const session = EngineSession.open(engine, { ...p, method: 'certificate', auth: { ...p.auth, method: 'certificate' } }, startup, peer);
