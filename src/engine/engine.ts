@@ -269,10 +269,15 @@ export class Engine {
       const ms: Mutation[] = [];
       for (const id of new Set([...this.keyUses.keys(), ...this.previousUses.keys()])) {
         const k = this.catalog.apiKeyById(id);
-        if (!k || busy.has(id)) continue;
-        const current = this.lastUsed(k);
-        const previous = k.previous ? this.lastUsed(k, true) : null;
-        if (current === k.lastUsedAt && previous === (k.previous?.lastUsedAt ?? null)) continue;
+        if (k && busy.has(id)) continue;
+        const current = k ? this.lastUsed(k) : null;
+        const previous = k?.previous ? this.lastUsed(k, true) : null;
+        if (!k || (current === k.lastUsedAt && previous === (k.previous?.lastUsedAt ?? null))) {
+          // Dropped, or nothing newer than what is stored: nothing to remember any more.
+          this.keyUses.delete(id);
+          this.previousUses.delete(id);
+          continue;
+        }
         ms.push({ op: 'update', table: 'apiKeys', row: { ...k, lastUsedAt: current, previous: k.previous ? { ...k.previous, lastUsedAt: previous } : null } });
         if (this.keyUses.has(id)) written.set(id, this.keyUses.get(id)!);
         if (this.previousUses.has(id)) writtenPrevious.set(id, this.previousUses.get(id)!);
