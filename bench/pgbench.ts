@@ -20,6 +20,11 @@ interface Workload {
 
 const users = (n: number, create: (i: number) => string) => Array.from({ length: n }, (_, i) => create(i)).join('\n');
 
+const HUNDRED_USERS = {
+  portcullis: users(100, (i) => `CREATE USER list_${i};`),
+  postgres: users(100, (i) => `CREATE ROLE list_${i};`),
+};
+
 export const WORKLOADS: Workload[] = [
   {
     name: 'create + drop user, plain password (hashed by the server)',
@@ -46,10 +51,7 @@ export const WORKLOADS: Workload[] = [
   {
     name: 'the user list, 100 users (SHOW USERS / pg_roles)',
     target: 1,
-    setup: {
-      portcullis: users(100, (i) => `CREATE USER list_${i};`),
-      postgres: users(100, (i) => `CREATE ROLE list_${i};`),
-    },
+    setup: HUNDRED_USERS,
     portcullis: 'SHOW USERS;\n',
     postgres: 'SELECT rolname FROM pg_roles;\n',
   },
@@ -57,10 +59,7 @@ export const WORKLOADS: Workload[] = [
     // SHOW USERS has twelve columns; pg_roles with all of its is the like-for-like peer.
     name: 'the user list, 100 users, all columns (SHOW USERS / SELECT * FROM pg_roles)',
     target: 0,
-    setup: {
-      portcullis: users(100, (i) => `CREATE USER list_${i};`),
-      postgres: users(100, (i) => `CREATE ROLE list_${i};`),
-    },
+    setup: HUNDRED_USERS,
     portcullis: 'SHOW USERS;\n',
     postgres: 'SELECT * FROM pg_roles;\n',
   },
