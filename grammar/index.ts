@@ -5,6 +5,7 @@ import { parser } from './parser.js';
 import { scanStatement, type ScanError } from './scanner.js';
 
 export type * from './ast.js';
+export { redactStatement } from './redact.js';
 
 /**
  * parse(text): the statements of a query string, or a 42601 PgError positioned in

@@ -8,11 +8,12 @@ import { deterministic, DETERMINISTIC_BOOTSTRAP_PASSWORD } from './engine/determ
 import { startLogin } from './engine/login.js';
 import { HttpApi } from './http/api.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitPolicy } from './http/rate-limit.js';
-import path from 'node:path';
 import { DEFAULT_JWKS_POLICY, type JwksPolicy } from './auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './auth/jwt.js';
-import { LogStore, type LogIo } from './store/log-store.js';
-import { MemoryStore, type Store } from './store/store.js';
+import type { LogIo } from './store/log-store.js';
+import { MemoryStore } from './store/store.js';
+import { keysOf, type Cipher } from './store/cipher.js';
+import { dataDirOptions } from './engine/data-dir.js';
 import { listen, type Listener, type TlsOffer } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
 
@@ -37,6 +38,8 @@ export interface ServerOptions {
   random?: (bytes: number) => Buffer;
   /** Compact the log into a snapshot once it holds this many bytes (default 64 MiB). */
   compactAt?: number;
+  /** Encryption at rest: the data directory's key (--encryption-key-file); null: plaintext. */
+  encryption?: Cipher | null;
   /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
   logIo?: LogIo;
   /** JWKS caching and token checks (SPEC §2 defaults when absent). */
@@ -81,10 +84,10 @@ export interface RunningServer {
 
 /** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const store: Store = opts.dataDir === null ? new MemoryStore() : new LogStore(opts.dataDir, opts.log, opts.logIo);
+  const onDisk = opts.dataDir === null ? { store: new MemoryStore() } : dataDirOptions(opts.dataDir, { keys: keysOf(opts.encryption ?? null), warn: opts.log, io: opts.logIo });
   const det = opts.deterministic ? deterministic() : null;
   const engine = new Engine({
-    store,
+    ...onDisk,
     scramIterations: opts.scramIterations,
     bootstrapUser: opts.bootstrapUser,
     bootstrapPassword: opts.bootstrapPassword || (det ? DETERMINISTIC_BOOTSTRAP_PASSWORD : undefined),
@@ -95,7 +98,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     clock: opts.clock ?? det?.clock,
     advanceClock: det?.advanceClock,
     random: opts.random ?? det?.random,
-    jwksDir: opts.dataDir === null ? null : path.join(opts.dataDir, 'jwks'),
     jwksPolicy: opts.jwksPolicy ? { ...DEFAULT_JWKS_POLICY, ...opts.jwksPolicy } : undefined,
     tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
     lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,

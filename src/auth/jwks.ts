@@ -1,8 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isLoopbackHost } from '../net/loopback.js';
+import { decodeOneRecordFile, encodeOneRecordFile, oneRecordFileKeyId } from '../store/log-format.js';
+import type { Cipher } from '../store/cipher.js';
+
+/** The on-disk JWKS cache file: one record (sealed when the data directory is encrypted). */
+export const JWKS_MAGIC = Buffer.from('PCUJWKS\0', 'latin1');
 
 /**
  * JSON Web Key Sets of OIDC providers (SPEC §2): fetched over https (plain http only from
@@ -73,6 +78,8 @@ export class JwksCache {
     private readonly dir: string | null,
     private readonly clock: () => number,
     readonly policy: JwksPolicy = DEFAULT_JWKS_POLICY,
+    /** Seals the on-disk copies (encryption at rest); null: plaintext. */
+    private readonly cipher: Cipher | null = null,
   ) {}
 
   /** The provider's cache state, for /metrics: fresh, stale, expired, none; breaker open. */
@@ -167,14 +174,18 @@ export class JwksCache {
   }
 
   private file(provider: string): string | null {
-    return this.dir === null ? null : path.join(this.dir, `${encodeURIComponent(provider)}.json`);
+    return this.dir === null ? null : path.join(this.dir, `${encodeURIComponent(provider)}.jwks`);
   }
 
   private async fromDisk(provider: string, url: string): Promise<Entry | null> {
     const f = this.file(provider);
     if (!f) return null;
     try {
-      const e = JSON.parse(await readFile(f, 'utf8')) as Entry;
+      const buf = await readFile(f);
+      // A copy under another key (or none) is no copy: the provider is asked again.
+      if (oneRecordFileKeyId(buf, JWKS_MAGIC) !== (this.cipher?.keyId ?? 0)) return null;
+      const e = decodeOneRecordFile(buf, JWKS_MAGIC, this.cipher) as Entry | string;
+      if (typeof e === 'string') return null;
       return e.url === url && Array.isArray(e.keys) && typeof e.fetchedAt === 'number' ? { ...e, source: 'disk' } : null;
     } catch {
       return null;
@@ -186,7 +197,7 @@ export class JwksCache {
     if (!f) return;
     await mkdir(path.dirname(f), { recursive: true, mode: 0o700 });
     const tmp = `${f}.tmp`;
-    await writeFile(tmp, JSON.stringify({ url: e.url, fetchedAt: e.fetchedAt, keys: e.keys }), { mode: 0o600 });
+    await writeFile(tmp, encodeOneRecordFile(JWKS_MAGIC, { url: e.url, fetchedAt: e.fetchedAt, keys: e.keys }, this.cipher), { mode: 0o600 });
     await rename(tmp, f);
   }
 }
@@ -251,4 +262,30 @@ export function fetchJwks(url: string, policy: JwksPolicy, redirects = 0): Promi
     req.on('timeout', () => req.destroy(new Error(`JWKS fetch timed out after ${policy.timeoutMs} ms`)));
     req.on('error', reject);
   });
+}
+
+/**
+ * `portcullis rekey`: every cached JWKS file rewritten under `next` (read with whichever of
+ * `read` it was sealed with; one that none opens is dropped: the provider is asked again).
+ */
+export async function rekeyJwksCache(dir: string, read: (Cipher | null)[], next: Cipher): Promise<void> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.jwks'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const f = path.join(dir, n);
+    const buf = await readFile(f);
+    const id = oneRecordFileKeyId(buf, JWKS_MAGIC);
+    const key = read.find((k) => (k?.keyId ?? 0) === id);
+    const payload = key === undefined ? 'no key' : decodeOneRecordFile(buf, JWKS_MAGIC, key);
+    if (typeof payload === 'string') {
+      await rm(f, { force: true });
+      continue;
+    }
+    await writeFile(`${f}.tmp`, encodeOneRecordFile(JWKS_MAGIC, payload, next), { mode: 0o600 });
+    await rename(`${f}.tmp`, f);
+  }
 }

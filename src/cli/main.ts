@@ -9,7 +9,11 @@ import { golden, goldenFiles } from '../golden/golden.js';
 import { applyFiles, ApplyFailed } from '../apply/apply.js';
 import { openTarget } from '../client/open.js';
 import { Engine } from '../engine/engine.js';
-import { LOG_FILE, LogStore } from '../store/log-store.js';
+import { LOG_FILE, type LogStore } from '../store/log-store.js';
+import { rekeyJwksCache } from '../auth/jwks.js';
+import { formatKeyId, keysOf, readKeyFile, type Keys } from '../store/cipher.js';
+import { dataDirOptions } from '../engine/data-dir.js';
+import { AUDIT_FILE, verifyTrail } from '../audit/audit-trail.js';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -21,6 +25,10 @@ Usage:
   portcullis apply FILE...         apply DDL files, each in one transaction
   portcullis dump                  write the whole catalog as a script apply restores
   portcullis compact --data DIR    snapshot the catalog and empty its log (offline)
+  portcullis audit verify --data DIR
+                                   check the audit trail's hash chain; names the first bad record
+  portcullis rekey --data DIR --new-key-file FILE [--encryption-key-file OLD]
+                                   re-encrypt the data directory under a new key (offline)
   portcullis golden [PATH...]      pg_regress-style golden tests (X.sql against X.out)
   portcullis hash-password         read a password on stdin, print its SCRAM-SHA-256 verifier
   portcullis --help | --version
@@ -61,6 +69,10 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --scram-iterations N  PBKDF2 iterations for passwords hashed by the server (default 4096)
   --compact-at BYTES    snapshot the catalog and restart the log once the log is this big
                         (default 67108864; PORTCULLIS_COMPACT_AT)
+  --encryption-key-file FILE
+                        encrypt the data directory at rest (AES-256-GCM) with the 256-bit key
+                        in FILE (openssl rand -hex 32 > FILE; PORTCULLIS_ENCRYPTION_KEY_FILE);
+                        also taken by apply, dump, compact, audit verify and rekey
 
 On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
 is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr.
@@ -84,6 +96,10 @@ export async function main(argv: string[]): Promise<void> {
         return await dumpCommand(rest);
       case 'compact':
         return await compactCommand(rest);
+      case 'audit':
+        return await auditCommand(rest);
+      case 'rekey':
+        return await rekeyCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`portcullis ${PRODUCT_VERSION}\n`);
@@ -127,6 +143,7 @@ async function serve(args: string[]): Promise<void> {
       'tls-client-ca': { type: 'string' },
       'tls-crl': { type: 'string' },
       'tls-cert-login': { type: 'string' },
+      'encryption-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -149,6 +166,7 @@ async function serve(args: string[]): Promise<void> {
   if (values['tls-client-ca'] !== undefined) flags.tlsClientCa = values['tls-client-ca'];
   if (values['tls-crl'] !== undefined) flags.tlsCrl = values['tls-crl'];
   if (values['tls-cert-login'] !== undefined) flags.tlsCertLogin = values['tls-cert-login'];
+  if (values['encryption-key-file'] !== undefined) flags.encryptionKeyFile = values['encryption-key-file'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
   if (values.deterministic) {
@@ -169,6 +187,7 @@ async function serve(args: string[]): Promise<void> {
     bootstrapPassword: cfg.bootstrapPassword,
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
+    encryption: cfg.encryptionKeyFile && !cfg.memory ? readKeyFile(cfg.encryptionKeyFile) : null,
     tls: readTls(cfg),
     rateLimit: { perMinute: cfg.rateLimitPerMinute, perHour: cfg.rateLimitPerHour },
     lockoutPolicy: {
@@ -279,14 +298,14 @@ async function goldenCommand(args: string[]): Promise<void> {
 async function applyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { data: { type: 'string' }, url: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    options: { data: { type: 'string' }, url: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'encryption-key-file': { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   if (positionals.length === 0) fail('apply needs at least one FILE');
   for (const f of positionals) if (!existsSync(f)) fail(`${f}: no such file`);
   const dryRun = values['dry-run'] === true;
-  const target = await openTarget({ data: values.data, url: values.url, user: values.user });
+  const target = await openTarget({ data: values.data, url: values.url, user: values.user, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const summary = await applyFiles(target.conn, positionals, {
       dryRun,
@@ -306,8 +325,8 @@ async function applyCommand(args: string[]): Promise<void> {
 }
 
 async function dumpCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' } }, strict: true });
-  const target = await openTarget({ data: values.data, url: values.url });
+  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  const target = await openTarget({ data: values.data, url: values.url, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const r = await target.conn.query('DUMP CATALOG');
     if (r.error) {
@@ -321,20 +340,79 @@ async function dumpCommand(args: string[]): Promise<void> {
   }
 }
 
-async function compactCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { data: { type: 'string' } }, strict: true });
-  if (values.data === undefined) fail('compact needs --data DIR (a running server compacts by itself)');
-  if (!existsSync(path.join(values.data, LOG_FILE))) fail(`${values.data} holds no catalog (no ${LOG_FILE})`);
+/** The data directory's key: --encryption-key-file, else PORTCULLIS_ENCRYPTION_KEY_FILE, else none. */
+function keyFileCipher(flag: string | undefined) {
+  const file = flag ?? (process.env.PORTCULLIS_ENCRYPTION_KEY_FILE || undefined);
+  return file ? readKeyFile(file) : null;
+}
+
+/** An engine on a data directory, offline (it takes the directory's lock). */
+async function offlineEngine(dir: string, keys: Keys): Promise<{ engine: Engine; store: LogStore }> {
+  if (!existsSync(path.join(dir, LOG_FILE))) fail(`${dir} holds no catalog (no ${LOG_FILE})`);
+  const parts = dataDirOptions(dir, { keys });
   const engine = new Engine({
-    store: new LogStore(values.data),
+    ...parts,
     bootstrapUser: process.env.PORTCULLIS_BOOTSTRAP_USER,
     bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
   });
   await engine.open();
+  return { engine, store: parts.store };
+}
+
+async function compactCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { data: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  if (values.data === undefined) fail('compact needs --data DIR (a running server compacts by itself)');
+  const { engine } = await offlineEngine(values.data, keysOf(keyFileCipher(values['encryption-key-file'])));
   try {
     const r = await engine.compact();
     if (r) process.stdout.write(`compacted ${values.data}: log of ${r.logBytesBefore} bytes replaced by a snapshot of ${r.snapshotBytes} bytes\n`);
   } finally {
     await engine.close();
   }
+}
+
+/** portcullis audit verify: the whole hash chain, read-only (a running server may hold the directory). */
+async function auditCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify') fail('usage: portcullis audit verify --data DIR [--encryption-key-file FILE]');
+  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  const dir = values.data ?? DEFAULTS.data;
+  if (!existsSync(path.join(dir, AUDIT_FILE))) fail(`${dir} holds no audit trail (no ${AUDIT_FILE})`);
+  const v = verifyTrail(dir, keysOf(keyFileCipher(values['encryption-key-file'])));
+  const file = path.join(dir, AUDIT_FILE);
+  if (v.ok) {
+    process.stdout.write(`${file}: ${v.records} records, hash chain intact; head ${v.head}\n`);
+    return;
+  }
+  process.stderr.write(`${file}: audit record ${v.record} (byte offset ${v.offset}) fails verification: ${v.reason}\n`);
+  process.exitCode = 1;
+}
+
+/**
+ * portcullis rekey: every file of the data directory rewritten under a new key (or, from
+ * a plaintext directory, encrypted for the first time). Offline. Each file moves on its own
+ * by an atomic rename, and files under either key are read, so an interrupted rekey is
+ * finished by running it again with the same keys.
+ */
+async function rekeyCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { data: { type: 'string' }, 'encryption-key-file': { type: 'string' }, 'new-key-file': { type: 'string' } },
+    strict: true,
+  });
+  if (values.data === undefined) fail('rekey needs --data DIR (offline: stop the server first)');
+  if (values['new-key-file'] === undefined) fail('rekey needs --new-key-file FILE (make one with: openssl rand -hex 32)');
+  const dir = values.data;
+  const old = keyFileCipher(values['encryption-key-file']);
+  const next = readKeyFile(values['new-key-file']);
+  const { engine, store } = await offlineEngine(dir, { write: old, read: [old, next] });
+  try {
+    store.useKey(keysOf(next));
+    await engine.compact(); // snapshot and log, under the new key
+    await rekeyJwksCache(path.join(dir, 'jwks'), [old, next], next);
+    engine.audit.rekey(keysOf(next));
+  } finally {
+    await engine.close();
+  }
+  process.stdout.write(`rekeyed ${dir}: key id ${old ? formatKeyId(old.keyId) : 'none (plaintext)'} → ${formatKeyId(next.keyId)}; start the server with the new key file\n`);
 }

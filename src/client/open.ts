@@ -1,5 +1,6 @@
 import { Engine } from '../engine/engine.js';
-import { LogStore } from '../store/log-store.js';
+import { dataDirOptions } from '../engine/data-dir.js';
+import type { Keys } from '../store/cipher.js';
 import type { SqlConnection } from './connection.js';
 import { LocalConnection } from './local-connection.js';
 import { PgConnection } from './pg-connection.js';
@@ -14,6 +15,8 @@ export interface TargetOptions {
   url?: string;
   /** Offline: the catalog user the statements run as (default: the bootstrap superuser). */
   user?: string;
+  /** Offline: the data directory's encryption key, if it has one. */
+  keys?: Keys;
 }
 
 export interface Target {
@@ -25,7 +28,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
   if (opts.data !== undefined && opts.url !== undefined) throw new Error('--data and --url cannot be used together');
   if (opts.data !== undefined) {
     const engine = new Engine({
-      store: new LogStore(opts.data),
+      ...dataDirOptions(opts.data, { keys: opts.keys }),
       bootstrapUser: process.env.PORTCULLIS_BOOTSTRAP_USER,
       bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
     });

@@ -43,6 +43,8 @@ export interface Config {
   tlsCrl: string | undefined;
   tlsCertLogin: 'subject' | 'cn';
   requireTls: 'off' | 'on' | 'except-loopback';
+  /** Encryption at rest: a file holding the data directory's 256-bit key. */
+  encryptionKeyFile: string | undefined;
 }
 
 export const DEFAULTS: Config = {
@@ -78,6 +80,7 @@ export const DEFAULTS: Config = {
   tlsCrl: undefined,
   tlsCertLogin: 'subject',
   requireTls: 'off',
+  encryptionKeyFile: undefined,
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -139,6 +142,7 @@ const KEYS: Record<string, keyof Config> = {
   tls_crl: 'tlsCrl',
   tls_cert_login: 'tlsCertLogin',
   require_tls: 'requireTls',
+  encryption_key_file: 'encryptionKeyFile',
 };
 
 export class ConfigError extends Error {}
@@ -188,7 +192,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     else if (k === 'memory') c.memory = v === true || v === 'true' || v === '1';
     else if (k === 'host' || k === 'data' || k === 'bootstrapUser') c[k] = String(v);
     else if (k === 'bootstrapPassword') c.bootstrapPassword = String(v);
-    else if (k === 'tlsCert' || k === 'tlsKey' || k === 'tlsClientCa' || k === 'tlsCrl') c[k] = String(v);
+    else if (k === 'tlsCert' || k === 'tlsKey' || k === 'tlsClientCa' || k === 'tlsCrl' || k === 'encryptionKeyFile') c[k] = String(v);
     else if (k === 'tlsCertLogin') {
       if (v !== 'subject' && v !== 'cn') throw new ConfigError(`tls_cert_login must be subject or cn, got "${v}"`);
       c.tlsCertLogin = v;

@@ -19,7 +19,7 @@ import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLU
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
 import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
-import { LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
+import { AUDIT_COLUMNS, LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** The AST node of one statement kind. */
@@ -96,7 +96,7 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
     case 'DumpCatalog':
       return dumpCatalog(ctx);
     case 'ShowAuditLog':
-      return showAuditLog(cmd);
+      return showAuditLog(cmd, ctx);
     case 'SetSessionAuthorization':
       return setSessionAuthorization(cmd, ctx);
     case 'SetSessionAuthorizationJwt':
@@ -198,6 +198,8 @@ export function describeColumns(cmd: AdminCommand): Column[] | null {
       return PERMISSION_COLUMNS;
     case 'ShowLockouts':
       return LOCKOUT_COLUMNS;
+    case 'ShowAuditLog':
+      return AUDIT_COLUMNS;
     case 'DumpCatalog':
       return DUMP_COLUMNS;
     case 'ShowApiKeys':

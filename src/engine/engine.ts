@@ -10,6 +10,9 @@ import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
 import { Metrics } from '../metrics/metrics.js';
 import { DEFAULT_LOCKOUT_POLICY, Lockouts, type LockoutPolicy } from './lockouts.js';
 import type { LoginMethod } from './credentials.js';
+import { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditEntry } from '../audit/audit-record.js';
+import type { Cipher } from '../store/cipher.js';
 
 /** A failure reason as a metric label: its first words, without names or ids. */
 function reasonClass(reason: string): string {
@@ -43,9 +46,13 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** Where the last good JWKS of each OIDC provider is kept (the data directory's jwks/); null in memory. */
   jwksDir?: string | null;
+  /** Seals the JWKS cache's files (encryption at rest). */
+  jwksCipher?: Cipher | null;
   jwksPolicy?: JwksPolicy;
   tokenPolicy?: TokenPolicy;
   lockoutPolicy?: LockoutPolicy;
+  /** Opens the audit trail once the store holds the data directory (default: in memory). */
+  openAudit?: () => AuditTrail;
 }
 
 /** One login attempt, as recorded (metrics and the server log; the audit trail later). */
@@ -56,6 +63,10 @@ export interface LoginRecord {
   reason?: string;
   /** The name the attempt was made under (startup user, key id): lockouts count by it. */
   principal: string;
+  /** The principal's tenant, when known (else the user of that name's, if any). */
+  tenant?: number | null;
+  /** A failure after the credential was verified (connection limit, database): not brute force. */
+  credentialOk?: boolean;
   address: string;
   via: 'pgwire' | 'http';
 }
@@ -101,6 +112,7 @@ export class Engine {
   private readonly pending: Mutation[][] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private compacting: Promise<void> | null = null;
+  private auditTrail: AuditTrail | null = null;
 
   constructor(private readonly opts: EngineOptions) {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
@@ -108,18 +120,50 @@ export class Engine {
     this.random = opts.random ?? randomBytes;
     this.advanceClock = opts.advanceClock ?? (() => {});
     this.maxConnections = opts.maxConnections ?? 1000;
-    this.jwks = new JwksCache(opts.jwksDir ?? null, this.clock, opts.jwksPolicy);
+    this.jwks = new JwksCache(opts.jwksDir ?? null, this.clock, opts.jwksPolicy, opts.jwksCipher ?? null);
     this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
     this.metrics = new Metrics(() => this.gauges());
     this.lockouts = new Lockouts(opts.lockoutPolicy ?? DEFAULT_LOCKOUT_POLICY, this.clock);
   }
 
-  /** Counts a login and logs a failure with its real reason (never a secret: none reaches here). */
-  recordLogin(r: LoginRecord): void {
+  /**
+   * Counts a login, logs a failure with its real reason (never a secret: none reaches here)
+   * and puts it in the audit trail; resolves once the record is durable.
+   */
+  recordLogin(r: LoginRecord): Promise<void> {
     if (r.ok) this.lockouts.succeeded(r.principal);
-    else this.lockouts.failed(r.address, r.principal);
+    else if (!r.credentialOk) this.lockouts.failed(r.address, r.principal);
     this.metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: reasonClass(r.reason ?? '') }) });
     if (!r.ok) this.opts.log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason ?? '')}`);
+    const tenant = r.tenant !== undefined ? r.tenant : (this.catalog.userByName(r.principal)?.tenantId ?? null);
+    return this.record({
+      kind: 'login',
+      at: this.clock(),
+      tenant,
+      method: r.method,
+      via: r.via,
+      principal: r.principal,
+      address: r.address,
+      ok: r.ok,
+      ...(r.ok ? {} : { reason: r.reason ?? '' }),
+    });
+  }
+
+  /** The audit trail (opened with the catalog). */
+  get audit(): AuditTrail {
+    if (!this.auditTrail) throw new Error('the engine is not open');
+    return this.auditTrail;
+  }
+
+  /**
+   * Appends to the audit trail. A trail that cannot be written (disk full) does not stop
+   * logins and reads (issue 5: they go on while the disk is full); it is logged and counted.
+   */
+  record(entry: AuditEntry): Promise<void> {
+    return this.audit.append(entry).catch((err: Error) => {
+      this.metrics.auditFailures.inc({});
+      this.opts.log?.(`audit trail: could not record a ${entry.kind} record: ${err.message}`);
+    });
   }
 
   private gauges(): string[] {
@@ -153,12 +197,19 @@ export class Engine {
     await this.opts.store.load((commit) => {
       for (const m of commit) this.catalog.apply(m);
     });
+    try {
+      this.auditTrail = this.opts.openAudit ? this.opts.openAudit() : AuditTrail.inMemory();
+    } catch (err) {
+      await this.opts.store.close();
+      throw err;
+    }
     if (this.catalog.empty) await this.bootstrap();
   }
 
   async close(): Promise<void> {
     while (this.compacting) await this.compacting;
     await Promise.allSettled([...this.inFlight]);
+    await this.auditTrail?.close();
     await this.opts.store.close();
   }
 
@@ -197,9 +248,13 @@ export class Engine {
     ]);
   }
 
-  /** Commits a transaction: checked against the committed state, on disk, then visible. */
-  commit(tx: CatalogTransaction): Promise<void> {
-    return tx.dirty ? this.commitMutations(tx.mutations) : Promise.resolve();
+  /**
+   * Commits a transaction: checked against the committed state, on disk, then visible. Its
+   * audit records (one per statement that changed something) are written alongside, and the
+   * commit is acknowledged only once both are durable.
+   */
+  commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
+    return tx.dirty ? this.commitMutations(tx.mutations, audit) : Promise.resolve();
   }
 
   /**
@@ -209,14 +264,16 @@ export class Engine {
    * applied to memory only once durable, in order. So a commit is never visible before it
    * is on disk, concurrent commits share fsyncs, and a failed write leaves no trace.
    */
-  private async commitMutations(what: Mutation[] | (() => Mutation[])): Promise<void> {
+  private async commitMutations(what: Mutation[] | (() => Mutation[]), audit: AuditEntry[] = []): Promise<void> {
     while (this.compacting) await this.compacting;
     // A builder runs here, synchronously with the check: it sees exactly what it commits over.
     const ms = typeof what === 'function' ? what() : what;
     if (ms.length === 0) return;
     checkCommit(this.catalog, ms, this.pending);
     this.pending.push(ms);
-    const durable = this.opts.store.append(ms);
+    // The two files share nothing, so their flushes overlap; a catalog write that fails
+    // after its audit record was written leaves a record of an attempt, never the reverse.
+    const durable = audit.length === 0 ? this.opts.store.append(ms) : Promise.all([this.opts.store.append(ms), ...audit.map((e) => this.record(e))]);
     const done = durable.then(
       () => {
         this.pending.splice(this.pending.indexOf(ms), 1);

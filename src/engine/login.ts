@@ -60,6 +60,25 @@ function mockVerifier(engine: Engine, name: string): ScramVerifier {
   return { iterations: engine.scramIterations, salt: mac.subarray(0, 16), storedKey: mac, serverKey: mac };
 }
 
+/**
+ * A verified principal's session, with its login recorded: a session that cannot open
+ * (database, connection limits) is a failed login after a good credential; a session
+ * starts only once its audit record is on disk.
+ */
+async function openSession(engine: Engine, p: Principal, startup: StartupInfo, peer: PeerInfo): Promise<QuerySession> {
+  const record = (ok: boolean, reason?: string) =>
+    engine.recordLogin({ method: p.method, ok, reason, principal: startup.user, tenant: p.user.tenantId, credentialOk: true, address: peer.address, via: 'pgwire' });
+  let session: QuerySession;
+  try {
+    session = EngineSession.open(engine, p, startup, peer);
+  } catch (err) {
+    void record(false, (err as Error).message);
+    throw err;
+  }
+  await record(true);
+  return session;
+}
+
 /** Shared by the exchanges: record the outcome, open the session or fail alike. */
 abstract class Login implements AuthExchange {
   abstract readonly mechanisms: string[];
@@ -92,10 +111,7 @@ abstract class Login implements AuthExchange {
   /** Re-derives the principal (the catalog may have changed during the exchange), then opens. */
   async open(): Promise<QuerySession> {
     if (!this.principal) throw this.fail('the exchange did not complete');
-    const p = this.recheck(this.principal);
-    const session = EngineSession.open(this.engine, p, this.startup, this.peer);
-    this.engine.recordLogin({ method: p.method, ok: true, principal: this.startup.user, address: this.peer.address, via: 'pgwire' });
-    return session;
+    return openSession(this.engine, this.recheck(this.principal), this.startup, this.peer);
   }
 
   protected recheck(p: Principal): Principal {
@@ -308,9 +324,7 @@ function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, 
         throw notPermitted(current);
       }
       const p = passwordPrincipal(current, engine.catalog, engine.clock());
-      const session = EngineSession.open(engine, { ...p, method: 'certificate', auth: { ...p.auth, method: 'certificate' } }, startup, peer);
-      record(true);
-      return session;
+      return openSession(engine, { ...p, method: 'certificate', auth: { ...p.auth, method: 'certificate' } }, startup, peer);
     },
   };
 }

@@ -28,6 +28,7 @@ export type Action =
   | { kind: 'setSessionAuthorization' }
   | { kind: 'dumpCatalog' }
   | { kind: 'showLockouts' }
+  | { kind: 'showAuditLog' }
   | { kind: 'manageOidcProvider'; statement: string }
   /** RLS policies: whoever holds ADMIN on the database (SPEC §4: admin, on its databases). */
   | { kind: 'manageRlsPolicy'; database: Database; statement: string }
@@ -179,6 +180,10 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       throw onlySuperuser(actor, 'DUMP CATALOG');
     case 'showLockouts':
       needManager(actor, 'SHOW LOCKOUTS');
+      return;
+    case 'showAuditLog':
+      // A tenant_admin reads its own tenant's records (SPEC §4: the whole log is the superuser's).
+      needRole(actor, 'tenant_admin', 'SHOW AUDIT LOG');
       return;
     case 'manageOidcProvider':
       throw onlySuperuser(actor, action.statement);

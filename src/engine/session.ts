@@ -1,4 +1,4 @@
-import { parse, type AdminCommand, type Statement } from '../../grammar/index.js';
+import { parse, redactStatement, type AdminCommand, type Statement } from '../../grammar/index.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { DEFAULT_DATABASE, type User } from '../catalog/model.js';
 import { CatalogTransaction } from '../catalog/transaction.js';
@@ -25,6 +25,8 @@ import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { JwtPrincipal } from './jwt-principal.js';
 import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type Principal } from './credentials.js';
 import { statementDatabases } from './statement-databases.js';
+import type { AuditEntry } from '../audit/audit-record.js';
+import { objectOf } from './audit-entries.js';
 
 /** SPEC §6: a credential used outside its databases. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -53,6 +55,8 @@ type Mode = 'none' | 'implicit' | 'block' | 'failed';
 class EnginePrepared implements PreparedStatement {
   constructor(
     readonly statement: Statement | null,
+    /** The statement's text (for the audit trail, redacted there). */
+    readonly text: string,
     readonly paramTypes: number[],
     readonly columns: Column[] | null,
   ) {}
@@ -69,6 +73,8 @@ export class EngineSession implements QuerySession {
   private busy = false;
   private cancelRequested = false;
   private closed = false;
+  /** Audit records of this transaction's changes, written when it commits. */
+  private auditPending: AuditEntry[] = [];
 
   private constructor(
     readonly engine: Engine,
@@ -247,7 +253,7 @@ export class EngineSession implements QuerySession {
     try {
       for (const st of statements) {
         try {
-          const ex = await this.run(st, [], multi, out);
+          const ex = await this.run(st, [], multi, out, sql.slice(st.start, st.end));
           await streamInto(ex, out);
         } catch (err) {
           this.abortStatement();
@@ -267,11 +273,11 @@ export class EngineSession implements QuerySession {
       throw new PgError('syntax_error', 'cannot insert multiple commands into a prepared statement');
     }
     const st = statements[0];
-    if (!st) return new EnginePrepared(null, clientTypes, null);
+    if (!st) return new EnginePrepared(null, '', clientTypes, null);
     const inferred = paramTypesOf(st);
     const types = inferred.map((t, i) => (clientTypes[i] ? clientTypes[i]! : t));
     for (let i = inferred.length; i < clientTypes.length; i++) types.push(clientTypes[i]!);
-    return new EnginePrepared(st, types, describeColumns(st.command));
+    return new EnginePrepared(st, sql.slice(st.start, st.end), types, describeColumns(st.command));
   }
 
   async execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution> {
@@ -279,7 +285,7 @@ export class EngineSession implements QuerySession {
     if (!p.statement) return emptyStatement();
     this.busy = true;
     try {
-      return await this.run(p.statement, params, false, out);
+      return await this.run(p.statement, params, false, out, p.text);
     } catch (err) {
       this.abortStatement();
       throw err;
@@ -312,7 +318,7 @@ export class EngineSession implements QuerySession {
 
   // ---- statements and transactions -------------------------------------------------
 
-  private async run(st: Statement, params: (string | null)[], multi: boolean, notices: NoticeSink): Promise<Execution> {
+  private async run(st: Statement, params: (string | null)[], multi: boolean, notices: NoticeSink, text: string): Promise<Execution> {
     this.checkCancel();
     this.engine.advanceClock();
     const cmd = st.command;
@@ -347,9 +353,14 @@ export class EngineSession implements QuerySession {
     let ex: Execution;
     const started = process.hrtime.bigint();
     let outcome = 'error';
+    const changesBefore = tx?.mutations.length ?? 0;
     try {
       ex = await dispatch(cmd, ctx);
       outcome = 'ok';
+      if (tx && tx.mutations.length > changesBefore) this.auditPending.push(this.auditEntry('change', cmd, actor, now, redactStatement(text)));
+    } catch (err) {
+      if (err instanceof PgError && err.state === 'insufficient_privilege') void this.engine.record(this.auditEntry('denial', cmd, actor, now, err.message));
+      throw err;
     } finally {
       if (tx) tx.rowHook = null;
       const m = this.engine.metrics;
@@ -359,6 +370,11 @@ export class EngineSession implements QuerySession {
     this.checkCancel();
     if (this.mode === 'implicit' && !multi) await this.finishImplicit();
     return ex;
+  }
+
+  private auditEntry(kind: 'change' | 'denial', cmd: AdminCommand, actor: User, at: number, textOrReason: string): AuditEntry {
+    const common = { at, tenant: actor.tenantId, actor: actor.name, address: this.peer.address, statement: cmd.type, object: objectOf(cmd) };
+    return kind === 'change' ? { kind, ...common, text: textOrReason } : { kind, ...common, reason: textOrReason };
   }
 
   private async transactionControl(cmd: Extract<AdminCommand, { type: 'Transaction' }>, notices: NoticeSink): Promise<Execution> {
@@ -401,7 +417,7 @@ export class EngineSession implements QuerySession {
     const tx = this.tx;
     if (!tx) return;
     try {
-      await this.engine.commit(tx);
+      await this.engine.commit(tx, this.auditPending);
     } catch (err) {
       this.endTx(false);
       throw err;
@@ -411,6 +427,7 @@ export class EngineSession implements QuerySession {
 
   private endTx(committed: boolean): void {
     this.tx = null;
+    this.auditPending = [];
     this.mode = 'none';
     this.settings.end(committed);
   }

@@ -134,7 +134,7 @@ export class HttpApi {
       }
       const locked = this.engine.lockouts.locked(peer.address, subject);
       if (locked) throw new CredentialRefused(locked);
-      this.engine.recordLogin({ method, ok: true, principal: subject, address: peer.address, via: 'http' });
+      await this.engine.recordLogin({ method, ok: true, principal: subject, tenant: p.user.tenantId, address: peer.address, via: 'http' });
       return p;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
@@ -183,7 +183,9 @@ export class HttpApi {
     const view = this.engine.catalog;
     const databases = (p.auth.databases as string[] | null) ?? [];
     if (typeof body.database === 'string' && !databases.includes(body.database)) {
-      throw fail(403, '42501', `DATABASE_NOT_AUTHORIZED: this credential does not reach database "${body.database}"`);
+      const reason = `DATABASE_NOT_AUTHORIZED: this credential does not reach database "${body.database}"`;
+      await this.engine.record({ kind: 'denial', at: this.engine.clock(), tenant: p.user.tenantId, actor: p.user.name, address: peerOf(req).address, statement: 'Authenticate', object: body.database, reason });
+      throw fail(403, '42501', reason);
     }
     const rls: Json[] = [];
     for (const dbName of typeof body.database === 'string' ? [body.database] : databases) {

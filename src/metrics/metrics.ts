@@ -78,12 +78,13 @@ export class Metrics {
   readonly httpRequests = new Counter('portcullis_http_requests_total', 'HTTP requests by route and status.');
   readonly httpSeconds = new Histogram('portcullis_http_request_duration_seconds', 'HTTP request latency, by route.');
   readonly loginSeconds = new Histogram('portcullis_login_duration_seconds', 'Credential verification latency, by method.');
+  readonly auditFailures = new Counter('portcullis_audit_write_failures_total', 'Audit records that could not be written (disk full, I/O error).');
 
   /** Gauges computed when scraped (JWKS cache state, sessions). */
   constructor(private readonly gauges: () => string[] = () => []) {}
 
   text(): string {
-    const parts = [this.logins, this.statements, this.statementSeconds, this.loginSeconds, this.httpRequests, this.httpSeconds].map((m) => m.text());
+    const parts = [this.logins, this.statements, this.statementSeconds, this.loginSeconds, this.httpRequests, this.httpSeconds, this.auditFailures].map((m) => m.text());
     return `${[...parts, ...this.gauges()].join('\n')}\n`;
   }
 }

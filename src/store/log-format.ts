@@ -1,13 +1,18 @@
 import { crc32 } from 'node:zlib';
 import { isAscii } from 'node:buffer';
+import type { Cipher } from './cipher.js';
 
 /**
  * The data directory's on-disk formats. All integers big-endian.
  *
  * catalog.log, version 2 (version 1 is read, and rewritten as 2 at start-up):
  *
- *   header  = "PCULLOG" 0x00 | u32 version (2) | u32 reserved (0) | u64 sequence of the first record
+ *   header  = "PCULLOG" 0x00 | u32 version (2) | u32 key id (0: not encrypted) | u64 sequence of the first record
  *   record  = u32 payload length | u32 CRC-32 of the payload | payload (UTF-8 JSON of one commit)
+ *
+ *   Encrypted (key id ≠ 0, see cipher.ts), a payload is the JSON sealed with AES-256-GCM
+ *   (nonce | ciphertext | tag, the file's magic as additional data); the CRC covers the
+ *   sealed bytes, so a torn write is told from a wrong key.
  *
  *   Version 1 had the same records after a 16-byte header (no sequence: its first record is 1).
  *   A record is a whole commit: entirely present (length and checksum agree), or a torn tail
@@ -17,7 +22,7 @@ import { isAscii } from 'node:buffer';
  *
  * catalog.snapshot, version 1 (written to a temporary file, fsynced, renamed into place):
  *
- *   header  = "PCUSNAP" 0x00 | u32 version (1) | u32 reserved (0) | u64 sequence of the last commit it holds
+ *   header  = "PCUSNAP" 0x00 | u32 version (1) | u32 key id | u64 sequence of the last commit it holds
  *   records = as in the log; each payload is a chunk of the catalog as insert mutations, the
  *             first one starting with `init`; the last payload is {"end": <number of chunks>}.
  *
@@ -33,21 +38,29 @@ export const RECORD_HEADER = 8;
 /** A sanity cap on one record: a larger length field means damage, not a real commit. */
 export const MAX_RECORD = 256 * 1024 * 1024;
 
-function fileHeader(magic: Buffer, version: number, seq: number): Buffer {
+/** The header of every data-directory file: magic, version, key id, a sequence number. */
+export function fileHeader(magic: Buffer, version: number, seq: number, keyId = 0): Buffer {
   const h = Buffer.alloc(HEADER_SIZE);
   magic.copy(h, 0);
   h.writeUInt32BE(version, 8);
+  h.writeUInt32BE(keyId, 12);
   h.writeBigUInt64BE(BigInt(seq), 16);
   return h;
 }
 
 /** A log header; `firstSeq` is the sequence number of the log's first record. */
-export const header = (firstSeq = 1): Buffer => fileHeader(MAGIC, FORMAT_VERSION, firstSeq);
+export const header = (firstSeq = 1, keyId = 0): Buffer => fileHeader(MAGIC, FORMAT_VERSION, firstSeq, keyId);
 /** A snapshot header; `lastSeq` is the last commit the snapshot holds. */
-export const snapshotHeader = (lastSeq: number): Buffer => fileHeader(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, lastSeq);
+export const snapshotHeader = (lastSeq: number, keyId = 0): Buffer => fileHeader(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, lastSeq, keyId);
 
-export function encodeRecord(payload: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(payload), 'utf8');
+/** A record of `payload` as JSON, sealed when a cipher is given (`aad`: the file's magic). */
+export function encodeRecord(payload: unknown, cipher: Cipher | null = null, aad: Buffer = MAGIC): Buffer {
+  return frameRecord(Buffer.from(JSON.stringify(payload), 'utf8'), cipher, aad);
+}
+
+/** Length, checksum and body: the framing every record file shares. */
+export function frameRecord(plain: Buffer, cipher: Cipher | null = null, aad: Buffer = MAGIC): Buffer {
+  const body = cipher ? cipher.seal(plain, aad) : plain;
   const rec = Buffer.alloc(RECORD_HEADER + body.length);
   rec.writeUInt32BE(body.length, 0);
   rec.writeUInt32BE(crc32(body), 4);
@@ -56,12 +69,17 @@ export function encodeRecord(payload: unknown): Buffer {
 }
 
 export type DecodeResult =
-  | { kind: 'ok'; version: number; firstSeq: number; records: unknown[]; end: number }
+  | { kind: 'ok'; version: number; keyId: number; firstSeq: number; records: unknown[]; end: number }
   /** The last record is incomplete or fails its checksum: cut at `end`. */
-  | { kind: 'torn'; version: number; firstSeq: number; records: unknown[]; end: number; tornBytes: number }
+  | { kind: 'torn'; version: number; keyId: number; firstSeq: number; records: unknown[]; end: number; tornBytes: number }
   | { kind: 'damaged'; offset: number; reason: string };
 
-export function decodeLog(buf: Buffer): DecodeResult {
+/** A log's header fields (for the key check before its records are opened). */
+export function logKeyId(buf: Buffer): number {
+  return buf.length >= HEADER_SIZE && buf.readUInt32BE(8) === FORMAT_VERSION ? buf.readUInt32BE(12) : 0;
+}
+
+export function decodeLog(buf: Buffer, cipher: Cipher | null = null): DecodeResult {
   if (buf.length < V1_HEADER_SIZE || !buf.subarray(0, 8).equals(MAGIC)) {
     return { kind: 'damaged', offset: 0, reason: 'not a portcullis catalog log (bad magic)' };
   }
@@ -71,21 +89,30 @@ export function decodeLog(buf: Buffer): DecodeResult {
   }
   if (version === FORMAT_VERSION && buf.length < HEADER_SIZE) return { kind: 'damaged', offset: 0, reason: 'the log header is incomplete' };
   const firstSeq = version === 1 ? 1 : Number(buf.readBigUInt64BE(16));
-  const r = decodeRecords(buf, version === 1 ? V1_HEADER_SIZE : HEADER_SIZE);
-  return r.kind === 'damaged' ? r : { ...r, version, firstSeq };
+  const keyId = version === 1 ? 0 : buf.readUInt32BE(12);
+  const r = decodeRecords(buf, version === 1 ? V1_HEADER_SIZE : HEADER_SIZE, cipher);
+  return r.kind === 'damaged' ? r : { ...r, version, keyId, firstSeq };
 }
 
-/** A snapshot header's sequence number, or what is wrong with it. */
-export function checkSnapshotHeader(h: Buffer | null): { lastSeq: number } | string {
+/** A snapshot header's sequence number and key id, or what is wrong with it. */
+export function checkSnapshotHeader(h: Buffer | null): { lastSeq: number; keyId: number } | string {
   if (!h || !h.subarray(0, 8).equals(SNAPSHOT_MAGIC)) return 'not a portcullis catalog snapshot (bad magic)';
   const version = h.readUInt32BE(8);
   if (version !== SNAPSHOT_VERSION) return `unsupported snapshot format version ${version}`;
-  return { lastSeq: Number(h.readBigUInt64BE(16)) };
+  return { lastSeq: Number(h.readBigUInt64BE(16)), keyId: h.readUInt32BE(12) };
+}
+
+/** A sealed body opened (or a plain one as is); a string says why it cannot be. */
+export function openBody(body: Buffer, cipher: Cipher | null, aad: Buffer): Buffer | string {
+  if (!cipher) return body;
+  return cipher.open(body, aad) ?? 'record cannot be decrypted with this key (edited, or sealed by another key)';
 }
 
 /** A record's payload, or why it is not one (a checksum that fails, JSON that does not parse). */
-export function decodeRecordBody(body: Buffer, sum: number): unknown | string {
-  if (crc32(body) !== sum) return 'checksum mismatch';
+export function decodeRecordBody(sealed: Buffer, sum: number, cipher: Cipher | null = null, aad: Buffer = SNAPSHOT_MAGIC): unknown | string {
+  if (crc32(sealed) !== sum) return 'checksum mismatch';
+  const body = openBody(sealed, cipher, aad);
+  if (typeof body === 'string') return body;
   try {
     // Records are mostly ASCII, and decoding ASCII as latin1 is a plain copy (3× faster
     // than UTF-8 decoding, which matters when a snapshot of a million users is read).
@@ -103,7 +130,7 @@ type Records = { kind: 'ok'; records: unknown[]; end: number } | { kind: 'torn';
  * end of the file. A bad record is a torn tail only when nothing but zeros follows it;
  * otherwise committed data is damaged.
  */
-function decodeRecords(buf: Buffer, start: number): Records {
+function decodeRecords(buf: Buffer, start: number, cipher: Cipher | null): Records {
   const records: unknown[] = [];
   let off = start;
   while (off < buf.length) {
@@ -124,8 +151,10 @@ function decodeRecords(buf: Buffer, start: number): Records {
     if (crc32(body) !== sum) {
       return tailOrDamage(records, off, buf, 'checksum mismatch', off + RECORD_HEADER + len);
     }
+    const plain = openBody(body, cipher, MAGIC);
+    if (typeof plain === 'string') return { kind: 'damaged', offset: off, reason: plain };
     try {
-      records.push(JSON.parse(body.toString('utf8')));
+      records.push(JSON.parse(plain.toString('utf8')));
     } catch {
       return { kind: 'damaged', offset: off, reason: 'record is not valid JSON although its checksum matches' };
     }
@@ -151,4 +180,25 @@ function lastNonZero(buf: Buffer, from: number): number {
   let i = buf.length - 1;
   while (i >= from && buf[i] === 0) i--;
   return Math.max(i, from);
+}
+
+/**
+ * A small file of one record (the JWKS cache): header (magic, version 1, key id) and one
+ * record, sealed when a cipher is given.
+ */
+export function encodeOneRecordFile(magic: Buffer, payload: unknown, cipher: Cipher | null): Buffer {
+  return Buffer.concat([fileHeader(magic, 1, 0, cipher?.keyId ?? 0), encodeRecord(payload, cipher, magic)]);
+}
+
+/** The key id of a one-record file, or null when it is not one (bad magic, short). */
+export function oneRecordFileKeyId(buf: Buffer, magic: Buffer): number | null {
+  return buf.length >= HEADER_SIZE && buf.subarray(0, 8).equals(magic) ? buf.readUInt32BE(12) : null;
+}
+
+/** The payload of a one-record file, or why it has none. */
+export function decodeOneRecordFile(buf: Buffer, magic: Buffer, cipher: Cipher | null): unknown | string {
+  if (buf.length < HEADER_SIZE + RECORD_HEADER || !buf.subarray(0, 8).equals(magic)) return 'not a portcullis file of this kind (bad magic)';
+  const len = buf.readUInt32BE(HEADER_SIZE);
+  if (buf.length !== HEADER_SIZE + RECORD_HEADER + len) return 'the file is cut short or has data after its record';
+  return decodeRecordBody(buf.subarray(HEADER_SIZE + RECORD_HEADER), buf.readUInt32BE(HEADER_SIZE + 4), cipher, magic);
 }

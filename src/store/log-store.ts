@@ -2,7 +2,8 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { constants, fdatasync, fdatasyncSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
-import { checkSnapshotHeader, decodeLog, decodeRecordBody, encodeRecord, header, HEADER_SIZE, MAX_RECORD, RECORD_HEADER, snapshotHeader } from './log-format.js';
+import { checkSnapshotHeader, decodeLog, decodeRecordBody, encodeRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, SNAPSHOT_MAGIC, snapshotHeader } from './log-format.js';
+import { keyFor, PLAINTEXT, type Cipher, type Keys } from './cipher.js';
 import type { Store } from './store.js';
 import { lockDataDir } from './dir-lock.js';
 
@@ -81,11 +82,17 @@ export class LogStore implements Store {
   /** Commits per write (for the bench and the metrics to come). */
   readonly stats = { writes: 0, commits: 0 };
 
+  /** What new records are sealed with (null: written in plaintext). */
+  private cipher: Cipher | null;
+
   constructor(
     readonly dir: string,
     private readonly warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
     private readonly io: LogIo = fileIo,
-  ) {}
+    private keys: Keys = PLAINTEXT,
+  ) {
+    this.cipher = keys.write;
+  }
 
   get description(): string {
     return `data directory ${path.resolve(this.dir)}`;
@@ -120,7 +127,7 @@ export class LogStore implements Store {
       await this.startLog(snapshotSeq + 1);
       return;
     }
-    const res = decodeLog(buf);
+    const res = decodeLog(buf, keyFor(file, logKeyId(buf), this.keys));
     if (res.kind === 'damaged') throw damaged(file, res.offset, res.reason);
     if (res.firstSeq > snapshotSeq + 1) {
       throw damaged(file, 16, `the log starts at commit ${res.firstSeq} but the snapshot ends at ${snapshotSeq}: commits are missing`);
@@ -132,9 +139,10 @@ export class LogStore implements Store {
     if (res.kind === 'torn') {
       this.warn(`warning: ${file}: discarding a torn final record (${res.tornBytes} bytes at offset ${res.end}) left by an interrupted write`);
     }
-    if (res.version !== 2) {
-      // The upgrade path: an older log is rewritten in the current format, records unchanged.
-      this.warn(`${file}: upgrading the log from format version ${res.version} to 2`);
+    if (res.version !== 2 || res.keyId !== (this.cipher?.keyId ?? 0)) {
+      // The upgrade path: an older log (or one under the previous key, in a rekey) is
+      // rewritten in the current format and key, records unchanged.
+      if (res.version !== 2) this.warn(`${file}: upgrading the log from format version ${res.version} to 2`);
       await this.replaceLog(res.firstSeq, res.records as Mutation[][]);
       return;
     }
@@ -172,10 +180,12 @@ export class LogStore implements Store {
       const reader = new SnapshotReader(fh);
       const head = checkSnapshotHeader(await reader.read(HEADER_SIZE));
       if (typeof head === 'string') throw damaged(file, 0, head);
+      const cipher = keyFor(file, head.keyId, this.keys);
+      this.snapshotKeyId = head.keyId;
       let chunks = 0;
       for (;;) {
         const at = reader.offset;
-        const rec = await reader.record();
+        const rec = await reader.record(cipher);
         if (typeof rec === 'string') throw damaged(file, at, rec);
         const payload = rec as Mutation[] | { end: number };
         if (!Array.isArray(payload)) {
@@ -201,9 +211,9 @@ export class LogStore implements Store {
     const fh = await open(tmp, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
     let size = 0;
     try {
-      await writeAll(fh, header(firstSeq), 0);
+      await writeAll(fh, header(firstSeq, this.cipher?.keyId ?? 0), 0);
       for (const r of records) {
-        const rec = encodeRecord(r);
+        const rec = encodeRecord(r, this.cipher);
         await writeAll(fh, rec, HEADER_SIZE + size);
         size += rec.length;
       }
@@ -222,7 +232,7 @@ export class LogStore implements Store {
 
   append(commit: Mutation[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ rec: encodeRecord(commit), resolve, reject });
+      this.queue.push({ rec: encodeRecord(commit, this.cipher), resolve, reject });
       // The first commit of a batch waits for the event loop's turn to end, so that every
       // statement whose bytes arrived in this turn joins it: one write, one fdatasync.
       if (!this.writing) this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
@@ -298,13 +308,13 @@ export class LogStore implements Store {
         await writeAll(fh, b, snapshotBytes);
         snapshotBytes += b.length;
       };
-      await write(snapshotHeader(lastSeq));
+      await write(snapshotHeader(lastSeq, this.cipher?.keyId ?? 0));
       let chunks = 0;
       for (const chunk of image) {
-        await write(encodeRecord(chunk));
+        await write(encodeRecord(chunk, this.cipher, SNAPSHOT_MAGIC));
         chunks++;
       }
-      await write(encodeRecord({ end: chunks }));
+      await write(encodeRecord({ end: chunks }, this.cipher, SNAPSHOT_MAGIC));
       await fh.sync();
     } catch (err) {
       await fh.close();
@@ -316,7 +326,25 @@ export class LogStore implements Store {
     await syncDir(this.dir);
     const logBytesBefore = this.size;
     await this.replaceLog(lastSeq + 1, []);
+    this.snapshotKeyId = this.cipher?.keyId ?? 0;
     return { logBytesBefore, snapshotBytes };
+  }
+
+  /** The snapshot's key id as read or last written (undefined: no snapshot). */
+  private snapshotKeyId: number | undefined;
+
+  /** True when a file holds records under another key than the one new records get (a rekey to finish). */
+  get needsRekey(): boolean {
+    return this.snapshotKeyId !== undefined && this.snapshotKeyId !== (this.cipher?.keyId ?? 0);
+  }
+
+  /**
+   * `portcullis rekey`: from now on records are sealed with the new key; the caller then
+   * compacts, which rewrites the snapshot and the log under it.
+   */
+  useKey(keys: Keys): void {
+    this.keys = keys;
+    this.cipher = keys.write;
   }
 
   async close(): Promise<void> {
@@ -353,13 +381,13 @@ class SnapshotReader {
   }
 
   /** The next record's payload, or why there is none. */
-  async record(): Promise<unknown | string> {
+  async record(cipher: Cipher | null): Promise<unknown | string> {
     const head = await this.read(RECORD_HEADER);
     if (!head) return 'the snapshot is cut short (no end record)';
     if (head.readUInt32BE(0) > MAX_RECORD) return `record length ${head.readUInt32BE(0)} is implausible`;
     const body = await this.read(head.readUInt32BE(0));
     if (!body) return 'the snapshot is cut short';
-    return decodeRecordBody(body, head.readUInt32BE(4));
+    return decodeRecordBody(body, head.readUInt32BE(4), cipher, SNAPSHOT_MAGIC);
   }
 }
 

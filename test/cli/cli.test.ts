@@ -55,7 +55,7 @@ describe('configuration precedence: flags > PORTCULLIS_* > portcullis.toml > def
   it('names the file, line and setting of a mistake', () => {
     const badFile = path.join(dir, 'bad.toml');
     writeFileSync(badFile, 'port = 1\nprot = 2\n');
-    expect(() => resolveConfig({}, {}, badFile)).toThrow(new ConfigError(`${badFile}:2: unknown setting "prot" (known: host, port, http_port, data, memory, scram_iterations, bootstrap_user, bootstrap_password, max_connections, compact_at, jwt_clock_skew, jwt_max_bytes, jwks_cache_seconds, jwks_refetch_seconds, jwks_max_stale_seconds, jwks_breaker_failures, jwks_breaker_open_seconds, jwks_timeout_seconds, jwks_max_bytes, lockout_ip_failures, lockout_ip_window_seconds, lockout_ip_seconds, lockout_user_failures, lockout_user_seconds, rate_limit_per_minute, rate_limit_per_hour, tls_cert, tls_key, tls_client_ca, tls_crl, tls_cert_login, require_tls)`));
+    expect(() => resolveConfig({}, {}, badFile)).toThrow(new ConfigError(`${badFile}:2: unknown setting "prot" (known: host, port, http_port, data, memory, scram_iterations, bootstrap_user, bootstrap_password, max_connections, compact_at, jwt_clock_skew, jwt_max_bytes, jwks_cache_seconds, jwks_refetch_seconds, jwks_max_stale_seconds, jwks_breaker_failures, jwks_breaker_open_seconds, jwks_timeout_seconds, jwks_max_bytes, lockout_ip_failures, lockout_ip_window_seconds, lockout_ip_seconds, lockout_user_failures, lockout_user_seconds, rate_limit_per_minute, rate_limit_per_hour, tls_cert, tls_key, tls_client_ca, tls_crl, tls_cert_login, require_tls, encryption_key_file)`));
     expect(() => resolveConfig({ port: '70000' }, {}, undefined)).toThrow(/port must be an integer from 0 to 65535/);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { client, startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, client, loginError, startTestServer } from '../support/server.js';
 
 /** HTTP rate limits per principal: X-RateLimit-* headers, 429 with Retry-After, per-minute and per-hour windows (injected clock). */
 let now = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -51,5 +51,25 @@ describe('HTTP rate limits', () => {
     const hour = await whoami(key);
     expect(hour.status).toBe(429);
     expect(hour.headers.get('retry-after')).toBe(String(3600 - 60));
+  });
+});
+
+describe('connection limits', () => {
+  it('refuse a connection past the global maximum with 53300, recorded with its reason; a slot frees on close', async () => {
+    const small = await startTestServer({ maxConnections: 2 });
+    try {
+      const a = await client(small.port);
+      const b = await client(small.port);
+      const third = await loginError(small.port, 'admin', ADMIN_PASSWORD);
+      expect(third).toMatchObject({ code: '53300', message: 'sorry, too many clients already' });
+      await b.end();
+      // The slot is freed with the close: the next login gets in.
+      expect(await loginError(small.port, 'admin', ADMIN_PASSWORD)).toBeNull();
+      const failures = (await a.query('SHOW AUDIT LOG')).rows.filter((r) => r.kind === 'login' && r.outcome === 'failure');
+      expect(failures).toEqual([expect.objectContaining({ actor: 'admin', detail: 'sorry, too many clients already' })]);
+      await a.end();
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -1,0 +1,378 @@
+import { closeSync, constants, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import path from 'node:path';
+import { fileHeader, frameRecord, HEADER_SIZE, MAX_RECORD, openBody, RECORD_HEADER } from '../store/log-format.js';
+import { keyFor, PLAINTEXT, type Cipher, type Keys } from '../store/cipher.js';
+import { GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
+
+/**
+ * The audit trail's file, `audit.log` in the data directory:
+ *
+ *   header = "PCUAUDT" 0x00 | u32 version (1) | u32 key id (0: not encrypted) | u64 0
+ *   record = u32 length | u32 CRC-32 | body, the body a record's JSON (audit-record.ts),
+ *            sealed with AES-256-GCM when the data directory is encrypted
+ *
+ * Append-only: no statement removes a record; compaction never touches it.
+ */
+export const AUDIT_FILE = 'audit.log';
+export const AUDIT_MAGIC = Buffer.from('PCUAUDT\0', 'latin1');
+const AUDIT_VERSION = 1;
+
+interface Queued {
+  entry: AuditEntry;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** One record as found by a walk over the file: where, and its text or what is wrong. */
+interface Found {
+  index: number;
+  offset: number;
+  text: string | null;
+  problem: string | null;
+}
+
+/**
+ * The hash-chained audit trail. Appends are group-committed like the catalog's: what
+ * queues up in one turn of the event loop is written at once and shares one fdatasync.
+ * The chain head advances only once a batch is on disk, so a failed write (disk full)
+ * leaves the file as it was and the chain whole.
+ */
+export class AuditTrail {
+  private seq = 0;
+  private head = GENESIS;
+  private queue: Queued[] = [];
+  private writing: Promise<void> | null = null;
+  /** Where each record starts (file), or the records (memory). */
+  private readonly offsets: number[] = [];
+  private readonly memory: AuditRecord[] | null;
+  private size = 0;
+  private fd: number | null = null;
+  private cipher: Cipher | null;
+
+  private constructor(
+    readonly file: string | null,
+    keys: Keys,
+  ) {
+    this.cipher = keys.write;
+    this.memory = file === null ? [] : null;
+  }
+
+  /** In memory (nothing survives the process): `--memory`, golden tests. */
+  static inMemory(): AuditTrail {
+    return new AuditTrail(null, PLAINTEXT);
+  }
+
+  /**
+   * Opens (or creates) the data directory's trail. A torn last record (a crash mid-write)
+   * is cut off with a warning; anything else wrong refuses to start, naming the record.
+   */
+  static open(dir: string, keys: Keys, warn: (line: string) => void): AuditTrail {
+    const t = new AuditTrail(path.join(dir, AUDIT_FILE), keys);
+    t.load(keys, warn);
+    return t;
+  }
+
+  private load(keys: Keys, warn: (line: string) => void): void {
+    const file = this.file!;
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDWR);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+      writeAll(fd, fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, this.cipher?.keyId ?? 0), 0);
+      fsyncSync(fd);
+      syncDir(path.dirname(file));
+    }
+    this.fd = fd;
+    let walk: Walk;
+    try {
+      walk = walkFile(fd, keys, file);
+    } catch (err) {
+      closeSync(fd);
+      this.fd = null;
+      throw err;
+    }
+    // Records go on under the key the file is under (the one given, except in a rekey).
+    this.cipher = walk.cipher;
+    let last: AuditRecord | null = null;
+    for (const r of walk.records) {
+      if (r.problem) {
+        closeSync(fd);
+        this.fd = null;
+        throw new Error(`the audit trail ${file} is damaged at record ${r.index + 1} (byte offset ${r.offset}): ${r.problem}. ` +
+          'Run `portcullis audit verify` for the details; keep the file as evidence and move it aside to start a new trail.');
+      }
+      this.offsets.push(r.offset);
+      last = r.text === null ? null : (readRecord(r.text) as AuditRecord);
+    }
+    if (walk.torn) {
+      warn(`warning: ${file}: discarding a torn final record (${walk.torn.bytes} bytes at offset ${walk.torn.offset}) left by an interrupted write`);
+      ftruncateSync(fd, walk.torn.offset);
+      fsyncSync(fd);
+    }
+    this.size = walk.end;
+    if (last) {
+      this.seq = last.seq;
+      this.head = last.hash;
+    }
+  }
+
+  /** Records the entry; resolves once it is durable (or, in memory, at once). */
+  append(entry: AuditEntry): Promise<void> {
+    if (this.memory) {
+      const seq = ++this.seq;
+      const { text, hash } = sealRecord(entry, seq, this.head);
+      this.head = hash;
+      this.memory.push(JSON.parse(text) as AuditRecord);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      if (!this.writing) this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+    });
+  }
+
+  /** Waits until everything appended so far is on disk (or has failed). */
+  async settle(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.writeBatch(batch.map((q) => q.entry));
+        for (const q of batch) q.resolve();
+      } catch (err) {
+        for (const q of batch) q.reject(err);
+      }
+    }
+    this.writing = null;
+  }
+
+  private async writeBatch(entries: AuditEntry[]): Promise<void> {
+    const fd = this.fd;
+    if (fd === null) throw new Error('the audit trail is closed');
+    let seq = this.seq;
+    let head = this.head;
+    const recs: Buffer[] = [];
+    const starts: number[] = [];
+    let at = this.size;
+    for (const e of entries) {
+      const sealed = sealRecord(e, ++seq, head);
+      head = sealed.hash;
+      const rec = frameRecord(Buffer.from(sealed.text, 'utf8'), this.cipher, AUDIT_MAGIC);
+      starts.push(at);
+      at += rec.length;
+      recs.push(rec);
+    }
+    try {
+      writeAll(fd, Buffer.concat(recs), this.size);
+      await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+    } catch (err) {
+      try {
+        ftruncateSync(fd, this.size); // nothing of a failed batch stays
+      } catch {
+        /* the next write starts at this.size anyway */
+      }
+      throw err;
+    }
+    this.seq = seq;
+    this.head = head;
+    this.size = at;
+    this.offsets.push(...starts);
+  }
+
+  /** The chain's head: the last record's number and hash (an anchor to keep elsewhere). */
+  get last(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.head };
+  }
+
+  /**
+   * The last `limit` records (all when null), oldest first, read from the file as they are
+   * iterated: the trail is never held in memory whole.
+   */
+  *records(limit: number | null): Generator<AuditRecord> {
+    if (this.memory) {
+      yield* this.memory.slice(limit === null ? 0 : Math.max(0, this.memory.length - limit));
+      return;
+    }
+    const count = this.offsets.length;
+    const from = limit === null ? 0 : Math.max(0, count - limit);
+    if (from >= count || this.fd === null) return;
+    const reader = new BlockReader(this.fd, this.offsets[from]!, this.size);
+    for (let i = from; i < count; i++) {
+      const r = reader.record();
+      if (!r) return;
+      const plain = openBody(r, this.cipher, AUDIT_MAGIC);
+      if (typeof plain === 'string') throw new Error(`audit record ${i + 1}: ${plain}`);
+      yield JSON.parse(plain.toString('utf8')) as AuditRecord;
+    }
+  }
+
+  /** Rewrites every record under a new key (portcullis rekey); the chain is unchanged. */
+  rekey(keys: Keys): void {
+    if (this.fd === null || !this.file) return;
+    const walk = walkFile(this.fd, { write: keys.write, read: [this.cipher] }, this.file);
+    const tmp = `${this.file}.tmp`;
+    const out = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    try {
+      let at = 0;
+      const put = (b: Buffer) => {
+        writeAll(out, b, at);
+        at += b.length;
+      };
+      put(fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, keys.write?.keyId ?? 0));
+      for (const r of walk.records) {
+        if (r.problem || r.text === null) throw new Error(`audit record ${r.index + 1} (byte offset ${r.offset}): ${r.problem}; rekey stopped, nothing changed`);
+        put(frameRecord(Buffer.from(r.text, 'utf8'), keys.write, AUDIT_MAGIC));
+      }
+      fsyncSync(out);
+    } finally {
+      closeSync(out);
+    }
+    renameSync(tmp, this.file);
+    syncDir(path.dirname(this.file));
+    closeSync(this.fd);
+    this.fd = null;
+  }
+
+  async close(): Promise<void> {
+    await this.settle();
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+// ---- reading the file ---------------------------------------------------------------------
+
+interface Walk {
+  records: Found[];
+  torn: { offset: number; bytes: number } | null;
+  end: number;
+  cipher: Cipher | null;
+}
+
+/** Every record of the file, each with its text or its problem (the key chosen from `keys`). */
+function walkFile(fd: number, keys: Keys, file: string): Walk {
+  const size = fstatSync(fd).size;
+  const head = Buffer.alloc(HEADER_SIZE);
+  if (readSync(fd, head, 0, HEADER_SIZE, 0) !== HEADER_SIZE || !head.subarray(0, 8).equals(AUDIT_MAGIC)) {
+    throw new Error(`${file} is not a portcullis audit trail (bad magic)`);
+  }
+  if (head.readUInt32BE(8) !== AUDIT_VERSION) throw new Error(`${file}: unsupported audit format version ${head.readUInt32BE(8)}`);
+  const cipher = keyFor(file, head.readUInt32BE(12), keys);
+  const reader = new BlockReader(fd, HEADER_SIZE, size);
+  const records: Found[] = [];
+  for (let index = 0; ; index++) {
+    const offset = reader.offset;
+    if (offset >= size) return { records, torn: null, end: offset, cipher };
+    const r = reader.frame();
+    if (r === 'short') return { records, torn: { offset, bytes: size - offset }, end: offset, cipher };
+    if (typeof r === 'string') {
+      records.push({ index, offset, text: null, problem: r });
+      return { records, torn: null, end: size, cipher };
+    }
+    const plain = openBody(r, cipher, AUDIT_MAGIC);
+    if (typeof plain === 'string') records.push({ index, offset, text: null, problem: plain });
+    else records.push({ index, offset, text: plain.toString('utf8'), problem: null });
+  }
+}
+
+/** Reads records front to back in 1 MiB blocks, synchronously (the trail is read by SHOW and verify). */
+class BlockReader {
+  private buf = Buffer.alloc(0);
+  private pos = 0;
+  private filePos: number;
+  offset: number;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.filePos = start;
+    this.offset = start;
+  }
+
+  private fill(n: number): boolean {
+    while (this.buf.length - this.pos < n && this.filePos < this.end) {
+      const block = Buffer.allocUnsafe(Math.min(Math.max(1 << 20, n), this.end - this.filePos));
+      const got = readSync(this.fd, block, 0, block.length, this.filePos);
+      if (got === 0) break;
+      this.filePos += got;
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), block.subarray(0, got)]);
+      this.pos = 0;
+    }
+    return this.buf.length - this.pos >= n;
+  }
+
+  /** The next record's (sealed) body; 'short' at a cut-off tail; a string for a bad frame. */
+  frame(): Buffer | 'short' | string {
+    if (!this.fill(RECORD_HEADER)) return 'short';
+    const len = this.buf.readUInt32BE(this.pos);
+    const sum = this.buf.readUInt32BE(this.pos + 4);
+    if (len > MAX_RECORD) return `record length ${len} is implausible`;
+    if (!this.fill(RECORD_HEADER + len)) return 'short';
+    const body = this.buf.subarray(this.pos + RECORD_HEADER, this.pos + RECORD_HEADER + len);
+    this.pos += RECORD_HEADER + len;
+    this.offset += RECORD_HEADER + len;
+    if (crc32(body) !== sum) return 'checksum mismatch (edited or damaged)';
+    return body;
+  }
+
+  record(): Buffer | null {
+    const r = this.frame();
+    return typeof r === 'string' ? null : r;
+  }
+}
+
+// ---- portcullis audit verify ----------------------------------------------------------------
+
+export type Verdict =
+  | { ok: true; records: number; head: string }
+  | { ok: false; record: number; offset: number; reason: string; records: number };
+
+/**
+ * Checks the whole chain: every record whole, its hash right, numbered one after the other,
+ * each naming the previous one's hash. The first record that fails is named.
+ */
+export function verifyTrail(dir: string, keys: Keys): Verdict {
+  const file = path.join(dir, AUDIT_FILE);
+  const fd = openSync(file, constants.O_RDONLY);
+  try {
+    const walk = walkFile(fd, keys, file);
+    let prev = GENESIS;
+    for (const r of walk.records) {
+      const fail = (reason: string): Verdict => ({ ok: false, record: r.index + 1, offset: r.offset, reason, records: walk.records.length });
+      if (r.problem || r.text === null) return fail(r.problem ?? 'unreadable');
+      const rec = readRecord(r.text);
+      if (typeof rec === 'string') return fail(rec);
+      if (rec.seq !== r.index + 1) return fail(`the record is numbered ${rec.seq} where ${r.index + 1} belongs (a record was removed or moved)`);
+      if (rec.prev !== prev) return fail('the record does not name the hash of the one before it (a record was removed, moved or edited)');
+      prev = rec.hash;
+    }
+    if (walk.torn) {
+      return { ok: false, record: walk.records.length + 1, offset: walk.torn.offset, reason: `a partial record (${walk.torn.bytes} bytes) ends the file`, records: walk.records.length };
+    }
+    return { ok: true, records: walk.records.length, head: prev };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, data: Buffer, position: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+function syncDir(dir: string): void {
+  const d = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
+}
