@@ -44,8 +44,11 @@ export type AuditEntry =
       reason: string;
     };
 
-/** A record as stored: the entry, its place in the chain, and its hash. */
-export type AuditRecord = AuditEntry & { seq: number; prev: string; hash: string };
+/**
+ * A record as stored: the entry, its place in the chain, and its hash; a change's record
+ * also names its catalog commit (the log record that carried it until it got here).
+ */
+export type AuditRecord = AuditEntry & { seq: number; prev: string; commit?: number; hash: string };
 
 export const GENESIS = '0'.repeat(64);
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
@@ -55,10 +58,16 @@ const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
  * and then its own hash, SHA-256 of everything before it. Editing any byte breaks that
  * hash; removing or reordering records breaks the next record's `prev` or `seq`.
  */
-export function sealRecord(entry: AuditEntry, seq: number, prev: string): { text: string; hash: string } {
-  const body = JSON.stringify({ seq, prev, ...entry });
+export function sealRecord(entry: AuditEntry, seq: number, prev: string, commit: number | null = null): { text: string; hash: string } {
+  const body = JSON.stringify(commit === null ? { seq, prev, ...entry } : { seq, prev, commit, ...entry });
   const hash = createHash('sha256').update(body).digest('hex');
   return { text: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+}
+
+/** The catalog commit a stored record names (it comes right after `prev`), or null. */
+export function commitOf(text: string): number | null {
+  const m = /^\{"seq":\d+,"prev":"[0-9a-f]{64}","commit":(\d+),/.exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 /** A stored record checked on its own (its hash), or what is wrong with it. */

@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import { fileHeader, frameRecord, HEADER_SIZE, MAX_RECORD, openBody, RECORD_HEADER } from '../store/log-format.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from '../store/cipher.js';
-import { GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
+import { commitOf, GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
 
 /**
  * The audit trail's file, `audit.log` in the data directory:
@@ -20,6 +20,10 @@ const AUDIT_VERSION = 1;
 
 interface Queued {
   entry: AuditEntry;
+  /** The catalog commit that carried a change's record (its durability is the log's). */
+  commit: number | null;
+  /** Whether the record needs an fdatasync of its own (logins and denials do). */
+  sync: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -35,8 +39,11 @@ interface Found {
 /**
  * The hash-chained audit trail. Appends are group-committed like the catalog's: what
  * queues up in one turn of the event loop is written at once and shares one fdatasync.
- * The chain head advances only once a batch is on disk, so a failed write (disk full)
- * leaves the file as it was and the chain whole.
+ * A change's records ride in its catalog log record (one fdatasync for both) and are
+ * written here once the commit is durable, without a flush of their own; a crash before
+ * they reach this file is repaired at start-up from the log (`recover`), and compaction
+ * flushes this file before it drops log records. The chain head advances only once a
+ * batch is written, so a failed write (disk full) leaves the file as it was.
  */
 export class AuditTrail {
   private seq = 0;
@@ -48,6 +55,8 @@ export class AuditTrail {
   private readonly memory: AuditRecord[] | null;
   private size = 0;
   private fd: number | null = null;
+  /** The last catalog commit whose records are in the file. */
+  private lastCommit = 0;
   private cipher: Cipher | null;
 
   private constructor(
@@ -106,6 +115,8 @@ export class AuditTrail {
       }
       this.offsets.push(r.offset);
       last = r.text === null ? null : (readRecord(r.text) as AuditRecord);
+      const commit = r.text === null ? null : commitOf(r.text);
+      if (commit !== null) this.lastCommit = commit;
     }
     if (walk.torn) {
       warn(`warning: ${file}: discarding a torn final record (${walk.torn.bytes} bytes at offset ${walk.torn.offset}) left by an interrupted write`);
@@ -121,17 +132,51 @@ export class AuditTrail {
 
   /** Records the entry; resolves once it is durable (or, in memory, at once). */
   append(entry: AuditEntry): Promise<void> {
+    return this.enqueue(entry, null, true);
+  }
+
+  /**
+   * The records of catalog commit `commit`, already durable in the catalog log: written
+   * without a flush of their own. Resolves once written.
+   */
+  appendCommitted(entries: AuditEntry[], commit: number): Promise<void> {
+    return Promise.all(entries.map((e) => this.enqueue(e, commit, false))).then(() => undefined);
+  }
+
+  /**
+   * Start-up: the records of catalog commits the file does not have yet (a crash after the
+   * commit, before its records were written here), from the log records that carried them.
+   */
+  async recover(carried: { commit: number; entries: AuditEntry[] }[]): Promise<number> {
+    let n = 0;
+    for (const c of carried) {
+      if (c.commit <= this.lastCommit) continue;
+      n += c.entries.length;
+      void this.appendCommitted(c.entries, c.commit);
+    }
+    await this.sync();
+    return n;
+  }
+
+  private enqueue(entry: AuditEntry, commit: number | null, sync: boolean): Promise<void> {
     if (this.memory) {
       const seq = ++this.seq;
-      const { text, hash } = sealRecord(entry, seq, this.head);
+      const { text, hash } = sealRecord(entry, seq, this.head, commit);
       this.head = hash;
       this.memory.push(JSON.parse(text) as AuditRecord);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
+      this.queue.push({ entry, commit, sync, resolve, reject });
       if (!this.writing) this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
     });
+  }
+
+  /** Everything appended so far, written and flushed (before compaction drops log records). */
+  async sync(): Promise<void> {
+    await this.settle();
+    const fd = this.fd;
+    if (fd !== null) await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
   }
 
   /** Waits until everything appended so far is on disk (or has failed). */
@@ -144,7 +189,7 @@ export class AuditTrail {
       const batch = this.queue;
       this.queue = [];
       try {
-        await this.writeBatch(batch.map((q) => q.entry));
+        await this.writeBatch(batch);
         for (const q of batch) q.resolve();
       } catch (err) {
         for (const q of batch) q.reject(err);
@@ -153,7 +198,7 @@ export class AuditTrail {
     this.writing = null;
   }
 
-  private async writeBatch(entries: AuditEntry[]): Promise<void> {
+  private async writeBatch(entries: Queued[]): Promise<void> {
     const fd = this.fd;
     if (fd === null) throw new Error('the audit trail is closed');
     let seq = this.seq;
@@ -161,8 +206,10 @@ export class AuditTrail {
     const recs: Buffer[] = [];
     const starts: number[] = [];
     let at = this.size;
-    for (const e of entries) {
-      const sealed = sealRecord(e, ++seq, head);
+    let lastCommit = this.lastCommit;
+    for (const q of entries) {
+      const sealed = sealRecord(q.entry, ++seq, head, q.commit);
+      if (q.commit !== null) lastCommit = q.commit;
       head = sealed.hash;
       const rec = frameRecord(Buffer.from(sealed.text, 'utf8'), this.cipher, AUDIT_MAGIC);
       starts.push(at);
@@ -171,7 +218,7 @@ export class AuditTrail {
     }
     try {
       writeAll(fd, Buffer.concat(recs), this.size);
-      await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+      if (entries.some((q) => q.sync)) await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
     } catch (err) {
       try {
         ftruncateSync(fd, this.size); // nothing of a failed batch stays
@@ -183,6 +230,7 @@ export class AuditTrail {
     this.seq = seq;
     this.head = head;
     this.size = at;
+    this.lastCommit = lastCommit;
     this.offsets.push(...starts);
   }
 

@@ -194,6 +194,8 @@ export class Catalog extends CatalogReader {
       case 'delete':
         this.tables[m.table].delete(m.id);
         return;
+      case 'audit':
+        return;
     }
   }
 }

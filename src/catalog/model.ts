@@ -196,4 +196,9 @@ export type Mutation =
   /** The catalog's own state; `nextId` (in snapshots) keeps ids of dropped objects from coming back. */
   | { op: 'init'; serverSecret: string; at: number; nextId?: number }
   | { [T in TableName]: { op: 'insert' | 'update'; table: T; row: Rows[T] } }[TableName]
-  | { op: 'delete'; table: TableName; id: number };
+  | { op: 'delete'; table: TableName; id: number }
+  /**
+   * The audit records of a commit, carried in its log record so that one fdatasync makes
+   * both durable; the audit trail takes them from there (the catalog ignores them).
+   */
+  | { op: 'audit'; entries: unknown[] };

@@ -194,12 +194,19 @@ export class Engine {
 
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
   async open(): Promise<void> {
-    await this.opts.store.load((commit) => {
-      for (const m of commit) this.catalog.apply(m);
+    const carried: { commit: number; entries: AuditEntry[] }[] = [];
+    await this.opts.store.load((commit, seq) => {
+      for (const m of commit) {
+        if (m.op === 'audit') carried.push({ commit: seq, entries: m.entries as AuditEntry[] });
+        else this.catalog.apply(m);
+      }
     });
     try {
       this.auditTrail = this.opts.openAudit ? this.opts.openAudit() : AuditTrail.inMemory();
+      const recovered = await this.auditTrail.recover(carried);
+      if (recovered > 0) this.opts.log?.(`audit trail: ${recovered} records of committed changes recovered from the catalog log`);
     } catch (err) {
+      await this.auditTrail?.close();
       await this.opts.store.close();
       throw err;
     }
@@ -271,13 +278,19 @@ export class Engine {
     if (ms.length === 0) return;
     checkCommit(this.catalog, ms, this.pending);
     this.pending.push(ms);
-    // The two files share nothing, so their flushes overlap; a catalog write that fails
-    // after its audit record was written leaves a record of an attempt, never the reverse.
-    const durable = audit.length === 0 ? this.opts.store.append(ms) : Promise.all([this.opts.store.append(ms), ...audit.map((e) => this.record(e))]);
+    // The audit records ride in the same log record: one fdatasync makes both durable.
+    const durable = this.opts.store.append(audit.length === 0 ? ms : [...ms, { op: 'audit', entries: audit }]);
     const done = durable.then(
-      () => {
+      (seq) => {
         this.pending.splice(this.pending.indexOf(ms), 1);
         for (const m of ms) this.catalog.apply(m);
+        if (audit.length > 0) {
+          this.audit.appendCommitted(audit, seq).catch((err: Error) => {
+            // Still in the catalog log: the next start-up writes them (recover).
+            this.metrics.auditFailures.inc({});
+            this.opts.log?.(`audit trail: could not write the records of commit ${seq} (kept in the catalog log): ${err.message}`);
+          });
+        }
         this.maybeCompact();
       },
       (err: unknown) => {
@@ -322,7 +335,7 @@ export class Engine {
     const written = new Map<number, number>();
     const writtenPrevious = new Map<number, number>();
     await this.commitMutations(() => {
-      const busy = new Set(this.pending.flat().flatMap((m) => (m.op !== 'init' && m.table === 'apiKeys' ? [m.op === 'delete' ? m.id : m.row.id] : [])));
+      const busy = new Set(this.pending.flat().flatMap((m) => (m.op === 'delete' ? (m.table === 'apiKeys' ? [m.id] : []) : (m.op === 'insert' || m.op === 'update') && m.table === 'apiKeys' ? [m.row.id] : [])));
       const ms: Mutation[] = [];
       for (const id of new Set([...this.keyUses.keys(), ...this.previousUses.keys()])) {
         const k = this.catalog.apiKeyById(id);
@@ -366,6 +379,8 @@ export class Engine {
     try {
       // Commits already accepted finish first: the snapshot is exactly the durable state.
       await Promise.allSettled([...this.inFlight]);
+      // The log records about to go carry audit records: they must be on disk in the trail.
+      await this.audit.sync();
       return await store.compact(catalogImage(this.catalog));
     } finally {
       this.compacting = null;

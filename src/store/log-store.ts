@@ -55,7 +55,7 @@ const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Pending {
   rec: Buffer;
-  resolve: () => void;
+  resolve: (seq: number) => void;
   reject: (err: unknown) => void;
 }
 
@@ -103,7 +103,7 @@ export class LogStore implements Store {
     return this.size;
   }
 
-  async load(apply: (commit: Mutation[]) => void): Promise<void> {
+  async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.unlock = await lockDataDir(this.dir, this.warn);
     try {
@@ -119,7 +119,7 @@ export class LogStore implements Store {
     return path.join(this.dir, name);
   }
 
-  private async open(apply: (commit: Mutation[]) => void): Promise<void> {
+  private async open(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
     const snapshotSeq = await this.readSnapshot(apply);
     const file = this.file(LOG_FILE);
     const buf = await readIfExists(file);
@@ -133,7 +133,7 @@ export class LogStore implements Store {
       throw damaged(file, 16, `the log starts at commit ${res.firstSeq} but the snapshot ends at ${snapshotSeq}: commits are missing`);
     }
     res.records.forEach((r, i) => {
-      if (res.firstSeq + i > snapshotSeq) apply(r as Mutation[]);
+      if (res.firstSeq + i > snapshotSeq) apply(r as Mutation[], res.firstSeq + i);
     });
     this.nextSeq = res.firstSeq + res.records.length;
     if (res.kind === 'torn') {
@@ -167,7 +167,7 @@ export class LogStore implements Store {
    * never in memory twice; returns the sequence of the last commit it holds (0: none).
    * It was renamed into place only once whole, so anything short of whole is damage.
    */
-  private async readSnapshot(apply: (commit: Mutation[]) => void): Promise<number> {
+  private async readSnapshot(apply: (commit: Mutation[], seq: number) => void): Promise<number> {
     const file = this.file(SNAPSHOT_FILE);
     let fh: FileHandle;
     try {
@@ -193,7 +193,7 @@ export class LogStore implements Store {
           if (reader.offset !== (await fh.stat()).size) throw damaged(file, reader.offset, 'data follows the end record');
           return head.lastSeq;
         }
-        apply(payload);
+        apply(payload, head.lastSeq);
         chunks++;
       }
     } finally {
@@ -230,7 +230,7 @@ export class LogStore implements Store {
     this.nextSeq = firstSeq + records.length;
   }
 
-  append(commit: Mutation[]): Promise<void> {
+  append(commit: Mutation[]): Promise<number> {
     return new Promise((resolve, reject) => {
       this.queue.push({ rec: encodeRecord(commit, this.cipher), resolve, reject });
       // The first commit of a batch waits for the event loop's turn to end, so that every
@@ -245,8 +245,9 @@ export class LogStore implements Store {
       const batch = this.queue;
       this.queue = [];
       try {
+        const first = this.nextSeq;
         await this.writeBatch(batch.map((p) => p.rec));
-        for (const p of batch) p.resolve();
+        batch.forEach((p, i) => p.resolve(first + i));
       } catch (err) {
         for (const p of batch) p.reject(err);
       }

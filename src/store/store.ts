@@ -6,9 +6,9 @@ export interface Store {
    * Hands every committed change to `apply`, in commit order (called once, at start). A
    * snapshot arrives in chunks, so a large catalog is never held twice in memory.
    */
-  load(apply: (commit: Mutation[]) => void): Promise<void>;
-  /** Durably appends one commit; resolves only after it is on disk. */
-  append(commit: Mutation[]): Promise<void>;
+  load(apply: (commit: Mutation[], seq: number) => void): Promise<void>;
+  /** Durably appends one commit; resolves, with the commit's sequence number, only once it is on disk. */
+  append(commit: Mutation[]): Promise<number>;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
@@ -21,6 +21,9 @@ export interface Store {
 export class MemoryStore implements Store {
   readonly description = 'in memory (nothing is kept after exit)';
   async load(): Promise<void> {}
-  async append(): Promise<void> {}
+  private seq = 0;
+  async append(): Promise<number> {
+    return ++this.seq;
+  }
   async close(): Promise<void> {}
 }

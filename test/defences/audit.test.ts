@@ -155,6 +155,26 @@ describe('durability and verification', () => {
   });
 });
 
+describe('a crash between the commit and its audit record', () => {
+  it('is repaired at start-up from the catalog log, which carried the record', async () => {
+    await run('CREATE ROLE carried_by_the_log');
+    await server.close();
+    // As if the process died after the commit's fdatasync, before its records reached the trail.
+    const file = path.join(dir, 'audit.log');
+    const buf = await readFile(file);
+    const fs = frames(buf);
+    const at = fs.findIndex((f) => f.body.toString().includes('"object":"carried_by_the_log"'));
+    expect(at).toBeGreaterThan(0);
+    await writeFile(file, buf.subarray(0, fs[at]!.at));
+    logs.length = 0;
+    server = await start();
+    expect(logs).toContainEqual(expect.stringMatching(/audit trail: 1 records of committed changes recovered from the catalog log/));
+    const rows = await auditLog();
+    expect(rows.filter((r) => r.object === 'carried_by_the_log')).toEqual([expect.objectContaining({ kind: 'change', action: 'CreateRole', seq: String(at + 1) })]);
+    expect((await cli(['audit', 'verify', '--data', dir])).code).toBe(0);
+  });
+});
+
 /** The trail's records as [offset, length] of each whole frame (an independent reading of the format). */
 function frames(buf: Buffer): { at: number; end: number; body: Buffer }[] {
   const out = [];
