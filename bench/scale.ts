@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { formatVerifier, makeVerifier } from '../src/auth/verifier.js';
-import type { Mutation, User } from '../src/catalog/model.js';
+import type { ApiKey, Grant, User } from '../src/catalog/model.js';
+import { snapshotChunks, type SnapshotPart } from '../src/catalog/catalog.js';
 import { LogStore } from '../src/store/log-store.js';
 import { listening, median, PASSWORD, ROOT } from './servers.js';
 
@@ -29,44 +30,26 @@ export async function buildDataDir(dir: string, users: number, grants: number): 
   const store = new LogStore(dir, () => {});
   await store.load(() => {});
   const now = Date.UTC(2026, 0, 1);
-  function* image(): Generator<Mutation[]> {
-    const admin: User = { id: 3, name: 'bench', tenantId: 1, role: 'superuser', verifier, login: true, validUntil: null, connectionLimit: -1, certificateSubject: null, createdAt: now, updatedAt: now, createdBy: null };
-    yield [
-      { op: 'init', serverSecret: 'ab'.repeat(32), at: now, nextId: 10 + 3 * users },
-      { op: 'insert', table: 'tenants', row: { id: 1, name: 'default', createdAt: now } },
-      { op: 'insert', table: 'databases', row: { id: 2, tenantId: 1, name: 'default', createdAt: now } },
-      { op: 'insert', table: 'users', row: admin },
-    ];
-    const CHUNK = 5000;
-    let chunk: Mutation[] = [];
-    const flush = function* () {
-      if (chunk.length > 0) yield chunk;
-      chunk = [];
-    };
-    for (let i = 0; i < users; i++) {
-      chunk.push({ op: 'insert', table: 'users', row: { ...admin, id: 10 + i, name: `user_${i}`, role: 'readwrite', createdBy: 'bench' } });
-      if (chunk.length === CHUNK) yield* flush();
-    }
-    yield* flush();
-    for (let i = 0; i < users; i++) {
-      const keyId = i.toString(36).padStart(16, '0');
-      chunk.push({
-        op: 'insert',
-        table: 'apiKeys',
-        row: { id: 10 + users + i, tenantId: 1, ownerKind: 'user', ownerId: 10 + i, name: 'key', keyId, secret: { hash: keyId.repeat(4), verifier }, previous: null, role: null, databaseIds: null, scopes: [], expiresAt: null, createdAt: now, createdBy: 'bench', rotatedAt: null, lastUsedAt: null },
-      });
-      if (chunk.length === CHUNK) yield* flush();
-    }
-    yield* flush();
-    for (let i = 0; i < grants; i++) {
-      chunk.push({
-        op: 'insert',
-        table: 'grants',
-        row: { id: 10 + 2 * users + i, tenantId: 1, granteeKind: 'user', granteeId: 10 + i, privilege: 'write', databaseId: 2, collection: null, builtinRole: null, roleId: null, expiresAt: null, grantedBy: 'bench', createdAt: now },
-      });
-      if (chunk.length === CHUNK) yield* flush();
-    }
-    yield* flush();
+  const admin: User = { id: 3, name: 'bench', tenantId: 1, role: 'superuser', verifier, login: true, validUntil: null, connectionLimit: -1, certificateSubject: null, createdAt: now, updatedAt: now, createdBy: null };
+  function* image(): Generator<SnapshotPart> {
+    yield { init: { op: 'init', serverSecret: 'ab'.repeat(32), at: now, nextId: 10 + 3 * users } };
+    yield* snapshotChunks('tenants', [{ id: 1, name: 'default', createdAt: now }]);
+    yield* snapshotChunks('databases', [{ id: 2, tenantId: 1, name: 'default', createdAt: now }]);
+    yield* snapshotChunks('users', (function* () {
+      yield admin;
+      for (let i = 0; i < users; i++) yield { ...admin, id: 10 + i, name: `user_${i}`, role: 'readwrite', createdBy: 'bench' } as User;
+    })());
+    yield* snapshotChunks('apiKeys', (function* () {
+      for (let i = 0; i < users; i++) {
+        const keyId = i.toString(36).padStart(16, '0');
+        yield { id: 10 + users + i, tenantId: 1, ownerKind: 'user', ownerId: 10 + i, name: 'key', keyId, secret: { hash: keyId.repeat(4), verifier }, previous: null, role: null, databaseIds: null, scopes: [], expiresAt: null, createdAt: now, createdBy: 'bench', rotatedAt: null, lastUsedAt: null } as ApiKey;
+      }
+    })());
+    yield* snapshotChunks('grants', (function* () {
+      for (let i = 0; i < grants; i++) {
+        yield { id: 10 + 2 * users + i, tenantId: 1, granteeKind: 'user', granteeId: 10 + i, privilege: 'write', databaseId: 2, collection: null, builtinRole: null, roleId: null, expiresAt: null, grantedBy: 'bench', createdAt: now } as Grant;
+      }
+    })());
   }
   await store.compact(image());
   await store.close();

@@ -1,4 +1,5 @@
-import { createToken, Lexer, type CustomPatternMatcherFunc, type ILexingResult, type TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.js';
+import type { CustomPatternMatcherFunc, ILexingResult, Lexer as LexerType, TokenType } from 'chevrotain';
 
 /**
  * Tokens of the admin language. Keywords are case-insensitive. Keywords in the NonReserved
@@ -253,7 +254,7 @@ export function keywordOf(word: string): TokenType | undefined {
  * Chevrotain's regex lexer over the same tokens: kept as the reference the scanner is
  * tested against (test/grammar/scanner.test.ts), not used to parse.
  */
-export function referenceLexer(): Lexer {
+export function referenceLexer(): LexerType {
   return new Lexer(allTokens, { positionTracking: 'onlyOffset', ensureOptimizations: true });
 }
 
@@ -270,4 +271,4 @@ export function referenceTokenize(text: string): ILexingResult {
   }
   return res;
 }
-let referenceLexerInstance: Lexer | undefined;
+let referenceLexerInstance: LexerType | undefined;

@@ -1,4 +1,5 @@
-import { EmbeddedActionsParser, type IOrAlt, type IToken, type TokenType } from 'chevrotain';
+import { EmbeddedActionsParser } from '../chevrotain.js';
+import type { IOrAlt, IToken, TokenType } from 'chevrotain';
 import * as T from '../tokens.js';
 import type { Name, TenantRef, Value } from '../ast.js';
 import { unquoteIdentifier, unquoteString } from '../literals.js';

@@ -1,8 +1,16 @@
 import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { tenantScoped } from './names.js';
-import { Table, TableView, type Indexes, type TableReader } from './table.js';
+import { Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
+import { TABLE_NAMES } from './model.js';
 
 export { compareNames } from './names.js';
+export type { RowChunk } from './table.js';
+
+/** What a snapshot holds: the catalog's own state, then each table's rows in chunks. */
+export type SnapshotPart = { init: Extract<Mutation, { op: 'init' }> } | ({ table: TableName } & RowChunk);
+
+/** Rows per snapshot chunk: big enough to amortise, small enough to stream. */
+export const SNAPSHOT_CHUNK = 5000;
 
 /** The unique key of each table. */
 export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
@@ -198,6 +206,39 @@ export class Catalog extends CatalogReader {
         return;
     }
   }
+
+  /** A snapshot chunk, indexed but not decoded (see Table.load). */
+  load(part: SnapshotPart): void {
+    if ('init' in part) return this.apply(part.init);
+    if (!TABLE_NAMES.includes(part.table)) throw new Error(`a chunk of unknown table ${JSON.stringify(part.table)}`);
+    (this.tables[part.table] as Table<Rows[TableName]>).load(part);
+    const stride = 3 + part.indexes.length;
+    for (let j = 0; j < part.keys.length; j += stride) if ((part.keys[j] as number) >= this.nextId) this.nextId = (part.keys[j] as number) + 1;
+  }
+
+  /** The catalog as a snapshot holds it (rows never read since start-up are copied as bytes). */
+  *snapshot(): Generator<SnapshotPart> {
+    yield { init: { op: 'init', serverSecret: this.serverSecret, at: 0, nextId: this.nextId } };
+    for (const table of TABLE_NAMES) {
+      for (const chunk of this.tables[table].chunks(SNAPSHOT_CHUNK)) yield { table, ...chunk };
+    }
+  }
+}
+
+/** Snapshot chunks of `rows` of one table (for tools that write a data directory directly). */
+export function* snapshotChunks<T extends TableName>(table: T, rows: Iterable<Rows[T]>): Generator<SnapshotPart> {
+  let batch: Rows[T][] = [];
+  const flush = function* (): Generator<SnapshotPart> {
+    const t = new Table<Rows[T]>(KEYS[table] as (r: Rows[T]) => string, INDEXES[table] as Indexes<Rows[T]>);
+    for (const r of batch) t.put(r);
+    for (const c of t.chunks(SNAPSHOT_CHUNK)) yield { table, ...c };
+    batch = [];
+  };
+  for (const r of rows) {
+    batch.push(r);
+    if (batch.length === SNAPSHOT_CHUNK) yield* flush();
+  }
+  if (batch.length > 0) yield* flush();
 }
 
 /** A view over `base` with uncommitted changes on top. */

@@ -1,4 +1,6 @@
+import { isAscii } from 'node:buffer';
 import { compareNames } from './names.js';
+import { IdMap, KeyMap } from './id-map.js';
 
 export interface Row {
   id: number;
@@ -22,22 +24,54 @@ export type IndexKey = string | number;
 export type Indexes<R> = Record<string, (r: R) => IndexKey>;
 
 /**
+ * Rows of a table as a snapshot holds them: their JSON back to back, with what the indexes
+ * need per row, so a table is indexed at start-up without decoding a single row.
+ */
+export interface RowChunk {
+  /** The secondary indexes whose keys each row carries, by name, in the table's order. */
+  indexes: string[];
+  /** Per row: id, byte length of its JSON, unique key, then its key in each index. */
+  keys: IndexKey[];
+  /** The rows' JSON (UTF-8), back to back. */
+  rows: Buffer;
+}
+
+/** Rows of a loaded chunk not yet decoded: each is parsed on first access (see `wake`). */
+interface Dormant {
+  bytes: Buffer | null;
+  /** Row i is bytes[offsets[i], offsets[i + 1]). */
+  offsets: Uint32Array;
+  encoding: 'latin1' | 'utf8';
+  /** Rows still asleep; the bytes are let go when none is left. */
+  left: number;
+}
+
+/** A dormant row's slot: chunk number × ROWS_PER_CHUNK + row, a small integer (no object per row). */
+const ROWS_PER_CHUNK = 65536;
+const MAX_CHUNKS = 32768;
+
+/** Index key → the id of its row, or its ids once there are several (most keys have one). */
+type IndexMap = KeyMap<number | Set<number>>;
+
+/**
  * One kind of catalog object: rows by id, plus a unique key (a name, or tenant + name)
- * kept sorted on demand, so SHOW streams in a stable order.
+ * kept sorted on demand, so SHOW streams in a stable order. Keys and indexes map to ids;
+ * `byId` holds the row, or — for a row loaded from a snapshot and not yet read — the
+ * place of its JSON: a million-row table is indexed at start-up without a million objects.
  */
 export class Table<R extends Row> implements TableReader<R> {
-  private readonly byId = new Map<number, R>();
-  private readonly byKey = new Map<string, R>();
+  private readonly byId = new IdMap<R | number>();
+  private readonly byKey = new Map<string, number>();
   /** Keys in order, built on the first scan and then kept in order by binary insertion. */
   private sortedKeys: string[] | null = null;
-  /** Index key → its row, or its rows by id once there are several (most keys have one). */
-  private readonly secondary = new Map<string, { of: (r: R) => IndexKey; rows: Map<IndexKey, R | Map<number, R>> }>();
+  private readonly secondary = new Map<string, { of: (r: R) => IndexKey; rows: IndexMap }>();
+  private readonly dormant: Dormant[] = [];
 
   constructor(
     readonly key: (r: R) => string,
     indexes: Indexes<R> = {},
   ) {
-    for (const [name, of] of Object.entries(indexes)) this.secondary.set(name, { of, rows: new Map() });
+    for (const [name, of] of Object.entries(indexes)) this.secondary.set(name, { of, rows: new KeyMap() });
   }
 
   get size(): number {
@@ -45,31 +79,33 @@ export class Table<R extends Row> implements TableReader<R> {
   }
 
   get(id: number): R | undefined {
-    return this.byId.get(id);
+    const slot = this.byId.get(id);
+    return typeof slot === 'number' ? this.wake(id, slot) : slot;
   }
 
   find(key: string): R | undefined {
-    return this.byKey.get(key);
+    const id = this.byKey.get(key);
+    return id === undefined ? undefined : this.get(id);
   }
 
   where(index: string, key: IndexKey): R[] {
     const ix = this.secondary.get(index);
     if (!ix) throw new Error(`no index ${index}`);
-    const rows = ix.rows.get(key);
-    if (rows === undefined) return [];
-    return rows instanceof Map ? [...rows.values()] : [rows];
+    const ids = ix.rows.get(key);
+    if (ids === undefined) return [];
+    return typeof ids === 'number' ? [this.get(ids)!] : [...ids].map((id) => this.get(id)!);
   }
 
   *scan(): IterableIterator<R> {
     this.sortedKeys ??= [...this.byKey.keys()].sort(compareNames);
     for (const k of this.sortedKeys) {
-      const r = this.byKey.get(k);
-      if (r) yield r;
+      const id = this.byKey.get(k);
+      if (id !== undefined) yield this.get(id)!;
     }
   }
 
   put(r: R): void {
-    const old = this.byId.get(r.id);
+    const old = this.get(r.id);
     const key = this.key(r);
     if (old) {
       const oldKey = this.key(old);
@@ -81,18 +117,12 @@ export class Table<R extends Row> implements TableReader<R> {
     }
     if (!this.byKey.has(key)) this.sort(key);
     this.byId.set(r.id, r);
-    this.byKey.set(key, r);
-    for (const ix of this.secondary.values()) {
-      const k = ix.of(r);
-      const rows = ix.rows.get(k);
-      if (rows === undefined || (!(rows instanceof Map) && rows.id === r.id)) ix.rows.set(k, r);
-      else if (rows instanceof Map) rows.set(r.id, r);
-      else ix.rows.set(k, new Map([[rows.id, rows], [r.id, r]]));
-    }
+    this.byKey.set(key, r.id);
+    for (const ix of this.secondary.values()) addId(ix.rows, ix.of(r), r.id);
   }
 
   delete(id: number): void {
-    const old = this.byId.get(id);
+    const old = this.get(id);
     if (!old) return;
     this.byId.delete(id);
     this.byKey.delete(this.key(old));
@@ -100,14 +130,82 @@ export class Table<R extends Row> implements TableReader<R> {
     this.unindex(old);
   }
 
+  /**
+   * Adds a snapshot chunk's rows without decoding them: ids, keys and index keys go into the
+   * maps, the JSON stays as bytes until a row is first read. A chunk written under other
+   * indexes than this build's (an upgrade that added one) is decoded and put row by row.
+   */
+  load(chunk: RowChunk): void {
+    const names = [...this.secondary.keys()];
+    const stride = 3 + chunk.indexes.length;
+    const n = chunk.keys.length / stride;
+    const offsets = new Uint32Array(n + 1);
+    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + (chunk.keys[i * stride + 1] as number);
+    const encoding = isAscii(chunk.rows) ? 'latin1' : 'utf8';
+    if (names.join() !== chunk.indexes.join() || n >= ROWS_PER_CHUNK || this.dormant.length >= MAX_CHUNKS) {
+      for (let i = 0; i < n; i++) this.put(JSON.parse(chunk.rows.toString(encoding, offsets[i], offsets[i + 1])) as R);
+      return;
+    }
+    const base = this.dormant.length * ROWS_PER_CHUNK;
+    this.dormant.push({ bytes: chunk.rows, offsets, encoding, left: n });
+    this.sortedKeys = null;
+    const ixs = [...this.secondary.values()].map((ix) => ix.rows);
+    const keys = chunk.keys;
+    for (let i = 0, j = 0; i < n; i++, j += stride) {
+      const id = keys[j] as number;
+      this.byId.set(id, base + i);
+      this.byKey.set(keys[j + 2] as string, id);
+      for (let x = 0; x < ixs.length; x++) addId(ixs[x]!, keys[j + 3 + x]!, id);
+    }
+  }
+
+  /** The rows as snapshot chunks of at most `size` rows (dormant rows keep their bytes). */
+  *chunks(size: number): Generator<RowChunk> {
+    const indexes = [...this.secondary.keys()];
+    const ofs = [...this.secondary.values()].map((ix) => ix.of);
+    let keys: IndexKey[] = [];
+    let rows: Buffer[] = [];
+    for (const [id, slot] of this.byId.entries()) {
+      const json = typeof slot === 'number' ? this.bytesOf(slot) : Buffer.from(JSON.stringify(slot), 'utf8');
+      // A dormant row is decoded for its keys but not kept: compaction does not wake the table.
+      const row = typeof slot === 'number' ? (JSON.parse(json.toString('utf8')) as R) : slot;
+      keys.push(id, json.length, this.key(row));
+      for (const of of ofs) keys.push(of(row));
+      rows.push(json);
+      if (rows.length === size) {
+        yield { indexes, keys, rows: Buffer.concat(rows) };
+        keys = [];
+        rows = [];
+      }
+    }
+    if (rows.length > 0) yield { indexes, keys, rows: Buffer.concat(rows) };
+  }
+
+  private bytesOf(slot: number): Buffer {
+    const d = this.dormant[Math.floor(slot / ROWS_PER_CHUNK)]!;
+    const i = slot % ROWS_PER_CHUNK;
+    return d.bytes!.subarray(d.offsets[i], d.offsets[i + 1]);
+  }
+
+  /** Decodes a dormant row on its first read; from then on the table holds the object. */
+  private wake(id: number, slot: number): R {
+    const d = this.dormant[Math.floor(slot / ROWS_PER_CHUNK)]!;
+    const i = slot % ROWS_PER_CHUNK;
+    const row = JSON.parse(d.bytes!.toString(d.encoding, d.offsets[i], d.offsets[i + 1])) as R;
+    this.byId.set(id, row);
+    if (--d.left === 0) d.bytes = null;
+    return row;
+  }
+
   private unindex(old: R): void {
     for (const ix of this.secondary.values()) {
       const k = ix.of(old);
-      const rows = ix.rows.get(k);
-      if (rows instanceof Map) {
-        rows.delete(old.id);
-        if (rows.size === 0) ix.rows.delete(k);
-      } else if (rows?.id === old.id) ix.rows.delete(k);
+      const ids = ix.rows.get(k);
+      if (ids === old.id) ix.rows.delete(k);
+      else if (typeof ids === 'object') {
+        ids.delete(old.id);
+        if (ids.size === 0) ix.rows.delete(k);
+      }
     }
   }
 
@@ -122,6 +220,13 @@ export class Table<R extends Row> implements TableReader<R> {
     const i = lowerBound(this.sortedKeys, key);
     if (this.sortedKeys[i] === key) this.sortedKeys.splice(i, 1);
   }
+}
+
+function addId(rows: IndexMap, key: IndexKey, id: number): void {
+  const ids = rows.get(key);
+  if (ids === undefined || ids === id) rows.set(key, id);
+  else if (typeof ids === 'number') rows.set(key, new Set([ids, id]));
+  else ids.add(id);
 }
 
 function lowerBound(keys: string[], key: string): number {

@@ -72,25 +72,6 @@ export interface LoginRecord {
 }
 
 const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
-/** Rows per snapshot record: big enough to amortise, small enough to stream. */
-const SNAPSHOT_CHUNK = 5000;
-
-/** The catalog as insert mutations, in chunks: what a snapshot holds. */
-function* catalogImage(catalog: Catalog): Generator<Mutation[]> {
-  yield [{ op: 'init', serverSecret: catalog.serverSecret, at: 0, nextId: catalog.peekNextId() }];
-  for (const table of TABLE_NAMES) {
-    let chunk: Mutation[] = [];
-    for (const row of catalog.tables[table].scan() as Iterable<Rows[typeof table]>) {
-      chunk.push({ op: 'insert', table, row } as Mutation);
-      if (chunk.length === SNAPSHOT_CHUNK) {
-        yield chunk;
-        chunk = [];
-      }
-    }
-    if (chunk.length > 0) yield chunk;
-  }
-}
-
 /**
  * The one executor's shared state: the committed catalog, the store behind it, and the
  * commit path. Sessions (pgwire today; HTTP and the CLI later) all go through one Engine.
@@ -200,7 +181,7 @@ export class Engine {
         if (m.op === 'audit') carried.push({ commit: seq, entries: m.entries as AuditEntry[] });
         else this.catalog.apply(m);
       }
-    });
+    }, (part) => this.catalog.load(part));
     try {
       this.auditTrail = this.opts.openAudit ? this.opts.openAudit() : AuditTrail.inMemory();
       const recovered = await this.auditTrail.recover(carried);
@@ -381,7 +362,7 @@ export class Engine {
       await Promise.allSettled([...this.inFlight]);
       // The log records about to go carry audit records: they must be on disk in the trail.
       await this.audit.sync();
-      return await store.compact(catalogImage(this.catalog));
+      return await store.compact(this.catalog.snapshot());
     } finally {
       this.compacting = null;
       release();

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { isAscii } from 'node:buffer';
 import type { Cipher } from './cipher.js';
+import type { SnapshotPart } from '../catalog/catalog.js';
 
 /**
  * The data directory's on-disk formats. All integers big-endian.
@@ -20,18 +21,26 @@ import type { Cipher } from './cipher.js';
  *   fdatasync never has to change the file's size); the data ends at the first all-zero
  *   record header, and only zeros may follow it.
  *
- * catalog.snapshot, version 1 (written to a temporary file, fsynced, renamed into place):
+ * catalog.snapshot, version 2 (written to a temporary file, fsynced, renamed into place):
  *
- *   header  = "PCUSNAP" 0x00 | u32 version (1) | u32 key id | u64 sequence of the last commit it holds
- *   records = as in the log; each payload is a chunk of the catalog as insert mutations, the
- *             first one starting with `init`; the last payload is {"end": <number of chunks>}.
+ *   header  = "PCUSNAP" 0x00 | u32 version (2) | u32 key id | u64 sequence of the last commit it holds
+ *   records = framed (and sealed) as in the log; each payload is
+ *             u32 head length | head (UTF-8 JSON) | rows (the rows' JSON, back to back)
+ *             heads: {"init": <init mutation>} first, then one per chunk of a table's rows,
+ *             {"table": t, "indexes": [index names], "keys": [per row: id, byte length of its
+ *             JSON, unique key, its key in each index]}, and last {"end": <number of chunks>}.
+ *   The keys let start-up index every row without decoding it (rows are decoded when first
+ *   read, see Table.load).
+ *
+ *   Version 1 (read; the next compaction writes 2): each payload was JSON, a chunk of the
+ *   catalog as insert mutations, the first starting with `init`, the last {"end": n}.
  *
  * Start-up = the snapshot, then the log's records whose sequence is above the snapshot's.
  */
 export const MAGIC = Buffer.from('PCULLOG\0', 'latin1');
 export const SNAPSHOT_MAGIC = Buffer.from('PCUSNAP\0', 'latin1');
 export const FORMAT_VERSION = 2;
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 const V1_HEADER_SIZE = 16;
 export const HEADER_SIZE = 24;
 export const RECORD_HEADER = 8;
@@ -95,11 +104,56 @@ export function decodeLog(buf: Buffer, cipher: Cipher | null = null): DecodeResu
 }
 
 /** A snapshot header's sequence number and key id, or what is wrong with it. */
-export function checkSnapshotHeader(h: Buffer | null): { lastSeq: number; keyId: number } | string {
+export function checkSnapshotHeader(h: Buffer | null): { version: number; lastSeq: number; keyId: number } | string {
   if (!h || !h.subarray(0, 8).equals(SNAPSHOT_MAGIC)) return 'not a portcullis catalog snapshot (bad magic)';
   const version = h.readUInt32BE(8);
-  if (version !== SNAPSHOT_VERSION) return `unsupported snapshot format version ${version}`;
-  return { lastSeq: Number(h.readBigUInt64BE(16)), keyId: h.readUInt32BE(12) };
+  if (version !== 1 && version !== SNAPSHOT_VERSION) return `unsupported snapshot format version ${version} (this build reads 1 and ${SNAPSHOT_VERSION})`;
+  return { version, lastSeq: Number(h.readBigUInt64BE(16)), keyId: h.readUInt32BE(12) };
+}
+
+/** A version 2 snapshot record's payload: what it holds (see the format above). */
+export type SnapshotRecord = SnapshotPart | { end: number };
+
+export function encodeSnapshotRecord(r: SnapshotRecord, cipher: Cipher | null = null): Buffer {
+  const { rows, ...rest } = 'table' in r ? r : { ...r, rows: undefined };
+  const head = Buffer.from(JSON.stringify(rest), 'utf8');
+  const plain = Buffer.allocUnsafe(4 + head.length + (rows?.length ?? 0));
+  plain.writeUInt32BE(head.length, 0);
+  head.copy(plain, 4);
+  rows?.copy(plain, 4 + head.length);
+  return frameRecord(plain, cipher, SNAPSHOT_MAGIC);
+}
+
+/** A version 2 snapshot record, or why it is not one. */
+export function decodeSnapshotRecord(sealed: Buffer, sum: number, cipher: Cipher | null = null): SnapshotRecord | string {
+  if (crc32(sealed) !== sum) return 'checksum mismatch';
+  const body = openBody(sealed, cipher, SNAPSHOT_MAGIC);
+  if (typeof body === 'string') return body;
+  const headLength = body.length >= 4 ? body.readUInt32BE(0) : -1;
+  if (headLength < 0 || 4 + headLength > body.length) return 'the record head runs past the record';
+  let head: Record<string, unknown>;
+  try {
+    const text = body.subarray(4, 4 + headLength);
+    head = JSON.parse(text.toString(isAscii(text) ? 'latin1' : 'utf8')) as Record<string, unknown>;
+  } catch {
+    return 'record is not valid JSON although its checksum matches';
+  }
+  const rows = body.subarray(4 + headLength);
+  if (typeof head.table === 'string' && Array.isArray(head.indexes) && Array.isArray(head.keys)) {
+    const stride = 3 + head.indexes.length;
+    const keys = head.keys as unknown[];
+    if (keys.length % stride !== 0) return 'a chunk whose keys do not divide into rows';
+    let bytes = 0;
+    for (let j = 1; j < keys.length; j += stride) {
+      if (!Number.isInteger(keys[j]) || !Number.isInteger(keys[j - 1])) return 'a chunk with a row id or length that is not a number';
+      bytes += keys[j] as number;
+    }
+    if (bytes !== rows.length) return `a chunk whose row lengths add up to ${bytes} bytes, not ${rows.length}`;
+    return { table: head.table, indexes: head.indexes, keys, rows } as SnapshotPart;
+  }
+  if (head.init && typeof head.init === 'object') return head as SnapshotRecord;
+  if (typeof head.end === 'number' && rows.length === 0) return { end: head.end };
+  return 'not a snapshot record';
 }
 
 /** A sealed body opened (or a plain one as is); a string says why it cannot be. */

@@ -2,7 +2,8 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { constants, fdatasync, fdatasyncSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
-import { checkSnapshotHeader, decodeLog, decodeRecordBody, encodeRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, SNAPSHOT_MAGIC, snapshotHeader } from './log-format.js';
+import { checkSnapshotHeader, decodeLog, decodeRecordBody, decodeSnapshotRecord, encodeRecord, encodeSnapshotRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, snapshotHeader } from './log-format.js';
+import type { SnapshotPart } from '../catalog/catalog.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from './cipher.js';
 import type { Store } from './store.js';
 import { lockDataDir } from './dir-lock.js';
@@ -103,11 +104,11 @@ export class LogStore implements Store {
     return this.size;
   }
 
-  async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+  async load(apply: (commit: Mutation[], seq: number) => void, bulk?: (part: SnapshotPart) => void): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.unlock = await lockDataDir(this.dir, this.warn);
     try {
-      await this.open(apply);
+      await this.open(apply, bulk ?? ((part) => apply(mutationsOf(part), 0)));
     } catch (err) {
       await this.unlock();
       this.unlock = null;
@@ -119,8 +120,8 @@ export class LogStore implements Store {
     return path.join(this.dir, name);
   }
 
-  private async open(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
-    const snapshotSeq = await this.readSnapshot(apply);
+  private async open(apply: (commit: Mutation[], seq: number) => void, bulk: (part: SnapshotPart) => void): Promise<void> {
+    const snapshotSeq = await this.readSnapshot(apply, bulk);
     const file = this.file(LOG_FILE);
     const buf = await readIfExists(file);
     if (buf === null || buf.length === 0) {
@@ -167,7 +168,7 @@ export class LogStore implements Store {
    * never in memory twice; returns the sequence of the last commit it holds (0: none).
    * It was renamed into place only once whole, so anything short of whole is damage.
    */
-  private async readSnapshot(apply: (commit: Mutation[], seq: number) => void): Promise<number> {
+  private async readSnapshot(apply: (commit: Mutation[], seq: number) => void, bulk: (part: SnapshotPart) => void): Promise<number> {
     const file = this.file(SNAPSHOT_FILE);
     let fh: FileHandle;
     try {
@@ -176,27 +177,37 @@ export class LogStore implements Store {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
     }
+    const reader = new SnapshotReader(fh);
+    let next: Promise<unknown> = Promise.resolve();
     try {
-      const reader = new SnapshotReader(fh);
-      const head = checkSnapshotHeader(await reader.read(HEADER_SIZE));
+      const head = checkSnapshotHeader(await reader.header());
       if (typeof head === 'string') throw damaged(file, 0, head);
       const cipher = keyFor(file, head.keyId, this.keys);
       this.snapshotKeyId = head.keyId;
+      const decode = (body: Buffer, sum: number) => (head.version === 1 ? decodeRecordBody(body, sum, cipher) : decodeSnapshotRecord(body, sum, cipher));
+      let reading = reader.record(decode);
       let chunks = 0;
       for (;;) {
-        const at = reader.offset;
-        const rec = await reader.record(cipher);
+        const { at, value: rec } = await reading;
         if (typeof rec === 'string') throw damaged(file, at, rec);
-        const payload = rec as Mutation[] | { end: number };
-        if (!Array.isArray(payload)) {
-          if (payload.end !== chunks) throw damaged(file, at, 'the end record does not match the snapshot');
+        if (!Array.isArray(rec) && 'end' in (rec as object)) {
+          if ((rec as { end: number }).end !== chunks) throw damaged(file, at, 'the end record does not match the snapshot');
           if (reader.offset !== (await fh.stat()).size) throw damaged(file, reader.offset, 'data follows the end record');
           return head.lastSeq;
         }
-        apply(payload, head.lastSeq);
+        next = reading = reader.record(decode); // read ahead while this one is applied
+        if (Array.isArray(rec)) apply(rec as Mutation[], head.lastSeq);
+        else {
+          try {
+            bulk(rec as SnapshotPart);
+          } catch (err) {
+            throw damaged(file, at, (err as Error).message);
+          }
+        }
         chunks++;
       }
     } finally {
+      await next.catch(() => undefined); // no read left running on a closed file
       await fh.close();
     }
   }
@@ -298,7 +309,7 @@ export class LogStore implements Store {
    * this runs. A crash at any point leaves either the old snapshot and the whole log, or the
    * new snapshot and a log whose records it already holds (skipped at start-up).
    */
-  async compact(image: Iterable<Mutation[]>): Promise<{ logBytesBefore: number; snapshotBytes: number }> {
+  async compact(image: Iterable<SnapshotPart>): Promise<{ logBytesBefore: number; snapshotBytes: number }> {
     while (this.writing) await this.writing;
     const lastSeq = this.nextSeq - 1;
     const tmp = this.file(`${SNAPSHOT_FILE}.tmp`);
@@ -311,11 +322,11 @@ export class LogStore implements Store {
       };
       await write(snapshotHeader(lastSeq, this.cipher?.keyId ?? 0));
       let chunks = 0;
-      for (const chunk of image) {
-        await write(encodeRecord(chunk, this.cipher, SNAPSHOT_MAGIC));
+      for (const part of image) {
+        await write(encodeSnapshotRecord(part, this.cipher));
         chunks++;
       }
-      await write(encodeRecord({ end: chunks }, this.cipher, SNAPSHOT_MAGIC));
+      await write(encodeSnapshotRecord({ end: chunks }, this.cipher));
       await fh.sync();
     } catch (err) {
       await fh.close();
@@ -357,39 +368,63 @@ export class LogStore implements Store {
   }
 }
 
-/** Reads a file front to back in large blocks, a record at a time. */
+/**
+ * Reads a file front to back, a record at a time, each record into a buffer of its own:
+ * a snapshot's rows stay in memory as those bytes (see Table.load), so nothing is copied
+ * twice. One read per record fetches its body and the next record's header, so the next
+ * read can start at once while the caller works on this one (start-up overlaps the disk
+ * and the indexing).
+ */
 class SnapshotReader {
-  private buf = Buffer.alloc(0);
-  private pos = 0;
-  private eof = false;
-  offset = 0;
+  /** Where the next record starts. */
+  offset = HEADER_SIZE;
+  /** The next record's header, read with the previous body. */
+  private head: Buffer | null = null;
 
   constructor(private readonly fh: FileHandle) {}
 
-  async read(n: number): Promise<Buffer | null> {
-    while (this.buf.length - this.pos < n && !this.eof) {
-      const block = Buffer.allocUnsafe(Math.max(4 << 20, n));
-      const { bytesRead } = await this.fh.read(block, 0, block.length, null);
-      if (bytesRead === 0) this.eof = true;
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), block.subarray(0, bytesRead)]);
-      this.pos = 0;
-    }
-    if (this.buf.length - this.pos < n) return null;
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    this.offset += n;
-    return out;
+  async header(): Promise<Buffer | null> {
+    return this.readAt(0, HEADER_SIZE, HEADER_SIZE);
   }
 
-  /** The next record's payload, or why there is none. */
-  async record(cipher: Cipher | null): Promise<unknown | string> {
-    const head = await this.read(RECORD_HEADER);
-    if (!head) return 'the snapshot is cut short (no end record)';
-    if (head.readUInt32BE(0) > MAX_RECORD) return `record length ${head.readUInt32BE(0)} is implausible`;
-    const body = await this.read(head.readUInt32BE(0));
-    if (!body) return 'the snapshot is cut short';
-    return decodeRecordBody(body, head.readUInt32BE(4), cipher, SNAPSHOT_MAGIC);
+  /** The next record's payload (or why there is none) and its offset. */
+  async record(decode: (body: Buffer, sum: number) => unknown): Promise<{ at: number; value: unknown }> {
+    const at = this.offset;
+    const head = this.head ?? (await this.readAt(at, RECORD_HEADER, RECORD_HEADER));
+    if (!head) return { at, value: 'the snapshot is cut short (no end record)' };
+    const len = head.readUInt32BE(0);
+    if (len > MAX_RECORD) return { at, value: `record length ${len} is implausible` };
+    const buf = await this.readAt(at + RECORD_HEADER, len + RECORD_HEADER, len);
+    if (!buf) return { at, value: 'the snapshot is cut short' };
+    this.head = buf.length === len + RECORD_HEADER ? buf.subarray(len) : null;
+    this.offset = at + RECORD_HEADER + len;
+    return { at, value: decode(buf.subarray(0, len), head.readUInt32BE(4)) };
   }
+
+  /** Up to `n` bytes at `position`; null when fewer than `min` are there. */
+  private async readAt(position: number, n: number, min: number): Promise<Buffer | null> {
+    const buf = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const { bytesRead } = await this.fh.read(buf, got, n - got, position + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got < min ? null : buf.subarray(0, got);
+  }
+}
+
+/** A snapshot chunk as insert mutations (for a reader that does not bulk-load). */
+function mutationsOf(part: SnapshotPart): Mutation[] {
+  if ('init' in part) return [part.init];
+  const out: Mutation[] = [];
+  const stride = 3 + part.indexes.length;
+  for (let j = 0, at = 0; j < part.keys.length; j += stride) {
+    const len = part.keys[j + 1] as number;
+    out.push({ op: 'insert', table: part.table, row: JSON.parse(part.rows.toString('utf8', at, at + len)) } as Mutation);
+    at += len;
+  }
+  return out;
 }
 
 async function readIfExists(file: string): Promise<Buffer | null> {

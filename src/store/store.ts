@@ -1,20 +1,22 @@
 import type { Mutation } from '../catalog/model.js';
+import type { SnapshotPart } from '../catalog/catalog.js';
 
 /** Where committed catalog changes live. One commit = one record, durable when append resolves. */
 export interface Store {
   /**
    * Hands every committed change to `apply`, in commit order (called once, at start). A
-   * snapshot arrives in chunks, so a large catalog is never held twice in memory.
+   * snapshot arrives in chunks, so a large catalog is never held twice in memory: to `bulk`
+   * when given (rows as bytes, see Table.load), else to `apply` as insert mutations.
    */
-  load(apply: (commit: Mutation[], seq: number) => void): Promise<void>;
+  load(apply: (commit: Mutation[], seq: number) => void, bulk?: (part: SnapshotPart) => void): Promise<void>;
   /** Durably appends one commit; resolves, with the commit's sequence number, only once it is on disk. */
   append(commit: Mutation[]): Promise<number>;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
   readonly logBytes?: number;
-  /** Replaces the log by a snapshot of `image` (chunks of insert mutations). */
-  compact?(image: Iterable<Mutation[]>): Promise<{ logBytesBefore: number; snapshotBytes: number }>;
+  /** Replaces the log by a snapshot of `image` (Catalog.snapshot). */
+  compact?(image: Iterable<SnapshotPart>): Promise<{ logBytesBefore: number; snapshotBytes: number }>;
 }
 
 /** `--memory`: nothing survives the process. */

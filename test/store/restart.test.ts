@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOG_FILE, SNAPSHOT_FILE } from '../../src/store/log-store.js';
-import { decodeLog, encodeRecord, HEADER_SIZE, MAGIC } from '../../src/store/log-format.js';
+import { decodeLog, encodeRecord, header, HEADER_SIZE, MAGIC, SNAPSHOT_MAGIC } from '../../src/store/log-format.js';
 import { cli } from '../support/cli.js';
 import { psql } from '../support/psql.js';
 import { loginError, spawnServer, type ServerProcess } from '../support/server.js';
@@ -127,6 +127,31 @@ describe('the embedded catalog across restarts', () => {
     expect((await psql(proc.port, ['-At', '-c', 'SHOW USERS'])).stdout).toContain('from_v1|');
     await proc.stop();
     expect((await readFile(file)).readUInt32BE(8)).toBe(2);
+  });
+
+  it('reads a snapshot of format version 1, and the next compaction writes version 2', async () => {
+    proc = await spawnServer(['--data', dir]);
+    await psql(proc.port, ['-c', "CREATE USER from_v1_snapshot PASSWORD 'kept'"]);
+    await proc.stop();
+    // The catalog as version 1 held it: chunks of insert mutations, as JSON records.
+    const log = decodeLog(await readFile(path.join(dir, LOG_FILE)));
+    if (log.kind === 'damaged') throw new Error(log.reason);
+    const commits = log.records as unknown[][];
+    const v1 = Buffer.alloc(HEADER_SIZE);
+    SNAPSHOT_MAGIC.copy(v1, 0);
+    v1.writeUInt32BE(1, 8);
+    v1.writeBigUInt64BE(BigInt(log.firstSeq + commits.length - 1), 16);
+    const chunks = commits.map((c) => encodeRecord(c.filter((m) => (m as { op: string }).op !== 'audit'), null, SNAPSHOT_MAGIC));
+    await writeFile(path.join(dir, SNAPSHOT_FILE), Buffer.concat([v1, ...chunks, encodeRecord({ end: chunks.length }, null, SNAPSHOT_MAGIC)]));
+    await writeFile(path.join(dir, LOG_FILE), header(log.firstSeq + commits.length));
+
+    proc = await spawnServer(['--data', dir]);
+    expect(await loginError(proc.port, 'from_v1_snapshot', 'kept')).toBeNull();
+    await proc.stop();
+    expect((await cli(['compact', '--data', dir])).code).toBe(0);
+    expect((await readFile(path.join(dir, SNAPSHOT_FILE))).readUInt32BE(8)).toBe(2);
+    proc = await spawnServer(['--data', dir]);
+    expect(await loginError(proc.port, 'from_v1_snapshot', 'kept')).toBeNull();
   });
 
   it('compacts the log into a snapshot by size and by `portcullis compact`, keeping every commit and every used id', async () => {
