@@ -28,7 +28,7 @@ export interface ScaleFigures {
 export async function buildDataDir(dir: string, users: number, grants: number): Promise<void> {
   const verifier = formatVerifier(await makeVerifier(PASSWORD, 4096));
   const store = new LogStore(dir, () => {});
-  await store.load(() => {});
+  await store.load(() => {}, () => {}); // a new, empty directory
   const now = Date.UTC(2026, 0, 1);
   const admin: User = { id: 3, name: 'bench', tenantId: 1, role: 'superuser', verifier, login: true, validUntil: null, connectionLimit: -1, certificateSubject: null, createdAt: now, updatedAt: now, createdBy: null };
   function* image(): Generator<SnapshotPart> {

@@ -20,29 +20,27 @@ export type AuditEntry =
       /** The real reason of a failure (the client heard only "authentication failed"). */
       reason?: string;
     }
-  | {
+  | ({
       kind: 'change';
-      at: number;
-      tenant: number | null;
-      actor: string;
-      address: string;
-      /** The statement kind (CreateUser, Grant, ...). */
-      statement: string;
-      object: string;
       /** The statement as written, string literals that carry secrets replaced. */
       text: string;
-    }
-  | {
+    } & StatementFields)
+  | ({
       kind: 'denial';
-      at: number;
-      tenant: number | null;
-      actor: string;
-      address: string;
-      statement: string;
-      object: string;
       /** The 42501's message. */
       reason: string;
-    };
+    } & StatementFields);
+
+/** What a change and a denial both say: who, from where, which statement, on what. */
+interface StatementFields {
+  at: number;
+  tenant: number | null;
+  actor: string;
+  address: string;
+  /** The statement kind (CreateUser, Grant, ...). */
+  statement: string;
+  object: string;
+}
 
 /**
  * A record as stored: the entry, its place in the chain, and its hash; a change's record

@@ -1,4 +1,5 @@
-import { closeSync, constants, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync } from 'node:fs';
+import { datasync, syncDirSync, writeAllSync } from '../store/files.js';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import { fileHeader, frameRecord, HEADER_SIZE, MAX_RECORD, openBody, RECORD_HEADER } from '../store/log-format.js';
@@ -90,9 +91,9 @@ export class AuditTrail {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-      writeAll(fd, fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, this.cipher?.keyId ?? 0), 0);
+      writeAllSync(fd, fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, this.cipher?.keyId ?? 0), 0);
       fsyncSync(fd);
-      syncDir(path.dirname(file));
+      syncDirSync(path.dirname(file));
     }
     this.fd = fd;
     let walk: Walk;
@@ -148,14 +149,11 @@ export class AuditTrail {
    * commit, before its records were written here), from the log records that carried them.
    */
   async recover(carried: { commit: number; entries: AuditEntry[] }[]): Promise<number> {
-    let n = 0;
-    for (const c of carried) {
-      if (c.commit <= this.lastCommit) continue;
-      n += c.entries.length;
-      void this.appendCommitted(c.entries, c.commit);
-    }
+    const missing = carried.filter((c) => c.commit > this.lastCommit);
+    // A failure here fails start-up: the records are still in the log for the next attempt.
+    await Promise.all(missing.map((c) => this.appendCommitted(c.entries, c.commit)));
     await this.sync();
-    return n;
+    return missing.reduce((n, c) => n + c.entries.length, 0);
   }
 
   private enqueue(entry: AuditEntry, commit: number | null, sync: boolean): Promise<void> {
@@ -176,7 +174,7 @@ export class AuditTrail {
   async sync(): Promise<void> {
     await this.settle();
     const fd = this.fd;
-    if (fd !== null) await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+    if (fd !== null) await datasync(fd);
   }
 
   /** Waits until everything appended so far is on disk (or has failed). */
@@ -217,8 +215,8 @@ export class AuditTrail {
       recs.push(rec);
     }
     try {
-      writeAll(fd, Buffer.concat(recs), this.size);
-      if (entries.some((q) => q.sync)) await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+      writeAllSync(fd, Buffer.concat(recs), this.size);
+      if (entries.some((q) => q.sync)) await datasync(fd);
     } catch (err) {
       try {
         ftruncateSync(fd, this.size); // nothing of a failed batch stays
@@ -270,7 +268,7 @@ export class AuditTrail {
     try {
       let at = 0;
       const put = (b: Buffer) => {
-        writeAll(out, b, at);
+        writeAllSync(out, b, at);
         at += b.length;
       };
       put(fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, keys.write?.keyId ?? 0));
@@ -283,7 +281,7 @@ export class AuditTrail {
       closeSync(out);
     }
     renameSync(tmp, this.file);
-    syncDir(path.dirname(this.file));
+    syncDirSync(path.dirname(this.file));
     closeSync(this.fd);
     this.fd = null;
   }
@@ -409,18 +407,5 @@ export function verifyTrail(dir: string, keys: Keys): Verdict {
     return { ok: true, records: walk.records.length, head: prev };
   } finally {
     closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, data: Buffer, position: number): void {
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
-}
-
-function syncDir(dir: string): void {
-  const d = openSync(dir, constants.O_RDONLY);
-  try {
-    fsyncSync(d);
-  } finally {
-    closeSync(d);
   }
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { replaceFile } from '../store/files.js';
 import path from 'node:path';
 import { isLoopbackHost } from '../net/loopback.js';
 import { decodeOneRecordFile, encodeOneRecordFile, oneRecordFileKeyId } from '../store/log-format.js';
@@ -196,9 +197,7 @@ export class JwksCache {
     const f = this.file(provider);
     if (!f) return;
     await mkdir(path.dirname(f), { recursive: true, mode: 0o700 });
-    const tmp = `${f}.tmp`;
-    await writeFile(tmp, encodeOneRecordFile(JWKS_MAGIC, { url: e.url, fetchedAt: e.fetchedAt, keys: e.keys }, this.cipher), { mode: 0o600 });
-    await rename(tmp, f);
+    await replaceFile(f, encodeOneRecordFile(JWKS_MAGIC, { url: e.url, fetchedAt: e.fetchedAt, keys: e.keys }, this.cipher));
   }
 }
 
@@ -285,7 +284,6 @@ export async function rekeyJwksCache(dir: string, read: (Cipher | null)[], next:
       await rm(f, { force: true });
       continue;
     }
-    await writeFile(`${f}.tmp`, encodeOneRecordFile(JWKS_MAGIC, payload, next), { mode: 0o600 });
-    await rename(`${f}.tmp`, f);
+    await replaceFile(f, encodeOneRecordFile(JWKS_MAGIC, payload, next));
   }
 }

@@ -211,9 +211,8 @@ export class Catalog extends CatalogReader {
   load(part: SnapshotPart): void {
     if ('init' in part) return this.apply(part.init);
     if (!TABLE_NAMES.includes(part.table)) throw new Error(`a chunk of unknown table ${JSON.stringify(part.table)}`);
-    (this.tables[part.table] as Table<Rows[TableName]>).load(part);
-    const stride = 3 + part.indexes.length;
-    for (let j = 0; j < part.keys.length; j += stride) if ((part.keys[j] as number) >= this.nextId) this.nextId = (part.keys[j] as number) + 1;
+    const maxId = (this.tables[part.table] as Table<Rows[TableName]>).load(part);
+    if (maxId >= this.nextId) this.nextId = maxId + 1;
   }
 
   /** The catalog as a snapshot holds it (rows never read since start-up are copied as bytes). */

@@ -131,32 +131,35 @@ export class Table<R extends Row> implements TableReader<R> {
   }
 
   /**
-   * Adds a snapshot chunk's rows without decoding them: ids, keys and index keys go into the
+   * Adds a snapshot chunk's rows without decoding them (returns the highest id): ids, keys and index keys go into the
    * maps, the JSON stays as bytes until a row is first read. A chunk written under other
    * indexes than this build's (an upgrade that added one) is decoded and put row by row.
    */
-  load(chunk: RowChunk): void {
-    const names = [...this.secondary.keys()];
+  load(chunk: RowChunk): number {
     const stride = 3 + chunk.indexes.length;
     const n = chunk.keys.length / stride;
-    const offsets = new Uint32Array(n + 1);
-    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + (chunk.keys[i * stride + 1] as number);
-    const encoding = isAscii(chunk.rows) ? 'latin1' : 'utf8';
-    if (names.join() !== chunk.indexes.join() || n >= ROWS_PER_CHUNK || this.dormant.length >= MAX_CHUNKS) {
-      for (let i = 0; i < n; i++) this.put(JSON.parse(chunk.rows.toString(encoding, offsets[i], offsets[i + 1])) as R);
-      return;
+    let maxId = 0;
+    if ([...this.secondary.keys()].join() !== chunk.indexes.join() || n >= ROWS_PER_CHUNK || this.dormant.length >= MAX_CHUNKS) {
+      for (const r of decodeRows<R>(chunk)) {
+        this.put(r);
+        maxId = Math.max(maxId, r.id);
+      }
+      return maxId;
     }
     const base = this.dormant.length * ROWS_PER_CHUNK;
-    this.dormant.push({ bytes: chunk.rows, offsets, encoding, left: n });
+    const offsets = rowOffsets(chunk);
+    this.dormant.push({ bytes: chunk.rows, offsets, encoding: isAscii(chunk.rows) ? 'latin1' : 'utf8', left: n });
     this.sortedKeys = null;
     const ixs = [...this.secondary.values()].map((ix) => ix.rows);
     const keys = chunk.keys;
     for (let i = 0, j = 0; i < n; i++, j += stride) {
       const id = keys[j] as number;
+      if (id > maxId) maxId = id;
       this.byId.set(id, base + i);
       this.byKey.set(keys[j + 2] as string, id);
       for (let x = 0; x < ixs.length; x++) addId(ixs[x]!, keys[j + 3 + x]!, id);
     }
+    return maxId;
   }
 
   /** The rows as snapshot chunks of at most `size` rows (dormant rows keep their bytes). */
@@ -220,6 +223,22 @@ export class Table<R extends Row> implements TableReader<R> {
     const i = lowerBound(this.sortedKeys, key);
     if (this.sortedKeys[i] === key) this.sortedKeys.splice(i, 1);
   }
+}
+
+/** Where each row of a chunk starts and ends: row i is rows[offsets[i], offsets[i + 1]). */
+function rowOffsets(chunk: RowChunk): Uint32Array {
+  const stride = 3 + chunk.indexes.length;
+  const n = chunk.keys.length / stride;
+  const offsets = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + (chunk.keys[i * stride + 1] as number);
+  return offsets;
+}
+
+/** A chunk's rows, decoded (for a table whose indexes changed since the snapshot). */
+function* decodeRows<R>(chunk: RowChunk): Generator<R> {
+  const offsets = rowOffsets(chunk);
+  const encoding = isAscii(chunk.rows) ? 'latin1' : 'utf8';
+  for (let i = 0; i + 1 < offsets.length; i++) yield JSON.parse(chunk.rows.toString(encoding, offsets[i], offsets[i + 1])) as R;
 }
 
 function addId(rows: IndexMap, key: IndexKey, id: number): void {

@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import { constants, fdatasync, fdatasyncSync, writeSync } from 'node:fs';
+import { constants, fdatasyncSync } from 'node:fs';
+import { datasync, syncDir, writeAllSync } from './files.js';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
 import { checkSnapshotHeader, decodeLog, decodeRecordBody, decodeSnapshotRecord, encodeRecord, encodeSnapshotRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, snapshotHeader } from './log-format.js';
@@ -26,11 +27,8 @@ export interface LogIo {
 }
 
 export const fileIo: LogIo = {
-  write: (fd, data, position) => {
-    // A write may be short; the log must get every byte or an error.
-    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
-  },
-  datasync: (fd, inline) => (inline ? fdatasyncSync(fd) : new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())))),
+  write: writeAllSync,
+  datasync: (fd, inline) => (inline ? fdatasyncSync(fd) : datasync(fd)),
 };
 
 /**
@@ -104,11 +102,11 @@ export class LogStore implements Store {
     return this.size;
   }
 
-  async load(apply: (commit: Mutation[], seq: number) => void, bulk?: (part: SnapshotPart) => void): Promise<void> {
+  async load(apply: (commit: Mutation[], seq: number) => void, bulk: (part: SnapshotPart) => void): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.unlock = await lockDataDir(this.dir, this.warn);
     try {
-      await this.open(apply, bulk ?? ((part) => apply(mutationsOf(part), 0)));
+      await this.open(apply, bulk);
     } catch (err) {
       await this.unlock();
       this.unlock = null;
@@ -414,19 +412,6 @@ class SnapshotReader {
   }
 }
 
-/** A snapshot chunk as insert mutations (for a reader that does not bulk-load). */
-function mutationsOf(part: SnapshotPart): Mutation[] {
-  if ('init' in part) return [part.init];
-  const out: Mutation[] = [];
-  const stride = 3 + part.indexes.length;
-  for (let j = 0, at = 0; j < part.keys.length; j += stride) {
-    const len = part.keys[j + 1] as number;
-    out.push({ op: 'insert', table: part.table, row: JSON.parse(part.rows.toString('utf8', at, at + len)) } as Mutation);
-    at += len;
-  }
-  return out;
-}
-
 async function readIfExists(file: string): Promise<Buffer | null> {
   try {
     return await readFile(file);
@@ -442,13 +427,4 @@ function damaged(file: string, offset: number, reason: string): Error {
       'Committed data follows the damage, so portcullis will not cut it off. ' +
       'Restore the data directory from a backup (or `portcullis dump` of a replica), or move the file aside to start empty.',
   );
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, constants.O_RDONLY);
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }

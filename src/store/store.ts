@@ -5,10 +5,10 @@ import type { SnapshotPart } from '../catalog/catalog.js';
 export interface Store {
   /**
    * Hands every committed change to `apply`, in commit order (called once, at start). A
-   * snapshot arrives in chunks, so a large catalog is never held twice in memory: to `bulk`
-   * when given (rows as bytes, see Table.load), else to `apply` as insert mutations.
+   * snapshot arrives in chunks to `bulk` (rows as bytes, see Table.load), so a large catalog
+   * is never held twice in memory.
    */
-  load(apply: (commit: Mutation[], seq: number) => void, bulk?: (part: SnapshotPart) => void): Promise<void>;
+  load(apply: (commit: Mutation[], seq: number) => void, bulk: (part: SnapshotPart) => void): Promise<void>;
   /** Durably appends one commit; resolves, with the commit's sequence number, only once it is on disk. */
   append(commit: Mutation[]): Promise<number>;
   close(): Promise<void>;

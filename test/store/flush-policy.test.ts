@@ -36,7 +36,7 @@ describe('log flush policy', () => {
     let slow = 0;
     const { io, flushes } = recordingIo(() => slow);
     const store = new LogStore(path.join(dir, 'data'), () => {}, io);
-    await store.load(() => {});
+    await store.load(() => {}, () => {});
     try {
       for (let i = 0; i < 3; i++) await store.append(commit(i));
       expect(flushes).toEqual([true, true, true]);
