@@ -19,6 +19,8 @@ export type AuditEntry =
       ok: boolean;
       /** The real reason of a failure (the client heard only "authentication failed"). */
       reason?: string;
+      /** HTTP: successful requests of this credential from this address since its previous record (not recorded one by one). */
+      repeats?: number;
     }
   | ({
       kind: 'change';

@@ -37,7 +37,7 @@ function auditRow(r: AuditRecord, tz: string): (string | null)[] {
   const common = [String(r.seq), formatTimestamp(r.at, tz), r.kind, r.tenant === null ? null : String(r.tenant)];
   switch (r.kind) {
     case 'login':
-      return [...common, r.principal, `login ${r.method} via ${r.via}`, null, r.ok ? 'success' : 'failure', r.address, r.reason ?? null, r.hash];
+      return [...common, r.principal, `login ${r.method} via ${r.via}`, null, r.ok ? 'success' : 'failure', r.address, r.reason ?? (r.repeats ? `${r.repeats} more requests since the previous record` : null), r.hash];
     case 'change':
       return [...common, r.actor, r.statement, r.object, 'committed', r.address, r.text, r.hash];
     case 'denial':

@@ -11,6 +11,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { DEFAULT_LOCKOUT_POLICY, Lockouts, type LockoutPolicy } from './lockouts.js';
 import type { LoginMethod } from './credentials.js';
 import { AuditTrail } from '../audit/audit-trail.js';
+import { RepeatedLogins } from './repeated-logins.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
 
@@ -72,6 +73,8 @@ export interface LoginRecord {
 }
 
 const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
+/** A credential's successful HTTP requests from one address: one login record per minute at most. */
+const HTTP_LOGIN_AUDIT_WINDOW_MS = 60_000;
 /**
  * The one executor's shared state: the committed catalog, the store behind it, and the
  * commit path. Sessions (pgwire today; HTTP and the CLI later) all go through one Engine.
@@ -94,6 +97,8 @@ export class Engine {
   private readonly inFlight = new Set<Promise<void>>();
   private compacting: Promise<void> | null = null;
   private auditTrail: AuditTrail | null = null;
+  /** Successful HTTP logins already recorded in the last minute (see RepeatedLogins). */
+  private readonly httpLogins = new RepeatedLogins(HTTP_LOGIN_AUDIT_WINDOW_MS);
 
   constructor(private readonly opts: EngineOptions) {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
@@ -116,6 +121,11 @@ export class Engine {
     else if (!r.credentialOk) this.lockouts.failed(r.address, r.principal);
     this.metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: reasonClass(r.reason ?? '') }) });
     if (!r.ok) this.opts.log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason ?? '')}`);
+    let repeats: number | null = 0;
+    if (r.ok && r.via === 'http') {
+      repeats = this.httpLogins.admit(`${r.method}\0${r.principal}\0${r.address}`, this.clock());
+      if (repeats === null) return Promise.resolve();
+    }
     const tenant = r.tenant !== undefined ? r.tenant : (this.catalog.userByName(r.principal)?.tenantId ?? null);
     return this.record({
       kind: 'login',
@@ -127,6 +137,7 @@ export class Engine {
       address: r.address,
       ok: r.ok,
       ...(r.ok ? {} : { reason: r.reason ?? '' }),
+      ...(repeats > 0 ? { repeats } : {}),
     });
   }
 

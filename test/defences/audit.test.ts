@@ -93,6 +93,30 @@ describe('audit records', () => {
     expect(JSON.stringify(await auditLog())).not.toContain(full.slice(keyId.length));
   });
 
+  it('records a credential\'s successful HTTP requests once a minute per address, counting the rest; every failure', async () => {
+    let now = Date.UTC(2026, 11, 1);
+    const s = await startTestServer({ httpPort: 0, clock: () => now });
+    try {
+      const c = await client(s.port);
+      const key = (await c.query('CREATE API KEY burst')).rows[0] as Record<string, string>;
+      const full = Object.values(key).find((v) => typeof v === 'string' && v.startsWith('pcu_'))!;
+      const get = (k: string) => fetch(`http://127.0.0.1:${s.httpPort}/v1/whoami`, { headers: { 'x-api-key': k } });
+      for (let i = 0; i < 3; i++) expect((await get(full)).status).toBe(200);
+      expect((await get(`${full}x`)).status).toBe(401);
+      now += 61_000;
+      expect((await get(full)).status).toBe(200);
+      const rows = (await c.query('SHOW AUDIT LOG')).rows.filter((r: Row) => r.action === 'login api_key via http');
+      await c.end();
+      expect(rows.map((r: Row) => [r.outcome, r.detail === null ? null : String(r.detail).replace(/ .*/, '')])).toEqual([
+        ['success', null],
+        ['failure', expect.any(String)],
+        ['success', '2'], // "2 more requests since the previous record"
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('records every change with actor, statement kind, object and the text with its secrets redacted', async () => {
     await run("CREATE USER bea WITH PASSWORD 'bea-Secret-9921' ROLE admin; CREATE ROLE auditors");
     await run('GRANT auditors TO bea');
