@@ -15,7 +15,16 @@ export interface TableReader<R extends Row> {
   scan(): IterableIterator<R>;
   /** Rows whose secondary index `index` has `key` (in no particular order). */
   where(index: string, key: IndexKey): R[];
+  /**
+   * Changes whenever a row is added, replaced or removed, and differs between tables; null
+   * for a transaction's view with changes of its own. What was computed from a table under
+   * one version holds while the version stays the same.
+   */
+  readonly version: number | null;
 }
+
+/** Table versions come from one counter, so no two tables (or two catalogs) share one. */
+let lastVersion = 0;
 
 /** An index key: a number where one will do (a Map keyed by numbers is twice as fast to fill). */
 export type IndexKey = string | number;
@@ -104,7 +113,14 @@ export class Table<R extends Row> implements TableReader<R> {
     }
   }
 
+  get version(): number {
+    return this.changedAt;
+  }
+
+  private changedAt = ++lastVersion;
+
   put(r: R): void {
+    this.changedAt = ++lastVersion;
     const old = this.get(r.id);
     const key = this.key(r);
     if (old) {
@@ -124,6 +140,7 @@ export class Table<R extends Row> implements TableReader<R> {
   delete(id: number): void {
     const old = this.get(id);
     if (!old) return;
+    this.changedAt = ++lastVersion;
     this.byId.delete(id);
     this.byKey.delete(this.key(old));
     this.unsort(this.key(old));
@@ -136,6 +153,7 @@ export class Table<R extends Row> implements TableReader<R> {
    * indexes than this build's (an upgrade that added one) is decoded and put row by row.
    */
   load(chunk: RowChunk): number {
+    this.changedAt = ++lastVersion;
     const stride = 3 + chunk.indexes.length;
     const n = chunk.keys.length / stride;
     let maxId = 0;
@@ -270,6 +288,11 @@ export class TableView<R extends Row> implements TableReader<R> {
     private readonly key: (r: R) => string,
     private readonly indexes: Indexes<R> = {},
   ) {}
+
+  /** The committed table's, until this transaction changes the table. */
+  get version(): number | null {
+    return this.changed.size === 0 ? this.base.version : null;
+  }
 
   where(index: string, key: IndexKey): R[] {
     const out = this.base.where(index, key).filter((r) => !this.changed.has(r.id));

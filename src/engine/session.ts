@@ -449,11 +449,16 @@ export class EngineSession implements QuerySession {
 async function streamInto(ex: Execution, out: ResultSink): Promise<void> {
   if (ex.columns) out.rowDescription(ex.columns);
   let n = 0;
-  for (;;) {
-    const r = ex.rows.next();
-    if (r.done) break;
-    n++;
-    if (!out.dataRow(r.value)) await out.drain();
+  if (ex.block && out.dataRows) {
+    n = ex.block.length;
+    if (!out.dataRows(ex.block)) await out.drain();
+  } else {
+    for (;;) {
+      const r = ex.rows.next();
+      if (r.done) break;
+      n++;
+      if (!out.dataRow(r.value)) await out.drain();
+    }
   }
   out.commandComplete(ex.withCount ? `${ex.tag} ${n}` : ex.tag);
 }

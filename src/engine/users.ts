@@ -9,7 +9,7 @@ import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { checkLoginName } from './names.js';
-import { bool, col, commandDone, memoRow, rowsResult, type Row } from './results.js';
+import { bool, col, commandDone, memoResult, memoRow, type Row } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
 
 
@@ -280,12 +280,20 @@ export const USER_COLUMNS: Column[] = [
 ];
 
 const userRows = new WeakMap<User, { context: string; row: Row }>();
+/** SHOW USERS as last shown to a user (the actor's row object: a changed actor is a new key). */
+const shownTo = new WeakMap<User, { stamp: string; rows: readonly Row[] }>();
 
 /** SHOW USERS: the users the session may see, in name order, streamed. Never a verifier. */
 export function showUsers(ctx: StatementContext): Execution {
   const { view, actor } = ctx;
   const tz = ctx.session.settings.get('timezone');
   const ts = (ms: number | null) => (ms === null ? null : formatTimestamp(ms, tz));
+  // What the rows depend on besides the actor: users, tenants' names, the time zone.
+  const stamp = () => {
+    const users = view.tables.users.version;
+    const tenants = view.tables.tenants.version;
+    return users === null || tenants === null ? null : `${users}:${tenants}:${tz}`;
+  };
   function* rows(): Generator<Row> {
     for (const u of view.users()) {
       if (!canSeeUser(actor, u)) continue;
@@ -306,7 +314,7 @@ export function showUsers(ctx: StatementContext): Execution {
       ]);
     }
   }
-  return rowsResult(USER_COLUMNS, rows(), 'SHOW', false);
+  return memoResult(shownTo, actor, stamp, { columns: USER_COLUMNS, tag: 'SHOW', withCount: false }, rows);
 }
 
 /** Types of `$n` in user statements, by the option they stand in. */

@@ -469,11 +469,18 @@ export class Connection {
         conn.out.write({ type: 'RowDescription', fields: describeFields(cols, formats) });
       },
       dataRow(values) {
-        if (formats.length === 0 && Object.isFrozen(values)) {
-          let bytes = encodedRows.get(values);
-          if (!bytes) encodedRows.set(values, (bytes = encode({ type: 'DataRow', values })));
-          conn.out.raw(bytes);
-        } else conn.out.write({ type: 'DataRow', values: encodeRow(values, columns, formats) });
+        if (formats.length === 0 && Object.isFrozen(values)) conn.out.raw(encodedOnce(values, () => encode({ type: 'DataRow', values })));
+        else conn.out.write({ type: 'DataRow', values: encodeRow(values, columns, formats) });
+        if (conn.out.size >= FLUSH_AT) return conn.send();
+        return true;
+      },
+      dataRows(rows) {
+        if (formats.length > 0 || !Object.isFrozen(rows)) {
+          let more = true;
+          for (const r of rows) more = this.dataRow(r) && more;
+          return more;
+        }
+        conn.out.raw(encodedOnce(rows, () => Buffer.concat(rows.map((values) => encode({ type: 'DataRow', values })))));
         if (conn.out.size >= FLUSH_AT) return conn.send();
         return true;
       },
@@ -599,8 +606,14 @@ function checkResultFormats(formats: number[], cols: Column[] | null): void {
   });
 }
 
-/** DataRow messages (text format) of frozen rows, by the row: see ResultSink.dataRow. */
-const encodedRows = new WeakMap<readonly (string | null)[], Buffer>();
+/** DataRow messages (text format) of frozen rows and blocks of rows: see ResultSink.dataRow(s). */
+const encoded = new WeakMap<object, Buffer>();
+
+function encodedOnce(of: object, make: () => Buffer): Buffer {
+  let bytes = encoded.get(of);
+  if (!bytes) encoded.set(of, (bytes = make()));
+  return bytes;
+}
 
 function encodeRow(values: readonly (string | null)[], cols: Column[], formats: number[]): readonly (string | Buffer | null)[] {
   if (formats.length === 0) return values;

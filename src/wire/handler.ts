@@ -64,6 +64,11 @@ export interface Execution {
   readonly columns: Column[] | null;
   /** Rows as text values, produced lazily so large results stream. */
   readonly rows: Iterator<readonly (string | null)[]>;
+  /**
+   * The same rows all at once, for a small result kept whole: frozen, and the same array
+   * for as long as the result is unchanged (see ResultSink.dataRows).
+   */
+  readonly block?: readonly (readonly (string | null)[])[];
   /** The command tag; `withCount` tags get the number of rows appended ("SELECT 3"). */
   readonly tag: string;
   readonly withCount: boolean;
@@ -79,6 +84,11 @@ export interface ResultSink {
    * array itself, and send those bytes again when the same array comes back.
    */
   dataRow(values: readonly (string | null)[]): boolean;
+  /**
+   * Every row of a result at once (Execution.block), instead of dataRow for each: a sink
+   * may keep the encoding of the whole block, by the array, as for a frozen row.
+   */
+  dataRows?(rows: readonly (readonly (string | null)[])[]): boolean;
   drain(): Promise<void>;
   commandComplete(tag: string): void;
   emptyQuery(): void;

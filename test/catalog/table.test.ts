@@ -120,3 +120,27 @@ describe('index keys by number', () => {
     expect(ids.size).toBe(2);
   });
 });
+
+describe('table versions', () => {
+  it('move on every change and only then; a view has none once it changes the table', () => {
+    const t = new Table<R>(key, indexes);
+    const other = new Table<R>(key, indexes);
+    expect(t.version).not.toBe(other.version);
+    const v0 = t.version;
+    t.put({ id: 1, name: 'a', group: 'x' });
+    const v1 = t.version;
+    expect(v1).not.toBe(v0);
+    t.get(1);
+    t.find('a');
+    [...t.scan()];
+    t.delete(99); // nothing to delete
+    expect(t.version).toBe(v1);
+    const view = new TableView<R>(t, key, indexes);
+    expect(view.version).toBe(v1);
+    view.put({ id: 2, name: 'b', group: 'x' });
+    expect(view.version).toBeNull();
+    expect(t.version).toBe(v1);
+    t.delete(1);
+    expect(t.version).not.toBe(v1);
+  });
+});
