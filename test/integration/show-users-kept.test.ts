@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { RunningServer } from '../../src/server.js';
 import { psql } from '../support/psql.js';
-import { client, startTestServer } from '../support/server.js';
+import { client, startTestServerWith } from '../support/server.js';
 
 /**
  * SHOW USERS keeps a small result whole and sends its cached bytes while nothing it shows
@@ -14,17 +14,13 @@ let admin: pg.Client;
 let acme: pg.Client;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
-    input: [
-      'CREATE TENANT acme;',
-      'CREATE TENANT globex;',
-      "CREATE USER acme_admin PASSWORD 'pw' ROLE tenant_admin TENANT acme;",
-      "CREATE USER acme_ops PASSWORD 'pw' ROLE admin TENANT acme;",
-      "CREATE USER globex_admin PASSWORD 'pw' ROLE tenant_admin TENANT globex;",
-    ].join('\n'),
-  });
-  expect(r.stderr).toBe('');
+  server = await startTestServerWith([
+    'CREATE TENANT acme;',
+    'CREATE TENANT globex;',
+    "CREATE USER acme_admin PASSWORD 'pw' ROLE tenant_admin TENANT acme;",
+    "CREATE USER acme_ops PASSWORD 'pw' ROLE admin TENANT acme;",
+    "CREATE USER globex_admin PASSWORD 'pw' ROLE tenant_admin TENANT globex;",
+  ]);
   admin = await client(server.port);
   acme = await client(server.port, 'acme_admin', 'pw');
 });

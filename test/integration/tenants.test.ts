@@ -1,24 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { psql } from '../support/psql.js';
-import { client, loginError, startTestServer } from '../support/server.js';
+import { client, loginError, startTestServerWith } from '../support/server.js';
 
 let server: RunningServer;
 beforeAll(async () => {
-  server = await startTestServer();
-  const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
-    input: [
-      'CREATE TENANT acme;',
-      'CREATE TENANT globex;',
-      'CREATE DATABASE analytics TENANT acme;',
-      'CREATE DATABASE ledger TENANT globex;',
-      "CREATE USER acme_admin PASSWORD 'pw' ROLE tenant_admin TENANT acme;",
-      "CREATE USER acme_ops PASSWORD 'pw' ROLE admin TENANT acme;",
-      "CREATE USER acme_reader PASSWORD 'pw' ROLE readonly TENANT acme;",
-      "CREATE USER globex_admin PASSWORD 'pw' ROLE tenant_admin TENANT globex;",
-    ].join('\n'),
-  });
-  expect(r.stderr).toBe('');
+  server = await startTestServerWith([
+    'CREATE TENANT acme;',
+    'CREATE TENANT globex;',
+    'CREATE DATABASE analytics TENANT acme;',
+    'CREATE DATABASE ledger TENANT globex;',
+    "CREATE USER acme_admin PASSWORD 'pw' ROLE tenant_admin TENANT acme;",
+    "CREATE USER acme_ops PASSWORD 'pw' ROLE admin TENANT acme;",
+    "CREATE USER acme_reader PASSWORD 'pw' ROLE readonly TENANT acme;",
+    "CREATE USER globex_admin PASSWORD 'pw' ROLE tenant_admin TENANT globex;",
+  ]);
 });
 afterAll(async () => {
   await server.close();

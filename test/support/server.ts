@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
+import { psql } from './psql.js';
 
 export const ADMIN_PASSWORD = 'bootstrap-secret';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -20,6 +21,17 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}): Promis
     log: () => {},
     ...opts,
   });
+}
+
+/** A test server with `statements` already applied by psql (ON_ERROR_STOP: any error fails). */
+export async function startTestServerWith(statements: string[], opts: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  const server = await startTestServer(opts);
+  const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q'], { input: statements.join('\n') });
+  if (r.stderr !== '' || r.code !== 0) {
+    await server.close();
+    throw new Error(`setup script failed: ${r.stderr}`);
+  }
+  return server;
 }
 
 export function connectionConfig(port: number, user = 'admin', password = ADMIN_PASSWORD): pg.ClientConfig {
