@@ -3,7 +3,8 @@ import { constants, fdatasyncSync } from 'node:fs';
 import { datasync, syncDir, writeAllSync } from './files.js';
 import path from 'node:path';
 import type { Mutation } from '../catalog/model.js';
-import { checkSnapshotHeader, decodeLog, decodeRecordBody, decodeSnapshotRecord, encodeRecord, encodeSnapshotRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, snapshotHeader } from './log-format.js';
+import { checkSnapshotHeader, decodeLog, decodeRecordBody, decodeSnapshotRecord, encodeRecord, encodeSnapshotRecord, header, HEADER_SIZE, logKeyId, MAX_RECORD, RECORD_HEADER, snapshotHeader, SNAPSHOT_VERSION } from './log-format.js';
+import { checkAside, type ChecksumVerdict } from './checksums.js';
 import type { SnapshotPart } from '../catalog/catalog.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from './cipher.js';
 import type { Store } from './store.js';
@@ -61,6 +62,9 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** Below this, a worker thread costs more to start than the checksums take. */
+const CHECK_ASIDE_AT = 64 * 1024 * 1024;
+
 /**
  * The embedded catalog: a snapshot and an append-only, checksummed log in the data
  * directory (formats in log-format.ts). A commit is written and fdatasync'ed before its
@@ -92,6 +96,8 @@ export class LogStore implements Store {
     private readonly warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
     private readonly io: LogIo = fileIo,
     private keys: Keys = PLAINTEXT,
+    /** Snapshots this large or larger have their checksums checked on a worker thread. */
+    private readonly checkAsideAt = CHECK_ASIDE_AT,
   ) {
     this.cipher = keys.write;
   }
@@ -180,20 +186,28 @@ export class LogStore implements Store {
     }
     const reader = new SnapshotReader(fh);
     let next: Promise<unknown> = Promise.resolve();
+    // A large version 2 snapshot has its checksums checked on a worker thread meanwhile;
+    // nothing read is served before both are done (start-up fails on either's verdict).
+    let aside: Promise<ChecksumVerdict> | null = null;
     try {
       const head = checkSnapshotHeader(await reader.header());
       if (typeof head === 'string') throw damaged(file, 0, head);
       const cipher = keyFor(file, head.keyId, this.keys);
       this.snapshotKeyId = head.keyId;
-      const decode = (body: Buffer, sum: number) => (head.version === 1 ? decodeRecordBody(body, sum, cipher) : decodeSnapshotRecord(body, sum, cipher));
+      if (head.version === SNAPSHOT_VERSION && (await fh.stat()).size >= this.checkAsideAt) aside = checkAside(file, HEADER_SIZE);
+      const decode = (body: Buffer, sum: number) =>
+        head.version === 1 ? decodeRecordBody(body, sum, cipher) : decodeSnapshotRecord(body, aside ? null : sum, cipher);
       let reading = reader.record(decode);
       let chunks = 0;
       for (;;) {
         const { at, value: rec } = await reading;
-        if (typeof rec === 'string') throw damaged(file, at, rec);
+        if (typeof rec === 'string') throw damaged(file, at, rec, await aside);
         if (!Array.isArray(rec) && 'end' in (rec as object)) {
-          if ((rec as { end: number }).end !== chunks) throw damaged(file, at, 'the end record does not match the snapshot');
+          if ((rec as { end: number }).end !== chunks) throw damaged(file, at, 'the end record does not match the snapshot', await aside);
           if (reader.offset !== (await fh.stat()).size) throw damaged(file, reader.offset, 'data follows the end record');
+          const verdict = await aside;
+          if (verdict && 'reason' in verdict) throw damaged(file, verdict.offset, verdict.reason);
+          if (verdict && verdict.records !== chunks + 1) throw damaged(file, HEADER_SIZE, `the checksum check saw ${verdict.records} records, not ${chunks + 1}`);
           return head.lastSeq;
         }
         next = reading = reader.record(decode); // read ahead while this one is applied
@@ -202,12 +216,13 @@ export class LogStore implements Store {
           try {
             bulk(rec as SnapshotPart);
           } catch (err) {
-            throw damaged(file, at, (err as Error).message);
+            throw damaged(file, at, (err as Error).message, await aside);
           }
         }
         chunks++;
       }
     } finally {
+      await aside?.catch(() => undefined); // no worker left reading a file start-up gave up on
       await next.catch(() => undefined); // no read left running on a closed file
       await fh.close();
     }
@@ -424,7 +439,12 @@ async function readIfExists(file: string): Promise<Buffer | null> {
   }
 }
 
-function damaged(file: string, offset: number, reason: string): Error {
+/**
+ * `verdict`: the checksums' (when they were checked aside). A damaged record may decode
+ * into nonsense before its checksum is known to fail; the checksum is the better witness.
+ */
+function damaged(file: string, offset: number, reason: string, verdict?: ChecksumVerdict | null): Error {
+  if (verdict && 'reason' in verdict && verdict.offset <= offset) ({ offset, reason } = verdict);
   return new Error(
     `the catalog file ${file} is damaged at byte offset ${offset}: ${reason}. ` +
       'Committed data follows the damage, so portcullis will not cut it off. ' +

@@ -1,0 +1,68 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import { MAX_RECORD, RECORD_HEADER } from './log-format.js';
+
+/** Every record's checksum passed (`records` of them), or the first that did not. */
+export type ChecksumVerdict = { records: number } | { offset: number; reason: string };
+
+/**
+ * Checks the checksum of every record from `from` to the end of the file: the framing is
+ * { u32 length | u32 crc32 | body } (log-format.ts); nothing is decoded. Synchronous: it
+ * runs on a worker thread (`checkAside`), where blocking reads cost the main thread nothing.
+ */
+export function walkChecksums(file: string, from: number): ChecksumVerdict {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(RECORD_HEADER);
+    let body = Buffer.allocUnsafe(1 << 20);
+    let records = 0;
+    for (let at = from; ; ) {
+      const got = readFully(fd, head, RECORD_HEADER, at);
+      if (got === 0) return { records };
+      if (got < RECORD_HEADER) return { offset: at, reason: 'the snapshot is cut short' };
+      const len = head.readUInt32BE(0);
+      if (len > MAX_RECORD) return { offset: at, reason: `record length ${len} is implausible` };
+      if (body.length < len) body = Buffer.allocUnsafe(len);
+      if (readFully(fd, body, len, at + RECORD_HEADER) < len) return { offset: at, reason: 'the snapshot is cut short' };
+      if (crc32(body.subarray(0, len)) !== head.readUInt32BE(4)) return { offset: at, reason: 'checksum mismatch' };
+      records++;
+      at += RECORD_HEADER + len;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFully(fd: number, buf: Buffer, n: number, position: number): number {
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, buf, got, n - got, position + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return got;
+}
+
+/**
+ * The worker runs compiled JavaScript. Under vitest this module is TypeScript from src/,
+ * and the worker is the build's copy (npm test compiles first).
+ */
+function workerUrl(): URL {
+  const here = new URL('./checksum-worker.js', import.meta.url);
+  return import.meta.url.endsWith('.ts') ? new URL(here.href.replace('/src/store/', '/dist/src/store/')) : here;
+}
+
+/**
+ * `walkChecksums` on a worker thread, while the main thread decodes the same file: at
+ * start-up the second core checks the snapshot's checksums (a fifth of the time at a
+ * million users) instead of idling. Rejects if the worker cannot run.
+ */
+export function checkAside(file: string, from: number): Promise<ChecksumVerdict> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(workerUrl(), { workerData: { file, from } });
+    worker.once('message', (v: ChecksumVerdict) => resolve(v));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the checksum worker exited (code ${code}) without a verdict`)));
+  });
+}
