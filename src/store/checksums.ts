@@ -1,6 +1,7 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { readAllSync } from './files.js';
 import { MAX_RECORD, RECORD_HEADER } from './log-format.js';
 
 /** Every record's checksum passed (`records` of them), or the first that did not. */
@@ -18,13 +19,13 @@ export function walkChecksums(file: string, from: number): ChecksumVerdict {
     let body = Buffer.allocUnsafe(1 << 20);
     let records = 0;
     for (let at = from; ; ) {
-      const got = readFully(fd, head, RECORD_HEADER, at);
+      const got = readAllSync(fd, head, RECORD_HEADER, at);
       if (got === 0) return { records };
       if (got < RECORD_HEADER) return { offset: at, reason: 'the snapshot is cut short' };
       const len = head.readUInt32BE(0);
       if (len > MAX_RECORD) return { offset: at, reason: `record length ${len} is implausible` };
       if (body.length < len) body = Buffer.allocUnsafe(len);
-      if (readFully(fd, body, len, at + RECORD_HEADER) < len) return { offset: at, reason: 'the snapshot is cut short' };
+      if (readAllSync(fd, body, len, at + RECORD_HEADER) < len) return { offset: at, reason: 'the snapshot is cut short' };
       if (crc32(body.subarray(0, len)) !== head.readUInt32BE(4)) return { offset: at, reason: 'checksum mismatch' };
       records++;
       at += RECORD_HEADER + len;
@@ -32,16 +33,6 @@ export function walkChecksums(file: string, from: number): ChecksumVerdict {
   } finally {
     closeSync(fd);
   }
-}
-
-function readFully(fd: number, buf: Buffer, n: number, position: number): number {
-  let got = 0;
-  while (got < n) {
-    const r = readSync(fd, buf, got, n - got, position + got);
-    if (r === 0) break;
-    got += r;
-  }
-  return got;
 }
 
 /**
@@ -56,13 +47,15 @@ function workerUrl(): URL {
 /**
  * `walkChecksums` on a worker thread, while the main thread decodes the same file: at
  * start-up the second core checks the snapshot's checksums (a fifth of the time at a
- * million users) instead of idling. Rejects if the worker cannot run.
+ * million users) instead of idling. If the worker cannot run, the check runs here
+ * instead: slower, never skipped.
  */
 export function checkAside(file: string, from: number): Promise<ChecksumVerdict> {
-  return new Promise((resolve, reject) => {
+  const onWorker = new Promise<ChecksumVerdict>((resolve, reject) => {
     const worker = new Worker(workerUrl(), { workerData: { file, from } });
     worker.once('message', (v: ChecksumVerdict) => resolve(v));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the checksum worker exited (code ${code}) without a verdict`)));
   });
+  return onWorker.catch(() => walkChecksums(file, from));
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { open, rename, writeFile } from 'node:fs/promises';
 
 /** The file helpers every data-directory file shares (catalog log, snapshot, audit trail). */
@@ -6,6 +6,17 @@ import { open, rename, writeFile } from 'node:fs/promises';
 /** Writes all of `data` at `position`: a write may be short, a file must get every byte or an error. */
 export function writeAllSync(fd: number, data: Buffer, position: number): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+/** Reads up to `n` bytes at `position` into `buf`, however many reads it takes; fewer only at the end of the file. */
+export function readAllSync(fd: number, buf: Buffer, n: number, position: number): number {
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, buf, got, n - got, position + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return got;
 }
 
 /** fdatasync on the thread pool. */
