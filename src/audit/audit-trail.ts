@@ -19,6 +19,14 @@ export const AUDIT_FILE = 'audit.log';
 export const AUDIT_MAGIC = Buffer.from('PCUAUDT\0', 'latin1');
 const AUDIT_VERSION = 1;
 
+/**
+ * Records of committed changes wait this long for others before they are written: they are
+ * durable already (in the catalog log record of their commit), and a write per commit cost
+ * the event loop ~12 µs of every GRANT (a tenth of its time at 8 clients). Readers of the
+ * trail (`settle`), logins and denials (which need their own fdatasync) write at once.
+ */
+const LAZY_WRITE_MS = 10;
+
 interface Queued {
   entry: AuditEntry;
   /** The catalog commit that carried a change's record (its durability is the log's). */
@@ -41,8 +49,8 @@ interface Found {
  * The hash-chained audit trail. Appends are group-committed like the catalog's: what
  * queues up in one turn of the event loop is written at once and shares one fdatasync.
  * A change's records ride in its catalog log record (one fdatasync for both) and are
- * written here once the commit is durable, without a flush of their own; a crash before
- * they reach this file is repaired at start-up from the log (`recover`), and compaction
+ * written here within LAZY_WRITE_MS of the commit, without a flush of their own; a crash
+ * before they reach this file is repaired at start-up from the log (`recover`), and compaction
  * flushes this file before it drops log records. The chain head advances only once a
  * batch is written, so a failed write (disk full) leaves the file as it was.
  */
@@ -51,6 +59,8 @@ export class AuditTrail {
   private head = GENESIS;
   private queue: Queued[] = [];
   private writing: Promise<void> | null = null;
+  /** The timer that writes records of committed changes, which wait for company (LAZY_WRITE_MS). */
+  private lazy: NodeJS.Timeout | null = null;
   /** Where each record starts (file), or the records (memory). */
   private readonly offsets: number[] = [];
   private readonly memory: AuditRecord[] | null;
@@ -166,8 +176,16 @@ export class AuditTrail {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, commit, sync, resolve, reject });
-      if (!this.writing) this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+      if (sync) this.writeSoon();
+      else this.lazy ??= setTimeout(() => this.writeSoon(), LAZY_WRITE_MS);
     });
+  }
+
+  /** Starts a write of the queue at the end of this event-loop turn, unless one is under way. */
+  private writeSoon(): void {
+    if (this.lazy) clearTimeout(this.lazy);
+    this.lazy = null;
+    if (!this.writing) this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
   }
 
   /** Everything appended so far, written and flushed (before compaction drops log records). */
@@ -179,6 +197,7 @@ export class AuditTrail {
 
   /** Waits until everything appended so far is on disk (or has failed). */
   async settle(): Promise<void> {
+    if (this.lazy) this.writeSoon();
     while (this.writing) await this.writing;
   }
 
