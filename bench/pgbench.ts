@@ -88,6 +88,8 @@ export interface Comparison {
   postgres: number;
   ratio: number;
   target: number | null;
+  /** Server CPU per transaction (µs), over all runs of the figure; portcullis's main thread and how busy it was. */
+  cpu: { portcullis: number; portcullisMain: number; mainBusy: number; postgres: number };
 }
 
 export async function benchAgainstPostgres(runs: number, seconds: number, log: (s: string) => void): Promise<Comparison[] | null> {
@@ -109,23 +111,47 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
       for (const clients of [1, 8]) {
         const measure = (s: BenchServer, script: string) => {
           const tps: number[] = [];
+          const sum = { tx: 0, all: 0, main: 0, wall: 0 };
           for (let r = 0; r < runs; r++) {
             const run = pgbench(bin, s, withClient(script), clients, seconds, w.connectEach);
             if (run.failed > 0) throw new Error(`${w.name} on ${s.name}: ${run.failed} failed transactions`);
             tps.push(run.tps);
+            sum.tx += run.transactions;
+            sum.all += run.cpu.all;
+            sum.main += run.cpu.main;
+            sum.wall += run.wallUs;
           }
-          return median(tps);
+          const per = (us: number) => (sum.tx > 0 ? us / sum.tx : 0);
+          return { tps: median(tps), cpu: per(sum.all), main: per(sum.main), busy: sum.main / sum.wall };
         };
         // Interleaved, so both see the same machine weather.
         const p = measure(pcu, w.portcullis);
         const q = measure(pg, w.postgres);
-        const c: Comparison = { workload: w.name, clients, portcullis: p, postgres: q, ratio: p / q, target: clients === 8 && w.target > 0 ? w.target : null };
+        const c: Comparison = {
+          workload: w.name,
+          clients,
+          portcullis: p.tps,
+          postgres: q.tps,
+          ratio: p.tps / q.tps,
+          target: clients === 8 && w.target > 0 ? w.target : null,
+          cpu: { portcullis: p.cpu, portcullisMain: p.main, mainBusy: p.busy, postgres: q.cpu },
+        };
         out.push(c);
+        const n = (x: number) => Math.round(x).toLocaleString('en-US');
         log(
-          `  ${w.name}, ${clients} client${clients > 1 ? 's' : ''}: portcullis ${Math.round(p).toLocaleString('en-US')} tps, ` +
-            `PostgreSQL ${Math.round(q).toLocaleString('en-US')} tps → ${c.ratio.toFixed(2)}×` +
+          `  ${w.name}, ${clients} client${clients > 1 ? 's' : ''}: portcullis ${n(p.tps)} tps, ` +
+            `PostgreSQL ${n(q.tps)} tps → ${c.ratio.toFixed(2)}×` +
             (c.target !== null ? ` (target ≥ ${c.target}×: ${c.ratio >= c.target ? 'met' : 'NOT met'})` : ''),
         );
+        // Where the time goes: every statement passes through portcullis's one event loop, so
+        // its CPU per transaction bounds the rate whatever the disk or the clients do.
+        if (clients > 1 && p.main > 0) {
+          log(
+            `    server CPU per transaction: portcullis ${n(p.cpu)} µs, of which its main thread ${n(p.main)} µs ` +
+              `(busy ${(100 * p.busy).toFixed(0)}% of the runs: at 100%, ≤ ${n(1e6 / p.main)} tps = ${(1e6 / p.main / q.tps).toFixed(2)}× PostgreSQL); ` +
+              `PostgreSQL ${n(q.cpu)} µs over all its processes`,
+          );
+        }
       }
     } finally {
       await pcu.stop();

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,50 @@ export interface BenchServer {
   user: string;
   database: string;
   pid: number;
+  /** CPU time used so far, in µs: by the whole server, and by its busiest single thread of work. */
+  cpu(): CpuTime;
   stop(): Promise<void>;
+}
+
+export interface CpuTime {
+  /** Every thread and process of the server (PostgreSQL: the postmaster, its children, and the ones it has reaped). */
+  all: number;
+  /** portcullis: the main thread (the event loop, which every statement passes through); PostgreSQL: same as `all`. */
+  main: number;
+}
+
+/** Clock ticks per second in /proc (USER_HZ: 100 on every Linux this runs on). */
+const TICK_US = 1e6 / 100;
+
+/** utime, stime, cutime, cstime of a /proc stat line, in µs (the fields after the command's closing parenthesis). */
+function statTimes(file: string): number[] {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return [f[11], f[12], f[13], f[14]].map((x) => Number(x) * TICK_US);
+  } catch {
+    return [0, 0, 0, 0]; // gone between listing and reading
+  }
+}
+
+/** A process's CPU with its reaped children's, plus its live children's (PostgreSQL's backends and workers). */
+function treeCpu(pid: number): number {
+  let total = statTimes(`/proc/${pid}/stat`).reduce((a, b) => a + b, 0);
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) {
+      const [cu, cs] = statTimes(`/proc/${p}/stat`).slice(0, 2); // its own user and system time
+      total += cu! + cs!;
+    }
+  }
+  return total;
 }
 
 export function postgresBin(): string | null {
@@ -56,6 +99,10 @@ export async function startPostgres(bin: string, port: number): Promise<BenchSer
   return {
     name: 'PostgreSQL',
     port,
+    cpu: () => {
+      const all = treeCpu(pid);
+      return { all, main: all };
+    },
     user: 'bench',
     database: 'postgres',
     pid,
@@ -76,6 +123,11 @@ export async function startPortcullis(args: string[] = []): Promise<BenchServer>
   return {
     name: 'portcullis',
     port,
+    cpu: () => {
+      const [u, s] = statTimes(`/proc/${child.pid}/task/${child.pid}/stat`);
+      const [pu, ps] = statTimes(`/proc/${child.pid}/stat`);
+      return { all: pu! + ps!, main: u! + s! };
+    },
     user: 'bench',
     database: 'default',
     pid: child.pid!,
@@ -114,6 +166,10 @@ export function psql(bin: string, s: BenchServer, sql: string): void {
 export interface PgbenchRun {
   tps: number;
   failed: number;
+  /** Transactions pgbench completed, and the server's CPU (µs) while it ran. */
+  transactions: number;
+  cpu: CpuTime;
+  wallUs: number;
 }
 
 /** One pgbench run (simple protocol); tps as pgbench reports it. */
@@ -124,12 +180,23 @@ export function pgbench(bin: string, s: BenchServer, script: string, clients: nu
   const args = ['-n', '-M', 'simple', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
   if (connectEach) args.push('-C');
   args.push('-h', '127.0.0.1', '-p', String(s.port), '-U', s.user, s.database);
+  const before = s.cpu();
+  const started = process.hrtime.bigint();
   const r = spawnSync(path.join(bin, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD } });
+  const wallUs = Number(process.hrtime.bigint() - started) / 1000;
+  const after = s.cpu();
   rmSync(dir, { recursive: true, force: true });
   const tps = /tps = ([\d.]+)/.exec(r.stdout);
   if (!tps) throw new Error(`pgbench on ${s.name} failed: ${r.stderr || r.stdout}`);
   const failed = /number of failed transactions: (\d+)/.exec(r.stdout);
-  return { tps: Number(tps[1]), failed: failed ? Number(failed[1]) : 0 };
+  const done = /number of transactions actually processed: (\d+)/.exec(r.stdout);
+  return {
+    tps: Number(tps[1]),
+    failed: failed ? Number(failed[1]) : 0,
+    transactions: done ? Number(done[1]) : 0,
+    cpu: { all: after.all - before.all, main: after.main - before.main },
+    wallUs,
+  };
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
