@@ -3,6 +3,7 @@ import { benchParser } from './parser.js';
 import { benchAgainstPostgres } from './pgbench.js';
 import { measureScale } from './scale.js';
 import { benchHttp } from './http.js';
+import { fdatasyncMicros } from './disk.js';
 
 /**
  * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg|http|scale
@@ -20,6 +21,8 @@ if (!only || only === 'parser') {
 if (!only || only === 'pg') {
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  const disk = fdatasyncMicros();
+  console.log(`disk: fdatasync after a 300-byte append, p10/p50/p90 ${disk.p10.toFixed(0)} / ${disk.p50.toFixed(0)} / ${disk.p90.toFixed(0)} µs (every durable commit waits at least this)`);
   console.log(`against PostgreSQL (pgbench, simple protocol, median of ${runs} runs of ${seconds} s, durable commits on both):`);
   await benchAgainstPostgres(runs, seconds, (s) => console.log(s));
 }
