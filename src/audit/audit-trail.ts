@@ -1,8 +1,9 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync } from 'node:fs';
 import { datasync, syncDirSync, writeAllSync } from '../store/files.js';
-import { crc32 } from 'node:zlib';
 import path from 'node:path';
-import { fileHeader, frameRecord, HEADER_SIZE, MAX_RECORD, openBody, RECORD_HEADER } from '../store/log-format.js';
+import { fileHeader, frameRecord, HEADER_SIZE, openBody } from '../store/log-format.js';
+import { FrameReader } from '../store/frames.js';
+import { PgError } from '../errors/pg-error.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from '../store/cipher.js';
 import { commitOf, GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
 
@@ -258,7 +259,8 @@ export class AuditTrail {
 
   /**
    * The last `limit` records (all when null), oldest first, read from the file as they are
-   * iterated: the trail is never held in memory whole.
+   * iterated: the trail is never held in memory whole. What was appended is there only
+   * once `settle()` has resolved (records of changes are written in batches).
    */
   *records(limit: number | null): Generator<AuditRecord> {
     if (this.memory) {
@@ -268,12 +270,16 @@ export class AuditTrail {
     const count = this.offsets.length;
     const from = limit === null ? 0 : Math.max(0, count - limit);
     if (from >= count || this.fd === null) return;
-    const reader = new BlockReader(this.fd, this.offsets[from]!, this.size);
+    const reader = new FrameReader(this.fd, this.offsets[from]!, this.size);
     for (let i = from; i < count; i++) {
-      const r = reader.record();
-      if (!r) return;
-      const plain = openBody(r, this.cipher, AUDIT_MAGIC);
-      if (typeof plain === 'string') throw new Error(`audit record ${i + 1}: ${plain}`);
+      // The file changed under the server since start-up checked it: said, never skipped.
+      const r = reader.frame();
+      const plain = Buffer.isBuffer(r) ? openBody(r, this.cipher, AUDIT_MAGIC) : r.kind === 'checksum' ? 'checksum mismatch (edited or damaged)' : 'cut short';
+      if (typeof plain === 'string') {
+        throw new PgError('data_corrupted', `audit record ${i + 1} (byte offset ${this.offsets[i]}) is damaged: ${plain}`, {
+          hint: 'Run `portcullis audit verify` for the details, and keep the file as evidence.',
+        });
+      }
       yield JSON.parse(plain.toString('utf8')) as AuditRecord;
     }
   }
@@ -330,68 +336,21 @@ function walkFile(fd: number, keys: Keys, file: string): Walk {
   }
   if (head.readUInt32BE(8) !== AUDIT_VERSION) throw new Error(`${file}: unsupported audit format version ${head.readUInt32BE(8)}`);
   const cipher = keyFor(file, head.readUInt32BE(12), keys);
-  const reader = new BlockReader(fd, HEADER_SIZE, size);
+  const reader = new FrameReader(fd, HEADER_SIZE, size);
   const records: Found[] = [];
   for (let index = 0; ; index++) {
     const offset = reader.offset;
     if (offset >= size) return { records, torn: null, end: offset, cipher };
     const r = reader.frame();
-    if (r === 'short') return { records, torn: { offset, bytes: size - offset }, end: offset, cipher };
-    if (typeof r === 'string') {
-      records.push({ index, offset, text: null, problem: r });
+    if (!Buffer.isBuffer(r)) {
+      if (r.kind === 'short') return { records, torn: { offset, bytes: size - offset }, end: offset, cipher };
+      const problem = r.kind === 'length' ? `record length ${r.length} is implausible` : 'checksum mismatch (edited or damaged)';
+      records.push({ index, offset, text: null, problem });
       return { records, torn: null, end: size, cipher };
     }
     const plain = openBody(r, cipher, AUDIT_MAGIC);
     if (typeof plain === 'string') records.push({ index, offset, text: null, problem: plain });
     else records.push({ index, offset, text: plain.toString('utf8'), problem: null });
-  }
-}
-
-/** Reads records front to back in 1 MiB blocks, synchronously (the trail is read by SHOW and verify). */
-class BlockReader {
-  private buf = Buffer.alloc(0);
-  private pos = 0;
-  private filePos: number;
-  offset: number;
-
-  constructor(
-    private readonly fd: number,
-    start: number,
-    private readonly end: number,
-  ) {
-    this.filePos = start;
-    this.offset = start;
-  }
-
-  private fill(n: number): boolean {
-    while (this.buf.length - this.pos < n && this.filePos < this.end) {
-      const block = Buffer.allocUnsafe(Math.min(Math.max(1 << 20, n), this.end - this.filePos));
-      const got = readSync(this.fd, block, 0, block.length, this.filePos);
-      if (got === 0) break;
-      this.filePos += got;
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), block.subarray(0, got)]);
-      this.pos = 0;
-    }
-    return this.buf.length - this.pos >= n;
-  }
-
-  /** The next record's (sealed) body; 'short' at a cut-off tail; a string for a bad frame. */
-  frame(): Buffer | 'short' | string {
-    if (!this.fill(RECORD_HEADER)) return 'short';
-    const len = this.buf.readUInt32BE(this.pos);
-    const sum = this.buf.readUInt32BE(this.pos + 4);
-    if (len > MAX_RECORD) return `record length ${len} is implausible`;
-    if (!this.fill(RECORD_HEADER + len)) return 'short';
-    const body = this.buf.subarray(this.pos + RECORD_HEADER, this.pos + RECORD_HEADER + len);
-    this.pos += RECORD_HEADER + len;
-    this.offset += RECORD_HEADER + len;
-    if (crc32(body) !== sum) return 'checksum mismatch (edited or damaged)';
-    return body;
-  }
-
-  record(): Buffer | null {
-    const r = this.frame();
-    return typeof r === 'string' ? null : r;
   }
 }
 

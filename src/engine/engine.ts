@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, TABLE_NAMES, type ApiKey, type Mutation, type Rows, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type ApiKey, type Mutation, type User } from '../catalog/model.js';
 import { checkCommit, type CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS, formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 import { asPgError } from '../errors/pg-error.js';

@@ -42,6 +42,7 @@ export const SqlState = {
   name_too_long: '42622',
   warning_no_active_transaction: '25P01',
   internal_error: 'XX000',
+  data_corrupted: 'XX001',
   admin_shutdown: '57P01',
 } as const;
 

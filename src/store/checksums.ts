@@ -1,8 +1,6 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
-import { readAllSync } from './files.js';
-import { MAX_RECORD, RECORD_HEADER } from './log-format.js';
+import { FrameReader } from './frames.js';
 
 /** Every record's checksum passed (`records` of them), or the first that did not. */
 export type ChecksumVerdict = { records: number } | { offset: number; reason: string };
@@ -15,20 +13,14 @@ export type ChecksumVerdict = { records: number } | { offset: number; reason: st
 export function walkChecksums(file: string, from: number): ChecksumVerdict {
   const fd = openSync(file, 'r');
   try {
-    const head = Buffer.alloc(RECORD_HEADER);
-    let body = Buffer.allocUnsafe(1 << 20);
-    let records = 0;
-    for (let at = from; ; ) {
-      const got = readAllSync(fd, head, RECORD_HEADER, at);
-      if (got === 0) return { records };
-      if (got < RECORD_HEADER) return { offset: at, reason: 'the snapshot is cut short' };
-      const len = head.readUInt32BE(0);
-      if (len > MAX_RECORD) return { offset: at, reason: `record length ${len} is implausible` };
-      if (body.length < len) body = Buffer.allocUnsafe(len);
-      if (readAllSync(fd, body, len, at + RECORD_HEADER) < len) return { offset: at, reason: 'the snapshot is cut short' };
-      if (crc32(body.subarray(0, len)) !== head.readUInt32BE(4)) return { offset: at, reason: 'checksum mismatch' };
-      records++;
-      at += RECORD_HEADER + len;
+    const reader = new FrameReader(fd, from, fstatSync(fd).size);
+    for (let records = 0; ; records++) {
+      const offset = reader.offset;
+      if (reader.atEnd) return { records };
+      const f = reader.frame();
+      if (Buffer.isBuffer(f)) continue;
+      const reason = f.kind === 'short' ? 'the snapshot is cut short' : f.kind === 'length' ? `record length ${f.length} is implausible` : 'checksum mismatch';
+      return { offset, reason };
     }
   } finally {
     closeSync(fd);

@@ -13,7 +13,7 @@ import type {
   ResultSink,
   WireHandler,
 } from './handler.js';
-import { assertNever, TypeOid, type FieldDescription, type FrontendMessage, type NoticeFields } from './messages.js';
+import { assertNever, TypeOid, type FieldDescription, type FrontendMessage } from './messages.js';
 import { MessageReader, malformed } from './reader.js';
 import { isLoopbackHost as isLoopbackAddress } from '../net/loopback.js';
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -218,6 +218,29 @@ describe('a crash between the commit and its audit record', () => {
     const rows = await auditLog();
     expect(rows.filter((r) => r.object === 'carried_by_the_log')).toEqual([expect.objectContaining({ kind: 'change', action: 'CreateRole', seq: String(at + 1) })]);
     expect((await cli(['audit', 'verify', '--data', dir])).code).toBe(0);
+  });
+});
+
+describe('a record damaged while the server runs', () => {
+  it('fails SHOW AUDIT LOG with XX001 naming the record, rather than showing a shorter trail', async () => {
+    await server.engine.audit.settle();
+    const file = path.join(dir, 'audit.log');
+    const all = frames(await readFile(file));
+    const victim = all.length - 2;
+    const at = all[victim]!.at + 8 + 3; // a byte of its body
+    const fh = await open(file, 'r+');
+    const was = Buffer.alloc(1);
+    await fh.read(was, 0, 1, at);
+    try {
+      await fh.write(Buffer.from([was[0]! ^ 0x01]), 0, 1, at);
+      const err = (await run('SHOW AUDIT LOG')) as { code?: string; message?: string; hint?: string } | null;
+      expect(err).toMatchObject({ code: 'XX001', message: `audit record ${victim + 1} (byte offset ${all[victim]!.at}) is damaged: checksum mismatch (edited or damaged)` });
+      expect(err!.hint).toMatch(/portcullis audit verify/);
+    } finally {
+      await fh.write(was, 0, 1, at); // the later tests read this trail
+      await fh.close();
+    }
+    expect(await run('SHOW AUDIT LOG')).toBeNull();
   });
 });
 
