@@ -42,9 +42,9 @@ function workerUrl(): URL {
  * million users) instead of idling. If the worker cannot run, the check runs here
  * instead: slower, never skipped.
  */
-export function checkAside(file: string, from: number): Promise<ChecksumVerdict> {
+export function checkAside(file: string, from: number, script: URL = workerUrl()): Promise<ChecksumVerdict> {
   const onWorker = new Promise<ChecksumVerdict>((resolve, reject) => {
-    const worker = new Worker(workerUrl(), { workerData: { file, from } });
+    const worker = new Worker(script, { workerData: { file, from } });
     worker.once('message', (v: ChecksumVerdict) => resolve(v));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the checksum worker exited (code ${code}) without a verdict`)));

@@ -7,6 +7,7 @@ import { snapshotChunks, type SnapshotPart } from '../../src/catalog/catalog.js'
 import type { User } from '../../src/catalog/model.js';
 import { HEADER_SIZE, RECORD_HEADER } from '../../src/store/log-format.js';
 import { LogStore } from '../../src/store/log-store.js';
+import { checkAside, walkChecksums } from '../../src/store/checksums.js';
 
 /**
  * A large snapshot's checksums are checked on a worker thread while the main thread
@@ -96,5 +97,20 @@ describe('snapshot checksums checked on a worker thread', () => {
     const offsets = recordOffsets(buf);
     await writeFile(file, buf.subarray(0, offsets[3]! + 50));
     await expect(load(data, 0)).rejects.toThrow(/catalog\.snapshot is damaged at byte offset \d+: the snapshot is cut short/);
+  });
+
+  it('checks on the main thread when the worker cannot start, with the same verdict', async () => {
+    const data = path.join(dir, 'data');
+    await writeSnapshot(data);
+    const file = path.join(data, 'catalog.snapshot');
+    const missing = new URL('file:///nonexistent/checksum-worker.js');
+    expect(await checkAside(file, HEADER_SIZE, missing)).toEqual({ records: 5 }); // init, three chunks, end
+    const buf = await readFile(file);
+    const middle = recordOffsets(buf)[2]!;
+    buf[middle + RECORD_HEADER + 10] = buf[middle + RECORD_HEADER + 10]! ^ 0x55;
+    await writeFile(file, buf);
+    const verdict = { offset: middle, reason: 'checksum mismatch' };
+    expect(walkChecksums(file, HEADER_SIZE)).toEqual(verdict);
+    expect(await checkAside(file, HEADER_SIZE, missing)).toEqual(verdict);
   });
 });
