@@ -48,22 +48,27 @@ function statTimes(file: string): number[] {
 
 /** A process's CPU with its reaped children's, plus its live children's (PostgreSQL's backends and workers). */
 function treeCpu(pid: number): number {
-  let total = statTimes(`/proc/${pid}/stat`).reduce((a, b) => a + b, 0);
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    } catch {
-      continue;
+  // A child reaped between reading the parent and listing the children would be counted
+  // nowhere (or twice the other way round): read the parent on both sides until it holds still.
+  for (let tries = 0; ; tries++) {
+    const before = statTimes(`/proc/${pid}/stat`);
+    let children = 0;
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      const [u, s] = statTimes(`/proc/${p}/stat`); // its own user and system time
+      children += u! + s!;
     }
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === pid) {
-      const [cu, cs] = statTimes(`/proc/${p}/stat`).slice(0, 2); // its own user and system time
-      total += cu! + cs!;
-    }
+    const after = statTimes(`/proc/${pid}/stat`);
+    if (after[2] === before[2] && after[3] === before[3]) return after.reduce((a, b) => a + b, 0) + children;
+    if (tries === 10) throw new Error('PostgreSQL kept reaping children while its CPU time was read');
   }
-  return total;
 }
 
 export function postgresBin(): string | null {
