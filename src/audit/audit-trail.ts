@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, re
 import { datasync, syncDirSync, writeAllSync } from '../store/files.js';
 import path from 'node:path';
 import { fileHeader, frameRecord, HEADER_SIZE, openBody } from '../store/log-format.js';
-import { FrameReader } from '../store/frames.js';
+import { FrameReader, type FrameProblem } from '../store/frames.js';
 import { PgError } from '../errors/pg-error.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from '../store/cipher.js';
 import { commitOf, GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
@@ -47,8 +47,8 @@ interface Found {
 }
 
 /**
- * The hash-chained audit trail. Appends are group-committed like the catalog's: what
- * queues up in one turn of the event loop is written at once and shares one fdatasync.
+ * The hash-chained audit trail. Logins and denials are group-committed like the catalog's:
+ * what queues up in one turn of the event loop is written at once and shares one fdatasync.
  * A change's records ride in its catalog log record (one fdatasync for both) and are
  * written here within LAZY_WRITE_MS of the commit, without a flush of their own; a crash
  * before they reach this file is repaired at start-up from the log (`recover`), and compaction
@@ -274,7 +274,7 @@ export class AuditTrail {
     for (let i = from; i < count; i++) {
       // The file changed under the server since start-up checked it: said, never skipped.
       const r = reader.frame();
-      const plain = Buffer.isBuffer(r) ? openBody(r, this.cipher, AUDIT_MAGIC) : r.kind === 'checksum' ? 'checksum mismatch (edited or damaged)' : 'cut short';
+      const plain = Buffer.isBuffer(r) ? openBody(r, this.cipher, AUDIT_MAGIC) : problemOf(r);
       if (typeof plain === 'string') {
         throw new PgError('data_corrupted', `audit record ${i + 1} (byte offset ${this.offsets[i]}) is damaged: ${plain}`, {
           hint: 'Run `portcullis audit verify` for the details, and keep the file as evidence.',
@@ -327,6 +327,11 @@ interface Walk {
   cipher: Cipher | null;
 }
 
+function problemOf(p: FrameProblem): string {
+  if (p.kind === 'length') return `record length ${p.length} is implausible`;
+  return p.kind === 'checksum' ? 'checksum mismatch (edited or damaged)' : 'cut short';
+}
+
 /** Every record of the file, each with its text or its problem (the key chosen from `keys`). */
 function walkFile(fd: number, keys: Keys, file: string): Walk {
   const size = fstatSync(fd).size;
@@ -344,8 +349,7 @@ function walkFile(fd: number, keys: Keys, file: string): Walk {
     const r = reader.frame();
     if (!Buffer.isBuffer(r)) {
       if (r.kind === 'short') return { records, torn: { offset, bytes: size - offset }, end: offset, cipher };
-      const problem = r.kind === 'length' ? `record length ${r.length} is implausible` : 'checksum mismatch (edited or damaged)';
-      records.push({ index, offset, text: null, problem });
+      records.push({ index, offset, text: null, problem: problemOf(r) });
       return { records, torn: null, end: size, cipher };
     }
     const plain = openBody(r, cipher, AUDIT_MAGIC);
