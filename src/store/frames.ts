@@ -5,11 +5,11 @@ import { MAX_RECORD, RECORD_HEADER } from './log-format.js';
 /** What can be wrong with a frame: the file ends inside it, its length is absurd, or its bytes changed. */
 export type FrameProblem = { kind: 'short' } | { kind: 'length'; length: number } | { kind: 'checksum' };
 
-const BLOCK = 1 << 20;
+const BLOCK = 64 * 1024;
 
 /**
  * Reads `{ u32 length | u32 crc32 | body }` frames (log-format.ts) front to back,
- * synchronously, in blocks of at least 1 MiB: the audit trail's reads (SHOW AUDIT LOG,
+ * synchronously, in blocks of at least 64 KiB (a frame larger than that in one read): the audit trail's reads (SHOW AUDIT LOG,
  * `audit verify`, start-up) and the snapshot's checksum walk on a worker thread. The
  * catalog's own start-up reads the snapshot asynchronously instead (log-store.ts), to
  * overlap the disk with decoding.
