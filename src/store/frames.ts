@@ -9,10 +9,10 @@ const BLOCK = 64 * 1024;
 
 /**
  * Reads `{ u32 length | u32 crc32 | body }` frames (log-format.ts) front to back,
- * synchronously, in blocks of at least 64 KiB (a frame larger than that in one read): the audit trail's reads (SHOW AUDIT LOG,
- * `audit verify`, start-up) and the snapshot's checksum walk on a worker thread. The
- * catalog's own start-up reads the snapshot asynchronously instead (log-store.ts), to
- * overlap the disk with decoding.
+ * synchronously, in blocks of at least 64 KiB (a larger frame in one read): the audit
+ * trail's reads (SHOW AUDIT LOG, `audit verify`, start-up) and the snapshot's checksum
+ * walk on a worker thread. The catalog's own start-up reads the snapshot asynchronously
+ * instead (log-store.ts), to overlap the disk with decoding.
  */
 export class FrameReader {
   /** The block buffer, reused (a fresh one per block page-faulted the snapshot walk to 3× its time). */
