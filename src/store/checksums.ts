@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { FrameReader } from './frames.js';
+import { workerScript } from './worker-url.js';
 
 /** Every record's checksum passed (`records` of them), or the first that did not. */
 export type ChecksumVerdict = { records: number } | { offset: number; reason: string };
@@ -28,21 +29,12 @@ export function walkChecksums(file: string, from: number): ChecksumVerdict {
 }
 
 /**
- * The worker runs compiled JavaScript. Under vitest this module is TypeScript from src/,
- * and the worker is the build's copy (npm test compiles first).
- */
-function workerUrl(): URL {
-  const here = new URL('./checksum-worker.js', import.meta.url);
-  return import.meta.url.endsWith('.ts') ? new URL(here.href.replace('/src/store/', '/dist/src/store/')) : here;
-}
-
-/**
  * `walkChecksums` on a worker thread, while the main thread decodes the same file: at
  * start-up the second core checks the snapshot's checksums (a fifth of the time at a
  * million users) instead of idling. If the worker cannot run, the check runs here
  * instead: slower, never skipped.
  */
-export function checkAside(file: string, from: number, script: URL = workerUrl()): Promise<ChecksumVerdict> {
+export function checkAside(file: string, from: number, script: URL = workerScript('checksum-worker', import.meta.url)): Promise<ChecksumVerdict> {
   const onWorker = new Promise<ChecksumVerdict>((resolve, reject) => {
     const worker = new Worker(script, { workerData: { file, from } });
     worker.once('message', (v: ChecksumVerdict) => resolve(v));

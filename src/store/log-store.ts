@@ -9,16 +9,18 @@ import type { SnapshotPart } from '../catalog/catalog.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from './cipher.js';
 import type { Store } from './store.js';
 import { lockDataDir } from './dir-lock.js';
+import { PoolFlusher, ThreadFlusher, type Flusher } from './flusher.js';
 
 export const LOG_FILE = 'catalog.log';
 export const SNAPSHOT_FILE = 'catalog.snapshot';
 
 /**
  * How commits reach the file. Records are written with a plain pwrite (they land in the
- * page cache, which does not block), then flushed with fdatasync: inline on the event loop
- * while the disk answers quickly, on the thread pool when it does not (see `inline`).
- * Tests inject an Io that fails (ENOSPC, EIO, a short write) to prove that a failed commit
- * leaves nothing behind.
+ * page cache, which does not block), then flushed with fdatasync: a lone commit inline on
+ * the event loop while the disk answers quickly, everything else by the flusher thread
+ * (flusher.ts). Tests inject an Io that fails (ENOSPC, EIO, a short write) to prove that a
+ * failed commit leaves nothing behind; with an injected Io, flushes that leave the event
+ * loop run on the thread pool through it, by the same rules.
  */
 export interface LogIo {
   /** Writes all of `data` at `position`. */
@@ -33,13 +35,13 @@ export const fileIo: LogIo = {
 };
 
 /**
- * Above this (a moving average of observed fdatasync times), flushes leave the event loop.
- * A thread-pool round trip costs ~100 µs on a small machine, as much as the flush itself
- * on a fast disk, so a lone commit is cheaper to flush inline (reads and logins wait at
- * most one flush); a slow disk would stall every session, so there the flush goes to the
- * pool. A batch of several commits means several sessions are writing: its flush goes to
- * the pool too, so the next batch is parsed and checked while this one reaches the disk
- * (GRANT + REVOKE at 8 clients: +20-30% on this VM; 1 client unchanged).
+ * Above this (a moving average of observed flush times), lone commits leave the event loop
+ * too. Handing a flush to another thread costs ~100 µs on a small machine, as much as the
+ * flush itself on a fast disk, so a lone commit is cheaper to flush inline (reads and
+ * logins wait at most one flush); a slow disk would stall every session, so there it goes
+ * to the flusher. A batch of several commits means several sessions are writing: its flush
+ * goes to the flusher too, so the next batch is parsed, checked and written while this one
+ * reaches the disk.
  */
 const INLINE_FLUSH_MAX_US = 1000;
 
@@ -56,6 +58,16 @@ async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise
 const PREALLOCATE = 16 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
+/** A batch written to the log, waiting for a flush that covers it. */
+interface Flight {
+  ticket: number;
+  /** Where its records start in the file, and the first one's sequence number. */
+  at: number;
+  firstSeq: number;
+  batch: Pending[];
+  started: bigint;
+}
+
 interface Pending {
   rec: Buffer;
   resolve: (seq: number) => void;
@@ -69,8 +81,9 @@ const CHECK_ASIDE_AT = 64 * 1024 * 1024;
  * The embedded catalog: a snapshot and an append-only, checksummed log in the data
  * directory (formats in log-format.ts). A commit is written and fdatasync'ed before its
  * append resolves, so it is durable before its CommandComplete (SPEC §7). Group commit:
- * commits that arrive while a write is in flight are written together by the next one and
- * share its fdatasync.
+ * the commits of one event-loop turn are written as one batch at once, even while an
+ * earlier batch flushes; the flusher's next fdatasync covers every batch written before it
+ * started, and batches are acknowledged in log order.
  */
 export class LogStore implements Store {
   private fh: FileHandle | null = null;
@@ -84,6 +97,14 @@ export class LogStore implements Store {
   /** Moving average of fdatasync times, in µs: decides inline or thread-pool flushes. */
   private flushMicros = 0;
   private writing: Promise<void> | null = null;
+  /** Batches written whose flush has not been answered, oldest first. */
+  private flights: Flight[] = [];
+  private tickets = 0;
+  private flush: Flusher | null = null;
+  /** Waiting for `flights` to empty. */
+  private landed: (() => void)[] = [];
+  /** Zeros going over batches a failed flush took with it; nothing is written meanwhile. */
+  private recovering: Promise<void> | null = null;
   private unlock: (() => Promise<void>) | null = null;
   /** Commits per write (for the bench and the metrics to come). */
   readonly stats = { writes: 0, commits: 0 };
@@ -266,43 +287,104 @@ export class LogStore implements Store {
     });
   }
 
-  /** Writes what has queued up, one batch per fdatasync, until the queue is empty. */
+  /**
+   * Writes what has queued up as one batch after the last, until the queue is empty. A lone
+   * commit with nothing in the air, on a fast disk, is flushed inline; any other batch goes
+   * to the flusher, and the next batch is written while it flushes (it waits for a later
+   * flush). Acknowledgements follow log order (`flushed`).
+   */
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
+      if (this.recovering) await this.recovering;
       const batch = this.queue;
       this.queue = [];
+      const fh = this.fh;
+      const data = batch.length === 1 ? batch[0]!.rec : Buffer.concat(batch.map((p) => p.rec));
+      let at = HEADER_SIZE + this.size;
       try {
-        const first = this.nextSeq;
-        await this.writeBatch(batch.map((p) => p.rec));
-        batch.forEach((p, i) => p.resolve(first + i));
+        if (!fh) throw new Error('catalog log is not open');
+        if (at + data.length + RECORD_HEADER > this.allocated) await this.grow(at + data.length + RECORD_HEADER);
+        if (this.recovering) await this.recovering; // a flush failed meanwhile: the log ends earlier now
+        at = HEADER_SIZE + this.size;
+        this.io.write(fh.fd, data, at);
       } catch (err) {
+        // Leave no partial record behind: zeros again where it was (the next commit writes
+        // there anyway, and start-up stops at zeros).
+        await this.zero(at, data.length).catch(() => undefined);
         for (const p of batch) p.reject(err);
+        continue;
+      }
+      const flight: Flight = { ticket: ++this.tickets, at, firstSeq: this.nextSeq, batch, started: process.hrtime.bigint() };
+      this.size += data.length;
+      this.nextSeq += batch.length;
+      if (this.flights.length === 0 && batch.length === 1 && this.flushMicros < INLINE_FLUSH_MAX_US) {
+        this.flights.push(flight);
+        let error: Error | null = null;
+        try {
+          await this.io.datasync(fh.fd, true);
+        } catch (err) {
+          error = err as Error;
+        }
+        this.flushed(flight.ticket, error);
+      } else {
+        this.flights.push(flight);
+        this.flusher().request(fh.fd, flight.ticket);
       }
     }
     this.writing = null;
   }
 
-  private async writeBatch(recs: Buffer[]): Promise<void> {
-    const fh = this.fh;
-    if (!fh) throw new Error('catalog log is not open');
-    const data = recs.length === 1 ? recs[0]! : Buffer.concat(recs);
-    const at = HEADER_SIZE + this.size;
-    if (at + data.length + RECORD_HEADER > this.allocated) await this.grow(at + data.length + RECORD_HEADER);
-    try {
-      this.io.write(fh.fd, data, at);
-      const started = process.hrtime.bigint();
-      await this.io.datasync(fh.fd, recs.length === 1 && this.flushMicros < INLINE_FLUSH_MAX_US);
-      this.flushMicros = 0.9 * this.flushMicros + 0.1 * (Number(process.hrtime.bigint() - started) / 1000);
-    } catch (err) {
-      // Leave no partial record behind: zeros again where it was (the next commit writes
-      // there anyway, and start-up stops at zeros).
-      await this.zero(at, data.length).catch(() => undefined);
-      throw err;
+  private flusher(): Flusher {
+    if (!this.flush) {
+      const done = (ticket: number, error: Error | null) => this.flushed(ticket, error);
+      try {
+        this.flush = this.io === fileIo ? new ThreadFlusher(done) : new PoolFlusher(this.io, done);
+      } catch {
+        this.flush = new PoolFlusher(this.io, done); // no worker thread to be had: the pool does it
+      }
     }
-    this.size += data.length;
-    this.nextSeq += recs.length;
-    this.stats.writes++;
-    this.stats.commits += recs.length;
+    return this.flush;
+  }
+
+  /**
+   * A flush covering every batch up to `ticket` ended. Success acknowledges them, oldest
+   * first. A failure fails every batch in the air — those behind it too, whose place in the
+   * file comes after the doubtful one — moves the end of the log back to the first of them
+   * and puts zeros over all of it before another batch is written.
+   */
+  private flushed(ticket: number, error: Error | null): void {
+    if (error) {
+      const first = this.flights[0];
+      if (!first) return; // answered for batches already failed
+      const end = HEADER_SIZE + this.size;
+      this.size = first.at - HEADER_SIZE;
+      this.nextSeq = first.firstSeq;
+      for (const f of this.flights) for (const p of f.batch) p.reject(error);
+      this.flights = [];
+      const fd = this.fh!.fd;
+      this.recovering = this.zero(first.at, end - first.at)
+        .then(() => this.io.datasync(fd, false))
+        .catch(() => undefined)
+        .finally(() => (this.recovering = null));
+    } else {
+      while (this.flights.length > 0 && this.flights[0]!.ticket <= ticket) {
+        const f = this.flights.shift()!;
+        this.flushMicros = 0.9 * this.flushMicros + 0.1 * (Number(process.hrtime.bigint() - f.started) / 1000);
+        this.stats.writes++;
+        this.stats.commits += f.batch.length;
+        f.batch.forEach((p, i) => p.resolve(f.firstSeq + i));
+      }
+    }
+    if (this.flights.length === 0) for (const w of this.landed.splice(0)) w();
+  }
+
+  /** Until nothing is queued, in the air or being zeroed (compaction and close). */
+  private async idle(): Promise<void> {
+    while (this.writing || this.flights.length > 0 || this.recovering) {
+      if (this.writing) await this.writing;
+      else if (this.flights.length > 0) await new Promise<void>((r) => this.landed.push(r));
+      else await this.recovering;
+    }
   }
 
   /** More zeros at the end of the log (ENOSPC surfaces here, before any record is written). */
@@ -326,7 +408,7 @@ export class LogStore implements Store {
    * new snapshot and a log whose records it already holds (skipped at start-up).
    */
   async compact(image: Iterable<SnapshotPart>): Promise<{ logBytesBefore: number; snapshotBytes: number }> {
-    while (this.writing) await this.writing;
+    await this.idle();
     const lastSeq = this.nextSeq - 1;
     const tmp = this.file(`${SNAPSHOT_FILE}.tmp`);
     const fh = await open(tmp, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
@@ -376,7 +458,9 @@ export class LogStore implements Store {
   }
 
   async close(): Promise<void> {
-    while (this.writing) await this.writing;
+    await this.idle();
+    await this.flush?.close();
+    this.flush = null;
     await this.fh?.close();
     this.fh = null;
     await this.unlock?.();
