@@ -70,29 +70,49 @@ export const STOP = 2;
 export class ThreadFlusher implements Flusher {
   private readonly ctl = new Int32Array(new SharedArrayBuffer(12));
   private readonly worker: Worker;
+  private requested = 0;
+  private answered = 0;
+  private fd = -1;
+  /** Takes over if the thread dies or never starts: slower, never a commit left waiting. */
+  private fallback: PoolFlusher | null = null;
+  private closing = false;
 
-  constructor(done: FlushDone) {
-    this.worker = new Worker(workerScript('flusher-worker', import.meta.url), { workerData: { ctl: this.ctl.buffer } });
+  constructor(
+    done: FlushDone,
+    io: LogIo,
+    script: URL = workerScript('flusher-worker', import.meta.url),
+  ) {
+    this.worker = new Worker(script, { workerData: { ctl: this.ctl.buffer } });
     this.worker.on('message', (m: { ticket: number; code?: string; message?: string }) => {
       // Tickets cross as 32-bit integers; the ones in the air are the last few asked for.
       const ticket = this.requested - (((this.requested | 0) - m.ticket) | 0);
+      this.answered = ticket;
       done(ticket, m.message === undefined ? null : Object.assign(new Error(m.message), { code: m.code }));
     });
+    const lost = () => {
+      if (this.closing || this.fallback) return;
+      this.fallback = new PoolFlusher(io, done);
+      if (this.requested > this.answered) this.fallback.request(this.fd, this.requested);
+    };
+    this.worker.on('error', lost);
+    this.worker.on('exit', lost);
     this.worker.unref(); // an idle flusher keeps no process alive
   }
 
-  private requested = 0;
-
   request(fd: number, ticket: number): void {
     this.requested = ticket;
+    this.fd = fd;
+    if (this.fallback) return this.fallback.request(fd, ticket);
     Atomics.store(this.ctl, FD, fd);
     Atomics.store(this.ctl, TICKET, ticket | 0);
     Atomics.notify(this.ctl, TICKET);
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     Atomics.store(this.ctl, STOP, 1);
     Atomics.notify(this.ctl, TICKET);
     await this.worker.terminate();
+    await this.fallback?.close();
   }
 }

@@ -338,9 +338,9 @@ export class LogStore implements Store {
     if (!this.flush) {
       const done = (ticket: number, error: Error | null) => this.flushed(ticket, error);
       try {
-        this.flush = this.io === fileIo ? new ThreadFlusher(done) : new PoolFlusher(this.io, done);
+        this.flush = this.io === fileIo ? new ThreadFlusher(done, this.io) : new PoolFlusher(this.io, done);
       } catch {
-        this.flush = new PoolFlusher(this.io, done); // no worker thread to be had: the pool does it
+        this.flush = new PoolFlusher(this.io, done); // no thread to be had: the pool does it
       }
     }
     return this.flush;

@@ -133,7 +133,7 @@ describe('the flusher thread', () => {
     const flusher = new ThreadFlusher((ticket, error) => {
       answers.push([ticket, error ? (error as NodeJS.ErrnoException).code ?? 'no code' : null]);
       wake();
-    });
+    }, fileIo);
     const answered = (ticket: number) =>
       new Promise<void>((resolve) => {
         wake = () => answers.some(([t]) => t === ticket) && resolve();
@@ -155,6 +155,35 @@ describe('the flusher thread', () => {
       ]);
     } finally {
       await flusher.close();
+    }
+  });
+
+  it('hands its work to the thread pool when the thread cannot start, leaving no ticket unanswered', async () => {
+    const fd = openSync(path.join(dir, 'f'), 'w');
+    const answers: number[] = [];
+    let wake: () => void = () => {};
+    const flusher = new ThreadFlusher(
+      (ticket, error) => {
+        if (!error) answers.push(ticket);
+        wake();
+      },
+      fileIo,
+      new URL('file:///nonexistent/flusher-worker.js'),
+    );
+    try {
+      flusher.request(fd, 1); // asked before the thread has failed
+      await new Promise<void>((resolve) => {
+        wake = () => answers.includes(1) && resolve();
+      });
+      flusher.request(fd, 2); // and after
+      await new Promise<void>((resolve) => {
+        wake = () => answers.includes(2) && resolve();
+        wake();
+      });
+      expect(answers).toEqual([1, 2]);
+    } finally {
+      await flusher.close();
+      closeSync(fd);
     }
   });
 });
