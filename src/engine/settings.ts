@@ -117,8 +117,11 @@ function rejectDateStyle(v: string): never {
 export class Settings {
   private values = new Map<string, string>();
   private changed = new Map<string, string>();
-  /** Values at BEGIN: a ROLLBACK restores them. */
-  private atBegin: Map<string, string> | null = null;
+  /**
+   * In a transaction: each setting's value at BEGIN (undefined: it had none), kept the first
+   * time the transaction changes it; a ROLLBACK puts them back. Null outside a transaction.
+   */
+  private atBegin: Map<string, string | undefined> | null = null;
   /** SET LOCAL values: restored at transaction end. */
   private beforeLocal: Map<string, string> | null = null;
 
@@ -131,8 +134,10 @@ export class Settings {
    * never client-settable, but transactional and reported like the others.
    */
   setInternal(name: string, value: string | undefined): void {
-    if (value === undefined) this.values.delete(name);
-    else this.assign(name, value);
+    if (value === undefined) {
+      this.remember(name);
+      this.values.delete(name);
+    } else this.assign(name, value);
   }
 
   internal(name: string): string | undefined {
@@ -195,23 +200,33 @@ export class Settings {
     return [...this.values.entries()].filter(([k]) => !k.startsWith('portcullis internal')).map(([k, v]): [string, string] => [DEFS[k]?.display ?? k, v]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
   }
 
+  // Every statement runs in a transaction: BEGIN keeps nothing until a setting changes.
   begin(): void {
-    this.atBegin = new Map(this.values);
+    this.atBegin = new Map();
   }
 
   end(committed: boolean): void {
-    if (!committed && this.atBegin) {
-      for (const [k, v] of this.atBegin) if (this.values.get(k) !== v) this.assign(k, v);
-      for (const k of [...this.values.keys()]) if (!this.atBegin.has(k)) this.values.delete(k);
+    const atBegin = this.atBegin;
+    this.atBegin = null;
+    if (!committed && atBegin) {
+      for (const [k, v] of atBegin) {
+        if (v === undefined) this.values.delete(k);
+        else this.assign(k, v);
+      }
     } else if (this.beforeLocal) {
       for (const [k, v] of this.beforeLocal) this.assign(k, v);
     }
-    this.atBegin = null;
     this.beforeLocal = null;
+  }
+
+  /** The value `key` had at BEGIN, kept before the transaction first changes it. */
+  private remember(key: string): void {
+    if (this.atBegin && !this.atBegin.has(key)) this.atBegin.set(key, this.values.get(key));
   }
 
   private assign(key: string, value: string): void {
     if (this.values.get(key) === value) return;
+    this.remember(key);
     this.values.set(key, value);
     if (DEFS[key]?.report) this.changed.set(key, value);
   }
