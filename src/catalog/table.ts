@@ -283,9 +283,13 @@ function lowerBound(keys: string[], key: string): number {
 
 /** A transaction's view of a table: its own changes over the committed rows. */
 export class TableView<R extends Row> implements TableReader<R> {
-  /** id → new row, or null when deleted in this transaction. */
-  private readonly changed = new Map<number, R | null>();
-  private readonly keys = new Map<string, number | null>();
+  /**
+   * id → new row, or null when deleted in this transaction; unique key → id (null: no
+   * longer there). Both start as the shared empty map: a statement opens a view over every
+   * table and changes one or two.
+   */
+  private changed: Map<number, R | null> = NO_CHANGES;
+  private keys: Map<string, number | null> = NO_CHANGES;
 
   constructor(
     private readonly base: TableReader<R>,
@@ -335,6 +339,7 @@ export class TableView<R extends Row> implements TableReader<R> {
   }
 
   put(r: R): void {
+    this.own();
     const old = this.get(r.id);
     if (old && this.key(old) !== this.key(r)) this.keys.set(this.key(old), null);
     this.changed.set(r.id, r);
@@ -342,8 +347,18 @@ export class TableView<R extends Row> implements TableReader<R> {
   }
 
   delete(id: number): void {
+    this.own();
     const old = this.get(id);
     if (old) this.keys.set(this.key(old), null);
     this.changed.set(id, null);
   }
+
+  private own(): void {
+    if (this.changed !== (NO_CHANGES as Map<number, R | null>)) return;
+    this.changed = new Map();
+    this.keys = new Map();
+  }
 }
+
+/** The changes of a view that has none (never written: `own` replaces it first). */
+const NO_CHANGES = new Map<never, never>();
