@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 
 /**
  * One audit record (issue 7, SPEC §2): who did what, from where, and how it ended. Never a
@@ -60,7 +60,7 @@ const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
  */
 export function sealRecord(entry: AuditEntry, seq: number, prev: string, commit: number | null = null): { text: string; hash: string } {
   const body = JSON.stringify(commit === null ? { seq, prev, ...entry } : { seq, prev, commit, ...entry });
-  const hash = createHash('sha256').update(body).digest('hex');
+  const hash = digest('sha256', body, 'hex');
   return { text: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
 }
 
@@ -75,7 +75,7 @@ export function readRecord(text: string): AuditRecord | string {
   const m = HASH_SUFFIX.exec(text);
   if (!m) return 'the record has no hash';
   const body = `${text.slice(0, m.index)}}`;
-  if (createHash('sha256').update(body).digest('hex') !== m[1]) return 'the record does not match its hash (edited)';
+  if (digest('sha256', body, 'hex') !== m[1]) return 'the record does not match its hash (edited)';
   try {
     return JSON.parse(text) as AuditRecord;
   } catch {

@@ -38,6 +38,9 @@ interface Queued {
   reject: (err: unknown) => void;
 }
 
+/** The records of one enqueue share a batch: the last one settles for all of them. */
+const noop = () => {};
+
 /** One record as found by a walk over the file: where, and its text or what is wrong. */
 interface Found {
   index: number;
@@ -144,7 +147,7 @@ export class AuditTrail {
 
   /** Records the entry; resolves once it is durable (or, in memory, at once). */
   append(entry: AuditEntry): Promise<void> {
-    return this.enqueue(entry, null, true);
+    return this.enqueue([entry], null, true);
   }
 
   /**
@@ -152,7 +155,7 @@ export class AuditTrail {
    * without a flush of their own. Resolves once written.
    */
   appendCommitted(entries: AuditEntry[], commit: number): Promise<void> {
-    return Promise.all(entries.map((e) => this.enqueue(e, commit, false))).then(() => undefined);
+    return this.enqueue(entries, commit, false);
   }
 
   /**
@@ -167,16 +170,21 @@ export class AuditTrail {
     return missing.reduce((n, c) => n + c.entries.length, 0);
   }
 
-  private enqueue(entry: AuditEntry, commit: number | null, sync: boolean): Promise<void> {
+  /** Queues records written together (a batch is written whole or not at all): one promise for all. */
+  private enqueue(entries: AuditEntry[], commit: number | null, sync: boolean): Promise<void> {
     if (this.memory) {
-      const seq = ++this.seq;
-      const { text, hash } = sealRecord(entry, seq, this.head, commit);
-      this.head = hash;
-      this.memory.push(JSON.parse(text) as AuditRecord);
+      for (const entry of entries) {
+        const seq = ++this.seq;
+        const { text, hash } = sealRecord(entry, seq, this.head, commit);
+        this.head = hash;
+        this.memory.push(JSON.parse(text) as AuditRecord);
+      }
       return Promise.resolve();
     }
+    if (entries.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.queue.push({ entry, commit, sync, resolve, reject });
+      const last = entries.length - 1;
+      entries.forEach((entry, i) => this.queue.push(i === last ? { entry, commit, sync, resolve, reject } : { entry, commit, sync, resolve: noop, reject: noop }));
       if (sync) this.writeSoon();
       else this.lazy ??= setTimeout(() => this.writeSoon(), LAZY_WRITE_MS);
     });
@@ -229,7 +237,7 @@ export class AuditTrail {
       const sealed = sealRecord(q.entry, ++seq, head, q.commit);
       if (q.commit !== null) lastCommit = q.commit;
       head = sealed.hash;
-      const rec = frameRecord(Buffer.from(sealed.text, 'utf8'), this.cipher, AUDIT_MAGIC);
+      const rec = frameRecord(sealed.text, this.cipher, AUDIT_MAGIC);
       starts.push(at);
       at += rec.length;
       recs.push(rec);
@@ -299,7 +307,7 @@ export class AuditTrail {
       put(fileHeader(AUDIT_MAGIC, AUDIT_VERSION, 0, keys.write?.keyId ?? 0));
       for (const r of walk.records) {
         if (r.problem || r.text === null) throw new Error(`audit record ${r.index + 1} (byte offset ${r.offset}): ${r.problem}; rekey stopped, nothing changed`);
-        put(frameRecord(Buffer.from(r.text, 'utf8'), keys.write, AUDIT_MAGIC));
+        put(frameRecord(r.text, keys.write, AUDIT_MAGIC));
       }
       fsyncSync(out);
     } finally {

@@ -64,13 +64,26 @@ export const snapshotHeader = (lastSeq: number, keyId = 0): Buffer => fileHeader
 
 /** A record of `payload` as JSON, sealed when a cipher is given (`aad`: the file's magic). */
 export function encodeRecord(payload: unknown, cipher: Cipher | null = null, aad: Buffer = MAGIC): Buffer {
-  return frameRecord(Buffer.from(JSON.stringify(payload), 'utf8'), cipher, aad);
+  return frameRecord(JSON.stringify(payload), cipher, aad);
 }
 
-/** Length, checksum and body: the framing every record file shares. */
-export function frameRecord(plain: Buffer, cipher: Cipher | null = null, aad: Buffer = MAGIC): Buffer {
-  const body = cipher ? cipher.seal(plain, aad) : plain;
-  const rec = Buffer.alloc(RECORD_HEADER + body.length);
+/**
+ * Length, checksum and body: the framing every record file shares. A text body (UTF-8) is
+ * written straight into the record: one buffer per commit on the hot path, not three.
+ */
+export function frameRecord(plain: Buffer | string, cipher: Cipher | null = null, aad: Buffer = MAGIC): Buffer {
+  if (cipher) return frameBody(cipher.seal(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain, aad));
+  if (typeof plain !== 'string') return frameBody(plain);
+  const n = Buffer.byteLength(plain, 'utf8');
+  const rec = Buffer.allocUnsafe(RECORD_HEADER + n); // every byte is written below
+  rec.write(plain, RECORD_HEADER, 'utf8');
+  rec.writeUInt32BE(n, 0);
+  rec.writeUInt32BE(crc32(rec.subarray(RECORD_HEADER)), 4);
+  return rec;
+}
+
+function frameBody(body: Buffer): Buffer {
+  const rec = Buffer.allocUnsafe(RECORD_HEADER + body.length);
   rec.writeUInt32BE(body.length, 0);
   rec.writeUInt32BE(crc32(body), 4);
   body.copy(rec, RECORD_HEADER);
