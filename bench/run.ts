@@ -4,9 +4,10 @@ import { benchAgainstPostgres } from './pgbench.js';
 import { measureScale } from './scale.js';
 import { benchHttp } from './http.js';
 import { fdatasyncMicros } from './disk.js';
+import { benchEngine } from './engine.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|pg|http|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|pg|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -16,6 +17,13 @@ if (!only || only === 'parser') {
   console.log(
     `parser: ${r.statements} statements, median ${r.medianMs.toFixed(0)} ms of ${r.runsMs.length} runs ` +
       `(${r.runsMs.map((x) => x.toFixed(0)).join(', ')}) → ${r.perSecond.toLocaleString('en-US')} statements/s`,
+  );
+}
+if (!only || only === 'engine') {
+  const r = await benchEngine(Number(process.env.BENCH_PAIRS ?? 10_000), Number(process.env.BENCH_RUNS ?? 5));
+  console.log(
+    `engine: GRANT + REVOKE in-process (data directory on tmpfs), median ${r.medianUs.toFixed(1)} µs per pair of ${r.runsUs.length} runs ` +
+      `(${r.runsUs.map((x) => x.toFixed(1)).join(', ')})`,
   );
 }
 if (!only || only === 'pg') {
