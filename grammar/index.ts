@@ -2,37 +2,45 @@ import type { IRecognitionException, IToken } from 'chevrotain';
 import { PgError } from '../src/errors/pg-error.js';
 import type { Statement } from './ast.js';
 import { parser } from './parser.js';
+import { redactText } from './redact.js';
 import { scanStatement, type ScanError } from './scanner.js';
 
 export type * from './ast.js';
-export { redactStatement } from './redact.js';
 
 /**
- * Texts parsed before, and their statements (frozen: the engine never changes a statement,
- * which is what lets a prepared statement run many times). Applications and pgbench send
- * the same text again and again; lexing and parsing it was 4-6% of the event loop's time.
- * Only texts that cannot hold a secret are kept: none with a string literal (a password
- * is one) or a key's prefix.
+ * Texts seen before, and what was made of them: applications and pgbench send the same
+ * text again and again; lexing and parsing it was 4-6% of the event loop's time. Only texts
+ * that cannot hold a secret are kept: none with a string literal (a password is one), a
+ * dollar quote or a key's prefix.
  */
-const parsed = new Map<string, readonly Statement[]>();
-const PARSED_MAX = 512;
-const PARSED_TEXT_MAX = 1024;
+const KEPT_MAX = 512;
+const KEPT_TEXT_MAX = 1024;
 const mayHoldSecret = (text: string) => /['$]|pcu_/i.test(text);
+
+function keptByText<V>(make: (text: string) => V, keep: (v: V) => V = (v) => v): (text: string) => V {
+  const kept = new Map<string, V>();
+  return (text) => {
+    const hit = kept.get(text);
+    if (hit !== undefined) return hit;
+    const v = make(text);
+    if (text.length <= KEPT_TEXT_MAX && !mayHoldSecret(text)) {
+      if (kept.size >= KEPT_MAX) kept.clear();
+      kept.set(text, keep(v));
+    }
+    return v;
+  };
+}
 
 /**
  * parse(text): the statements of a query string, or a 42601 PgError positioned in
  * characters (1-based, as PostgreSQL's error position) with what was expected as a hint.
+ * Kept statements are frozen: the engine never changes a statement, which is what lets a
+ * prepared statement run many times.
  */
-export function parse(text: string): readonly Statement[] {
-  const kept = parsed.get(text);
-  if (kept) return kept;
-  const statements = parseText(text);
-  if (text.length <= PARSED_TEXT_MAX && !mayHoldSecret(text)) {
-    if (parsed.size >= PARSED_MAX) parsed.clear();
-    parsed.set(text, deepFreeze(statements));
-  }
-  return statements;
-}
+export const parse: (text: string) => readonly Statement[] = keptByText(parseText, deepFreeze);
+
+/** A statement's text fit for the audit trail (redact.ts), kept as parses are. */
+export const redactStatement: (text: string) => string = keptByText(redactText);
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {

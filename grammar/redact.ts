@@ -11,7 +11,7 @@ const SECRET_SHAPES = [/pcu_[a-z0-9]{16}_/i, /^'?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-
  * the string after PASSWORD, and any string shaped like a key or a token, replaced by
  * '[redacted]'. Parameters ($1) are never part of the text.
  */
-export function redactStatement(text: string): string {
+export function redactText(text: string): string {
   const { tokens } = scan(text);
   const out: string[] = [];
   for (let i = 0; i < tokens.length; i++) {
