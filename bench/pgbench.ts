@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { median, pgbench, postgresBin, psql, startPortcullis, startPostgres, type BenchServer } from './servers.js';
 
 /**
@@ -88,8 +89,8 @@ export interface Comparison {
   postgres: number;
   ratio: number;
   target: number | null;
-  /** Server CPU per transaction (µs), over all runs of the figure; portcullis's main thread and how busy it was. */
-  cpu: { portcullis: number; portcullisMain: number; mainBusy: number; postgres: number };
+  /** Server CPU per transaction (µs), over all runs of the figure; portcullis's main thread and how busy it was; pgbench's own (against portcullis). */
+  cpu: { portcullis: number; portcullisMain: number; mainBusy: number; postgres: number; pgbench: number };
 }
 
 export async function benchAgainstPostgres(runs: number, seconds: number, log: (s: string) => void): Promise<Comparison[] | null> {
@@ -111,7 +112,7 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
       for (const clients of [1, 8]) {
         const measure = (s: BenchServer, script: string) => {
           const tps: number[] = [];
-          const sum = { tx: 0, all: 0, main: 0, wall: 0 };
+          const sum = { tx: 0, all: 0, main: 0, wall: 0, client: 0 };
           for (let r = 0; r < runs; r++) {
             const run = pgbench(bin, s, withClient(script), clients, seconds, w.connectEach);
             if (run.failed > 0) throw new Error(`${w.name} on ${s.name}: ${run.failed} failed transactions`);
@@ -120,9 +121,10 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
             sum.all += run.cpu.all;
             sum.main += run.cpu.main;
             sum.wall += run.wallUs;
+            sum.client += run.clientCpu;
           }
           const per = (us: number) => (sum.tx > 0 ? us / sum.tx : 0);
-          return { tps: median(tps), cpu: per(sum.all), main: per(sum.main), busy: sum.main / sum.wall };
+          return { tps: median(tps), cpu: per(sum.all), main: per(sum.main), busy: sum.main / sum.wall, client: per(sum.client) };
         };
         // Interleaved, so both see the same machine weather.
         const p = measure(pcu, w.portcullis);
@@ -134,7 +136,7 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
           postgres: q.tps,
           ratio: p.tps / q.tps,
           target: clients === 8 && w.target > 0 ? w.target : null,
-          cpu: { portcullis: p.cpu, portcullisMain: p.main, mainBusy: p.busy, postgres: q.cpu },
+          cpu: { portcullis: p.cpu, portcullisMain: p.main, mainBusy: p.busy, postgres: q.cpu, pgbench: p.client },
         };
         out.push(c);
         const n = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -150,6 +152,14 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
             `    server CPU per transaction: portcullis ${n(p.cpu)} µs, of which its main thread ${n(p.main)} µs ` +
               `(busy ${(100 * p.busy).toFixed(0)}% of the runs: at 100%, ≤ ${n(1e6 / p.main)} tps = ${(1e6 / p.main / q.tps).toFixed(2)}× PostgreSQL); ` +
               `PostgreSQL ${n(q.cpu)} µs over all its processes`,
+          );
+        }
+        // What the machine allows at the target: pgbench and the server share its cores.
+        if (c.target !== null && c.ratio < c.target && p.main > 0) {
+          const budget = (os.cpus().length * 1e6) / (c.target * q.tps);
+          log(
+            `    at ${c.target}× PostgreSQL (${n(c.target * q.tps)} tps) this machine has ${n(budget)} µs of CPU per transaction for everything: ` +
+              `pgbench took ${n(p.client)} µs of it here, leaving ≤ ${n(budget - p.client)} µs for the server (portcullis used ${n(p.cpu)})`,
           );
         }
       }

@@ -46,6 +46,12 @@ function statTimes(file: string): number[] {
   }
 }
 
+/** The CPU of this process's children it has waited for (spawnSync waits for pgbench). */
+function reapedChildrenCpu(): number {
+  const [, , cu, cs] = statTimes('/proc/self/stat');
+  return cu! + cs!;
+}
+
 /** A process's CPU with its reaped children's, plus its live children's (PostgreSQL's backends and workers). */
 function treeCpu(pid: number): number {
   // A child reaped between reading the parent and listing the children would be counted
@@ -174,6 +180,8 @@ export interface PgbenchRun {
   /** Transactions pgbench completed, and the server's CPU (µs) while it ran. */
   transactions: number;
   cpu: CpuTime;
+  /** pgbench's own CPU (µs): it shares the machine with the server. */
+  clientCpu: number;
   wallUs: number;
 }
 
@@ -186,9 +194,11 @@ export function pgbench(bin: string, s: BenchServer, script: string, clients: nu
   if (connectEach) args.push('-C');
   args.push('-h', '127.0.0.1', '-p', String(s.port), '-U', s.user, s.database);
   const before = s.cpu();
+  const clientBefore = reapedChildrenCpu();
   const started = process.hrtime.bigint();
   const r = spawnSync(path.join(bin, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD } });
   const wallUs = Number(process.hrtime.bigint() - started) / 1000;
+  const clientCpu = reapedChildrenCpu() - clientBefore;
   const after = s.cpu();
   rmSync(dir, { recursive: true, force: true });
   const tps = /tps = ([\d.]+)/.exec(r.stdout);
@@ -200,6 +210,7 @@ export function pgbench(bin: string, s: BenchServer, script: string, clients: nu
     failed: failed ? Number(failed[1]) : 0,
     transactions: done ? Number(done[1]) : 0,
     cpu: { all: after.all - before.all, main: after.main - before.main },
+    clientCpu,
     wallUs,
   };
 }
