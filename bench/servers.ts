@@ -35,12 +35,15 @@ export interface CpuTime {
 /** Clock ticks per second in /proc (USER_HZ: 100 on every Linux this runs on). */
 const TICK_US = 1e6 / 100;
 
-/** utime, stime, cutime, cstime of a /proc stat line, in µs (the fields after the command's closing parenthesis). */
+/** The fields of a /proc stat line after the command's closing parenthesis (state, ppid, ...). */
+const statFields = (text: string) => text.slice(text.lastIndexOf(')') + 2).split(' ');
+
+/** utime, stime, cutime, cstime of a /proc stat line, in µs. */
+const timesOf = (f: string[]) => [f[11], f[12], f[13], f[14]].map((x) => Number(x) * TICK_US);
+
 function statTimes(file: string): number[] {
   try {
-    const text = readFileSync(file, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return [f[11], f[12], f[13], f[14]].map((x) => Number(x) * TICK_US);
+    return timesOf(statFields(readFileSync(file, 'utf8')));
   } catch {
     return [0, 0, 0, 0]; // gone between listing and reading
   }
@@ -61,14 +64,14 @@ function treeCpu(pid: number): number {
     let children = 0;
     for (const p of readdirSync('/proc')) {
       if (!/^\d+$/.test(p)) continue;
-      let stat: string;
+      let f: string[];
       try {
-        stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        f = statFields(readFileSync(`/proc/${p}/stat`, 'utf8'));
       } catch {
         continue;
       }
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
-      const [u, s] = statTimes(`/proc/${p}/stat`); // its own user and system time
+      if (Number(f[1]) !== pid) continue;
+      const [u, s] = timesOf(f); // its own user and system time
       children += u! + s!;
     }
     const after = statTimes(`/proc/${pid}/stat`);
