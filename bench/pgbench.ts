@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { median, pgbench, postgresBin, psql, startPortcullis, startPostgres, type BenchServer } from './servers.js';
+import { median, pgbench, postgresBin, psql, startFloor, startPortcullis, startPostgres, type BenchServer } from './servers.js';
 
 /**
  * portcullis against PostgreSQL, both measured here in the same run with pgbench (simple
@@ -17,6 +17,8 @@ interface Workload {
   portcullis: string;
   postgres: string;
   connectEach?: boolean;
+  /** Also measure the floor servers (pg-floor.ts) at 8 clients: what any Node.js server here gets. */
+  floor?: boolean;
 }
 
 const users = (n: number, create: (i: number) => string) => Array.from({ length: n }, (_, i) => create(i)).join('\n');
@@ -48,6 +50,7 @@ export const WORKLOADS: Workload[] = [
     },
     portcullis: 'GRANT crew TO g:c;\nREVOKE crew FROM g:c;\n',
     postgres: 'GRANT crew TO g:c;\nREVOKE crew FROM g:c;\n',
+    floor: true,
   },
   {
     name: 'the user list, 100 users (SHOW USERS / pg_roles)',
@@ -91,6 +94,8 @@ export interface Comparison {
   target: number | null;
   /** Server CPU per transaction (µs), over all runs of the figure; portcullis's main thread and how busy it was; pgbench's own (against portcullis). */
   cpu: { portcullis: number; portcullisMain: number; mainBusy: number; postgres: number; pgbench: number };
+  /** The floor servers' tps (8 clients, workloads with `floor`). */
+  floor?: { durable: number; reply: number };
 }
 
 export async function benchAgainstPostgres(runs: number, seconds: number, log: (s: string) => void): Promise<Comparison[] | null> {
@@ -104,31 +109,36 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
   for (const w of WORKLOADS.filter((x) => !only || x.name.includes(only))) {
     const pg = await startPostgres(bin, 55432);
     const pcu = await startPortcullis();
+    const floors: BenchServer[] = [];
     try {
+      if (w.floor) floors.push(await startFloor('durable'), await startFloor('reply'));
       if (w.setup) {
         psql(bin, pcu, w.setup.portcullis);
         psql(bin, pg, w.setup.postgres);
       }
       for (const clients of [1, 8]) {
-        const measure = (s: BenchServer, script: string) => {
-          const tps: number[] = [];
-          const sum = { tx: 0, all: 0, main: 0, wall: 0, client: 0 };
-          for (let r = 0; r < runs; r++) {
+        // Run by run in turn, so every server sees the same machine weather.
+        const servers: [BenchServer, string][] = [[pcu, w.portcullis], [pg, w.postgres]];
+        if (clients > 1) for (const f of floors) servers.push([f, w.portcullis]);
+        const tallies = servers.map(() => ({ tps: [] as number[], tx: 0, all: 0, main: 0, wall: 0, client: 0 }));
+        for (let r = 0; r < runs; r++) {
+          servers.forEach(([s, script], i) => {
             const run = pgbench(bin, s, withClient(script), clients, seconds, w.connectEach);
             if (run.failed > 0) throw new Error(`${w.name} on ${s.name}: ${run.failed} failed transactions`);
-            tps.push(run.tps);
-            sum.tx += run.transactions;
-            sum.all += run.cpu.all;
-            sum.main += run.cpu.main;
-            sum.wall += run.wallUs;
-            sum.client += run.clientCpu;
-          }
-          const per = (us: number) => (sum.tx > 0 ? us / sum.tx : 0);
-          return { tps: median(tps), cpu: per(sum.all), main: per(sum.main), busy: sum.main / sum.wall, client: per(sum.client) };
-        };
-        // Interleaved, so both see the same machine weather.
-        const p = measure(pcu, w.portcullis);
-        const q = measure(pg, w.postgres);
+            const t = tallies[i]!;
+            t.tps.push(run.tps);
+            t.tx += run.transactions;
+            t.all += run.cpu.all;
+            t.main += run.cpu.main;
+            t.wall += run.wallUs;
+            t.client += run.clientCpu;
+          });
+        }
+        const [p, q, durable, reply] = tallies.map((t) => {
+          const per = (us: number) => (t.tx > 0 ? us / t.tx : 0);
+          return { tps: median(t.tps), cpu: per(t.all), main: per(t.main), busy: t.main / t.wall, client: per(t.client) };
+        });
+        if (!p || !q) throw new Error('unreachable: portcullis and PostgreSQL are always measured');
         const c: Comparison = {
           workload: w.name,
           clients,
@@ -138,6 +148,7 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
           target: clients === 8 && w.target > 0 ? w.target : null,
           cpu: { portcullis: p.cpu, portcullisMain: p.main, mainBusy: p.busy, postgres: q.cpu, pgbench: p.client },
         };
+        if (durable && reply) c.floor = { durable: durable.tps, reply: reply.tps };
         out.push(c);
         const n = (x: number) => Math.round(x).toLocaleString('en-US');
         log(
@@ -154,6 +165,14 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
               `PostgreSQL ${n(q.cpu)} µs over all its processes`,
           );
         }
+        // A Node.js server that does no work per statement bounds what portcullis can reach here.
+        if (c.floor) {
+          log(
+            `    floor (bench/pg-floor.ts, a bare Node.js pgwire server, no work per statement): answering after a durable append to ` +
+              `portcullis's log ${n(c.floor.durable)} tps = ${(c.floor.durable / q.tps).toFixed(2)}× PostgreSQL (portcullis reached ` +
+              `${((100 * p.tps) / c.floor.durable).toFixed(0)}% of it); answering at once, no disk, ${n(c.floor.reply)} tps = ${(c.floor.reply / q.tps).toFixed(2)}×`,
+          );
+        }
         // What the machine allows at the target: pgbench and the server share its cores.
         if (c.target !== null && c.ratio < c.target && p.main > 0) {
           const budget = (os.cpus().length * 1e6) / (c.target * q.tps);
@@ -164,6 +183,7 @@ export async function benchAgainstPostgres(runs: number, seconds: number, log: (
         }
       }
     } finally {
+      for (const f of floors) await f.stop();
       await pcu.stop();
       await pg.stop();
     }

@@ -80,6 +80,13 @@ function treeCpu(pid: number): number {
   }
 }
 
+/** A Node.js server's CPU: the whole process, and its main thread (the event loop). */
+function nodeCpu(pid: number): CpuTime {
+  const [u, s] = statTimes(`/proc/${pid}/task/${pid}/stat`);
+  const [pu, ps] = statTimes(`/proc/${pid}/stat`);
+  return { all: pu! + ps!, main: u! + s! };
+}
+
 export function postgresBin(): string | null {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return null;
@@ -137,11 +144,7 @@ export async function startPortcullis(args: string[] = []): Promise<BenchServer>
   return {
     name: 'portcullis',
     port,
-    cpu: () => {
-      const [u, s] = statTimes(`/proc/${child.pid}/task/${child.pid}/stat`);
-      const [pu, ps] = statTimes(`/proc/${child.pid}/stat`);
-      return { all: pu! + ps!, main: u! + s! };
-    },
+    cpu: () => nodeCpu(child.pid!),
     user: 'bench',
     database: 'default',
     pid: child.pid!,
@@ -150,6 +153,31 @@ export async function startPortcullis(args: string[] = []): Promise<BenchServer>
       child.kill('SIGTERM');
       await exited;
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The floor for write statements (pg-floor.ts): a bare pgwire server in Node.js answering
+ * after a durable append to portcullis's log (`durable`), or at once (`reply`).
+ */
+export async function startFloor(mode: 'durable' | 'reply'): Promise<BenchServer> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/pg-floor.js'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
+  });
+  return {
+    name: `floor (${mode})`,
+    port,
+    cpu: () => nodeCpu(child.pid!),
+    user: 'floor',
+    database: 'floor',
+    pid: child.pid!,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
     },
   };
 }
