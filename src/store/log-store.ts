@@ -355,6 +355,10 @@ export class LogStore implements Store {
   private flushed(ticket: number, error: Error | null): void {
     if (error) {
       const first = this.flights[0];
+      // With batches in the air, this may be a failure reported late, for a flush asked for
+      // before an earlier failure: it fails them all the same, since a batch written after
+      // the flush was asked for may have been written back (and lost) by it, and a later
+      // fdatasync would not report that again (docs/decisions.md, group commit).
       if (!first) return; // answered for batches already failed
       const end = HEADER_SIZE + this.size;
       this.size = first.at - HEADER_SIZE;
