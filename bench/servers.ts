@@ -140,19 +140,23 @@ export async function startPortcullis(args: string[] = []): Promise<BenchServer>
     env: { ...process.env, PORTCULLIS_BOOTSTRAP_USER: 'bench', PORTCULLIS_BOOTSTRAP_PASSWORD: PASSWORD },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const port = await listening(child);
+  return nodeServer('portcullis', child, await listening(child), 'bench', 'default', () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** A Node.js server running as `child`: its CPU from /proc, stopped with SIGTERM. */
+function nodeServer(name: string, child: ChildProcess, port: number, user: string, database: string, cleanup = () => {}): BenchServer {
   return {
-    name: 'portcullis',
+    name,
     port,
     cpu: () => nodeCpu(child.pid!),
-    user: 'bench',
-    database: 'default',
+    user,
+    database,
     pid: child.pid!,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     },
   };
 }
@@ -167,19 +171,7 @@ export async function startFloor(mode: 'durable' | 'reply'): Promise<BenchServer
     child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
     child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
   });
-  return {
-    name: `floor (${mode})`,
-    port,
-    cpu: () => nodeCpu(child.pid!),
-    user: 'floor',
-    database: 'floor',
-    pid: child.pid!,
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return nodeServer(`floor (${mode})`, child, port, 'floor', 'floor');
 }
 
 /** Readiness is the server's own "listening" line (it carries the real port). */
