@@ -4,7 +4,7 @@ import path from 'node:path';
 import { LocalConnection } from '../src/client/local-connection.js';
 import { dataDirOptions } from '../src/engine/data-dir.js';
 import { Engine } from '../src/engine/engine.js';
-import { median } from './servers.js';
+import { median, PASSWORD } from './servers.js';
 
 /**
  * What one write statement costs the event loop, without sockets or a disk to wait for:
@@ -15,7 +15,7 @@ import { median } from './servers.js';
 export async function benchEngine(pairs: number, runs: number): Promise<{ medianUs: number; runsUs: number[] }> {
   const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dir = mkdtempSync(path.join(base, 'bench-engine-'));
-  const engine = new Engine({ ...dataDirOptions(path.join(dir, 'data')), bootstrapUser: 'bench', bootstrapPassword: 'bench-password' });
+  const engine = new Engine({ ...dataDirOptions(path.join(dir, 'data')), bootstrapUser: 'bench', bootstrapPassword: PASSWORD });
   await engine.open();
   const conn = LocalConnection.open(engine, 'bench');
   try {

@@ -38,7 +38,10 @@ interface Queued {
   reject: (err: unknown) => void;
 }
 
-/** The records of one enqueue share a batch: the last one settles for all of them. */
+/**
+ * What the records of one enqueue but the last settle: they are written in the same batch
+ * (whole or not at all), so the last one's resolve or reject answers for all of them.
+ */
 const noop = () => {};
 
 /** One record as found by a walk over the file: where, and its text or what is wrong. */
