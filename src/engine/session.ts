@@ -242,7 +242,16 @@ export class EngineSession implements QuerySession {
   }
 
   async simpleQuery(sql: string, out: ResultSink): Promise<void> {
-    const statements = parse(sql);
+    let statements: readonly Statement[];
+    try {
+      statements = parse(sql);
+    } catch (err) {
+      // A syntax error anywhere in the message runs none of it and, as in PostgreSQL, aborts an
+      // open transaction block: psql -1 -f sends each statement alone, and a typo must not let
+      // COMMIT commit the rest.
+      this.abortStatement();
+      throw err;
+    }
     if (statements.length === 0) {
       out.emptyQuery();
       return;
