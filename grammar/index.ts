@@ -101,7 +101,9 @@ const STRING_TOKENS = new Set(['StringLiteral', 'EscapeString', 'DollarString'])
 
 function parseError(text: string, e: IRecognitionException, positionOf: (o: number) => number): PgError {
   const tok: IToken = e.token;
-  const expected = expectedFrom(e.message);
+  // When no alternative fits, Chevrotain reports the first token of the alternatives, which
+  // may itself be one of the expected ones: a hint that lists the token it points at is noise.
+  const expected = expectedFrom(e.message, tok.tokenType.LABEL ?? tok.tokenType.name);
   const hint = expected ? `Expected ${expected}.` : undefined;
   if (tok.tokenType.name === 'EOF' || Number.isNaN(tok.startOffset)) {
     return new PgError('syntax_error', 'syntax error at end of input', { position: positionOf(text.length), hint });
@@ -112,7 +114,7 @@ function parseError(text: string, e: IRecognitionException, positionOf: (o: numb
 }
 
 /** Chevrotain's messages list expected token labels; turn them into "A, B or C". */
-function expectedFrom(message: string): string | null {
+function expectedFrom(message: string, pointedAt: string): string | null {
   const labels = new Set<string>();
   const single = /Expecting (?:token of type )?--> (.+?) <--/.exec(message);
   if (single) labels.add(single[1]!);
@@ -122,7 +124,7 @@ function expectedFrom(message: string): string | null {
   }
   // Categories and alternative spellings of a name add noise, not information.
   const noise = new Set(['EOF', 'NonReserved', 'Reserved', 'a quoted name']);
-  const list = [...labels].filter((l) => !noise.has(l));
+  const list = [...labels].filter((l) => !noise.has(l) && l !== pointedAt).map((l) => (/^[A-Za-z]/.test(l) ? l : `"${l}"`));
   // A long list (any expression could go here) says less than none at all.
   if (list.length === 0 || list.length > 8) return null;
   if (list.length === 1) return list[0]!;

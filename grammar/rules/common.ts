@@ -96,6 +96,49 @@ export class CommonRules extends EmbeddedActionsParser {
     return { value: this.ACTION(() => tokenName(t)) as string, position: this.pos(t) };
   });
 
+  /**
+   * A database name: any name, or `default` unquoted. DEFAULT is a reserved word (SET SESSION
+   * AUTHORIZATION DEFAULT), but every tenant's own database is called `default` (SPEC §3).
+   */
+  protected databaseName = this.RULE('databaseName', (): Name =>
+    this.OR([
+      { ALT: () => this.SUBRULE(this.name) },
+      {
+        ALT: (): Name => {
+          const t = this.CONSUME(T.Default);
+          return { value: 'default', position: this.pos(t) };
+        },
+      },
+    ]),
+  );
+
+  /** A list of database names, with or without parentheses. */
+  protected databaseNameList = this.RULE('databaseNameList', (): Name[] =>
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          const names = this.SUBRULE(this.bareDatabaseNameList);
+          this.CONSUME(T.RParen);
+          return names;
+        },
+      },
+      { ALT: () => this.SUBRULE2(this.bareDatabaseNameList) },
+    ]),
+  );
+
+  private bareDatabaseNameList = this.RULE('bareDatabaseNameList', (): Name[] => {
+    const names: Name[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const n = this.SUBRULE(this.databaseName);
+        this.ACTION(() => names.push(n));
+      },
+    });
+    return names;
+  });
+
   protected dottedName = this.RULE('dottedName', (): string => {
     const parts: string[] = [this.SUBRULE(this.name).value];
     this.MANY(() => {

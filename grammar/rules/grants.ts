@@ -100,13 +100,13 @@ export class GrantRules extends TenantRules {
         {
           ALT: (): GrantTarget => {
             this.CONSUME(T.Database);
-            return { kind: 'databases', names: this.SUBRULE(this.nameList) };
+            return { kind: 'databases', names: this.SUBRULE(this.databaseNameList) };
           },
         },
         {
           ALT: (): GrantTarget => {
             this.OPTION2(() => this.CONSUME(T.Collection));
-            const database: Name = this.SUBRULE(this.name);
+            const database: Name = this.SUBRULE(this.databaseName);
             this.CONSUME(T.Dot);
             const collection: Name = this.SUBRULE2(this.name);
             return { kind: 'collection', database, collection };

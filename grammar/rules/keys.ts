@@ -23,7 +23,7 @@ export class KeyRules extends GrantRules {
           ALT: (): ApiKeyOption => {
             this.CONSUME(T.With);
             this.CONSUME(T.Databases);
-            return { kind: 'databases', names: this.SUBRULE(this.nameList) };
+            return { kind: 'databases', names: this.SUBRULE(this.databaseNameList) };
           },
         },
         {
@@ -63,7 +63,7 @@ export class KeyRules extends GrantRules {
             {
               ALT: (): ApiKeyChange => {
                 this.CONSUME(T.Databases);
-                return { kind: 'databases', names: this.SUBRULE(this.nameList) };
+                return { kind: 'databases', names: this.SUBRULE(this.databaseNameList) };
               },
             },
             {

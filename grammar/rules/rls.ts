@@ -61,7 +61,7 @@ export class RlsRules extends OidcRules {
   });
 
   protected collectionRef = this.RULE('collectionRef', (): CollectionRef => {
-    const first: Name = this.SUBRULE(this.name);
+    const first: Name = this.SUBRULE(this.databaseName);
     let second: Name | null = null;
     this.OPTION(() => {
       this.CONSUME(T.Dot);

@@ -14,13 +14,13 @@ export class ServiceAccountRules extends KeyRules {
       {
         ALT: (): Name[] => {
           this.CONSUME(T.Database);
-          return [this.SUBRULE2(this.name)];
+          return [this.SUBRULE(this.databaseName)];
         },
       },
       {
         ALT: (): Name[] => {
           this.CONSUME(T.Databases);
-          return this.SUBRULE(this.nameList);
+          return this.SUBRULE(this.databaseNameList);
         },
       },
     ]);
@@ -57,7 +57,7 @@ export class ServiceAccountRules extends KeyRules {
             {
               ALT: (): AdminCommand => {
                 this.CONSUME(T.Databases);
-                return { type: 'AlterServiceAccount', name, change: { kind: 'databases', names: this.SUBRULE(this.nameList) } };
+                return { type: 'AlterServiceAccount', name, change: { kind: 'databases', names: this.SUBRULE(this.databaseNameList) } };
               },
             },
             {

@@ -28,7 +28,7 @@ export class TenantRules extends UserRules {
   protected createDatabase = this.RULE('createDatabase', (): AdminCommand => {
     this.CONSUME(T.Database);
     const ifNotExists = this.SUBRULE(this.ifNotExists);
-    const name = this.SUBRULE(this.name);
+    const name = this.SUBRULE(this.databaseName);
     const tenant = this.SUBRULE(this.inTenant);
     return { type: 'CreateDatabase', name, ifNotExists, tenant };
   });
@@ -36,7 +36,7 @@ export class TenantRules extends UserRules {
   protected dropDatabase = this.RULE('dropDatabase', (): AdminCommand => {
     this.CONSUME(T.Database);
     const ifExists = this.SUBRULE(this.ifExists);
-    const name = this.SUBRULE(this.name);
+    const name = this.SUBRULE(this.databaseName);
     const tenant = this.SUBRULE(this.inTenant);
     const cascade = this.SUBRULE(this.dropBehavior);
     return { type: 'DropDatabase', name, ifExists, tenant, cascade };

@@ -141,7 +141,33 @@ describe('grammar', () => {
     const e = syntaxError("CREATE OIDC PROVIDER p WITH (issuer 'https://x/')");
     expect(e.message).toBe('syntax error at or near a string constant');
     expect(e.position).toBe(37);
-    expect(e.hint).toBe('Expected =.');
+    expect(e.hint).toBe('Expected "=".');
+  });
+
+  it('takes the tenant database `default` unquoted wherever a database name goes', () => {
+    const db = { value: 'default' };
+    expect(one('GRANT READ ON DATABASE default TO bob')).toMatchObject({ target: { kind: 'databases', names: [db] } });
+    expect(one('REVOKE READ ON DATABASE default, "default" FROM bob')).toMatchObject({ target: { names: [db, db] } });
+    expect(one('GRANT DELETE ON default.orders TO bob')).toMatchObject({ target: { kind: 'collection', database: db } });
+    expect(one("CREATE API KEY 'k' WITH DATABASES (default)")).toMatchObject({ options: [{ kind: 'databases', names: [db] }] });
+    expect(one("ALTER API KEY 'k' SET DATABASES default")).toMatchObject({ change: { kind: 'databases', names: [db] } });
+    expect(one("CREATE SERVICE ACCOUNT 's' FOR DATABASE default")).toMatchObject({ databases: [db] });
+    expect(one("ALTER SERVICE ACCOUNT 's' SET DATABASES (default, billing)")).toMatchObject({ change: { names: [db, { value: 'billing' }] } });
+    expect(one('CREATE RLS POLICY p ON default.orders FOR READ USING (a = 1)')).toMatchObject({ on: { database: db } });
+    expect(one('SHOW RLS POLICIES ON default.orders')).toMatchObject({ on: { database: db } });
+    expect(one('DROP DATABASE default')).toMatchObject({ type: 'DropDatabase', name: db });
+    // DEFAULT keeps its meaning where it is a keyword.
+    expect(one('SET SESSION AUTHORIZATION DEFAULT')).toMatchObject({ type: 'SetSessionAuthorization', user: null });
+  });
+
+  it('never lists the token it points at as the one expected', () => {
+    for (const sql of ['GRANT READ ON DATABASE TO bob', 'GRANT READ ON TO bob', 'GRANT READ ON DATABASE a TO TO']) {
+      const e = syntaxError(sql);
+      const near = /at or near "(.*)"/.exec(e.message)?.[1];
+      expect(near, sql).toBeDefined();
+      expect(e.hint ?? '', sql).not.toMatch(new RegExp(`\\b${near}\\b`, 'i'));
+    }
+    expect(syntaxError('GRANT READ ON DATABSE x TO bob').hint).toBe('Expected ".".');
   });
 
   it('parses RLS policies with the predicate language, precedence and all', () => {
