@@ -159,13 +159,21 @@ export class Settings {
   /** SET name TO value (null = DEFAULT). */
   set(name: string, value: string | null, local = false): void {
     const key = name.toLowerCase();
-    if (key === 'auth' || key.startsWith('auth.')) {
+    // `auth.x` and `"$auth.x"` both read like the session's identity: neither may be set, so no
+    // setting can ever be mistaken for (or shadow) a $auth variable.
+    const bare = key.startsWith('$') ? key.slice(1) : key;
+    if (bare === 'auth' || bare.startsWith('auth.')) {
       throw new PgError('cant_change_runtime_param', `parameter "${name}" cannot be changed`, {
         detail: '$auth.* variables come from the login and are read-only for the session.',
       });
     }
     const def = DEFS[key];
     if (!def && !key.includes('.')) throw unknown(name);
+    if (!def && !CUSTOM_NAME.test(key)) {
+      throw new PgError('invalid_name', `invalid configuration parameter name "${name}"`, {
+        detail: 'Custom parameter names must be two or more simple identifiers separated by dots.',
+      });
+    }
     if (def?.readOnly) throw new PgError('cant_change_runtime_param', `parameter "${name}" cannot be changed`);
     const next = value === null ? (def?.default ?? '') : def?.check ? def.check(value) : value;
     if (local) {
@@ -231,5 +239,8 @@ export class Settings {
     if (DEFS[key]?.report) this.changed.set(key, value);
   }
 }
+
+/** PostgreSQL's rule for a custom (placeholder) setting's name: dotted simple identifiers. */
+const CUSTOM_NAME = /^[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*(?:\.[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*)+$/;
 
 const unknown = (name: string) => new PgError('undefined_object', `unrecognized configuration parameter "${name}"`);

@@ -39,6 +39,7 @@ export const SqlState = {
   duplicate_cursor: '42P03',
   serialization_failure: '40001',
   reserved_name: '42939',
+  invalid_name: '42602',
   name_too_long: '42622',
   warning_no_active_transaction: '25P01',
   internal_error: 'XX000',
