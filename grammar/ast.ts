@@ -151,6 +151,8 @@ export type AdminCommand =
   | { type: 'SetSessionAuthorization'; user: Name | null }
   /** SET SESSION AUTHORIZATION JWT PROVIDER p CLAIMS '{...}': act as a token would. */
   | { type: 'SetSessionAuthorizationJwt'; provider: Name; claims: Value }
+  /** SET TENANT t / RESET TENANT (tenant null): a superuser's names resolve in that tenant. */
+  | { type: 'SetTenant'; tenant: TenantRef | null }
   | { type: 'ShowAuth' }
   /** DUMP CATALOG: the whole catalog as statements that restore it (superuser). */
   | { type: 'DumpCatalog' }

@@ -215,7 +215,7 @@ export class CommonRules extends EmbeddedActionsParser {
   });
 
 
-  /** A tenant by id or by name. */
+  /** A tenant by id or by name (`default`, tenant 1's name, unquoted too). */
   protected tenantRef = this.RULE('tenantRef', (): TenantRef =>
     this.OR([
       {
@@ -224,7 +224,7 @@ export class CommonRules extends EmbeddedActionsParser {
           return { id: t.image, position: this.pos(t) };
         },
       },
-      { ALT: () => this.SUBRULE(this.name) },
+      { ALT: () => this.SUBRULE(this.databaseName) },
     ]),
   );
 

@@ -334,6 +334,13 @@ export class SessionRules extends RlsRules {
           return { type: 'SetTransactionMode' };
         },
       },
+      {
+        // SET TENANT acme: no TO or `=`, which tells it from a setting of that name.
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Tenant);
+          return { type: 'SetTenant', tenant: this.SUBRULE(this.tenantRef) };
+        },
+      },
       { ALT: (): AdminCommand => this.SUBRULE3(this.setBody, { ARGS: [false, position] }) },
     ]);
   });
@@ -446,7 +453,13 @@ export class SessionRules extends RlsRules {
           return { type: 'SetSessionAuthorization', user: null };
         },
       },
-      { ALT: (): AdminCommand => ({ type: 'ResetVariable', name: this.SUBRULE(this.dottedName), position }) },
+      {
+        ALT: (): AdminCommand => {
+          const name = this.SUBRULE(this.dottedName);
+          // RESET TENANT: no setting has that (undotted) name, so the word means the tenant.
+          return name === 'tenant' ? { type: 'SetTenant', tenant: null } : { type: 'ResetVariable', name, position };
+        },
+      },
     ]);
   });
 

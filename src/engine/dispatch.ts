@@ -15,6 +15,7 @@ import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
 import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
 import { setSessionAuthorization, setSessionAuthorizationJwt } from './session-authorization.js';
+import { setTenant } from './tenant-scope.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
@@ -101,6 +102,8 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return setSessionAuthorization(cmd, ctx);
     case 'SetSessionAuthorizationJwt':
       return setSessionAuthorizationJwt(cmd, ctx);
+    case 'SetTenant':
+      return setTenant(cmd, ctx);
     case 'CreateApiKey':
       return createApiKey(cmd, ctx);
     case 'AlterApiKey':

@@ -26,6 +26,7 @@ export type Action =
   /** Checked first, before any name is resolved: a non-manager learns nothing about grantees. */
   | { kind: 'manageGrants'; revoke: boolean }
   | { kind: 'setSessionAuthorization' }
+  | { kind: 'setTenant' }
   | { kind: 'dumpCatalog' }
   | { kind: 'showLockouts' }
   | { kind: 'showAuditLog' }
@@ -174,6 +175,8 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
+    case 'setTenant':
+      throw onlySuperuser(actor, 'SET TENANT');
     case 'dumpCatalog':
       // Verifiers and key hashes are not secrets, but they are what an attacker would
       // crack offline: only a superuser reads them, as PostgreSQL's pg_authid.

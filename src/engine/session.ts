@@ -48,6 +48,8 @@ function checkStatementDatabases(cmd: AdminCommand, actor: User, view: CatalogRe
 
 /** Internal setting (not settable by SET) holding the SET SESSION AUTHORIZATION user id. */
 const CURRENT_USER_KEY = 'portcullis internal: current user id';
+/** Internal setting holding the tenant id chosen by SET TENANT (transactional like any setting). */
+const NAME_TENANT_KEY = 'portcullis internal: name tenant';
 
 /** Transaction state, as PostgreSQL's: none, the implicit one of a statement or message, a block, a failed block. */
 type Mode = 'none' | 'implicit' | 'block' | 'failed';
@@ -222,6 +224,16 @@ export class EngineSession implements QuerySession {
     return this.tx ?? this.engine.catalog;
   }
 
+  /** SET TENANT: the tenant a superuser's names resolve in (null: its own). */
+  get nameTenantId(): number | null {
+    const id = this.settings.internal(NAME_TENANT_KEY);
+    return id === undefined ? null : Number(id);
+  }
+
+  resolveNamesIn(tenantId: number | null): void {
+    this.settings.setInternal(NAME_TENANT_KEY, tenantId === null ? undefined : String(tenantId));
+  }
+
   // ---- QuerySession ----------------------------------------------------------------
 
   loginNotices(): NoticeFields[] {
@@ -341,6 +353,15 @@ export class EngineSession implements QuerySession {
     const now = this.engine.clock();
     const view = this.view();
     let actor = this.actor(view, now);
+    // SET TENANT: a superuser's names resolve in the tenant it chose. Only a superuser's: acting
+    // as someone else (SET SESSION AUTHORIZATION) is acting from that user's own tenant.
+    const nameTenant = this.nameTenantId;
+    if (nameTenant !== null && actor.role === 'superuser' && cmd.type !== 'SetTenant') {
+      if (!view.tenantById(nameTenant)) {
+        throw new PgError('undefined_object', 'the tenant chosen by SET TENANT no longer exists', { hint: 'RESET TENANT goes back to your own tenant.' });
+      }
+      actor = { ...actor, tenantId: nameTenant };
+    }
     if (actor.limits?.databaseIds) checkStatementDatabases(cmd, actor, view, now);
     const imports = st.imports ? new ImportPlan(cmd, st.imports, actor, view, params) : null;
     // IMPORT (tenant = N): the superuser acts from tenant N, so names resolve there.

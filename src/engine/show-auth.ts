@@ -9,5 +9,8 @@ export const authColumns = [col('variable'), col('value')];
 export function runShowAuth(ctx: StatementContext): Execution {
   const values = ctx.session.authValues(ctx.view, ctx.now);
   const rows = AUTH_VARIABLES.map((v) => [`$auth.${v}`, authValueText(values[v])]);
+  // While SET TENANT is in force, say where names resolve: it is not an identity, so not $auth.
+  const nameTenant = ctx.session.nameTenantId;
+  if (nameTenant !== null) rows.push(['SET TENANT', ctx.view.tenantById(nameTenant)?.name ?? `${nameTenant} (dropped)`]);
   return rowsResult(authColumns, rows[Symbol.iterator](), 'SHOW', false);
 }

@@ -38,6 +38,8 @@ type ReadOnly =
   | 'SetTransactionMode'
   | 'SetSessionAuthorization'
   | 'SetSessionAuthorizationJwt'
+  // A session setting (superuser only, 42501 otherwise: test/integration/tenant-scope.test.ts).
+  | 'SetTenant'
   | 'DumpCatalog';
 type WriteKind = Exclude<AdminCommand['type'], ReadOnly>;
 
