@@ -158,7 +158,15 @@ export async function verifyJwt(
   throw lastError instanceof TokenRejected ? lastError : new TokenRejected(reasonOf(lastError));
 }
 
-/** The provider a token is for: issuer and audience both match; `only` must be it. */
+/**
+ * The provider a token is for: the enabled one whose issuer and audience both match; `only`
+ * (the provider the client named) must be it. Two providers never share an issuer with the
+ * same audience or with audience '*' (CREATE and ALTER refuse it), but a token may carry
+ * several audiences, and a clash may reach the catalog past that check (two concurrent
+ * transactions, a catalog from an older version): a token matching more than one provider
+ * is refused unless the client named one, rather than given the tenant and role of
+ * whichever sorts first.
+ */
 function route(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider {
   const enabled = providers.filter((p) => p.enabled);
   if (only !== undefined) {
@@ -168,8 +176,11 @@ function route(providers: OidcProvider[], claims: JWTPayload, only: string | und
   }
   const auds = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   const sameIssuer = enabled.filter((p) => p.issuer === claims.iss);
-  const match = sameIssuer.find((p) => p.audience === '*' || auds.includes(p.audience));
-  if (match) return match;
+  const matches = sameIssuer.filter((p) => p.audience === '*' || auds.includes(p.audience));
+  if (matches.length > 1) {
+    throw new TokenRejected(`ambiguous audience: the token matches OIDC providers ${matches.map((p) => `"${p.name}"`).join(', ')}; name one as user jwt:<provider>`);
+  }
+  if (matches[0]) return matches[0];
   if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
   throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
 }
