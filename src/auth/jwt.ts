@@ -32,9 +32,12 @@ export interface VerifiedToken {
 /**
  * Tokens already verified, by their text: a service presents the same token on every
  * request until it expires, and an ECDSA or RSA verification costs far more than the rest
- * of a request. A hit still checks the clock (exp, nbf, iat), that the provider is the
- * same row (not dropped, not altered), and that the key that verified it is still in the
- * provider's current key set — so rotation and provider changes take effect at once.
+ * of a request. A hit is good only while everything the verification depended on still
+ * holds: the clock (exp, nbf, iat); the routing, run again over the current providers with
+ * the provider the client named now, landing on the very row that verified it (a row is
+ * replaced by every ALTER, so a disabled, altered, dropped or re-created provider misses,
+ * and so does a token another provider's creation made ambiguous); and the key that
+ * verified it, still in that provider's current key set (a JWKS re-fetch without it misses).
  */
 interface Verified {
   provider: OidcProvider;
@@ -96,9 +99,8 @@ export async function verifyJwt(
   const hit = verified.get(token);
   if (hit) {
     const p = hit.provider;
-    const current = providers.find((x) => x.name === p.name);
-    const keys = current === p && p.enabled ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
-    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds) && (only === undefined || only === p.name)) {
+    const keys = routesTo(providers, hit.claims, only) === p ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
+    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds)) {
       return { provider: p, claims: hit.claims };
     }
     verified.delete(token); // verified again below, and refused with the real reason if it now fails
@@ -183,6 +185,16 @@ function route(providers: OidcProvider[], claims: JWTPayload, only: string | und
   if (matches[0]) return matches[0];
   if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
   throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
+}
+
+/** Where `route` sends verified claims now, or null where it refuses them. */
+function routesTo(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider | null {
+  try {
+    return route(providers, claims, only);
+  } catch (err) {
+    if (err instanceof TokenRejected) return null;
+    throw err;
+  }
 }
 
 function reasonOf(err: unknown): string {
