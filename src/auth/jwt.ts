@@ -32,9 +32,12 @@ export interface VerifiedToken {
 /**
  * Tokens already verified, by their text: a service presents the same token on every
  * request until it expires, and an ECDSA or RSA verification costs far more than the rest
- * of a request. A hit still checks the clock (exp, nbf, iat), that the provider is the
- * same row (not dropped, not altered), and that the key that verified it is still in the
- * provider's current key set — so rotation and provider changes take effect at once.
+ * of a request. A hit is good only while everything the verification depended on still
+ * holds: the clock (exp, nbf, iat); the routing, run again over the current providers with
+ * the provider the client named now, landing on the very row that verified it (a row is
+ * replaced by every ALTER, so a disabled, altered, dropped or re-created provider misses,
+ * and so does a token another provider's creation made ambiguous); and the key that
+ * verified it, still in that provider's current key set (a JWKS re-fetch without it misses).
  */
 interface Verified {
   provider: OidcProvider;
@@ -96,9 +99,8 @@ export async function verifyJwt(
   const hit = verified.get(token);
   if (hit) {
     const p = hit.provider;
-    const current = providers.find((x) => x.name === p.name);
-    const keys = current === p && p.enabled ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
-    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds) && (only === undefined || only === p.name)) {
+    const keys = routesTo(providers, hit.claims, only) === p ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
+    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds)) {
       return { provider: p, claims: hit.claims };
     }
     verified.delete(token); // verified again below, and refused with the real reason if it now fails
@@ -158,7 +160,15 @@ export async function verifyJwt(
   throw lastError instanceof TokenRejected ? lastError : new TokenRejected(reasonOf(lastError));
 }
 
-/** The provider a token is for: issuer and audience both match; `only` must be it. */
+/**
+ * The provider a token is for: the enabled one whose issuer and audience both match; `only`
+ * (the provider the client named) must be it. Two providers never share an issuer with the
+ * same audience or with audience '*' (CREATE and ALTER refuse it), but a token may carry
+ * several audiences, and a clash may reach the catalog past that check (two concurrent
+ * transactions, a catalog from an older version): a token matching more than one provider
+ * is refused unless the client named one, rather than given the tenant and role of
+ * whichever sorts first.
+ */
 function route(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider {
   const enabled = providers.filter((p) => p.enabled);
   if (only !== undefined) {
@@ -168,10 +178,23 @@ function route(providers: OidcProvider[], claims: JWTPayload, only: string | und
   }
   const auds = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   const sameIssuer = enabled.filter((p) => p.issuer === claims.iss);
-  const match = sameIssuer.find((p) => p.audience === '*' || auds.includes(p.audience));
-  if (match) return match;
+  const matches = sameIssuer.filter((p) => p.audience === '*' || auds.includes(p.audience));
+  if (matches.length > 1) {
+    throw new TokenRejected(`ambiguous audience: the token matches OIDC providers ${matches.map((p) => `"${p.name}"`).join(', ')}; name one as user jwt:<provider>`);
+  }
+  if (matches[0]) return matches[0];
   if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
   throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
+}
+
+/** Where `route` sends verified claims now, or null where it refuses them. */
+function routesTo(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider | null {
+  try {
+    return route(providers, claims, only);
+  } catch (err) {
+    if (err instanceof TokenRejected) return null;
+    throw err;
+  }
 }
 
 function reasonOf(err: unknown): string {

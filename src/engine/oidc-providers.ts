@@ -162,6 +162,30 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
   return next;
 }
 
+/**
+ * A token is routed to the provider whose issuer and audience both match (SPEC §2), so two
+ * providers a token could both match would leave its tenant and role to name order: the
+ * same issuer with the same audience, or with audience '*' on either side ('*' matches
+ * every audience), is refused naming the other provider. Disabled providers count too, so
+ * enabling one never makes routing ambiguous. The error points at the audience (or
+ * issuer) the statement gave.
+ */
+function checkRouting(next: OidcProvider, options: ProviderOption[], ctx: StatementContext): void {
+  for (const other of writeTx(ctx).oidcProviders()) {
+    if (other.id === next.id || other.issuer !== next.issuer) continue;
+    if (other.audience !== next.audience && other.audience !== '*' && next.audience !== '*') continue;
+    const given = (k: string) => options.find((o) => o.key.value.toLowerCase() === k)?.value.position;
+    const position = given('audience') ?? given('issuer');
+    const aud = (a: string) => (a === '*' ? "audience '*'" : `audience "${a}"`);
+    const example = other.audience !== '*' ? other.audience : next.audience !== '*' ? next.audience : null;
+    const star = other.audience === '*' || next.audience === '*' ? " (audience '*' matches every audience)" : '';
+    throw new PgError('duplicate_object', `OIDC provider "${other.name}" already has issuer "${other.issuer}" and ${aud(other.audience)}`, {
+      ...(position === undefined ? {} : { position }),
+      detail: `A token of that issuer ${example === null ? 'for any audience' : `for audience "${example}"`} would match both "${other.name}" and "${next.name}"${star}.`,
+      hint: "Providers with the same issuer need distinct audiences, and neither of them '*'.",
+    });
+  }
+}
 
 export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
@@ -194,7 +218,9 @@ export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: St
     createdAt: ctx.now,
     createdBy: ctx.actor.name,
   };
-  tx.insert('oidcProviders', applyOptions(blank, cmd.options, ctx));
+  const next = applyOptions(blank, cmd.options, ctx);
+  checkRouting(next, cmd.options, ctx);
+  tx.insert('oidcProviders', next);
   return commandDone('CREATE OIDC PROVIDER');
 }
 
@@ -203,7 +229,11 @@ export async function alterOidcProvider(cmd: Cmd<'AlterOidcProvider'>, ctx: Stat
   authorize(ctx.actor, { kind: 'manageOidcProvider', statement: 'ALTER OIDC PROVIDER' });
   const p = tx.oidcProviderByName(cmd.name.value);
   if (!p) throw new PgError('undefined_object', `OIDC provider "${cmd.name.value}" does not exist`, { position: cmd.name.position });
-  tx.update('oidcProviders', applyOptions(p, cmd.options, ctx));
+  const next = applyOptions(p, cmd.options, ctx);
+  // Only a change of issuer or audience is checked: a clash from before the rule does not
+  // block the ALTER that resolves it (another audience, enabled = false, max_role, ...).
+  if (next.issuer !== p.issuer || next.audience !== p.audience) checkRouting(next, cmd.options, ctx);
+  tx.update('oidcProviders', next);
   return commandDone('ALTER OIDC PROVIDER');
 }
 
