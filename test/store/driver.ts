@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +17,8 @@ export const SPY = pathToFileURL(path.join(ROOT, 'test/support/fs-spy.mjs')).hre
  * file, not `node -e`: an evaluated module ends its process by other rules.
  */
 export function runDriver(code: string, env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = path.join(mkdtempSync(path.join(os.tmpdir(), 'pcu-driver-')), 'driver.mjs');
+  const scriptDir = mkdtempSync(path.join(os.tmpdir(), 'pcu-driver-'));
+  const script = path.join(scriptDir, 'driver.mjs');
   writeFileSync(script, code);
   const child = spawn(process.execPath, ['--import', SPY, script], {
     env: { ...process.env, ...env },
@@ -31,6 +32,7 @@ export function runDriver(code: string, env: NodeJS.ProcessEnv, timeoutMs = 20_0
   return new Promise((resolve) =>
     child.on('close', (code) => {
       clearTimeout(timer);
+      rmSync(scriptDir, { recursive: true, force: true });
       resolve({ code, stdout, stderr });
     }),
   );
