@@ -299,7 +299,8 @@ async function goldenCommand(args: string[]): Promise<void> {
   });
   const count = (status: string) => outcomes.filter((o) => o.status === status).length;
   for (const o of outcomes) {
-    process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(7) + `${o.file}\n`);
+    // One column wide enough for the longest word ("updated", "created") and a space.
+    process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(8) + `${o.file}\n`);
     if (o.diff) process.stdout.write(o.diff);
   }
   const failed = count('failed');
