@@ -1,4 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
+import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
+import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
+import { DEFAULT_LOCKOUT_POLICY } from '../engine/lockouts.js';
+import { DEFAULT_RATE_LIMIT } from '../http/rate-limit.js';
 
 /**
  * Configuration, by precedence: flags > environment (PORTCULLIS_*) > portcullis.toml
@@ -47,33 +52,42 @@ export interface Config {
   encryptionKeyFile: string | undefined;
 }
 
+const seconds = (ms: number) => ms / 1000;
+
+/**
+ * The defaults of `portcullis serve`. The figures the engine, the HTTP API and the token
+ * checks also default to are read from their policies here, not copied: one number per
+ * setting, so the server started from the command line and one started in-process (as
+ * most tests do) cannot drift apart. test/config/defaults.test.ts checks the spawned
+ * server applies them and that they are the ones README.md documents.
+ */
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: 6432,
   httpPort: 6480,
   data: './portcullis-data',
   memory: false,
-  scramIterations: 4096,
+  scramIterations: DEFAULT_ITERATIONS,
   bootstrapUser: 'admin',
   bootstrapPassword: undefined,
   maxConnections: 1000,
   compactAt: 64 * 1024 * 1024,
-  jwtClockSkew: 60,
-  jwtMaxBytes: 8 * 1024,
-  jwksCacheSeconds: 3600,
-  jwksRefetchSeconds: 60,
-  jwksMaxStaleSeconds: 24 * 3600,
-  jwksBreakerFailures: 5,
-  jwksBreakerOpenSeconds: 30,
-  jwksTimeoutSeconds: 10,
-  jwksMaxBytes: 1024 * 1024,
-  lockoutIpFailures: 20,
-  lockoutIpWindowSeconds: 60,
-  lockoutIpSeconds: 60,
-  lockoutUserFailures: 10,
-  lockoutUserSeconds: 60,
-  rateLimitPerMinute: 1000,
-  rateLimitPerHour: 10_000,
+  jwtClockSkew: DEFAULT_TOKEN_POLICY.clockSkewSeconds,
+  jwtMaxBytes: DEFAULT_TOKEN_POLICY.maxTokenBytes,
+  jwksCacheSeconds: seconds(DEFAULT_JWKS_POLICY.ttlMs),
+  jwksRefetchSeconds: seconds(DEFAULT_JWKS_POLICY.refetchMs),
+  jwksMaxStaleSeconds: seconds(DEFAULT_JWKS_POLICY.maxStaleMs),
+  jwksBreakerFailures: DEFAULT_JWKS_POLICY.breakerFailures,
+  jwksBreakerOpenSeconds: seconds(DEFAULT_JWKS_POLICY.breakerOpenMs),
+  jwksTimeoutSeconds: seconds(DEFAULT_JWKS_POLICY.timeoutMs),
+  jwksMaxBytes: DEFAULT_JWKS_POLICY.maxBytes,
+  lockoutIpFailures: DEFAULT_LOCKOUT_POLICY.ipFailures,
+  lockoutIpWindowSeconds: seconds(DEFAULT_LOCKOUT_POLICY.ipWindowMs),
+  lockoutIpSeconds: seconds(DEFAULT_LOCKOUT_POLICY.ipLockMs),
+  lockoutUserFailures: DEFAULT_LOCKOUT_POLICY.userFailures,
+  lockoutUserSeconds: seconds(DEFAULT_LOCKOUT_POLICY.userLockMs),
+  rateLimitPerMinute: DEFAULT_RATE_LIMIT.perMinute,
+  rateLimitPerHour: DEFAULT_RATE_LIMIT.perHour,
   tlsCert: undefined,
   tlsKey: undefined,
   tlsClientCa: undefined,
