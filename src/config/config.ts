@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parse as parseTomlDocument, TomlError } from 'smol-toml';
 import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
@@ -161,23 +162,50 @@ const KEYS: Record<string, keyof Config> = {
 
 export class ConfigError extends Error {}
 
-/** A flat TOML subset: `key = "string" | 123 | true`, comments, blank lines. */
+/**
+ * portcullis.toml: a TOML document (smol-toml, TOML 1.1) whose top-level keys are settings
+ * (`-` may stand for `_`), each a string, an integer or a boolean. Anything else (an
+ * unknown key, a table, an array, a float, a date) is refused naming the file, the line
+ * and the setting.
+ */
 export function parseToml(text: string, file: string): Raw {
+  let doc: Record<string, unknown>;
+  try {
+    // BigInt integers: a float such as 6432.0 stays a number and is refused below.
+    doc = parseTomlDocument(text, { integersAsBigInt: true, unsafeKeyBehaviour: 'throw' });
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    const why = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new ConfigError(`${file}:${err.line}:${err.column}: invalid TOML: ${why}`);
+  }
   const out: Raw = {};
-  text.split(/\r?\n/).forEach((line, i) => {
-    const l = line.replace(/^\s+|\s+$/g, '');
-    if (l === '' || l.startsWith('#')) return;
-    const m = /^([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(.+?)\s*(#.*)?$/.exec(l);
-    if (!m) throw new ConfigError(`${file}:${i + 1}: expected key = value`);
-    const key = KEYS[m[1]!.replaceAll('-', '_')];
-    if (!key) throw new ConfigError(`${file}:${i + 1}: unknown setting "${m[1]}" (known: ${Object.keys(KEYS).join(', ')})`);
-    const v = m[2]!;
-    if (/^".*"$/.test(v) || /^'.*'$/.test(v)) out[key] = v.slice(1, -1);
-    else if (v === 'true' || v === 'false') out[key] = v === 'true';
-    else if (/^-?\d+$/.test(v)) out[key] = Number(v);
-    else throw new ConfigError(`${file}:${i + 1}: cannot read value ${v}`);
-  });
+  for (const [name, value] of Object.entries(doc)) {
+    const line = lineOf(text, name);
+    const at = line ? `${file}:${line}` : file;
+    const key = KEYS[name.replaceAll('-', '_')];
+    if (!key) throw new ConfigError(`${at}: unknown setting "${name}" (known: ${Object.keys(KEYS).join(', ')})`);
+    if (typeof value === 'string' || typeof value === 'boolean') out[key] = value;
+    // Beyond 2^53 an integer stays text, so the bounds check quotes it exactly.
+    else if (typeof value === 'bigint') out[key] = Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+    else throw new ConfigError(`${at}: ${name} must be a string, an integer or a boolean, not ${kindOf(value)}`);
+  }
   return out;
+}
+
+/** The line (1-based) where top-level key `name` is set, for error messages; 0 if not found. */
+function lineOf(text: string, name: string): number {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // `name =`, `name.x =` (a dotted key) or `[name]` (a table), the name bare or quoted.
+  const re = new RegExp(`^\\s*(?:\\[\\[?\\s*)?(?:${esc}|"${esc}"|'${esc}')\\s*[=.\\]]`);
+  const i = text.split(/\r?\n/).findIndex((l) => re.test(l));
+  return i + 1;
+}
+
+function kindOf(v: unknown): string {
+  if (typeof v === 'number') return 'a float';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date';
+  return 'a table';
 }
 
 export function fromEnv(env: NodeJS.ProcessEnv): Raw {
