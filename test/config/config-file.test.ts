@@ -1,7 +1,7 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/config/config.js';
 import { makeCerts } from '../support/certs.js';
 import { psql } from '../support/psql.js';
@@ -9,6 +9,7 @@ import { spawnServer, type ServerProcess } from '../support/server.js';
 
 /** portcullis.toml is TOML: read by a TOML parser, then checked setting by setting. */
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pcu-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function configFile(text: string): string {
   const file = path.join(dir, `c${n++}.toml`);
@@ -24,6 +25,7 @@ describe('portcullis serve --config', () => {
 
   it('reads a # inside a quoted string as part of the string, and a # after it as a comment', async () => {
     const certs = makeCerts();
+    onTestFinished(() => rmSync(certs.dir, { recursive: true, force: true }));
     const tlsDir = path.join(dir, 'p#1');
     mkdirSync(tlsDir);
     copyFileSync(certs.certFile, path.join(tlsDir, 'cert.pem'));

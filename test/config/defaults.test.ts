@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -187,10 +187,12 @@ describe('the defaults README.md documents are the defaults', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const block = /```toml\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(block, 'README.md has a ```toml block').toBeDefined();
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pcu-readme-')), 'portcullis.toml');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pcu-readme-'));
+    const file = path.join(dir, 'portcullis.toml');
     writeFileSync(file, block!);
     // The README's example is a valid config file; its data directory is an example path.
     const documented = resolveConfig({}, {}, file);
+    rmSync(dir, { recursive: true, force: true });
     expect({ ...documented, data: DEFAULTS.data }).toEqual(DEFAULTS);
   });
 });
