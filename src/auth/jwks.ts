@@ -130,6 +130,17 @@ export class JwksCache {
     return e.keys;
   }
 
+  /**
+   * The last set had from `url` for a provider, however old (no fetch, no staleness bound):
+   * what an open session checks its token's key against at each statement. A set fetched
+   * again without that key ends the sessions its tokens opened; null when no set from this
+   * URL is held (the provider's jwks_url changed since).
+   */
+  knownKeys(provider: string, url: string): Jwk[] | null {
+    const e = this.state.get(provider)?.entry;
+    return e && e.url === url ? e.keys : null;
+  }
+
   /** Forgets a provider (dropped, or its URL changed). */
   forget(provider: string): void {
     this.state.delete(provider);

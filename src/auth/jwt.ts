@@ -25,8 +25,13 @@ export class TokenRejected extends Error {
 }
 
 export interface VerifiedToken {
+  /** The provider row that verified it. */
   provider: OidcProvider;
   claims: JWTPayload;
+  /** Its header's algorithm and key id, and the key its signature was checked with. */
+  alg: string;
+  kid: string | undefined;
+  jwk: Jwk;
 }
 
 /**
@@ -39,15 +44,10 @@ export interface VerifiedToken {
  * and so does a token another provider's creation made ambiguous); and the key that
  * verified it, still in that provider's current key set (a JWKS re-fetch without it misses).
  */
-interface Verified {
-  provider: OidcProvider;
-  claims: JWTPayload;
-  jwk: Jwk;
-}
 const MAX_VERIFIED = 10_000;
-const verified = new Map<string, Verified>();
+const verified = new Map<string, VerifiedToken>();
 
-function remember(token: string, v: Verified): void {
+function remember(token: string, v: VerifiedToken): void {
   if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
   verified.set(token, v);
 }
@@ -100,9 +100,7 @@ export async function verifyJwt(
   if (hit) {
     const p = hit.provider;
     const keys = routesTo(providers, hit.claims, only) === p ? (p.jwksUrl ? jwks.cachedKeys(p.name, p.jwksUrl, now) : inlineKeysOf(p)) : null;
-    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds)) {
-      return { provider: p, claims: hit.claims };
-    }
+    if (keys?.includes(hit.jwk) && timeClaimsOk(hit.claims, now, policy.clockSkewSeconds)) return hit;
     verified.delete(token); // verified again below, and refused with the real reason if it now fails
   }
   let alg: string | undefined;
@@ -125,8 +123,7 @@ export async function verifyJwt(
   } catch (err) {
     throw new TokenRejected(err instanceof JwksError ? err.message : `JWKS of provider "${provider.name}" is not usable`);
   }
-  const kty = KTY_OF[alg.slice(0, 2)];
-  const candidates = keys.filter((k) => (kid === undefined || k.kid === kid) && k.kty === kty && (k.alg === undefined || k.alg === alg) && k.use !== 'enc');
+  const candidates = keys.filter((k) => usableFor(k, alg, kid));
   if (candidates.length === 0) throw new TokenRejected(kid === undefined ? `no ${alg} key in the provider's JWKS` : `unknown kid "${kid}"`);
 
   let lastError: unknown = null;
@@ -150,8 +147,9 @@ export async function verifyJwt(
       if (typeof payload.iat === 'number' && payload.iat * 1000 > now + policy.clockSkewSeconds * 1000) {
         throw new TokenRejected('token issued in the future (iat)');
       }
-      remember(token, { provider, claims: payload, jwk });
-      return { provider, claims: payload };
+      const v: VerifiedToken = { provider, claims: payload, alg, kid, jwk };
+      remember(token, v);
+      return v;
     } catch (err) {
       lastError = err;
       if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
@@ -186,6 +184,52 @@ function route(providers: OidcProvider[], claims: JWTPayload, only: string | und
   if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
   throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
 }
+
+/**
+ * When a verified token stops being accepted: its `exp` plus the clock skew, the same
+ * bound verification applies (a token is accepted while exp > now - skew).
+ */
+export function acceptedUntil(claims: JWTPayload, policy: TokenPolicy): number {
+  return ((claims.exp as number) + policy.clockSkewSeconds) * 1000;
+}
+
+/**
+ * Would a token verified earlier be accepted now? The provider row it would be accepted by,
+ * or TokenRejected with the reason. Every check verifyJwt makes, against the providers and
+ * key sets of now, except the signature itself: that depends only on the token and the key
+ * it was checked with, so the key must still be one the provider offers (a key with the
+ * same material and kid, usable for the token's algorithm). Never fetches: a JWKS URL's key
+ * set is the last one had from that URL, however old (a set fetched again without the key
+ * refuses the token; a provider whose jwks_url changed and has no set from the new URL yet
+ * refuses it — fail closed). `only`: the provider the client named at login.
+ */
+export function stillAccepted(t: VerifiedToken, only: string | undefined, providers: OidcProvider[], jwks: JwksCache, now: number, policy: TokenPolicy): OidcProvider {
+  const c = t.claims;
+  if (!timeClaimsOk(c, now, policy.clockSkewSeconds)) throw new TokenRejected('token expired');
+  const p = providers.find((x) => x.id === t.provider.id);
+  if (!p) throw new TokenRejected(`OIDC provider "${t.provider.name}" was dropped`);
+  if (!p.enabled) throw new TokenRejected(`OIDC provider "${p.name}" is disabled`);
+  if (route(providers, c, only) !== p) throw new TokenRejected(`the token is routed to another OIDC provider than "${p.name}"`);
+  // jose's checks, as verifyJwt asks for them.
+  if (c.iss !== p.issuer) throw new TokenRejected('wrong issuer');
+  const auds = c.aud === undefined ? [] : Array.isArray(c.aud) ? c.aud : [c.aud];
+  if (p.audience !== '*' && !auds.includes(p.audience)) throw new TokenRejected('wrong audience');
+  if (!p.algorithms.includes(t.alg)) throw new TokenRejected(`algorithm ${t.alg} is not allowed by provider "${p.name}"`);
+  const keys = p.jwksUrl ? jwks.knownKeys(p.name, p.jwksUrl) : inlineKeysOf(p);
+  if (!keys) throw new TokenRejected(`no JWKS of provider "${p.name}" from its current jwks_url yet`);
+  if (!keys.some((k) => k === t.jwk || (usableFor(k, t.alg, t.kid) && sameKey(k, t.jwk)))) {
+    throw new TokenRejected(`key "${t.jwk.kid ?? ''}" is no longer in the JWKS of provider "${p.name}"`);
+  }
+  return p;
+}
+
+/** A key verifyJwt would try for a token with this algorithm and kid. */
+const usableFor = (k: Jwk, alg: string, kid: string | undefined) =>
+  (kid === undefined || k.kid === kid) && k.kty === KTY_OF[alg.slice(0, 2)] && (k.alg === undefined || k.alg === alg) && k.use !== 'enc';
+
+/** The public key material of a JWK (EC, RSA, OKP): the same material checks the same signatures. */
+const MATERIAL = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+const sameKey = (a: Jwk, b: Jwk) => MATERIAL.every((f) => a[f] === b[f]);
 
 /** Where `route` sends verified claims now, or null where it refuses them. */
 function routesTo(providers: OidcProvider[], claims: JWTPayload, only: string | undefined): OidcProvider | null {

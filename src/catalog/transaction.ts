@@ -1,6 +1,6 @@
 import { PgError } from '../errors/pg-error.js';
 import { CatalogReader, KEYS, viewsOver, type Catalog } from './catalog.js';
-import type { Mutation, Rows, TableName } from './model.js';
+import type { Mutation, OidcProvider, Rows, TableName } from './model.js';
 import type { TableView } from './table.js';
 
 /**
@@ -71,10 +71,41 @@ export function checkCommit(base: Catalog, ms: Mutation[], accepted: Mutation[][
       if (m.op === 'insert' && (holder || t.get(m.row.id))) throw conflict(m.table, key);
       if (m.op === 'update' && !t.get(m.row.id)) throw conflict(m.table, key);
       if (holder && holder.id !== m.row.id) throw conflict(m.table, key);
+      if (m.table === 'oidcProviders') checkProviderRouting(view, m.row as OidcProvider);
     } else if (m.op === 'delete' && !view.tables[m.table].get(m.id)) {
       throw conflict(m.table, `#${m.id}`);
     }
     view.record(m);
+  }
+}
+
+/**
+ * Two OIDC providers a token could both match: the same issuer, and the same audience or
+ * '*' on either side ('*' matches every audience). CREATE and ALTER OIDC PROVIDER refuse
+ * such a pair (42710), and the commit check below keeps two concurrent transactions from
+ * making one between them.
+ */
+export function providersClash(a: OidcProvider, b: OidcProvider): boolean {
+  return a.issuer === b.issuer && (a.audience === b.audience || a.audience === '*' || b.audience === '*');
+}
+
+/**
+ * A provider's (issuer, audience) is a key of its own, which a name key cannot express: a
+ * provider created, or altered to another issuer or audience, must not clash with one
+ * another session committed since this transaction looked (each transaction checked only
+ * what it saw). An update that keeps the committed issuer and audience is not checked, as
+ * the statement does not check it: a clash already in the catalog does not block the ALTER
+ * that resolves it.
+ */
+function checkProviderRouting(view: CatalogTransaction, row: OidcProvider): void {
+  const before = view.tables.oidcProviders.get(row.id);
+  if (before && before.issuer === row.issuer && before.audience === row.audience) return;
+  for (const other of view.tables.oidcProviders.scan()) {
+    if (other.id === row.id || !providersClash(other, row)) continue;
+    throw new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
+      detail: `OIDC provider "${row.name}" and OIDC provider "${other.name}", committed by another session after this transaction read the providers, would both match tokens of issuer "${row.issuer}".`,
+      hint: 'Retry the transaction.',
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import { roleRank, type ApiKey, type BuiltinRole, type User } from '../catalog/model.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { Engine } from './engine.js';
-import { principalFromClaims } from './jwt-principal.js';
+import { principalFromClaims, TokenLogin } from './jwt-principal.js';
 import { standInUser } from './stand-in.js';
 
 /**
@@ -31,6 +31,8 @@ export interface Principal {
   auth: AuthValues;
   /** The earliest of the credential's and the account's expiry (for the login NOTICE). */
   expiresAt: { what: string; at: number } | null;
+  /** The token behind a token login (re-checked at every statement, as a key is). */
+  token?: TokenLogin;
 }
 
 const narrower = (a: BuiltinRole, b: BuiltinRole | null): BuiltinRole => (b !== null && roleRank(b) < roleRank(a) ? b : a);
@@ -122,7 +124,7 @@ export async function tokenPrincipal(engine: Engine, token: string, only?: strin
     throw new CredentialRefused(`claims of a token from provider "${verified.provider.name}" do not map: ${(err as Error).message}`);
   }
   // Tokens are short-lived by design: their expiry is no news worth a NOTICE.
-  return { user: p.user, method: 'jwt', apiKeyId: null, auth: p.auth, expiresAt: null };
+  return { user: p.user, method: 'jwt', apiKeyId: null, auth: p.auth, expiresAt: null, token: new TokenLogin(verified, only, p, engine.tokenPolicy) };
 }
 
 /** The principal of a password login (the user itself). */

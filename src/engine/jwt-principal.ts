@@ -1,6 +1,8 @@
 import { DEFAULT_DATABASE, isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider, type User } from '../catalog/model.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { PgError } from '../errors/pg-error.js';
+import { acceptedUntil, stillAccepted, TokenRejected, type TokenPolicy, type VerifiedToken } from '../auth/jwt.js';
+import type { JwksCache } from '../auth/jwks.js';
 import type { AuthValues } from './auth-vars.js';
 import { standInUser } from './stand-in.js';
 
@@ -63,4 +65,69 @@ export function principalFromClaims(provider: OidcProvider, claims: Record<strin
       claims: other,
     },
   };
+}
+
+/**
+ * A token login's principal, kept current for the life of its session (SPEC §10, §11: a
+ * session acts with the privileges of the moment, and a dropped credential ends the
+ * sessions that use it, as dropping an API key does). The session asks at each statement; the answer is what a login with the same
+ * token would get now, for the provider it logged in through — without verifying the
+ * signature again (stillAccepted). Cheap when nothing changed: past the expiry check, one
+ * comparison of the providers table's version and of the provider's key set with the ones
+ * of the last check. A refusal is a TokenRejected with the reason.
+ *
+ * A provider ALTER that keeps the token accepted maps its claims again: a lowered max_role
+ * lowers the session's role at its next statement, as ALTER API KEY ... SET ROLE does for a
+ * key's sessions. A mapping to another principal (other $auth.id, user name or tenant: the
+ * id_claim, tenant or tenant_claim changed) ends the session instead: a session does not
+ * change who it is.
+ */
+export class TokenLogin {
+  private provider: OidcProvider;
+  private checkedVersion: number | null = null;
+  /** The key set of the last check: a JWKS URL's last fetched set, or for an inline JWKS the row that holds it. */
+  private checkedKeys: object | null = null;
+  /** When the token stops being accepted (its exp plus the clock skew). */
+  readonly until: number;
+
+  constructor(
+    private readonly token: VerifiedToken,
+    /** The provider the client named (startup user `jwt:<name>`), if it named one. */
+    private readonly only: string | undefined,
+    private principal: JwtPrincipal,
+    policy: TokenPolicy,
+  ) {
+    this.provider = token.provider;
+    this.until = acceptedUntil(token.claims, policy);
+  }
+
+  /** When the token's `exp` passes (for messages). */
+  get expiry(): number {
+    return (this.token.claims.exp as number) * 1000;
+  }
+
+  current(view: CatalogReader, jwks: JwksCache, now: number, policy: TokenPolicy): JwtPrincipal {
+    if (now >= this.until) throw new TokenRejected('token expired');
+    const version = view.tables.oidcProviders.version;
+    const keys = this.provider.jwksUrl ? jwks.knownKeys(this.provider.name, this.provider.jwksUrl) : this.provider;
+    if (version !== null && version === this.checkedVersion && keys === this.checkedKeys) return this.principal;
+    const p = stillAccepted(this.token, this.only, [...view.oidcProviders()], jwks, now, policy);
+    if (p !== this.provider) {
+      let next: JwtPrincipal;
+      try {
+        next = principalFromClaims(p, this.token.claims as Record<string, unknown>, view);
+      } catch (err) {
+        throw new TokenRejected(`claims of the token no longer map: ${(err as Error).message}`);
+      }
+      const was = this.principal;
+      if (next.auth.id !== was.auth.id || next.user.name !== was.user.name || next.user.tenantId !== was.user.tenantId) {
+        throw new TokenRejected(`the token now maps to another principal (provider "${p.name}" was altered)`);
+      }
+      this.principal = next;
+      this.provider = p;
+    }
+    this.checkedVersion = version;
+    this.checkedKeys = p.jwksUrl ? jwks.knownKeys(p.name, p.jwksUrl) : p;
+    return this.principal;
+  }
 }

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { isLoopbackHost } from '../net/loopback.js';
 import { ScramServer } from '../auth/scram.js';
+import { TokenRejected } from '../auth/jwt.js';
 import { parseVerifier, type ScramVerifier } from '../auth/verifier.js';
 import type { ApiKey, User } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
@@ -114,8 +115,20 @@ abstract class Login implements AuthExchange {
     return openSession(this.engine, this.recheck(this.principal), this.startup, this.peer);
   }
 
+  /**
+   * A token's principal is taken again as of now: the catalog may have changed while the
+   * token was being verified (a JWKS fetch takes up to its timeout), and a login through a
+   * provider dropped or disabled meanwhile must fail, not open a session for one statement.
+   */
   protected recheck(p: Principal): Principal {
-    return p;
+    if (!p.token) return p;
+    try {
+      const now = p.token.current(this.engine.catalog, this.engine.jwks, this.engine.clock(), this.engine.tokenPolicy);
+      return { ...p, user: now.user, auth: now.auth };
+    } catch (err) {
+      if (err instanceof TokenRejected) throw this.fail(err.reason);
+      throw err;
+    }
   }
 
   /**
@@ -241,7 +254,7 @@ class SaslLogin extends Login {
       }
       return passwordPrincipal(user, view, now);
     }
-    return p;
+    return super.recheck(p);
   }
 }
 

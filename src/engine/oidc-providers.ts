@@ -2,6 +2,7 @@ import { isLoopbackHost } from '../net/loopback.js';
 import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
+import { providersClash } from '../catalog/transaction.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
@@ -172,8 +173,7 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
  */
 function checkRouting(next: OidcProvider, options: ProviderOption[], ctx: StatementContext): void {
   for (const other of writeTx(ctx).oidcProviders()) {
-    if (other.id === next.id || other.issuer !== next.issuer) continue;
-    if (other.audience !== next.audience && other.audience !== '*' && next.audience !== '*') continue;
+    if (other.id === next.id || !providersClash(other, next)) continue;
     const given = (k: string) => options.find((o) => o.key.value.toLowerCase() === k)?.value.position;
     const position = given('audience') ?? given('issuer');
     const aud = (a: string) => (a === '*' ? "audience '*'" : `audience "${a}"`);

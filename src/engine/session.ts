@@ -23,6 +23,7 @@ import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { JwtPrincipal } from './jwt-principal.js';
+import { TokenRejected } from '../auth/jwt.js';
 import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type Principal } from './credentials.js';
 import { statementDatabases } from './statement-databases.js';
 import type { AuditEntry } from '../audit/audit-record.js';
@@ -164,9 +165,12 @@ export class EngineSession implements QuerySession {
 
   /**
    * The principal of an API-key or token login as of now: a key is looked up again, so
-   * dropping it (or its owner, or disabling the owner) ends the session's access.
+   * dropping it (or its owner, or disabling the owner) ends the session's access; a token
+   * is checked again against its provider and the clock (TokenLogin), so its expiry, and
+   * a provider dropped, disabled or altered so that the token would be refused, end it too.
    */
   private credentialActor(view: CatalogReader, now: number): User {
+    if (this.login.token) return this.currentToken(view, now).user;
     if (this.login.apiKeyId === null) return this.login.user;
     const key = view.apiKeyById(this.login.apiKeyId);
     try {
@@ -175,6 +179,26 @@ export class EngineSession implements QuerySession {
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
       throw new PgError('invalid_authorization_specification', 'the API key of this session no longer grants access', { severity: 'FATAL' });
+    }
+  }
+
+  /**
+   * A token login's principal as of now, or a FATAL (28000, as for a dropped key) once a
+   * login with the token would be refused. Only its expiry is explained: the holder can
+   * read that from the token, while the other reasons (the provider's configuration) are
+   * no more the client's business than a login failure's.
+   */
+  private currentToken(view: CatalogReader, now: number): JwtPrincipal {
+    const t = this.login.token!;
+    try {
+      return t.current(view, this.engine.jwks, now, this.engine.tokenPolicy);
+    } catch (err) {
+      if (!(err instanceof TokenRejected)) throw err;
+      const expired = now >= t.until;
+      throw new PgError('invalid_authorization_specification', 'the token of this session no longer grants access', {
+        severity: 'FATAL',
+        ...(expired ? { detail: `The token expired at ${new Date(t.expiry).toISOString()}.`, hint: 'Log in again with a new token.' } : {}),
+      });
     }
   }
 
@@ -206,7 +230,7 @@ export class EngineSession implements QuerySession {
     const token = this.tokenPrincipal();
     if (token) return token.auth;
     if (this.currentUserId !== this.sessionUserId || this.method === 'password') return passwordAuthValues(this.actor(view, now), view, 'password', now);
-    if (this.method === 'jwt') return this.login.auth;
+    if (this.method === 'jwt') return this.login.token ? this.currentToken(view, now).auth : this.login.auth;
     return { ...passwordAuthValues(this.actor(view, now), view, this.method, now), scopes: this.login.auth.scopes };
   }
 

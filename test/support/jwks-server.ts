@@ -25,6 +25,7 @@ export class JwksServer {
   keys: SigningKey[] = [];
   down = false;
   fetches = 0;
+  private held: { arrived: () => void; released: Promise<void> } | null = null;
   private constructor(
     private readonly server: http.Server,
     readonly port: number,
@@ -32,8 +33,13 @@ export class JwksServer {
 
   static async start(keys: SigningKey[]): Promise<JwksServer> {
     let self: JwksServer | null = null;
-    const server = http.createServer((req, res) => {
+    const server = http.createServer(async (req, res) => {
       self!.fetches++;
+      const held = self!.held;
+      if (held) {
+        held.arrived();
+        await held.released;
+      }
       if (self!.down || req.url !== '/jwks.json') {
         res.writeHead(self!.down ? 503 : 404).end();
         return;
@@ -44,6 +50,25 @@ export class JwksServer {
     self = new JwksServer(server, (server.address() as AddressInfo).port);
     self.keys = keys;
     return self;
+  }
+
+  /**
+   * Holds the next responses until `release()`: `arrived` resolves when a fetch is waiting,
+   * so a test can change the catalog while a login is fetching keys (no sleeps).
+   */
+  hold(): { arrived: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const arrivedP = new Promise<void>((r) => (arrived = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.held = { arrived, released };
+    return {
+      arrived: arrivedP,
+      release: () => {
+        this.held = null;
+        release();
+      },
+    };
   }
 
   get issuer(): string {
