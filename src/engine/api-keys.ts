@@ -8,7 +8,7 @@ import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
-import { effectiveOf } from './effective.js';
+import { effectiveOf, scopesOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
@@ -60,15 +60,32 @@ function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Datab
   });
 }
 
+/**
+ * When a key stops working. SPEC §2: an expiry is in the future — a key born expired is a
+ * mistake (a wrong year, a time zone), refused rather than minted dead. A restore (IMPORT)
+ * brings keys back as they were, expired ones included.
+ */
 function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
   if (e.kind === 'never') return null;
   const text = valueText(e.value, ctx.params);
   if (text === null) return null;
-  if (e.kind === 'at') return parseTimestamp(text, ctx.session.settings.get('timezone'));
+  if (e.kind === 'at') {
+    const at = parseTimestamp(text, ctx.session.settings.get('timezone'));
+    if (at !== null && at <= ctx.now && !restoring(ctx)) {
+      throw new PgError('invalid_parameter_value', `EXPIRES AT must be in the future, got "${text}"`, {
+        position: e.value.position,
+        hint: 'Drop the key to end its use now; EXPIRES NULL removes an expiry.',
+      });
+    }
+    return at;
+  }
   const ms = parseInterval(text);
   if (ms <= 0) throw new PgError('invalid_parameter_value', `EXPIRES IN must be positive, got "${text}"`, { position: e.value.position });
   return ctx.now + ms;
 }
+
+/** A restore of a dump (IMPORT of the key's hashes): the key comes back exactly as it was. */
+const restoring = (ctx: StatementContext) => ctx.imports?.has('hash') === true;
 
 /**
  * A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins.
@@ -89,13 +106,14 @@ function shownOnce(row: (string | null)[], ctx: StatementContext, tag: string): 
   return rowsResult(KEY_RESULT_COLUMNS, [row][Symbol.iterator](), tag, false);
 }
 
-function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext): void {
+function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext, scopes: string[] = []): void {
   if (owner.kind === 'service_account') {
-    limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view));
+    limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view), scopes, scopesOf(ctx.view, 'service_account', owner.id, ctx.now));
     return;
   }
+  // The owner as it acts now: through an API key, the key's scopes are what it holds.
   const e = effectiveOf(owner.user, ctx.view, ctx.now);
-  limitKey(owner, e.role, role, dbs, e.databases);
+  limitKey(owner, e.role, role, dbs, e.databases, scopes, e.scopes);
 }
 
 export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementContext): Promise<Execution> {
@@ -123,11 +141,12 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
     else expiresAt = expiryOf(o.expiry, ctx);
   }
-  checkLimits(owner, role, dbs ?? [], ctx);
-  // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or show.
-  const restoring = ctx.imports?.has('hash') === true;
-  const keyId = restoring ? '' : newKeyId(ctx.engine.random);
-  const { key, secret } = restoring ? { key: '', secret: { hash: '', verifier: '' } } : await mint(keyId, ctx);
+  // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or
+  // show, and scopes as they were (a scope revoked since is clamped at use, not at restore).
+  const restore = restoring(ctx);
+  checkLimits(owner, role, dbs ?? [], ctx, restore ? [] : scopes);
+  const keyId = restore ? '' : newKeyId(ctx.engine.random);
+  const { key, secret } = restore ? { key: '', secret: { hash: '', verifier: '' } } : await mint(keyId, ctx);
   tx.insert('apiKeys', {
     id: tx.allocateId(),
     tenantId: owner.tenantId,
@@ -146,7 +165,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     rotatedAt: null,
     lastUsedAt: null,
   });
-  if (restoring) return commandDone('CREATE API KEY');
+  if (restore) return commandDone('CREATE API KEY');
   const tz = ctx.session.settings.get('timezone');
   return shownOnce([cmd.name.value, keyId, key, expiresAt === null ? null : formatTimestamp(expiresAt, tz)], ctx, 'CREATE API KEY');
 }

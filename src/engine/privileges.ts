@@ -45,10 +45,12 @@ export type Action =
   /** A privilege on a database (null: on every database of the grantee's tenant). */
   | { kind: 'grantPrivilege'; privilege: Privilege; database: Database | null; collection: string | null; grantee: Grantee; revoke: boolean }
   | { kind: 'grantBuiltinRole'; role: BuiltinRole; grantee: Grantee; revoke: boolean }
-  | { kind: 'grantCustomRole'; role: Role; grantee: Grantee; revoke: boolean };
+  | { kind: 'grantCustomRole'; role: Role; grantee: Grantee; revoke: boolean }
+  /** GRANT / REVOKE SCOPE: a superuser any scope; admin and above only scopes they hold. */
+  | { kind: 'grantScope'; scope: string; grantee: Grantee; revoke: boolean };
 
-/** Who receives a grant: a user or a custom role, in a tenant. */
-export type Grantee = { kind: 'user'; user: User } | { kind: 'role'; role: Role };
+/** Who receives a grant: a user or a custom role (or, for scopes, a service account), in a tenant. */
+export type Grantee = { kind: 'user'; user: User } | { kind: 'role'; role: Role } | { kind: 'serviceAccount'; sa: ServiceAccount };
 
 const atLeast = (u: User, r: BuiltinRole) => roleRank(u.role) >= roleRank(r);
 const isSuper = (u: User) => u.role === 'superuser';
@@ -99,6 +101,7 @@ export function accessibleDatabases(actor: User, view: CatalogReader, now: numbe
 export interface Holdings {
   holdsPrivilege(privilege: Privilege, database: Database, collection: string | null): boolean;
   holdsRole(role: Role): boolean;
+  holdsScope(scope: string): boolean;
 }
 
 /** Throws 42501 with what was needed and what the actor has, or returns. */
@@ -239,12 +242,28 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       }
       return;
     }
+    case 'grantScope': {
+      // No built-in role implies a scope, so a tenant_admin holds only the scopes granted
+      // to it: scopes enter a tenant through a superuser and spread no further than their
+      // holders pass them on (as WITH GRANT OPTION would have it in PostgreSQL).
+      const statement = action.revoke ? 'REVOKE SCOPE' : 'GRANT SCOPE';
+      needManager(actor, statement);
+      notSelf(actor, action.grantee, statement);
+      if (!holdings?.holdsScope(action.scope)) {
+        throw denied(
+          `permission denied to ${action.revoke ? 'revoke' : 'grant'} scope "${action.scope}"`,
+          `${actor.name} does not hold scope "${action.scope}"; nobody grants a scope they do not hold.`,
+        );
+      }
+      return;
+    }
   }
 }
 
 function notSelf(actor: User, grantee: Grantee, statement: string): void {
   if (grantee.kind === 'user' && grantee.user.id === actor.id) {
-    throw denied(`permission denied to ${statement.toLowerCase()} to yourself`, `${actor.name} cannot change what they hold; ask another administrator.`);
+    const toOrFrom = statement.startsWith('REVOKE') ? 'from' : 'to';
+    throw denied(`permission denied to ${statement.toLowerCase()} ${toOrFrom} yourself`, `${actor.name} cannot change what they hold; ask another administrator.`);
   }
 }
 
@@ -282,11 +301,29 @@ function manageable(actor: User, target: User, statement: string): void {
 
 /**
  * An API key narrows its owner, never widens it (SPEC §2): its role at most the owner's,
- * its databases among the owner's accessible ones. Applies to superusers' keys too.
+ * its databases among the owner's accessible ones, its scopes among the owner's granted
+ * scopes (nobody mints a scope they were not given). Applies to superusers' keys too.
  */
-export function limitKey(owner: { name: string }, ownerRole: BuiltinRole, role: BuiltinRole | null, databases: Database[], accessible: Database[]): void {
+export function limitKey(
+  owner: { name: string },
+  ownerRole: BuiltinRole,
+  role: BuiltinRole | null,
+  databases: Database[],
+  accessible: Database[],
+  scopes: string[] = [],
+  ownerScopes: string[] = [],
+): void {
   if (role !== null && roleRank(role) > roleRank(ownerRole)) {
     throw denied(`API key role ${role} is above the role of its owner`, `${owner.name} has role ${ownerRole}; a key's role is at most its owner's.`);
+  }
+  for (const s of scopes) {
+    if (!ownerScopes.includes(s)) {
+      throw denied(
+        `API key scope "${s}" is not held by its owner`,
+        `${owner.name} was not granted scope "${s}"; a key's scopes are among its owner's.`,
+        `A holder of the scope grants it first: GRANT SCOPE '${s.replaceAll("'", "''")}' TO ${owner.name}.`,
+      );
+    }
   }
   for (const d of databases) {
     if (!accessible.some((a) => a.id === d.id)) {
