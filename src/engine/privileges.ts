@@ -15,10 +15,15 @@ import { effectiveOf } from './effective.js';
 
 export type Action =
   | { kind: 'createUser'; tenantId: number; role: BuiltinRole; namesTenant: boolean }
-  | { kind: 'alterUser'; target: User; newRole: BuiltinRole | null; changesTenant: boolean; onlyPassword: boolean }
-  | { kind: 'renameUser'; target: User }
-  | { kind: 'unlockUser'; target: User }
-  | { kind: 'dropUser'; target: User }
+  /**
+   * Acting on another user: `targetRole` is its effective role (effectiveOf), which a live
+   * time-bound GRANT of a built-in role raises above its own — an admin must not reset the
+   * password of, or mint a key for, a user who is a tenant_admin for the day.
+   */
+  | { kind: 'alterUser'; target: User; targetRole: BuiltinRole; newRole: BuiltinRole | null; changesTenant: boolean; onlyPassword: boolean }
+  | { kind: 'renameUser'; target: User; targetRole: BuiltinRole }
+  | { kind: 'unlockUser'; target: User; targetRole: BuiltinRole }
+  | { kind: 'dropUser'; target: User; targetRole: BuiltinRole }
   | { kind: 'createTenant' }
   | { kind: 'dropTenant' }
   | { kind: 'createDatabase'; tenantId: number; namesTenant: boolean }
@@ -39,7 +44,7 @@ export type Action =
    */
   | { kind: 'manageServiceAccount'; role: BuiltinRole; databases: Database[]; namesTenant: boolean; statement: string }
   /** CREATE / ALTER / DROP API KEY for `owner` (anyone for their own keys). */
-  | { kind: 'manageApiKey'; owner: User; statement: string }
+  | { kind: 'manageApiKey'; owner: User; ownerRole: BuiltinRole; statement: string }
   | { kind: 'createRole'; namesTenant: boolean }
   | { kind: 'dropRole'; namesTenant: boolean }
   /** A privilege on a database (null: on every database of the grantee's tenant). */
@@ -132,21 +137,21 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       }
       needManager(actor, 'ALTER USER');
       if (action.changesTenant) throw onlySuperuser(actor, 'ALTER USER ... TENANT');
-      manageable(actor, action.target, 'ALTER USER');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER');
       if (action.newRole !== null) assignable(actor, action.newRole, 'ALTER USER');
       return;
     }
     case 'renameUser':
       needManager(actor, 'ALTER USER ... RENAME');
-      manageable(actor, action.target, 'ALTER USER ... RENAME');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER ... RENAME');
       return;
     case 'unlockUser':
       needManager(actor, 'ALTER USER ... UNLOCK');
-      manageable(actor, action.target, 'ALTER USER ... UNLOCK');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER ... UNLOCK');
       return;
     case 'dropUser':
       needManager(actor, 'DROP USER');
-      manageable(actor, action.target, 'DROP USER');
+      manageable(actor, action.target, action.targetRole, 'DROP USER');
       return;
     case 'createTenant':
       throw onlySuperuser(actor, 'CREATE TENANT');
@@ -173,7 +178,7 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
     case 'manageApiKey':
       if (action.owner.id === actor.id) return;
       needManager(actor, action.statement);
-      manageable(actor, action.owner, action.statement);
+      manageable(actor, action.owner, action.ownerRole, action.statement);
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
@@ -289,12 +294,13 @@ function assignable(actor: User, role: BuiltinRole, statement: string): void {
   }
 }
 
-function manageable(actor: User, target: User, statement: string): void {
+/** `role`: the target's effective role, not its own (see the alterUser action). */
+function manageable(actor: User, target: User, role: BuiltinRole, statement: string): void {
   // Visibility was checked by the caller (42704 otherwise); here the target is in the tenant.
-  if (roleRank(target.role) > roleRank(actor.role) || target.role === 'tenant_admin' || target.role === 'superuser') {
+  if (roleRank(role) > roleRank(actor.role) || role === 'tenant_admin' || role === 'superuser') {
     throw denied(
       `permission denied for ${statement} on user "${target.name}"`,
-      `${actor.name} has role ${actor.role}; ${target.name} has role ${target.role}, which only ${target.role === 'superuser' || target.role === 'tenant_admin' ? 'a superuser' : `${target.role} or higher`} may manage.`,
+      `${actor.name} has role ${actor.role}; ${target.name} has role ${role}, which only ${role === 'superuser' || role === 'tenant_admin' ? 'a superuser' : `${role} or higher`} may manage.`,
     );
   }
 }
