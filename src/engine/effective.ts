@@ -102,7 +102,10 @@ export function keyScopes(key: ApiKey, view: CatalogReader, now: number): string
  */
 export function effectiveOf(user: User, view: CatalogReader, now: number): Effective {
   const direct = grantsTo(view, 'user', user.id, now);
-  let role = user.role;
+  const cap = user.limits;
+  // A key session's actor carries its capped role (what authorize reads); what the owner
+  // reaches is computed from the owner's own role, as the catalog has it.
+  let role = cap && !cap.exact ? (view.userById(user.id)?.role ?? user.role) : user.role;
   let roleSource = 'own role';
   for (const g of direct) {
     if (g.builtinRole && roleRank(g.builtinRole) > roleRank(role)) {
@@ -112,8 +115,12 @@ export function effectiveOf(user: User, view: CatalogReader, now: number): Effec
   }
   const roles = roleClosure(view, direct, now);
   const grants: Held[] = [];
+  const held = new Set<string>();
   const add = (gs: Grant[], source: string) => {
-    for (const g of gs) if (g.privilege) grants.push({ privilege: g.privilege, databaseId: g.databaseId, collection: g.collection, source });
+    for (const g of gs) {
+      if (g.privilege) grants.push({ privilege: g.privilege, databaseId: g.databaseId, collection: g.collection, source });
+      else if (g.scope !== undefined) held.add(g.scope);
+    }
   };
   add(direct, 'grant');
   for (const r of roles) add(grantsTo(view, 'role', r.id, now), `role ${r.name}`);
@@ -127,7 +134,6 @@ export function effectiveOf(user: User, view: CatalogReader, now: number): Effec
   for (const d of all) {
     if (everything || d.name === DEFAULT_DATABASE || granted.has(d.id)) databases.push(d);
   }
-  const cap = user.limits;
   if (cap?.databaseIds) {
     const ids = new Set(cap.databaseIds);
     databases = (cap.exact ? all : databases).filter((d) => ids.has(d.id));
@@ -139,7 +145,8 @@ export function effectiveOf(user: User, view: CatalogReader, now: number): Effec
     roleSource = 'credential';
   }
   const capped = cap ? grants.filter((g) => ROLE_PRIVILEGES[cap.role].includes(g.privilege)) : grants;
-  const scopes = cap ? cap.scopes : scopesOf(view, 'user', user.id, now);
+  // The same scopes scopesOf gives, from the grants already read.
+  const scopes = cap ? cap.scopes : [...held].sort(compareCodeUnits);
   return { role, roleSource, roles, grants: capped, databases, scopes };
 }
 

@@ -80,6 +80,12 @@ describe('a key role caps effective permissions', () => {
     expect(perms).toContainEqual(['audit', null, 'DELETE', 'role clerks']);
   });
 
+  it('a ROLE readonly key of a tenant_admin reads every database of its tenant, as its owner reaches them', async () => {
+    await admin.query("CREATE USER tilda PASSWORD 'pw' ROLE tenant_admin");
+    const key = (await admin.query("CREATE API KEY 'ro' FOR tilda ROLE readonly")).rows[0].key as string;
+    expect(await showPermissions(keyUser(key), key)).toEqual(readOnly('role readonly'));
+  });
+
   it('GET /v1/whoami with the key reports the same capped permissions', async () => {
     const r = await http('/v1/whoami', keys.ro!);
     expect(r.status).toBe(200);

@@ -143,6 +143,26 @@ describe('a session acting through an API key manages keys only within that key'
     await adk.query("DROP API KEY 'minted'");
   });
 
+  it('through a service account’s key, CREATE API KEY without FOR makes a key of that service account', async () => {
+    const su = await client(server.port);
+    try {
+      const saKey = (await su.query("CREATE API KEY 'own' FOR sa_admin")).rows[0].key as string;
+      const sa = await connect(keyUser(saKey), saKey);
+      const made = (await sa.query("CREATE API KEY 'made'")).rows[0].key as string;
+      await sa.end();
+      expect((await su.query('SHOW API KEYS FOR sa_admin')).rows.map((r) => [r.name, r.owner_kind, r.role, r.databases])).toEqual([
+        ['made', 'service account', 'admin', ['default']],
+        ['own', 'service account', null, null],
+      ]);
+      const c = await connect(keyUser(made), made);
+      expect((await c.query('SELECT $auth.username AS u, $auth.role AS r')).rows).toEqual([{ u: 'sa_admin', r: 'admin' }]);
+      await c.end();
+    } finally {
+      await su.query("DROP API KEY IF EXISTS 'made' FOR sa_admin; DROP API KEY 'own' FOR sa_admin");
+      await su.end();
+    }
+  });
+
   it('it cannot rotate, widen, re-date or drop a wider key of its owner, even named FOR itself', async () => {
     const adk = sessions.get('adk')!;
     for (const sql of ["ALTER API KEY 'full' ROTATE", "ALTER API KEY 'full' FOR ad ROTATE", "ALTER API KEY 'full' SET EXPIRES NULL", "DROP API KEY 'full'", "ALTER API KEY 'adk' SET ROLE admin", "CREATE API KEY 'w' FOR ad ROLE admin"]) {
