@@ -127,6 +127,9 @@ export type AdminCommand =
   | { type: 'ShowRoles' }
   | { type: 'Grant'; items: GrantItem[]; target: GrantTarget; grantees: Name[]; expiry: Expiry }
   | { type: 'Revoke'; items: GrantItem[]; target: GrantTarget; grantees: Name[] }
+  /** GRANT SCOPE 'scope' [, ...] TO grantee [, ...] [expiry]: what a grantee's API keys may carry. */
+  | { type: 'GrantScope'; scopes: Value[]; grantees: Name[]; expiry: Expiry }
+  | { type: 'RevokeScope'; scopes: Value[]; grantees: Name[] }
   | { type: 'ShowGrants'; grantee: Name | null }
   | { type: 'ShowPermissions' }
   | { type: 'ShowLockouts' }

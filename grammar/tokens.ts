@@ -69,6 +69,7 @@ export const Key = kw('KEY');
 export const Keys = kw('KEYS');
 export const Databases = kw('DATABASES');
 export const Scopes = kw('SCOPES');
+export const Scope = kw('SCOPE');
 export const Expires = kw('EXPIRES');
 export const At = kw('AT');
 export const Rotate = kw('ROTATE');

@@ -1,5 +1,5 @@
 import * as T from '../tokens.js';
-import type { AdminCommand, Expiry, GrantItem, GrantTarget, Name } from '../ast.js';
+import type { AdminCommand, Expiry, GrantItem, GrantTarget, Name, Value } from '../ast.js';
 import { TenantRules } from './tenants.js';
 
 /** CREATE / DROP ROLE, GRANT and REVOKE in every form of SPEC §3. */
@@ -21,12 +21,61 @@ export class GrantRules extends TenantRules {
     return { type: 'DropRole', name, ifExists, tenant, cascade };
   });
 
+  /** GRANT: of scopes (GRANT SCOPE 'x' TO ...), or of privileges and roles. */
   protected grantStmt = this.RULE('grantStmt', (): AdminCommand => {
     this.CONSUME(T.Grant);
-    const items = this.SUBRULE(this.grantItems);
-    const target = this.SUBRULE(this.grantTarget);
-    this.CONSUME(T.To);
-    const grantees = this.SUBRULE(this.nameList);
+    return this.OR([
+      {
+        // SCOPE followed by a string (or a list of them): never a role named "scope",
+        // which is followed by a comma, ON or TO.
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Scope);
+          const scopes = this.SUBRULE(this.scopeList);
+          this.CONSUME(T.To);
+          const grantees = this.SUBRULE(this.nameList);
+          const expiry = this.SUBRULE(this.grantExpiry);
+          return { type: 'GrantScope', scopes, grantees, expiry };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          const items = this.SUBRULE(this.grantItems);
+          const target = this.SUBRULE(this.grantTarget);
+          this.CONSUME2(T.To);
+          const grantees = this.SUBRULE2(this.nameList);
+          const expiry = this.SUBRULE2(this.grantExpiry);
+          return { type: 'Grant', items, target, grantees, expiry };
+        },
+      },
+    ]);
+  });
+
+  protected revokeStmt = this.RULE('revokeStmt', (): AdminCommand => {
+    this.CONSUME(T.Revoke);
+    return this.OR([
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Scope);
+          const scopes = this.SUBRULE(this.scopeList);
+          this.CONSUME(T.From);
+          const grantees = this.SUBRULE(this.nameList);
+          return { type: 'RevokeScope', scopes, grantees };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          const items = this.SUBRULE(this.grantItems);
+          const target = this.SUBRULE(this.grantTarget);
+          this.CONSUME2(T.From);
+          const grantees = this.SUBRULE2(this.nameList);
+          return { type: 'Revoke', items, target, grantees };
+        },
+      },
+    ]);
+  });
+
+  /** `VALID UNTIL 'timestamp' | FOR INTERVAL 'interval'`, or nothing (null). */
+  private grantExpiry = this.RULE('grantExpiry', (): Expiry => {
     let expiry: Expiry = null;
     this.OPTION(() => {
       expiry = this.OR([
@@ -46,16 +95,38 @@ export class GrantRules extends TenantRules {
         },
       ]);
     });
-    return { type: 'Grant', items, target, grantees, expiry };
+    return expiry;
   });
 
-  protected revokeStmt = this.RULE('revokeStmt', (): AdminCommand => {
-    this.CONSUME(T.Revoke);
-    const items = this.SUBRULE(this.grantItems);
-    const target = this.SUBRULE(this.grantTarget);
-    this.CONSUME(T.From);
-    const grantees = this.SUBRULE(this.nameList);
-    return { type: 'Revoke', items, target, grantees };
+  /** Scope strings (or `$n`), with or without parentheses (SPEC §3: lists take either). */
+  private scopeList = this.RULE('scopeList', (): Value[] => {
+    const out: Value[] = [];
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.AT_LEAST_ONE_SEP({
+            SEP: T.Comma,
+            DEF: () => {
+              const v = this.SUBRULE(this.stringValue);
+              this.ACTION(() => out.push(v));
+            },
+          });
+          this.CONSUME(T.RParen);
+        },
+      },
+      {
+        ALT: () =>
+          this.AT_LEAST_ONE_SEP2({
+            SEP: T.Comma,
+            DEF: () => {
+              const v = this.SUBRULE2(this.stringValue);
+              this.ACTION(() => out.push(v));
+            },
+          }),
+      },
+    ]);
+    return out;
   });
 
   private grantItems = this.RULE('grantItems', (): GrantItem[] => {

@@ -12,6 +12,9 @@ export type SnapshotPart = { init: Extract<Mutation, { op: 'init' }> } | ({ tabl
 /** Rows per snapshot chunk: big enough to amortise, small enough to stream. */
 export const SNAPSHOT_CHUNK = 5000;
 
+/** What a grant is, without when and by whom: the part its unique key is made of. */
+export type GrantShape = Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'createdAt'>;
+
 /** The unique key of each table. */
 export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   users: (u) => u.name,
@@ -26,8 +29,13 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
-export function grantKey(g: Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'createdAt'>): string {
-  const what = g.privilege !== null ? `p:${g.privilege}:${g.databaseId ?? '*'}:${g.collection ?? ''}` : `r:${g.builtinRole ?? ''}:${g.roleId ?? ''}`;
+export function grantKey(g: GrantShape): string {
+  const what =
+    g.scope !== undefined
+      ? `s:${g.scope}`
+      : g.privilege !== null
+        ? `p:${g.privilege}:${g.databaseId ?? '*'}:${g.collection ?? ''}`
+        : `r:${g.builtinRole ?? ''}:${g.roleId ?? ''}`;
   return `${tenantScoped(g.tenantId, '')}${g.granteeKind}:${String(g.granteeId).padStart(10, '0')}/${what}`;
 }
 
@@ -131,9 +139,12 @@ export abstract class CatalogReader {
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
   }
-  /** The grants made to one user or custom role (expired ones included). */
-  grantsTo(kind: 'user' | 'role', id: number): Grant[] {
-    return this.tables.grants.where('grantee', kindId(kind === 'user', id));
+  /** The grants made to one user, custom role or service account (expired ones included). */
+  grantsTo(kind: Grant['granteeKind'], id: number): Grant[] {
+    const found = this.tables.grants.where('grantee', kindId(kind === 'user', id));
+    // Roles and service accounts share the index's negative numbers (ids never collide,
+    // being drawn from one counter); the kind keeps the answer exact regardless.
+    return kind === 'user' ? found : found.filter((g) => g.granteeKind === kind);
   }
   /** A tenant's databases (in no particular order). */
   databasesOf(tenantId: number): Database[] {

@@ -52,6 +52,8 @@ export interface CredentialLimits {
   databaseIds: number[] | null;
   /** The databases are exactly these (a service account's), not a subset of the user's. */
   exact: boolean;
+  /** The credential's scopes (an API key's, already clamped to its owner's): $auth.scopes. */
+  scopes: string[];
 }
 
 /** A custom role (SPEC §2): a name in a tenant that holds privileges and other roles. */
@@ -77,19 +79,25 @@ export const ROLE_PRIVILEGES: Record<BuiltinRole, readonly Privilege[]> = {
 
 /**
  * One GRANT: a privilege (on a database, a collection, or every database of the tenant:
- * databaseId null), or membership in a role (built-in by name, custom by id), to a user
- * or a custom role, optionally until `expiresAt`.
+ * databaseId null), membership in a role (built-in by name, custom by id), or a scope
+ * (GRANT SCOPE), to a user, a custom role or (scopes only) a service account, optionally
+ * until `expiresAt`.
  */
 export interface Grant {
   id: number;
   tenantId: number;
-  granteeKind: 'user' | 'role';
+  granteeKind: 'user' | 'role' | 'service_account';
   granteeId: number;
   privilege: Privilege | null;
   databaseId: number | null;
   collection: string | null;
   builtinRole: BuiltinRole | null;
   roleId: number | null;
+  /**
+   * GRANT SCOPE: the scope string (privilege, builtinRole and roleId are then null). Absent
+   * on rows written before scopes were grantable, which are privileges or memberships.
+   */
+  scope?: string;
   expiresAt: number | null;
   grantedBy: string;
   createdAt: number;

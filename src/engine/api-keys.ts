@@ -1,14 +1,14 @@
 import type { KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier, parseVerifier, SALT_LEN } from '../auth/verifier.js';
-import { type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
+import { roleRank, type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
 import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
-import { effectiveOf } from './effective.js';
+import { effectiveOf, scopesOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
@@ -25,22 +25,56 @@ const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account')
 
 function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
   const asUser = (user: User): Owner => ({ kind: 'user', user, name: user.name, id: user.id, tenantId: user.tenantId });
+  const asAccount = (sa: ServiceAccount): Owner => ({ kind: 'service_account', sa, name: sa.name, id: sa.id, tenantId: sa.tenantId });
   if (owner === null) {
     if (ctx.actor.id < 0) throw tokenHasNoUser();
-    return asUser(ctx.actor);
+    // Through one of its keys, a service account is the session's principal (a stand-in).
+    const self = ctx.actor.limits?.exact ? ctx.view.serviceAccountById(ctx.actor.id) : undefined;
+    return self ? asAccount(self) : asUser(ctx.actor);
   }
   const u = ctx.view.userByName(owner.value);
+  // Oneself by name is oneself as the session acts: through a key, with the key's limits.
+  if (u && u.id === ctx.actor.id && !ctx.actor.limits?.exact) return asUser(ctx.actor);
   if (u && canSeeUser(ctx.actor, u)) return asUser(u);
   const sa = ctx.view.serviceAccountByName(owner.value);
-  if (sa && canSeeServiceAccount(ctx.actor, sa)) {
-    return { kind: 'service_account', sa, name: sa.name, id: sa.id, tenantId: sa.tenantId };
-  }
+  if (sa && canSeeServiceAccount(ctx.actor, sa)) return asAccount(sa);
   throw new PgError('undefined_object', `user or service account "${owner.value}" does not exist`, { position: owner.position });
 }
 
 function authorizeOwner(owner: Owner, statement: string, ctx: StatementContext): void {
-  if (owner.kind === 'user') authorize(ctx.actor, { kind: 'manageApiKey', owner: owner.user, statement });
+  if (owner.kind === 'user') authorize(ctx.actor, { kind: 'manageApiKey', owner: owner.user, ownerRole: effectiveOf(owner.user, ctx.view, ctx.now).role, statement });
   else authorizeServiceAccount(owner.sa, statement, ctx);
+}
+
+/** What a key reaches, as far as a session acting through another key is concerned. */
+interface Reach {
+  name: string;
+  role: BuiltinRole | null;
+  databaseIds: number[] | null;
+  scopes: string[];
+}
+
+/**
+ * A session acting through an API key (its actor carries the key's limits) manages keys
+ * only within that key's reach (SPEC §2: a key narrows its owner, never widens it).
+ * Without this a ROLE readonly key could mint a key without ROLE — its owner's full role —
+ * or rotate a wider key of its owner and read the new secret. A key without ROLE or WITH
+ * DATABASES reaches all its owner's, so it is wider than any key that has them.
+ */
+function withinSession(k: Reach, statement: string, ctx: StatementContext): void {
+  const cap = ctx.actor.limits;
+  if (!cap) return;
+  const beyond: string[] = [];
+  if (cap.role !== 'superuser' && (k.role === null || roleRank(k.role) > roleRank(cap.role))) beyond.push(`role (${k.role ?? "its owner's"}, this session's key: ${cap.role})`);
+  const ids = cap.databaseIds;
+  if (ids && (k.databaseIds === null || k.databaseIds.some((id) => !ids.includes(id)))) beyond.push('databases');
+  const scope = k.scopes.find((x) => !cap.scopes.includes(x));
+  if (scope !== undefined) beyond.push(`scope "${scope}"`);
+  if (beyond.length === 0) return;
+  throw new PgError('insufficient_privilege', `permission denied for ${statement}: API key "${k.name}" would reach beyond the API key of this session`, {
+    detail: `It goes beyond in ${beyond.join(', ')}; a session acting through an API key manages only keys no wider than that key.`,
+    hint: 'Log in with a password to manage wider keys.',
+  });
 }
 
 function findKey(name: Name, owner: Owner, ctx: StatementContext): ApiKey | undefined {
@@ -60,15 +94,32 @@ function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Datab
   });
 }
 
+/**
+ * When a key stops working. SPEC §2: an expiry is in the future — a key born expired is a
+ * mistake (a wrong year, a time zone), refused rather than minted dead. A restore (IMPORT)
+ * brings keys back as they were, expired ones included.
+ */
 function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
   if (e.kind === 'never') return null;
   const text = valueText(e.value, ctx.params);
   if (text === null) return null;
-  if (e.kind === 'at') return parseTimestamp(text, ctx.session.settings.get('timezone'));
+  if (e.kind === 'at') {
+    const at = parseTimestamp(text, ctx.session.settings.get('timezone'));
+    if (at !== null && at <= ctx.now && !restoring(ctx)) {
+      throw new PgError('invalid_parameter_value', `EXPIRES AT must be in the future, got "${text}"`, {
+        position: e.value.position,
+        hint: 'Drop the key to end its use now; EXPIRES NULL removes an expiry.',
+      });
+    }
+    return at;
+  }
   const ms = parseInterval(text);
   if (ms <= 0) throw new PgError('invalid_parameter_value', `EXPIRES IN must be positive, got "${text}"`, { position: e.value.position });
   return ctx.now + ms;
 }
+
+/** A restore of a dump (IMPORT of the key's hashes): the key comes back exactly as it was. */
+const restoring = (ctx: StatementContext) => ctx.imports?.has('hash') === true;
 
 /**
  * A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins.
@@ -89,13 +140,14 @@ function shownOnce(row: (string | null)[], ctx: StatementContext, tag: string): 
   return rowsResult(KEY_RESULT_COLUMNS, [row][Symbol.iterator](), tag, false);
 }
 
-function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext): void {
+function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext, scopes: string[] = []): void {
   if (owner.kind === 'service_account') {
-    limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view));
+    limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view), scopes, scopesOf(ctx.view, 'service_account', owner.id, ctx.now));
     return;
   }
+  // The owner as it acts now: through an API key, the key's scopes are what it holds.
   const e = effectiveOf(owner.user, ctx.view, ctx.now);
-  limitKey(owner, e.role, role, dbs, e.databases);
+  limitKey(owner, e.role, role, dbs, e.databases, scopes, e.scopes);
 }
 
 export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementContext): Promise<Execution> {
@@ -123,11 +175,19 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
     else expiresAt = expiryOf(o.expiry, ctx);
   }
-  checkLimits(owner, role, dbs ?? [], ctx);
-  // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or show.
-  const restoring = ctx.imports?.has('hash') === true;
-  const keyId = restoring ? '' : newKeyId(ctx.engine.random);
-  const { key, secret } = restoring ? { key: '', secret: { hash: '', verifier: '' } } : await mint(keyId, ctx);
+  // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or
+  // show, and scopes as they were (a scope revoked since is clamped at use, not at restore).
+  const restore = restoring(ctx);
+  const cap = ctx.actor.limits;
+  if (cap && !restore) {
+    // Minted through a key: what is left out defaults to that key's reach, not the owner's.
+    if (role === null && cap.role !== 'superuser') role = cap.role;
+    if (dbs === null && cap.databaseIds) dbs = cap.databaseIds.map((id) => ctx.view.databaseById(id)).filter((d): d is Database => d !== undefined);
+    withinSession({ name: cmd.name.value, role, databaseIds: dbs?.map((d) => d.id) ?? null, scopes }, 'CREATE API KEY', ctx);
+  }
+  checkLimits(owner, role, dbs ?? [], ctx, restore ? [] : scopes);
+  const keyId = restore ? '' : newKeyId(ctx.engine.random);
+  const { key, secret } = restore ? { key: '', secret: { hash: '', verifier: '' } } : await mint(keyId, ctx);
   tx.insert('apiKeys', {
     id: tx.allocateId(),
     tenantId: owner.tenantId,
@@ -146,7 +206,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     rotatedAt: null,
     lastUsedAt: null,
   });
-  if (restoring) return commandDone('CREATE API KEY');
+  if (restore) return commandDone('CREATE API KEY');
   const tz = ctx.session.settings.get('timezone');
   return shownOnce([cmd.name.value, keyId, key, expiresAt === null ? null : formatTimestamp(expiresAt, tz)], ctx, 'CREATE API KEY');
 }
@@ -157,6 +217,7 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
   authorizeOwner(owner, 'ALTER API KEY', ctx);
   const k = findKey(cmd.name, owner, ctx);
   if (!k) throw missingKey(cmd.name, owner);
+  withinSession(k, 'ALTER API KEY', ctx);
   const c = cmd.change;
   switch (c.kind) {
     case 'rotate': {
@@ -173,12 +234,14 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
     }
     case 'databases': {
       const dbs = keyDatabases(c.names, owner, ctx);
+      withinSession({ ...k, databaseIds: dbs.map((d) => d.id) }, 'ALTER API KEY', ctx);
       checkLimits(owner, k.role, dbs, ctx);
       tx.update('apiKeys', { ...k, databaseIds: dbs.map((d) => d.id) });
       break;
     }
     case 'role': {
       const role = keyRole(c.role);
+      withinSession({ ...k, role }, 'ALTER API KEY', ctx);
       checkLimits(owner, role, [], ctx);
       tx.update('apiKeys', { ...k, role });
       break;
@@ -202,6 +265,7 @@ export async function dropApiKey(cmd: Cmd<'DropApiKey'>, ctx: StatementContext):
     }
     throw missingKey(cmd.name, owner);
   }
+  withinSession(k, 'DROP API KEY', ctx);
   tx.delete('apiKeys', k.id);
   return commandDone('DROP API KEY');
 }

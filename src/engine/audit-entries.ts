@@ -19,6 +19,10 @@ export function objectOf(cmd: AdminCommand): string {
       const on = cmd.target === null ? '' : cmd.target.kind === 'databases' ? ` ON ${names(cmd.target.names)}` : ` ON ${cmd.target.database.value}.${cmd.target.collection.value}`;
       return `${items}${on} ${cmd.type === 'Grant' ? 'TO' : 'FROM'} ${names(cmd.grantees)}`;
     }
+    case 'GrantScope':
+    case 'RevokeScope':
+      // Scopes are names of permissions, not secrets.
+      return `SCOPE ${cmd.scopes.map((v) => (v.kind === 'string' ? v.value : v.kind === 'param' ? `$${v.index}` : '?')).join(', ')} ${cmd.type === 'GrantScope' ? 'TO' : 'FROM'} ${names(cmd.grantees)}`;
     case 'CreateRlsPolicy':
     case 'DropRlsPolicy':
       return `${cmd.name.value} ON ${cmd.on.database ? `${cmd.on.database.value}.` : ''}${cmd.on.collection.value}`;

@@ -35,7 +35,8 @@ export function passwordAuthValues(user: User, view: CatalogReader, method: Logi
     role: e.role,
     tenant_id: String(user.tenantId),
     org_id: String(user.tenantId),
-    scopes: [],
+    // Granted scopes (GRANT SCOPE); through an API key, the key's, clamped to the owner's.
+    scopes: e.scopes,
     databases,
     roles: [e.role, ...e.roles.map((r) => r.name)],
     email: null,

@@ -5,6 +5,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import { roleRank, type ApiKey, type BuiltinRole, type User } from '../catalog/model.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { Engine } from './engine.js';
+import { keyScopes } from './effective.js';
 import { principalFromClaims, TokenLogin } from './jwt-principal.js';
 import { standInUser } from './stand-in.js';
 
@@ -55,8 +56,8 @@ export function keyPrincipal(key: ApiKey, view: CatalogReader, now: number): Pri
     if (!owner.login) throw new CredentialRefused(`the owner of API key ${key.keyId} is disabled (NOLOGIN)`);
     if (owner.validUntil !== null && owner.validUntil <= now) throw new CredentialRefused(`the owner of API key ${key.keyId} has expired (VALID UNTIL)`);
     accountExpiry = owner.validUntil;
-    const limited = key.role !== null || key.databaseIds !== null;
-    actor = limited ? { ...owner, limits: { role: key.role ?? 'superuser', databaseIds: key.databaseIds, exact: false } } : owner;
+    // Always a cap, if only for the scopes: a key carries its own, never its owner's.
+    actor = { ...owner, limits: { role: key.role ?? 'superuser', databaseIds: key.databaseIds, exact: false, scopes: keyScopes(key, view, now) } };
   } else {
     const sa = view.serviceAccountById(key.ownerId);
     if (!sa) throw new CredentialRefused(`the owner of API key ${key.keyId} no longer exists`);
@@ -70,10 +71,10 @@ export function keyPrincipal(key: ApiKey, view: CatalogReader, now: number): Pri
       createdAt: sa.createdAt,
       updatedAt: sa.createdAt,
       createdBy: sa.createdBy,
-      limits: { role, databaseIds: ids, exact: true },
+      limits: { role, databaseIds: ids, exact: true, scopes: keyScopes(key, view, now) },
     });
   }
-  const auth = { ...passwordAuthValues(actor, view, 'api_key', now), scopes: [...key.scopes] };
+  const auth = passwordAuthValues(actor, view, 'api_key', now);
   return {
     user: actor,
     method: 'api_key',

@@ -13,7 +13,7 @@ import type { EngineSession } from './session.js';
 import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
-import { createRole, dropRole, grant, GRANT_COLUMNS, PERMISSION_COLUMNS, revoke, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
+import { createRole, dropRole, grant, GRANT_COLUMNS, grantScope, PERMISSION_COLUMNS, revoke, revokeScope, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
 import { setSessionAuthorization, setSessionAuthorizationJwt } from './session-authorization.js';
 import { setTenant } from './tenant-scope.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
@@ -88,6 +88,10 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
       return grant(cmd, ctx);
     case 'Revoke':
       return revoke(cmd, ctx);
+    case 'GrantScope':
+      return grantScope(cmd, ctx);
+    case 'RevokeScope':
+      return revokeScope(cmd, ctx);
     case 'ShowGrants':
       return showGrants(cmd, ctx);
     case 'ShowPermissions':
@@ -167,6 +171,8 @@ export function isWrite(cmd: AdminCommand): boolean {
     case 'DropRole':
     case 'Grant':
     case 'Revoke':
+    case 'GrantScope':
+    case 'RevokeScope':
     case 'CreateApiKey':
     case 'AlterApiKey':
     case 'DropApiKey':

@@ -106,9 +106,15 @@ function userOptions(u: User): string {
 }
 
 function grantStatement(g: Grant, view: CatalogReader, tenant: string[]): string {
-  const grantee = g.granteeKind === 'user' ? view.userById(g.granteeId)?.name : view.roleById(g.granteeId)?.name;
+  const grantee =
+    g.granteeKind === 'user'
+      ? view.userById(g.granteeId)?.name
+      : g.granteeKind === 'role'
+        ? view.roleById(g.granteeId)?.name
+        : view.serviceAccountById(g.granteeId)?.name;
   let what: string;
-  if (g.builtinRole) what = g.builtinRole;
+  if (g.scope !== undefined) what = `SCOPE ${lit(g.scope)}`;
+  else if (g.builtinRole) what = g.builtinRole;
   else if (g.roleId !== null) what = `"${(view.roleById(g.roleId)?.name ?? '?').replaceAll('"', '""')}"`; // quoted: always a role
   else {
     what = g.privilege!.toUpperCase();

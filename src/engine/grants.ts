@@ -1,11 +1,12 @@
-import type { Expiry, GrantItem, GrantTarget, Name } from '../../grammar/index.js';
-import { grantKey } from '../catalog/catalog.js';
-import { isBuiltinRole, ROLE_PRIVILEGES, type BuiltinRole, type Database, type Grant, type Privilege, type Role } from '../catalog/model.js';
+import type { Expiry, GrantItem, GrantTarget, Name, Value } from '../../grammar/index.js';
+import { grantKey, type GrantShape } from '../catalog/catalog.js';
+import { isBuiltinRole, type BuiltinRole, type Database, type Grant, type Privilege, type Role } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
-import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
-import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
+import { effectiveOf, grantsTo, holdingsOf, permissionsOf, roleClosure } from './effective.js';
+import { authorize, canSeeServiceAccount, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
+import { authorizeServiceAccount } from './service-accounts.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { checkObjectName } from './names.js';
@@ -107,18 +108,30 @@ export function showRoles(ctx: StatementContext): Execution {
 
 // ---- GRANT / REVOKE ------------------------------------------------------------------------
 
-/** A grantee by name: a user the actor may see, or a custom role of the actor's tenant. */
-function resolveGrantee(n: Name, ctx: StatementContext): Grantee {
+/**
+ * A grantee by name: a user the actor may see, or a custom role of the actor's tenant; with
+ * `serviceAccounts` (scopes, and SHOW GRANTS FOR), also a service account it may see.
+ */
+function resolveGrantee(n: Name, ctx: StatementContext, serviceAccounts = false): Grantee {
   const u = ctx.view.userByName(n.value);
   if (u && canSeeUser(ctx.actor, u)) return { kind: 'user', user: u };
+  if (serviceAccounts) {
+    const sa = ctx.view.serviceAccountByName(n.value);
+    if (sa && canSeeServiceAccount(ctx.actor, sa)) return { kind: 'serviceAccount', sa };
+  }
   const r = ctx.view.roleByName(ctx.actor.tenantId, n.value);
   if (r) return { kind: 'role', role: r };
-  throw new PgError('undefined_object', `user or role "${n.value}" does not exist`, { position: n.position });
+  const what = serviceAccounts ? 'user, service account or role' : 'user or role';
+  throw new PgError('undefined_object', `${what} "${n.value}" does not exist`, { position: n.position });
 }
 
-const granteeTenant = (g: Grantee) => (g.kind === 'user' ? g.user.tenantId : g.role.tenantId);
-const granteeRef = (g: Grantee) => (g.kind === 'user' ? { granteeKind: 'user' as const, granteeId: g.user.id } : { granteeKind: 'role' as const, granteeId: g.role.id });
-const granteeName = (g: Grantee) => (g.kind === 'user' ? g.user.name : g.role.name);
+const granteeTenant = (g: Grantee) => (g.kind === 'user' ? g.user.tenantId : g.kind === 'role' ? g.role.tenantId : g.sa.tenantId);
+function granteeRef(g: Grantee): { granteeKind: Grant['granteeKind']; granteeId: number } {
+  if (g.kind === 'user') return { granteeKind: 'user', granteeId: g.user.id };
+  if (g.kind === 'role') return { granteeKind: 'role', granteeId: g.role.id };
+  return { granteeKind: 'service_account', granteeId: g.sa.id };
+}
+const granteeName = (g: Grantee) => (g.kind === 'user' ? g.user.name : g.kind === 'role' ? g.role.name : g.sa.name);
 
 type Resolved =
   | { kind: 'privilege'; privilege: Privilege; database: Database | null; collection: string | null }
@@ -170,7 +183,7 @@ function authorizeItem(r: Resolved, grantee: Grantee, revoke: boolean, ctx: Stat
   else authorize(ctx.actor, { kind: 'grantCustomRole', role: r.role, grantee, revoke }, holdings);
 }
 
-function grantShape(r: Resolved, grantee: Grantee): Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'createdAt'> {
+function grantShape(r: Resolved, grantee: Grantee): GrantShape {
   return {
     tenantId: granteeTenant(grantee),
     ...granteeRef(grantee),
@@ -251,8 +264,89 @@ export async function revoke(cmd: Cmd<'Revoke'>, ctx: StatementContext): Promise
   return commandDone('REVOKE');
 }
 
+// ---- GRANT / REVOKE SCOPE ------------------------------------------------------------------
+
+/**
+ * The scope strings of GRANT / REVOKE SCOPE: any non-empty text, as CREATE API KEY ...
+ * SCOPES takes (a repeated one counts once).
+ */
+function scopeTexts(values: Value[], ctx: StatementContext): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    const text = valueText(v, ctx.params);
+    if (text === null || text === '') {
+      throw new PgError('invalid_parameter_value', 'a scope must be a non-empty string', { position: v.position });
+    }
+    if (!out.includes(text)) out.push(text);
+  }
+  return out;
+}
+
+/** A scope grantee, authorized: a service account is touched as ALTER SERVICE ACCOUNT would. */
+function scopeGrantee(n: Name, statement: string, ctx: StatementContext): Grantee {
+  const grantee = resolveGrantee(n, ctx, true);
+  if (grantee.kind === 'serviceAccount') authorizeServiceAccount(grantee.sa, statement, ctx);
+  return grantee;
+}
+
+const scopeShape = (scope: string, grantee: Grantee): GrantShape => ({
+  tenantId: granteeTenant(grantee),
+  ...granteeRef(grantee),
+  privilege: null,
+  databaseId: null,
+  collection: null,
+  builtinRole: null,
+  roleId: null,
+  scope,
+});
+
+export async function grantScope(cmd: Cmd<'GrantScope'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  authorize(ctx.actor, { kind: 'manageGrants', revoke: false });
+  const holdings = holdingsOf(ctx.actor, ctx.view, ctx.now);
+  const scopes = scopeTexts(cmd.scopes, ctx);
+  const expiresAt = expiryOf(cmd.expiry, ctx);
+  for (const n of cmd.grantees) {
+    const grantee = scopeGrantee(n, 'GRANT SCOPE', ctx);
+    for (const scope of scopes) {
+      authorize(ctx.actor, { kind: 'grantScope', scope, grantee, revoke: false }, holdings);
+      const shape = scopeShape(scope, grantee);
+      const existing = tx.grantByKey(grantKey(shape));
+      if (existing) tx.update('grants', { ...existing, expiresAt, grantedBy: ctx.actor.name });
+      else tx.insert('grants', { id: tx.allocateId(), ...shape, expiresAt, grantedBy: ctx.actor.name, createdAt: ctx.now });
+    }
+  }
+  return commandDone('GRANT');
+}
+
+export async function revokeScope(cmd: Cmd<'RevokeScope'>, ctx: StatementContext): Promise<Execution> {
+  const tx = writeTx(ctx);
+  authorize(ctx.actor, { kind: 'manageGrants', revoke: true });
+  const holdings = holdingsOf(ctx.actor, ctx.view, ctx.now);
+  const scopes = scopeTexts(cmd.scopes, ctx);
+  for (const n of cmd.grantees) {
+    const grantee = scopeGrantee(n, 'REVOKE SCOPE', ctx);
+    for (const scope of scopes) {
+      authorize(ctx.actor, { kind: 'grantScope', scope, grantee, revoke: true }, holdings);
+      const existing = tx.grantByKey(grantKey(scopeShape(scope, grantee)));
+      if (existing) {
+        // The owner's keys lose the scope at their next use (keyScopes clamps them).
+        tx.delete('grants', existing.id);
+        continue;
+      }
+      ctx.notice({ severity: 'WARNING', code: '01006', message: `no privileges could be revoked: ${granteeName(grantee)} was not granted scope "${scope}"` });
+    }
+  }
+  return commandDone('REVOKE');
+}
+
 // ---- SHOW GRANTS / SHOW PERMISSIONS --------------------------------------------------------
 
+/**
+ * One row per live grant. What is granted is in one of three places: privilege (with
+ * database and collection), role, or scope; the others are null. A scope's row reads
+ * like the statement: GRANT SCOPE 'billing:read' TO alice.
+ */
 export const GRANT_COLUMNS = [
   col('grantee'),
   col('grantee_kind'),
@@ -260,31 +354,39 @@ export const GRANT_COLUMNS = [
   col('database'),
   col('collection'),
   col('role'),
+  col('scope'),
   col('valid_until', 'timestamptz'),
   col('granted_by'),
 ];
+
+const GRANTEE_KIND_WORDS: Record<Grant['granteeKind'], string> = { user: 'user', role: 'role', service_account: 'service account' };
 
 export function showGrants(cmd: Cmd<'ShowGrants'>, ctx: StatementContext): Execution {
   const { view, actor } = ctx;
   const tz = ctx.session.settings.get('timezone');
   const now = ctx.now;
-  const only = cmd.grantee ? granteeRef(resolveGrantee(cmd.grantee, ctx)) : null;
+  const only = cmd.grantee ? granteeRef(resolveGrantee(cmd.grantee, ctx, true)) : null;
   function* rows(): Generator<(string | null)[]> {
     for (const g of view.grants()) {
       if (g.expiresAt !== null && g.expiresAt <= now) continue;
       if (only && (g.granteeKind !== only.granteeKind || g.granteeId !== only.granteeId)) continue;
       const t = view.tenantById(g.tenantId);
       if (!t || !canSeeTenant(actor, t)) continue;
-      const grantee = g.granteeKind === 'user' ? view.userById(g.granteeId) : view.roleById(g.granteeId);
+      let grantee: { name: string } | undefined;
+      if (g.granteeKind === 'user') {
+        const u = view.userById(g.granteeId);
+        grantee = u && canSeeUser(actor, u) ? u : undefined;
+      } else if (g.granteeKind === 'role') grantee = view.roleById(g.granteeId);
+      else grantee = view.serviceAccountById(g.granteeId);
       if (!grantee) continue;
-      if (g.granteeKind === 'user' && !canSeeUser(actor, grantee as never)) continue;
       yield [
         grantee.name,
-        g.granteeKind,
+        GRANTEE_KIND_WORDS[g.granteeKind],
         g.privilege?.toUpperCase() ?? null,
         g.privilege === null ? null : g.databaseId === null ? '*' : (view.databaseById(g.databaseId)?.name ?? null),
         g.collection,
         g.builtinRole ?? (g.roleId !== null ? (view.roleById(g.roleId)?.name ?? null) : null),
+        g.scope ?? null,
         g.expiresAt === null ? null : formatTimestamp(g.expiresAt, tz),
         g.grantedBy,
       ];
@@ -297,17 +399,6 @@ export const PERMISSION_COLUMNS = [col('database'), col('collection'), col('priv
 
 /** SHOW PERMISSIONS: this session's effective privileges, and where each comes from. */
 export function showPermissions(ctx: StatementContext): Execution {
-  const e = effectiveOf(ctx.actor, ctx.view, ctx.now);
-  const rows: (string | null)[][] = [];
-  for (const d of e.databases) {
-    for (const p of ['read', 'write', 'delete', 'schema', 'admin'] as Privilege[]) {
-      if (holdsByRole(e.role, p)) rows.push([d.name, null, p.toUpperCase(), `role ${e.role}`]);
-      for (const g of e.grants) {
-        if (g.privilege === p && (g.databaseId === null || g.databaseId === d.id)) rows.push([d.name, g.collection, p.toUpperCase(), g.source]);
-      }
-    }
-  }
+  const rows = permissionsOf(effectiveOf(ctx.actor, ctx.view, ctx.now)).map((p) => [p.database, p.collection, p.privilege.toUpperCase(), p.source]);
   return rowsResult(PERMISSION_COLUMNS, rows[Symbol.iterator](), 'SHOW', false);
 }
-
-const holdsByRole = (role: BuiltinRole, p: Privilege) => ROLE_PRIVILEGES[role].includes(p);

@@ -33,6 +33,7 @@ const IMPORTS: Partial<Record<AdminCommand['type'], Partial<Record<TableName, Fi
   CreateDatabase: { databases: { ...id, created_at: ['createdAt', 'timestamp'] } },
   CreateRole: { roles: { ...id, ...created } },
   Grant: { grants: { ...id, created_at: ['createdAt', 'timestamp'], granted_by: ['grantedBy', 'text'] } },
+  GrantScope: { grants: { ...id, created_at: ['createdAt', 'timestamp'], granted_by: ['grantedBy', 'text'] } },
   CreateApiKey: {
     apiKeys: {
       ...id,

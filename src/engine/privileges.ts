@@ -15,10 +15,15 @@ import { effectiveOf } from './effective.js';
 
 export type Action =
   | { kind: 'createUser'; tenantId: number; role: BuiltinRole; namesTenant: boolean }
-  | { kind: 'alterUser'; target: User; newRole: BuiltinRole | null; changesTenant: boolean; onlyPassword: boolean }
-  | { kind: 'renameUser'; target: User }
-  | { kind: 'unlockUser'; target: User }
-  | { kind: 'dropUser'; target: User }
+  /**
+   * Acting on another user: `targetRole` is its effective role (effectiveOf), which a live
+   * time-bound GRANT of a built-in role raises above its own — an admin must not reset the
+   * password of, or mint a key for, a user who is a tenant_admin for the day.
+   */
+  | { kind: 'alterUser'; target: User; targetRole: BuiltinRole; newRole: BuiltinRole | null; changesTenant: boolean; onlyPassword: boolean }
+  | { kind: 'renameUser'; target: User; targetRole: BuiltinRole }
+  | { kind: 'unlockUser'; target: User; targetRole: BuiltinRole }
+  | { kind: 'dropUser'; target: User; targetRole: BuiltinRole }
   | { kind: 'createTenant' }
   | { kind: 'dropTenant' }
   | { kind: 'createDatabase'; tenantId: number; namesTenant: boolean }
@@ -40,16 +45,18 @@ export type Action =
    */
   | { kind: 'manageServiceAccount'; role: BuiltinRole; databases: Database[]; namesTenant: boolean; statement: string }
   /** CREATE / ALTER / DROP API KEY for `owner` (anyone for their own keys). */
-  | { kind: 'manageApiKey'; owner: User; statement: string }
+  | { kind: 'manageApiKey'; owner: User; ownerRole: BuiltinRole; statement: string }
   | { kind: 'createRole'; namesTenant: boolean }
   | { kind: 'dropRole'; namesTenant: boolean }
   /** A privilege on a database (null: on every database of the grantee's tenant). */
   | { kind: 'grantPrivilege'; privilege: Privilege; database: Database | null; collection: string | null; grantee: Grantee; revoke: boolean }
   | { kind: 'grantBuiltinRole'; role: BuiltinRole; grantee: Grantee; revoke: boolean }
-  | { kind: 'grantCustomRole'; role: Role; grantee: Grantee; revoke: boolean };
+  | { kind: 'grantCustomRole'; role: Role; grantee: Grantee; revoke: boolean }
+  /** GRANT / REVOKE SCOPE: a superuser any scope; admin and above only scopes they hold. */
+  | { kind: 'grantScope'; scope: string; grantee: Grantee; revoke: boolean };
 
-/** Who receives a grant: a user or a custom role, in a tenant. */
-export type Grantee = { kind: 'user'; user: User } | { kind: 'role'; role: Role };
+/** Who receives a grant: a user or a custom role (or, for scopes, a service account), in a tenant. */
+export type Grantee = { kind: 'user'; user: User } | { kind: 'role'; role: Role } | { kind: 'serviceAccount'; sa: ServiceAccount };
 
 const atLeast = (u: User, r: BuiltinRole) => roleRank(u.role) >= roleRank(r);
 const isSuper = (u: User) => u.role === 'superuser';
@@ -100,6 +107,7 @@ export function accessibleDatabases(actor: User, view: CatalogReader, now: numbe
 export interface Holdings {
   holdsPrivilege(privilege: Privilege, database: Database, collection: string | null): boolean;
   holdsRole(role: Role): boolean;
+  holdsScope(scope: string): boolean;
 }
 
 /** Throws 42501 with what was needed and what the actor has, or returns. */
@@ -130,21 +138,21 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       }
       needManager(actor, 'ALTER USER');
       if (action.changesTenant) throw onlySuperuser(actor, 'ALTER USER ... TENANT');
-      manageable(actor, action.target, 'ALTER USER');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER');
       if (action.newRole !== null) assignable(actor, action.newRole, 'ALTER USER');
       return;
     }
     case 'renameUser':
       needManager(actor, 'ALTER USER ... RENAME');
-      manageable(actor, action.target, 'ALTER USER ... RENAME');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER ... RENAME');
       return;
     case 'unlockUser':
       needManager(actor, 'ALTER USER ... UNLOCK');
-      manageable(actor, action.target, 'ALTER USER ... UNLOCK');
+      manageable(actor, action.target, action.targetRole, 'ALTER USER ... UNLOCK');
       return;
     case 'dropUser':
       needManager(actor, 'DROP USER');
-      manageable(actor, action.target, 'DROP USER');
+      manageable(actor, action.target, action.targetRole, 'DROP USER');
       return;
     case 'createTenant':
       throw onlySuperuser(actor, 'CREATE TENANT');
@@ -171,7 +179,7 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
     case 'manageApiKey':
       if (action.owner.id === actor.id) return;
       needManager(actor, action.statement);
-      manageable(actor, action.owner, action.statement);
+      manageable(actor, action.owner, action.ownerRole, action.statement);
       return;
     case 'setSessionAuthorization':
       throw onlySuperuser(actor, 'SET SESSION AUTHORIZATION');
@@ -242,12 +250,28 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       }
       return;
     }
+    case 'grantScope': {
+      // No built-in role implies a scope, so a tenant_admin holds only the scopes granted
+      // to it: scopes enter a tenant through a superuser and spread no further than their
+      // holders pass them on (as WITH GRANT OPTION would have it in PostgreSQL).
+      const statement = action.revoke ? 'REVOKE SCOPE' : 'GRANT SCOPE';
+      needManager(actor, statement);
+      notSelf(actor, action.grantee, statement);
+      if (!holdings?.holdsScope(action.scope)) {
+        throw denied(
+          `permission denied to ${action.revoke ? 'revoke' : 'grant'} scope "${action.scope}"`,
+          `${actor.name} does not hold scope "${action.scope}"; nobody grants a scope they do not hold.`,
+        );
+      }
+      return;
+    }
   }
 }
 
 function notSelf(actor: User, grantee: Grantee, statement: string): void {
   if (grantee.kind === 'user' && grantee.user.id === actor.id) {
-    throw denied(`permission denied to ${statement.toLowerCase()} to yourself`, `${actor.name} cannot change what they hold; ask another administrator.`);
+    const toOrFrom = statement.startsWith('REVOKE') ? 'from' : 'to';
+    throw denied(`permission denied to ${statement.toLowerCase()} ${toOrFrom} yourself`, `${actor.name} cannot change what they hold; ask another administrator.`);
   }
 }
 
@@ -273,23 +297,42 @@ function assignable(actor: User, role: BuiltinRole, statement: string): void {
   }
 }
 
-function manageable(actor: User, target: User, statement: string): void {
+/** `role`: the target's effective role, not its own (see the alterUser action). */
+function manageable(actor: User, target: User, role: BuiltinRole, statement: string): void {
   // Visibility was checked by the caller (42704 otherwise); here the target is in the tenant.
-  if (roleRank(target.role) > roleRank(actor.role) || target.role === 'tenant_admin' || target.role === 'superuser') {
+  if (roleRank(role) > roleRank(actor.role) || role === 'tenant_admin' || role === 'superuser') {
     throw denied(
       `permission denied for ${statement} on user "${target.name}"`,
-      `${actor.name} has role ${actor.role}; ${target.name} has role ${target.role}, which only ${target.role === 'superuser' || target.role === 'tenant_admin' ? 'a superuser' : `${target.role} or higher`} may manage.`,
+      `${actor.name} has role ${actor.role}; ${target.name} has role ${role}, which only ${role === 'superuser' || role === 'tenant_admin' ? 'a superuser' : `${role} or higher`} may manage.`,
     );
   }
 }
 
 /**
  * An API key narrows its owner, never widens it (SPEC §2): its role at most the owner's,
- * its databases among the owner's accessible ones. Applies to superusers' keys too.
+ * its databases among the owner's accessible ones, its scopes among the owner's granted
+ * scopes (nobody mints a scope they were not given). Applies to superusers' keys too.
  */
-export function limitKey(owner: { name: string }, ownerRole: BuiltinRole, role: BuiltinRole | null, databases: Database[], accessible: Database[]): void {
+export function limitKey(
+  owner: { name: string },
+  ownerRole: BuiltinRole,
+  role: BuiltinRole | null,
+  databases: Database[],
+  accessible: Database[],
+  scopes: string[] = [],
+  ownerScopes: string[] = [],
+): void {
   if (role !== null && roleRank(role) > roleRank(ownerRole)) {
     throw denied(`API key role ${role} is above the role of its owner`, `${owner.name} has role ${ownerRole}; a key's role is at most its owner's.`);
+  }
+  for (const s of scopes) {
+    if (!ownerScopes.includes(s)) {
+      throw denied(
+        `API key scope "${s}" is not held by its owner`,
+        `${owner.name} was not granted scope "${s}"; a key's scopes are among its owner's.`,
+        `A holder of the scope grants it first: GRANT SCOPE '${s.replaceAll("'", "''")}' TO ${owner.name}.`,
+      );
+    }
   }
   for (const d of databases) {
     if (!accessible.some((a) => a.id === d.id)) {

@@ -122,6 +122,8 @@ export async function dropServiceAccount(cmd: Cmd<'DropServiceAccount'>, ctx: St
     });
   }
   for (const k of keys) tx.delete('apiKeys', k.id);
+  // Scopes granted to the account go with it, as a user's grants go with the user.
+  for (const g of tx.grantsTo('service_account', sa.id)) tx.delete('grants', g.id);
   tx.delete('serviceAccounts', sa.id);
   return commandDone('DROP SERVICE ACCOUNT');
 }

@@ -231,7 +231,8 @@ export class EngineSession implements QuerySession {
     if (token) return token.auth;
     if (this.currentUserId !== this.sessionUserId || this.method === 'password') return passwordAuthValues(this.actor(view, now), view, 'password', now);
     if (this.method === 'jwt') return this.login.token ? this.currentToken(view, now).auth : this.login.auth;
-    return { ...passwordAuthValues(this.actor(view, now), view, this.method, now), scopes: this.login.auth.scopes };
+    // An API key's scopes come from the key as of now (its actor is re-derived each statement).
+    return passwordAuthValues(this.actor(view, now), view, this.method, now);
   }
 
   /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */

@@ -6,6 +6,7 @@ import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
+import { effectiveOf } from './effective.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { checkLoginName } from './names.js';
@@ -193,6 +194,7 @@ export async function alterUser(cmd: Cmd<'AlterUser'>, ctx: StatementContext): P
   authorize(ctx.actor, {
     kind: 'alterUser',
     target,
+    targetRole: effectiveOf(target, ctx.view, ctx.now).role,
     newRole,
     changesTenant: cmd.options.some((o) => o.kind === 'tenant'),
     onlyPassword: cmd.options.every((o) => o.kind === 'password'),
@@ -210,7 +212,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
   if (target.id === ctx.actor.id) {
     throw new PgError('feature_not_supported', 'session user cannot be renamed', { hint: 'Log in as another administrator to rename this user.' });
   }
-  authorize(ctx.actor, { kind: 'renameUser', target });
+  authorize(ctx.actor, { kind: 'renameUser', target, targetRole: effectiveOf(target, ctx.view, ctx.now).role });
   checkLoginName('user', cmd.newName);
   if (tx.userByName(cmd.newName.value)) {
     throw new PgError('duplicate_object', `user "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
@@ -225,7 +227,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
 
 export async function unlockUser(cmd: Cmd<'UnlockUser'>, ctx: StatementContext): Promise<Execution> {
   const target = resolveUser(cmd.user, ctx);
-  authorize(ctx.actor, { kind: 'unlockUser', target });
+  authorize(ctx.actor, { kind: 'unlockUser', target, targetRole: effectiveOf(target, ctx.view, ctx.now).role });
   ctx.engine.lockouts.unlockUser(target.name);
   return commandDone('ALTER USER');
 }
@@ -247,7 +249,7 @@ export async function dropUser(cmd: Cmd<'DropUser'>, ctx: StatementContext): Pro
     if (u.id === ctx.session.sessionUserId) {
       throw new PgError('object_in_use', 'session user cannot be dropped', { position: n.position });
     }
-    authorize(ctx.actor, { kind: 'dropUser', target: u });
+    authorize(ctx.actor, { kind: 'dropUser', target: u, targetRole: effectiveOf(u, tx, ctx.now).role });
     const keys = tx.apiKeysOf('user', u.id);
     if (keys.length > 0 && !cmd.cascade) {
       throw new PgError('dependent_objects_still_exist', `cannot drop user "${u.name}" because it owns API keys`, {

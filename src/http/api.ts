@@ -4,6 +4,7 @@ import { LocalConnection } from '../client/local-connection.js';
 import type { QueryOutcome } from '../client/connection.js';
 import { CredentialRefused, keyFromText, keyPrincipal, tokenPrincipal, type Principal } from '../engine/credentials.js';
 import type { Engine } from '../engine/engine.js';
+import { effectiveOf, permissionsOf } from '../engine/effective.js';
 import { effectivePredicate } from '../engine/rls.js';
 import { EngineSession } from '../engine/session.js';
 import { asPgError, errorFields, type ErrorFields } from '../errors/pg-error.js';
@@ -94,7 +95,7 @@ export class HttpApi {
       case 'GET /v1/whoami': {
         const p = await this.principalOf(req);
         this.limit(p, res);
-        return send(res, 200, describePrincipal(p));
+        return send(res, 200, { ...describePrincipal(p), permissions: this.permissions(p, null) });
       }
       case 'POST /v1/query':
         return this.query(req, res);
@@ -199,7 +200,19 @@ export class HttpApi {
         }
       }
     }
-    return send(res, 200, { authenticated: true, ...describePrincipal(p), databases, rls });
+    const permissions = this.permissions(p, typeof body.database === 'string' ? body.database : null);
+    return send(res, 200, { authenticated: true, ...describePrincipal(p), databases, permissions, rls });
+  }
+
+  /**
+   * The principal's effective privileges (those SHOW PERMISSIONS lists), from the one
+   * function every check uses: a key's role caps what its owner's grants give.
+   */
+  private permissions(p: Principal, database: string | null): Json[] {
+    const e = effectiveOf(p.user, this.engine.catalog, this.engine.clock());
+    return permissionsOf(e)
+      .filter((x) => database === null || x.database === database)
+      .map((x) => ({ database: x.database, collection: x.collection, privilege: x.privilege.toUpperCase(), source: x.source }));
   }
 }
 

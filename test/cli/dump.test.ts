@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
-import { ADMIN_PASSWORD, client, loginError, spawnServer } from '../support/server.js';
+import { ADMIN_PASSWORD, client, loginError, spawnServer, startTestServer } from '../support/server.js';
 
 /** `portcullis dump`: the catalog as a script that `apply` restores exactly. */
 const ENV = { PORTCULLIS_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD };
@@ -26,7 +26,13 @@ GRANT admin TO "select" FOR INTERVAL '2 hours';
 GRANT READ TO "Bob O'Neil";
 CREATE SERVICE ACCOUNT batch FOR DATABASES (prod) ROLE readwrite;
 CREATE SERVICE ACCOUNT "acme-etl" FOR DATABASE "Staging DB" ROLE readonly TENANT acme;
+GRANT SCOPE 'read:orders', 'it''s' TO alice;
+GRANT SCOPE 'reports:export' TO analysts VALID UNTIL '2031-06-01 12:00:00+00';
+GRANT SCOPE 'etl:run' TO "acme-etl";
 CREATE API KEY 'prod-reader' FOR alice WITH DATABASES (prod) ROLE readonly SCOPES ('read:orders', 'it''s') EXPIRES IN '90 days';
+-- A key holding a scope its owner no longer holds (as keys from before scopes were
+-- grantable do): clamped at use, restored as it is.
+REVOKE SCOPE 'it''s' FROM alice;
 CREATE API KEY ci;
 CREATE API KEY nightly FOR batch;
 ALTER API KEY nightly FOR batch ROTATE GRACE '1 hour';
@@ -59,7 +65,22 @@ describe('portcullis dump', () => {
     const first = await cli(['dump', '--data', source]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    for (const kind of ['CREATE TENANT acme ID', 'CREATE DATABASE prod', 'ALTER USER admin', 'CREATE USER alice', 'CREATE ROLE analysts', 'CREATE SERVICE ACCOUNT batch', 'GRANT "analysts" TO alice VALID UNTIL', 'CREATE API KEY nightly FOR batch', 'previous_hash = ', 'CREATE OIDC PROVIDER auth0', 'CREATE RLS POLICY tenant_only']) {
+    for (const kind of [
+      'CREATE TENANT acme ID',
+      'CREATE DATABASE prod',
+      'ALTER USER admin',
+      'CREATE USER alice',
+      'CREATE ROLE analysts',
+      'CREATE SERVICE ACCOUNT batch',
+      'GRANT "analysts" TO alice VALID UNTIL',
+      "GRANT SCOPE 'read:orders' TO alice IMPORT",
+      "GRANT SCOPE 'reports:export' TO analysts VALID UNTIL '2031-06-01 12:00:00+00' IMPORT",
+      `GRANT SCOPE 'etl:run' TO "acme-etl" IMPORT (tenant = `,
+      'CREATE API KEY nightly FOR batch',
+      'previous_hash = ',
+      'CREATE OIDC PROVIDER auth0',
+      'CREATE RLS POLICY tenant_only',
+    ]) {
       expect(first.stdout).toContain(kind);
     }
     // Secrets never appear: only their verifiers and hashes.
@@ -85,6 +106,12 @@ describe('portcullis dump', () => {
           ['nightly', 'batch', null, null, []],
           ['ci', 'admin', null, null, []],
           ['prod-reader', 'alice', 'readonly', ['prod'], ['read:orders', "it's"]],
+        ]);
+        const scopes = (await c.query('SHOW GRANTS')).rows.filter((r) => r.scope !== null).map((r) => [r.grantee, r.grantee_kind, r.scope, r.valid_until?.toISOString() ?? null]);
+        expect(scopes).toEqual([
+          ['analysts', 'role', 'reports:export', '2031-06-01T12:00:00.000Z'],
+          ['alice', 'user', 'read:orders', null],
+          ['acme-etl', 'service account', 'etl:run', null],
         ]);
       } finally {
         await c.end();
@@ -114,6 +141,30 @@ describe('portcullis dump', () => {
       await dba.end();
     } finally {
       await server.stop();
+    }
+  });
+
+  it('restores keys that could not be created today: expired since, or holding a scope revoked since', async () => {
+    let now = Date.UTC(2026, 5, 1, 12);
+    const source = await startTestServer({ clock: () => now, scramIterations: 16 });
+    const target = await startTestServer({ scramIterations: 16 });
+    try {
+      const s = await client(source.port);
+      await s.query("CREATE USER rita; GRANT SCOPE 'billing:read' TO rita");
+      await s.query("CREATE API KEY 'brief' FOR rita SCOPES ('billing:read') EXPIRES IN '1 hour'");
+      await s.query("REVOKE SCOPE 'billing:read' FROM rita");
+      now += 2 * 3600_000;
+      const dump = (await s.query('DUMP CATALOG')).rows.map((r) => r.statement as string);
+      await s.end();
+      expect(dump.find((x) => x.startsWith("CREATE API KEY brief"))).toContain("SCOPES ('billing:read') EXPIRES AT '2026-06-01 13:00:00+00'");
+      const t = await client(target.port);
+      await t.query(dump.join('\n'));
+      const keys = (await t.query('SHOW API KEYS FOR rita')).rows.map((r) => [r.name, r.scopes, r.expires_at.toISOString()]);
+      expect(keys).toEqual([['brief', ['billing:read'], '2026-06-01T13:00:00.000Z']]);
+      await t.end();
+    } finally {
+      await source.close();
+      await target.close();
     }
   });
 

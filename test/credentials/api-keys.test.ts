@@ -19,7 +19,7 @@ beforeAll(async () => {
   server = await startTestServer({ clock: () => now, httpPort: 0, log: (l) => logs.push(l), scramIterations: 4096 });
   admin = await client(server.port);
   await admin.query("CREATE DATABASE prod; CREATE DATABASE dev; CREATE USER ana PASSWORD 'pw' ROLE admin");
-  await admin.query('GRANT ALL ON DATABASE prod TO ana; GRANT ALL ON DATABASE dev TO ana');
+  await admin.query("GRANT ALL ON DATABASE prod TO ana; GRANT ALL ON DATABASE dev TO ana; GRANT SCOPE 'read:orders' TO ana");
 });
 afterAll(async () => {
   await admin.end();

@@ -8,7 +8,7 @@ let server: RunningServer;
 beforeAll(async () => {
   server = await startTestServer();
   const c = await client(server.port);
-  await c.query("CREATE USER rita PASSWORD 'pw' ROLE readonly; CREATE USER otto PASSWORD 'pw' ROLE readwrite");
+  await c.query("CREATE USER rita PASSWORD 'pw' ROLE readonly; CREATE USER otto PASSWORD 'pw' ROLE readwrite; GRANT SCOPE 'ci' TO otto");
   await c.end();
 });
 afterAll(async () => {

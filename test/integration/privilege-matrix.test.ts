@@ -63,6 +63,9 @@ const MATRIX: Record<WriteKind, Row> = {
   DropRole: { own: 'DROP ROLE r_own CASCADE', other: 'DROP ROLE r_other TENANT other CASCADE', expect: { own: 'dddyyd', other: 'ddddyd' } },
   Grant: { own: 'GRANT READ ON DATABASE db_own TO v_own', other: 'GRANT READ ON DATABASE db_other TO v_other', expect: { own: 'ddyyyd', other: 'ddnnyd' } },
   Revoke: { own: 'REVOKE r_own FROM v_own', other: 'REVOKE READ ON DATABASE db_other FROM v_other', expect: { own: 'dddyyd', other: 'ddnnyd' } },
+  // ad and ta were granted scope s1 (nobody grants a scope they do not hold); cr was not.
+  GrantScope: { own: "GRANT SCOPE 's1' TO v_own", other: "GRANT SCOPE 's1' TO v_other", expect: { own: 'ddyyyd', other: 'ddnnyd' } },
+  RevokeScope: { own: "REVOKE SCOPE 's1' FROM v_own", other: "REVOKE SCOPE 's1' FROM v_other", expect: { own: 'ddyyyd', other: 'ddnnyd' } },
   CreateApiKey: { own: "CREATE API KEY 'k2' FOR v_own", other: "CREATE API KEY 'k2' FOR v_other", expect: { own: 'nnyyyn', other: 'nnnnyn' } },
   AlterApiKey: { own: "ALTER API KEY 'k' FOR v_own SET EXPIRES NULL", other: "ALTER API KEY 'k' FOR v_other SET EXPIRES NULL", expect: { own: 'nnyyyn', other: 'nnnnyn' } },
   DropApiKey: { own: "DROP API KEY 'k' FOR v_own", other: "DROP API KEY 'k' FOR v_other", expect: { own: 'nnyyyn', other: 'nnnnyn' } },
@@ -96,6 +99,7 @@ beforeAll(async () => {
     CREATE USER v_own; CREATE USER v_other TENANT other;
     CREATE ROLE r_own; CREATE ROLE r_other TENANT other; GRANT r_own TO v_own;
     GRANT READ ON DATABASE db_other TO v_other;
+    GRANT SCOPE 's1' TO ad, ta, v_own, v_other;
     CREATE API KEY 'k' FOR v_own; CREATE API KEY 'k' FOR v_other;
     CREATE SERVICE ACCOUNT 'sa_own' FOR DATABASE db_own;
     CREATE SERVICE ACCOUNT 'sa_other' FOR DATABASE db_other TENANT other;
