@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_PARSE_LIMITS, WIDEST_PARSE_LIMITS } from '../../grammar/limits.js';
 
 /**
  * Configuration, by precedence: flags > environment (PORTCULLIS_*) > portcullis.toml
@@ -45,6 +46,12 @@ export interface Config {
   requireTls: 'off' | 'on' | 'except-loopback';
   /** Encryption at rest: a file holding the data directory's 256-bit key. */
   encryptionKeyFile: string | undefined;
+  /** Statement limits (grammar/limits.ts): past them a statement is refused with 54000 / 54001. */
+  maxStatementBytes: number;
+  maxStatementTokens: number;
+  maxNestingDepth: number;
+  maxPredicateSize: number;
+  maxInListLength: number;
 }
 
 export const DEFAULTS: Config = {
@@ -81,6 +88,7 @@ export const DEFAULTS: Config = {
   tlsCertLogin: 'subject',
   requireTls: 'off',
   encryptionKeyFile: undefined,
+  ...DEFAULT_PARSE_LIMITS,
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -105,6 +113,11 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   lockoutUserSeconds: [0, 24 * 3600],
   rateLimitPerMinute: [1, 100_000_000],
   rateLimitPerHour: [1, 1_000_000_000],
+  maxStatementBytes: [1024, WIDEST_PARSE_LIMITS.maxStatementBytes],
+  maxStatementTokens: [100, WIDEST_PARSE_LIMITS.maxStatementTokens],
+  maxNestingDepth: [1, WIDEST_PARSE_LIMITS.maxNestingDepth],
+  maxPredicateSize: [1, WIDEST_PARSE_LIMITS.maxPredicateSize],
+  maxInListLength: [1, WIDEST_PARSE_LIMITS.maxInListLength],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -143,6 +156,11 @@ const KEYS: Record<string, keyof Config> = {
   tls_cert_login: 'tlsCertLogin',
   require_tls: 'requireTls',
   encryption_key_file: 'encryptionKeyFile',
+  max_statement_bytes: 'maxStatementBytes',
+  max_statement_tokens: 'maxStatementTokens',
+  max_nesting_depth: 'maxNestingDepth',
+  max_predicate_size: 'maxPredicateSize',
+  max_in_list_length: 'maxInListLength',
 };
 
 export class ConfigError extends Error {}

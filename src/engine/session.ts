@@ -17,7 +17,7 @@ import type { NoticeFields, TransactionStatus } from '../wire/messages.js';
 import type { Engine } from './engine.js';
 import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
 import { commandDone, emptyStatement } from './results.js';
-import { Settings } from './settings.js';
+import { limitSettings, Settings } from './settings.js';
 import { ImportPlan } from './imports.js';
 import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
@@ -83,7 +83,7 @@ export class EngineSession implements QuerySession {
     readonly database: string,
     readonly peer: PeerInfo,
   ) {
-    this.settings = new Settings({ scram_iterations: String(engine.scramIterations) });
+    this.settings = new Settings({ scram_iterations: String(engine.scramIterations), ...limitSettings(engine.parseLimits) });
   }
 
   get sessionUserId(): number {
@@ -242,7 +242,7 @@ export class EngineSession implements QuerySession {
   }
 
   async simpleQuery(sql: string, out: ResultSink): Promise<void> {
-    const statements = parse(sql);
+    const statements = parse(sql, this.engine.parseLimits);
     if (statements.length === 0) {
       out.emptyQuery();
       return;
@@ -268,7 +268,7 @@ export class EngineSession implements QuerySession {
   }
 
   prepare(sql: string, clientTypes: number[]): PreparedStatement {
-    const statements = parse(sql);
+    const statements = parse(sql, this.engine.parseLimits);
     if (statements.length > 1) {
       throw new PgError('syntax_error', 'cannot insert multiple commands into a prepared statement');
     }
