@@ -165,6 +165,18 @@ describe('statement limits over pgwire', () => {
   });
 });
 
+describe('a statement no limit covers', () => {
+  it('ends a stack overflow as 54001, not XX000, and the server goes on', async () => {
+    // A chain of 10,000 casts is 20,000 tokens deep in nothing but casts: no limit counts it.
+    const e = await refused(admin, `SELECT 1${'::text'.repeat(10_000)}`);
+    expect(e.code).toBe('54001');
+    // The operator is told, for a limit should cover it.
+    expect(logs.some((l) => l.includes('RangeError'))).toBe(true);
+    logs.length = 0;
+    await stillServing(admin);
+  });
+});
+
 describe('statement limits over HTTP', () => {
   it('answers /v1/query with the same 54001 and position, and a body over 1 MiB with 413', async () => {
     await admin.query("CREATE USER ana PASSWORD 'pw' ROLE admin");
