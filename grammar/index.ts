@@ -86,7 +86,10 @@ function parseText(text: string, limits: ParseLimits): Statement[] {
     } catch (err) {
       // The limits keep the parser's recursion far from the stack's end; a limit raised past
       // what the stack holds still ends here, as PostgreSQL's "stack depth limit exceeded".
-      if (isStackOverflow(err)) throw stackDepthExceeded();
+      if (isStackOverflow(err)) {
+        const at = parser.nextToken().startOffset;
+        throw stackDepthExceeded(Number.isNaN(at) ? positionOf(text.length) : positionOf(at));
+      }
       throw err;
     }
     if (parser.errors.length > 0) throw parseError(text, parser.errors[0]!, positionOf);

@@ -56,9 +56,10 @@ export function isStackOverflow(err: unknown): boolean {
  * so that this is never reached; it keeps a limit raised too far, or a path no limit covers,
  * from ending as XX000.
  */
-export function stackDepthExceeded(): PgError {
+export function stackDepthExceeded(position?: number): PgError {
   return new PgError('statement_too_complex', 'stack depth limit exceeded', {
     hint: 'The statement nests too deeply for the server. The limit is the server setting max_nesting_depth; SHOW max_nesting_depth shows it.',
+    ...(position === undefined ? {} : { position }),
   });
 }
 

@@ -183,6 +183,9 @@ describe('statement limits', () => {
     const sql = policy(`${'('.repeat(999)}a = 1${')'.repeat(999)}`);
     const e = refusal(sql, WIDEST_PARSE_LIMITS);
     expect([e.code, e.message]).toEqual(['54001', 'stack depth limit exceeded']);
+    // At the "(" where the parser's stack ran out.
+    expect(sql[e.position! - 1]).toBe('(');
+    expect(e.position).toBeGreaterThan(POLICY.length + 100);
     // The parser is whole again afterwards.
     expect(parse(policy('(a = 1)'))).toHaveLength(1);
   });
