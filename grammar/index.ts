@@ -1,11 +1,21 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
 import { PgError } from '../src/errors/pg-error.js';
 import type { Statement } from './ast.js';
+import {
+  DEFAULT_PARSE_LIMITS,
+  isStackOverflow,
+  nestedTooDeeply,
+  stackDepthExceeded,
+  statementTooLarge,
+  tooManyTokens,
+  type ParseLimits,
+} from './limits.js';
 import { parser } from './parser.js';
 import { redactText } from './redact.js';
 import { scanStatement, type ScanError } from './scanner.js';
 
 export type * from './ast.js';
+export { DEFAULT_PARSE_LIMITS, LIMIT_SETTINGS, WIDEST_PARSE_LIMITS, type ParseLimits } from './limits.js';
 
 /**
  * Texts seen before, and what was made of them: applications and pgbench send the same
@@ -31,13 +41,24 @@ function keptByText<V>(make: (text: string) => V, keep: (v: V) => V = (v) => v):
   };
 }
 
+/** Kept parses, one set per ParseLimits object (a text within one server's limits may not be within another's). */
+const keptParses = new WeakMap<ParseLimits, (text: string) => readonly Statement[]>();
+
 /**
  * parse(text): the statements of a query string, or a 42601 PgError positioned in
- * characters (1-based, as PostgreSQL's error position) with what was expected as a hint.
+ * characters (1-based, as PostgreSQL's error position) with what was expected as a hint;
+ * 54000 / 54001 when a statement is past one of `limits` (limits.ts).
  * Kept statements are frozen: the engine never changes a statement, which is what lets a
  * prepared statement run many times.
  */
-export const parse: (text: string) => readonly Statement[] = keptByText(parseText, deepFreeze);
+export function parse(text: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): readonly Statement[] {
+  let kept = keptParses.get(limits);
+  if (!kept) {
+    kept = keptByText((t) => parseText(t, limits), deepFreeze);
+    keptParses.set(limits, kept);
+  }
+  return kept(text);
+}
 
 /** A statement's text fit for the audit trail (redact.ts), kept as parses are. */
 export const redactStatement: (text: string) => string = keptByText(redactText);
@@ -50,15 +71,27 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-function parseText(text: string): Statement[] {
+function parseText(text: string, limits: ParseLimits): Statement[] {
   const positionOf = characterPositions(text);
   parser.positionOf = positionOf;
+  parser.limits = limits;
   const statements: Statement[] = [];
   for (let at = 0; at < text.length; ) {
-    const chunk = scanStatement(text, at);
-    if (chunk.error) throw lexError(text, chunk.error, positionOf);
+    const chunk = scanStatement(text, at, limits);
+    if (chunk.error) throw lexError(text, chunk.error, positionOf, limits);
     parser.input = chunk.tokens;
-    const s = parser.oneStatement();
+    let s: Statement | null;
+    try {
+      s = parser.oneStatement();
+    } catch (err) {
+      // The limits keep the parser's recursion far from the stack's end; a limit raised past
+      // what the stack holds still ends here, as PostgreSQL's "stack depth limit exceeded".
+      if (isStackOverflow(err)) {
+        const at = parser.nextToken().startOffset;
+        throw stackDepthExceeded(Number.isNaN(at) ? positionOf(text.length) : positionOf(at));
+      }
+      throw err;
+    }
     if (parser.errors.length > 0) throw parseError(text, parser.errors[0]!, positionOf);
     if (s) {
       if (s.end < 0) s.end = text.length;
@@ -72,16 +105,36 @@ function parseText(text: string): Statement[] {
 
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 
-/** PostgreSQL positions count characters; JavaScript offsets count UTF-16 code units. */
+/**
+ * PostgreSQL positions count characters; JavaScript offsets count UTF-16 code units (the
+ * two halves of a surrogate pair are one character). The count runs on from the last
+ * offset asked for: the parser asks in increasing order, so a statement's positions cost
+ * one pass over the text before the last of them — nothing past it, however long the text
+ * (a 7 MB statement refused at its first token costs nothing here).
+ */
 function characterPositions(text: string): (offset: number) => number {
-  // eslint-disable-next-line no-control-regex
-  if (!/[\uD800-\uDFFF]/.test(text)) return (o) => o + 1;
-  return (o) => Array.from(text.slice(0, o)).length + 1;
+  let lastOffset = 0;
+  let lastPosition = 1;
+  return (o) => {
+    if (o < lastOffset) {
+      lastOffset = 0;
+      lastPosition = 1;
+    }
+    for (let i = lastOffset; i < o; i++) {
+      const c = text.charCodeAt(i);
+      if (!(c >= 0xdc00 && c <= 0xdfff && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800)) lastPosition++;
+    }
+    lastOffset = o;
+    return lastPosition;
+  };
 }
 
-function lexError(text: string, e: ScanError, positionOf: (o: number) => number): PgError {
-  const at = text.slice(e.offset);
+function lexError(text: string, e: ScanError, positionOf: (o: number) => number, limits: ParseLimits): PgError {
   const position = positionOf(e.offset);
+  if (e.limit === 'bytes') return statementTooLarge(limits, position);
+  if (e.limit === 'tokens') return tooManyTokens(limits, position);
+  if (e.limit === 'nesting') return nestedTooDeeply(limits, position);
+  const at = text.slice(e.offset);
   // String contents are never echoed: the string may be a password (SPEC §6). The position
   // still lets psql draw its caret under the client's own copy of the text.
   if (at.startsWith("'") || /^[Ee]'/.test(at)) {

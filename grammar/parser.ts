@@ -1,4 +1,4 @@
-import type { IOrAlt } from 'chevrotain';
+import type { IOrAlt, IToken } from 'chevrotain';
 import * as T from './tokens.js';
 import type { AdminCommand, ImportItem, Statement } from './ast.js';
 import { SessionRules } from './rules/session.js';
@@ -14,6 +14,11 @@ export class AdminParser extends SessionRules {
   constructor() {
     super();
     this.performSelfAnalysis();
+  }
+
+  /** The next token not yet consumed: where a parse cut short (a stack overflow) had got to. */
+  nextToken(): IToken {
+    return this.LA(1);
   }
 
   // ---- one statement and its semicolon (index.ts feeds the script a statement at a time)

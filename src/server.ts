@@ -16,6 +16,7 @@ import { keysOf, type Cipher } from './store/cipher.js';
 import { dataDirOptions } from './engine/data-dir.js';
 import { listen, type Listener, type TlsOffer } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
+import type { ParseLimits } from '../grammar/index.js';
 
 export interface ServerOptions {
   host: string;
@@ -55,6 +56,8 @@ export interface ServerOptions {
   requireTls?: 'off' | 'on' | 'except-loopback';
   /** How a verified client certificate names its user: CERTIFICATE SUBJECT (default) or CN = user name. */
   certLogin?: 'subject' | 'cn';
+  /** Statement size and complexity limits (max_statement_bytes, ...); defaults where absent. */
+  parseLimits?: Partial<ParseLimits>;
 }
 
 export interface TlsFiles {
@@ -101,6 +104,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     jwksPolicy: opts.jwksPolicy ? { ...DEFAULT_JWKS_POLICY, ...opts.jwksPolicy } : undefined,
     tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
     lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,
+    parseLimits: opts.parseLimits,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer, opts.certLogin ?? 'subject') };

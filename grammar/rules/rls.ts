@@ -1,14 +1,42 @@
+import type { IOrAlt, IToken } from 'chevrotain';
 import * as T from '../tokens.js';
 import type { AdminCommand, CollectionRef, CompareOp, Name, Operand, PolicyKind, Predicate } from '../ast.js';
 import { OidcRules } from './oidc.js';
 import { unquoteIdentifier } from '../literals.js';
+import { DEFAULT_PARSE_LIMITS, inListTooLong, nestedTooDeeply, predicateTooLarge, type ParseLimits } from '../limits.js';
 
 /**
  * CREATE / DROP RLS POLICY, EXPLAIN RLS and the predicate language (SPEC §3), with
  * PostgreSQL's precedence: OR < AND < NOT < comparison.
+ *
+ * The predicate is built within `limits` (limits.ts), checked as each node is made, so a
+ * predicate past one stops the parse there. Nothing here recurses on the input's length:
+ * NOT NOT ... is a loop, and an AND or OR chain becomes a balanced tree (depth log2 n, not n),
+ * for everything downstream walks the tree recursively (rendering, JSON, the catalog).
  */
 export class RlsRules extends OidcRules {
+  /** Set by parse() for each text: the server's limits. */
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS;
+  /** Parentheses and NOTs open around the current point of the predicate. */
+  private nesting = 0;
+  /** Nodes of the predicate so far. */
+  private predicateSize = 0;
+
+  /** One more "(" or NOT around what follows. */
+  private enter(t: IToken): void {
+    if (++this.nesting > this.limits.maxNestingDepth) throw nestedTooDeeply(this.limits, this.pos(t));
+  }
+
+  /** One more node, starting at `t`. */
+  private grow(t: IToken): void {
+    if (++this.predicateSize > this.limits.maxPredicateSize) throw predicateTooLarge(this.limits, this.pos(t));
+  }
+
   protected createRlsPolicy = this.RULE('createRlsPolicy', (): AdminCommand => {
+    this.ACTION(() => {
+      this.nesting = 0;
+      this.predicateSize = 0;
+    });
     this.CONSUME(T.Rls);
     this.CONSUME(T.Policy);
     const ifNotExists = this.SUBRULE(this.ifNotExists);
@@ -22,9 +50,11 @@ export class RlsRules extends OidcRules {
       { ALT: (): PolicyKind => (this.CONSUME(T.All), 'all') },
     ]);
     this.CONSUME(T.Using);
-    this.CONSUME(T.LParen);
+    const open = this.CONSUME(T.LParen);
+    this.ACTION(() => this.enter(open));
     const predicate = this.SUBRULE(this.orPredicate);
     this.CONSUME(T.RParen);
+    this.ACTION(() => this.nesting--);
     let restrictive = false;
     this.OPTION(() => {
       this.OR2([
@@ -71,49 +101,62 @@ export class RlsRules extends OidcRules {
   });
 
   private orPredicate = this.RULE('orPredicate', (): Predicate => {
-    let p = this.SUBRULE(this.andPredicate);
+    const terms: Predicate[] = [this.SUBRULE(this.andPredicate)];
     this.MANY(() => {
-      this.CONSUME(T.Or);
+      const op = this.CONSUME(T.Or);
+      this.ACTION(() => this.grow(op));
       const right = this.SUBRULE2(this.andPredicate);
-      p = { kind: 'or', left: p, right };
+      this.ACTION(() => terms.push(right));
     });
-    return p;
+    return this.ACTION(() => balanced('or', terms, 0, terms.length)) as Predicate;
   });
 
   private andPredicate = this.RULE('andPredicate', (): Predicate => {
-    let p = this.SUBRULE(this.notPredicate);
+    const terms: Predicate[] = [this.SUBRULE(this.notPredicate)];
     this.MANY(() => {
-      this.CONSUME(T.And);
+      const op = this.CONSUME(T.And);
+      this.ACTION(() => this.grow(op));
       const right = this.SUBRULE2(this.notPredicate);
-      p = { kind: 'and', left: p, right };
+      this.ACTION(() => terms.push(right));
+    });
+    return this.ACTION(() => balanced('and', terms, 0, terms.length)) as Predicate;
+  });
+
+  /** NOT ... NOT atom, as a loop: 100,000 NOTs must reach the nesting limit, not the stack's. */
+  private notPredicate = this.RULE('notPredicate', (): Predicate => {
+    let nots = 0;
+    this.MANY(() => {
+      const t = this.CONSUME(T.Not);
+      this.ACTION(() => {
+        this.enter(t);
+        this.grow(t);
+        nots++;
+      });
+    });
+    let p = this.SUBRULE(this.atomPredicate);
+    this.ACTION(() => {
+      for (let i = 0; i < nots; i++) p = { kind: 'not', expr: p };
+      this.nesting -= nots;
     });
     return p;
   });
-
-  private notPredicate = this.RULE('notPredicate', (): Predicate =>
-    this.OR([
-      {
-        ALT: (): Predicate => {
-          this.CONSUME(T.Not);
-          return { kind: 'not', expr: this.SUBRULE(this.notPredicate) };
-        },
-      },
-      { ALT: (): Predicate => this.SUBRULE(this.atomPredicate) },
-    ]),
-  );
 
   private atomPredicate = this.RULE('atomPredicate', (): Predicate =>
     this.OR([
       {
         ALT: (): Predicate => {
-          this.CONSUME(T.LParen);
+          const open = this.CONSUME(T.LParen);
+          this.ACTION(() => this.enter(open));
           const p = this.SUBRULE(this.orPredicate);
           this.CONSUME(T.RParen);
+          this.ACTION(() => this.nesting--);
           return p;
         },
       },
       {
         ALT: (): Predicate => {
+          const first = this.LA(1);
+          this.ACTION(() => this.grow(first));
           const left = this.SUBRULE(this.operand);
           let p: Predicate = { kind: 'operand', operand: left };
           this.OPTION(() => {
@@ -127,13 +170,21 @@ export class RlsRules extends OidcRules {
               {
                 ALT: (): Predicate => {
                   let negated = false;
-                  this.OPTION2(() => (this.CONSUME2(T.Not), (negated = true)));
+                  this.OPTION2(() => {
+                    const not = this.CONSUME2(T.Not);
+                    this.ACTION(() => this.grow(not));
+                    negated = true;
+                  });
                   this.CONSUME(T.In);
                   this.CONSUME2(T.LParen);
                   const list: Operand[] = [];
                   this.AT_LEAST_ONE_SEP({
                     SEP: T.Comma,
                     DEF: () => {
+                      const item = this.LA(1);
+                      this.ACTION(() => {
+                        if (list.length >= this.limits.maxInListLength) throw inListTooLong(this.limits, this.pos(item));
+                      });
                       const o = this.SUBRULE3(this.operand);
                       this.ACTION(() => list.push(o));
                     },
@@ -177,29 +228,34 @@ export class RlsRules extends OidcRules {
     ]),
   );
 
-  private operand = this.RULE('operand', (): Operand =>
-    this.OR([
-      {
-        ALT: (): Operand => {
-          const t = this.CONSUME(T.AuthRef);
-          return { kind: 'auth', path: t.image.split('.').slice(1).map((s) => s.toLowerCase()), position: this.pos(t) };
-        },
+  /** Built once (common.ts): the operand rule runs once per IN-list item. */
+  private readonly operandAlts: IOrAlt<Operand>[] = [
+    {
+      ALT: (): Operand => {
+        const t = this.CONSUME(T.AuthRef);
+        return { kind: 'auth', path: t.image.split('.').slice(1).map((s) => s.toLowerCase()), position: this.pos(t) };
       },
-      { ALT: (): Operand => ({ kind: 'literal', value: this.SUBRULE(this.literal) }) },
-      {
-        ALT: (): Operand => {
-          const first = this.SUBRULE(this.columnName);
-          const path = [first.value];
-          this.MANY(() => {
-            this.CONSUME(T.Dot);
-            const p = this.SUBRULE2(this.columnName);
-            this.ACTION(() => path.push(p.value));
-          });
-          return { kind: 'column', path, position: first.position };
-        },
+    },
+    { ALT: (): Operand => ({ kind: 'literal', value: this.SUBRULE(this.literal) }) },
+    {
+      ALT: (): Operand => {
+        const first = this.SUBRULE(this.columnName);
+        const path = [first.value];
+        this.MANY(() => {
+          this.CONSUME(T.Dot);
+          const p = this.SUBRULE2(this.columnName);
+          this.ACTION(() => path.push(p.value));
+        });
+        return { kind: 'column', path, position: first.position };
       },
-    ]),
-  );
+    },
+  ];
+
+  private operand = this.RULE('operand', (): Operand => {
+    const first = this.LA(1);
+    this.ACTION(() => this.grow(first));
+    return this.OR(this.operandAlts);
+  });
 
   /** A column: an identifier (folded), a "quoted identifier", or a non-reserved keyword; never a string. */
   private columnName = this.RULE('columnName', (): Name => {
@@ -211,4 +267,11 @@ export class RlsRules extends OidcRules {
     const value = this.ACTION(() => (t.tokenType === T.QuotedIdentifier ? unquoteIdentifier(t.image) : t.image.toLowerCase())) as string;
     return { value, position: this.pos(t) };
   });
+}
+
+/** terms[lo..hi) joined by `kind` as a balanced tree, leaning left as the chain was written. */
+function balanced(kind: 'and' | 'or', terms: Predicate[], lo: number, hi: number): Predicate {
+  if (hi - lo === 1) return terms[lo]!;
+  const mid = (lo + hi + 1) >>> 1;
+  return { kind, left: balanced(kind, terms, lo, mid), right: balanced(kind, terms, mid, hi) };
 }

@@ -206,6 +206,13 @@ async function serve(args: string[]): Promise<void> {
     encryption: cfg.encryptionKeyFile && !cfg.memory ? readKeyFile(cfg.encryptionKeyFile) : null,
     tls: readTls(cfg),
     rateLimit: { perMinute: cfg.rateLimitPerMinute, perHour: cfg.rateLimitPerHour },
+    parseLimits: {
+      maxStatementBytes: cfg.maxStatementBytes,
+      maxStatementTokens: cfg.maxStatementTokens,
+      maxNestingDepth: cfg.maxNestingDepth,
+      maxPredicateSize: cfg.maxPredicateSize,
+      maxInListLength: cfg.maxInListLength,
+    },
     lockoutPolicy: {
       ipFailures: cfg.lockoutIpFailures,
       ipWindowMs: cfg.lockoutIpWindowSeconds * 1000,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseTomlDocument, TomlError } from 'smol-toml';
+import { DEFAULT_PARSE_LIMITS, WIDEST_PARSE_LIMITS } from '../../grammar/limits.js';
 import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
@@ -51,6 +52,12 @@ export interface Config {
   requireTls: 'off' | 'on' | 'except-loopback';
   /** Encryption at rest: a file holding the data directory's 256-bit key. */
   encryptionKeyFile: string | undefined;
+  /** Statement limits (grammar/limits.ts): past them a statement is refused with 54000 / 54001. */
+  maxStatementBytes: number;
+  maxStatementTokens: number;
+  maxNestingDepth: number;
+  maxPredicateSize: number;
+  maxInListLength: number;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -96,6 +103,7 @@ export const DEFAULTS: Config = {
   tlsCertLogin: 'subject',
   requireTls: 'off',
   encryptionKeyFile: undefined,
+  ...DEFAULT_PARSE_LIMITS,
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -120,6 +128,11 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   lockoutUserSeconds: [0, 24 * 3600],
   rateLimitPerMinute: [1, 100_000_000],
   rateLimitPerHour: [1, 1_000_000_000],
+  maxStatementBytes: [1024, WIDEST_PARSE_LIMITS.maxStatementBytes],
+  maxStatementTokens: [100, WIDEST_PARSE_LIMITS.maxStatementTokens],
+  maxNestingDepth: [1, WIDEST_PARSE_LIMITS.maxNestingDepth],
+  maxPredicateSize: [1, WIDEST_PARSE_LIMITS.maxPredicateSize],
+  maxInListLength: [1, WIDEST_PARSE_LIMITS.maxInListLength],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -158,6 +171,11 @@ const KEYS: Record<string, keyof Config> = {
   tls_cert_login: 'tlsCertLogin',
   require_tls: 'requireTls',
   encryption_key_file: 'encryptionKeyFile',
+  max_statement_bytes: 'maxStatementBytes',
+  max_statement_tokens: 'maxStatementTokens',
+  max_nesting_depth: 'maxNestingDepth',
+  max_predicate_size: 'maxPredicateSize',
+  max_in_list_length: 'maxInListLength',
 };
 
 export class ConfigError extends Error {}

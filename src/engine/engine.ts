@@ -14,6 +14,7 @@ import { AuditTrail } from '../audit/audit-trail.js';
 import { RepeatedLogins } from './repeated-logins.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
 
 /** A failure reason as a metric label: its first words, without names or ids. */
 function reasonClass(reason: string): string {
@@ -54,6 +55,8 @@ export interface EngineOptions {
   lockoutPolicy?: LockoutPolicy;
   /** Opens the audit trail once the store holds the data directory (default: in memory). */
   openAudit?: () => AuditTrail;
+  /** How large and complex one statement may be (max_statement_bytes, ...; 54000 / 54001 past them). */
+  parseLimits?: Partial<ParseLimits>;
 }
 
 /** One login attempt, as recorded (metrics and the server log; the audit trail later). */
@@ -90,6 +93,8 @@ export class Engine {
   readonly tokenPolicy: TokenPolicy;
   readonly metrics: Metrics;
   readonly lockouts: Lockouts;
+  /** One frozen object for the engine's life: parse() keeps parses per limits object. */
+  readonly parseLimits: ParseLimits;
   /** Open sessions per user id, for CONNECTION LIMIT. */
   private readonly sessionsByUser = new Map<number, number>();
   /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */
@@ -110,6 +115,7 @@ export class Engine {
     this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
     this.metrics = new Metrics(() => this.gauges());
     this.lockouts = new Lockouts(opts.lockoutPolicy ?? DEFAULT_LOCKOUT_POLICY, this.clock);
+    this.parseLimits = opts.parseLimits ? Object.freeze({ ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits }) : DEFAULT_PARSE_LIMITS;
   }
 
   /**

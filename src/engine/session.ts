@@ -17,7 +17,7 @@ import type { NoticeFields, TransactionStatus } from '../wire/messages.js';
 import type { Engine } from './engine.js';
 import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
 import { commandDone, emptyStatement } from './results.js';
-import { Settings } from './settings.js';
+import { limitSettings, Settings } from './settings.js';
 import { ImportPlan } from './imports.js';
 import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
@@ -86,7 +86,7 @@ export class EngineSession implements QuerySession {
     readonly database: string,
     readonly peer: PeerInfo,
   ) {
-    this.settings = new Settings({ scram_iterations: String(engine.scramIterations) });
+    this.settings = new Settings({ scram_iterations: String(engine.scramIterations), ...limitSettings(engine.parseLimits) });
   }
 
   get sessionUserId(): number {
@@ -281,7 +281,7 @@ export class EngineSession implements QuerySession {
   async simpleQuery(sql: string, out: ResultSink): Promise<void> {
     let statements: readonly Statement[];
     try {
-      statements = parse(sql);
+      statements = parse(sql, this.engine.parseLimits);
     } catch (err) {
       // A syntax error anywhere in the message runs none of it and, as in PostgreSQL, aborts an
       // open transaction block: psql -1 -f sends each statement alone, and a typo must not let
@@ -314,7 +314,7 @@ export class EngineSession implements QuerySession {
   }
 
   prepare(sql: string, clientTypes: number[]): PreparedStatement {
-    const statements = parse(sql);
+    const statements = parse(sql, this.engine.parseLimits);
     if (statements.length > 1) {
       throw new PgError('syntax_error', 'cannot insert multiple commands into a prepared statement');
     }

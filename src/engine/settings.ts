@@ -1,3 +1,4 @@
+import { DEFAULT_PARSE_LIMITS, LIMIT_SETTINGS, type ParseLimits } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
 import { isValidTimeZone } from './values.js';
 
@@ -105,7 +106,25 @@ const DEFS: Record<string, SettingDef> = {
   lc_monetary: { display: 'lc_monetary', default: 'C' },
   lc_numeric: { display: 'lc_numeric', default: 'C' },
   lc_time: { display: 'lc_time', default: 'C' },
+  // Statement limits: server configuration, shown here as PostgreSQL shows max_stack_depth.
+  // Read-only for the session: a client that could raise them could hold the event loop.
+  ...limitDefs(),
 };
+
+function limitDefs(): Record<string, SettingDef> {
+  const out: Record<string, SettingDef> = {};
+  for (const [k, name] of Object.entries(LIMIT_SETTINGS) as [keyof ParseLimits, string][]) {
+    out[name] = { display: name, default: String(DEFAULT_PARSE_LIMITS[k]), readOnly: true };
+  }
+  return out;
+}
+
+/** The server's statement limits as session setting values (SHOW max_statement_bytes, ...). */
+export function limitSettings(limits: ParseLimits): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, name] of Object.entries(LIMIT_SETTINGS) as [keyof ParseLimits, string][]) out[name] = String(limits[k]);
+  return out;
+}
 
 function rejectDateStyle(v: string): never {
   throw new PgError('invalid_parameter_value', `invalid value for parameter "DateStyle": "${v}"`, {

@@ -45,9 +45,28 @@ export function errorFields(e: PgError): ErrorFields {
   return { severity: e.severity, code: e.code, message: e.message, detail: e.detail, hint: e.hint, position: e.position };
 }
 
+/** A JavaScript stack overflow (V8's RangeError "Maximum call stack size exceeded"). */
+export function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack size/i.test(err.message);
+}
+
+/**
+ * PostgreSQL's answer to a statement that nests deeper than its stack (check_stack_depth):
+ * 54001 "stack depth limit exceeded". The statement limits (max_nesting_depth, ...) are set
+ * so that this is never reached; it keeps a limit raised too far, or a path no limit covers,
+ * from ending as XX000.
+ */
+export function stackDepthExceeded(position?: number): PgError {
+  return new PgError('statement_too_complex', 'stack depth limit exceeded', {
+    hint: 'The statement nests too deeply for the server. The limit is the server setting max_nesting_depth; SHOW max_nesting_depth shows it.',
+    ...(position === undefined ? {} : { position }),
+  });
+}
+
 /** Anything thrown that is not a PgError is a bug: report it as XX000 without internals. */
 export function asPgError(err: unknown): PgError {
   if (err instanceof PgError) return err;
+  if (isStackOverflow(err)) return stackDepthExceeded();
   const e = err as { code?: string; message?: string };
   if (e && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
     return new PgError('disk_full', 'could not write to the catalog log: no space left on device');

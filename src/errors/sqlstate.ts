@@ -28,6 +28,8 @@ export const SqlState = {
   feature_not_supported: '0A000',
   protocol_violation: '08P01',
   too_many_connections: '53300',
+  program_limit_exceeded: '54000',
+  statement_too_complex: '54001',
   disk_full: '53100',
   io_error: '58030',
   query_canceled: '57014',

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from '../../grammar/index.js';
+import { DEFAULT_PARSE_LIMITS, parse, WIDEST_PARSE_LIMITS, type ParseLimits, type Predicate, type Statement } from '../../grammar/index.js';
 import { PgError } from '../../src/errors/pg-error.js';
+import { predicateSource } from '../../src/engine/rls.js';
 import { ROOT } from '../support/server.js';
 import { rng } from '../support/rng.js';
 
@@ -78,5 +79,76 @@ describe('grammar fuzzing', () => {
     const seconds = (performance.now() - started) / 1000;
     console.log(`grammar fuzzer: ${INPUTS} inputs in ${seconds.toFixed(1)} s → ${Math.round(INPUTS / seconds)} inputs/s, ${accepted} accepted, slowest ${slowest.toFixed(1)} ms (seed ${SEED})`);
     // A hang fails through the test's timeout; speed is the bench's business, not an assertion here.
+  }, 600_000);
+
+  /**
+   * Nesting: predicates nested at random with "(", NOT, AND and OR, up to thousands of levels,
+   * balanced or broken, under the default limits and under random ones up to the widest a
+   * server may be configured with. Each parses, or fails with 42601 (malformed), 54001 (too
+   * deep or complex) or 54000 (too large) — never a RangeError, never another code. Each
+   * accepted predicate renders to text that parses back to the same rendering.
+   */
+  const NESTINGS = Math.max(300, Math.floor(INPUTS / 100));
+  it(`nests (, NOT, AND and OR at random ${NESTINGS} times: a parse, 42601, 54000 or 54001, nothing else (seed ${SEED})`, () => {
+    const r = rng(SEED + 1);
+    const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+    const ATOMS = ['a = 1', 'b', '$auth.id = c', 'x IN (1, 2)', 'y IS NOT NULL', "$auth.scopes CONTAINS 'w'", 'TRUE'];
+    // Each level opens with one of these and closes with its partner.
+    const LEVELS: [string, string][] = [
+      ['(', ')'],
+      ['NOT ', ''],
+      ['NOT (', ')'],
+      ['(a = 1 AND ', ')'],
+      ['(b OR NOT ', ')'],
+      ['NOT NOT ', ''],
+      ['(', ' OR c = 2)'],
+      ['(', ' AND NOT d)'],
+    ];
+    const counts = { accepted: 0, '42601': 0, '54000': 0, '54001': 0 } as Record<string, number>;
+    for (let i = 0; i < NESTINGS; i++) {
+      const levels = Math.floor(r() ** 2 * 3000);
+      const open: string[] = [];
+      const close: string[] = [];
+      for (let d = 0; d < levels; d++) {
+        const [o, c] = pick(LEVELS);
+        open.push(o);
+        close.push(c);
+      }
+      let body = `${open.join('')}${pick(ATOMS)}${close.reverse().join('')}`;
+      const damage = r();
+      if (damage < 0.1) body = body.slice(0, Math.floor(r() * body.length));
+      else if (damage < 0.15) body = body.replace(')', '');
+      else if (damage < 0.2) body = `${body})`;
+      else if (damage < 0.25) body = body.replace('NOT ', 'NOT AND ');
+      const sql = `CREATE RLS POLICY p ON o FOR READ USING (${body})`;
+      const limits: ParseLimits =
+        r() < 0.5
+          ? DEFAULT_PARSE_LIMITS
+          : {
+              ...WIDEST_PARSE_LIMITS,
+              maxNestingDepth: 1 + Math.floor(r() * WIDEST_PARSE_LIMITS.maxNestingDepth),
+              maxPredicateSize: 1 + Math.floor(r() * 20_000),
+            };
+      let statements: readonly Statement[];
+      try {
+        statements = parse(sql, limits);
+      } catch (err) {
+        if (!(err instanceof PgError)) throw new Error(`nesting ${i} (${levels} levels) threw ${String(err)}: ${sql.slice(0, 200)}`);
+        expect(err.code, sql.slice(0, 200)).toMatch(/^(42601|54000|54001)$/);
+        expect(err.position, sql.slice(0, 200)).toBeGreaterThan(0);
+        counts[err.code] = (counts[err.code] ?? 0) + 1;
+        continue;
+      }
+      counts.accepted!++;
+      const predicate = (statements[0]!.command as { predicate: Predicate }).predicate;
+      const text = predicateSource(predicate);
+      const again = (parse(`CREATE RLS POLICY p ON o FOR READ USING (${text})`, WIDEST_PARSE_LIMITS)[0]!.command as { predicate: Predicate }).predicate;
+      expect(predicateSource(again)).toBe(text);
+    }
+    console.log(`nesting fuzzer: ${NESTINGS} predicates: ${JSON.stringify(counts)} (seed ${SEED + 1})`);
+    // Every outcome happens: the generator reaches past the limits and stays within them.
+    expect(counts.accepted).toBeGreaterThan(0);
+    expect(counts['54001']).toBeGreaterThan(0);
+    expect(counts['42601']).toBeGreaterThan(0);
   }, 600_000);
 });

@@ -186,10 +186,11 @@ describe('grammar', () => {
       left: { kind: 'compare', op: '=' },
       right: { kind: 'and', left: { kind: 'compare', op: '<>' }, right: { kind: 'not', expr: { kind: 'isNull', negated: false } } },
     });
+    // An AND chain is a balanced tree (AND is associative; the depth stays log2 n).
     expect((one("CREATE RLS POLICY p ON o FOR WRITE USING (x NOT IN ('a', $auth.org_id) AND $auth.scopes CONTAINS 'w' AND y != 1 AND z <= 2)") as { predicate: unknown }).predicate).toMatchObject({
       kind: 'and',
-      left: { kind: 'and', left: { kind: 'and', left: { kind: 'not', expr: { kind: 'in' } }, right: { kind: 'contains' } }, right: { kind: 'compare', op: '<>' } },
-      right: { kind: 'compare', op: '<=' },
+      left: { kind: 'and', left: { kind: 'not', expr: { kind: 'in' } }, right: { kind: 'contains' } },
+      right: { kind: 'and', left: { kind: 'compare', op: '<>' }, right: { kind: 'compare', op: '<=' } },
     });
     expect(one('DROP RLS POLICY IF EXISTS p ON orders')).toMatchObject({ type: 'DropRlsPolicy', on: { database: null, collection: { value: 'orders' } } });
     expect(one('EXPLAIN RLS ON prod.orders FOR WRITE')).toMatchObject({ type: 'ExplainRls', kind: 'write' });
