@@ -1,5 +1,5 @@
 import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
-import { tenantScoped } from './names.js';
+import { nameSkeleton, SKELETON_TABLES, tenantScoped } from './names.js';
 import { Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
 import { TABLE_NAMES } from './model.js';
 
@@ -33,11 +33,41 @@ export function grantKey(g: Omit<Grant, 'id' | 'expiresAt' | 'grantedBy' | 'crea
 
 type Tables = { [T in TableName]: TableReader<Rows[T]> };
 
+/**
+ * The index of names by look-alike key. Its name carries the skeleton's tables, so that a
+ * snapshot indexed under other tables is re-indexed at load.
+ */
+const LOOKALIKE = `lookalike ${SKELETON_TABLES}`;
+
+/**
+ * Where two names must not look alike (SPEC §2), the key under which each table indexes
+ * its rows: the name's skeleton (nameSkeleton), scoped as the name space is. Login names
+ * (users and service accounts), tenants and OIDC providers are global; roles and
+ * databases per tenant; RLS policies per collection. API keys are few per owner: they are
+ * compared through the owner index instead (a million-row index for names like "ci").
+ */
+export const LOOKALIKE_KEYS = {
+  users: (u: Pick<User, 'name'>) => nameSkeleton(u.name),
+  serviceAccounts: (a: Pick<ServiceAccount, 'name'>) => nameSkeleton(a.name),
+  tenants: (t: Pick<Tenant, 'name'>) => nameSkeleton(t.name),
+  oidcProviders: (p: Pick<OidcProvider, 'name'>) => nameSkeleton(p.name),
+  roles: (r: Pick<Role, 'tenantId' | 'name'>) => tenantScoped(r.tenantId, nameSkeleton(r.name)),
+  databases: (d: Pick<Database, 'tenantId' | 'name'>) => tenantScoped(d.tenantId, nameSkeleton(d.name)),
+  rlsPolicies: (p: Pick<RlsPolicy, 'databaseId' | 'collection' | 'name'>) => `${String(p.databaseId).padStart(10, '0')}/${p.collection}/${nameSkeleton(p.name)}`,
+};
+export type LookalikeTable = keyof typeof LOOKALIKE_KEYS;
+
 /** Secondary indexes, so that privilege checks and lookups never scan a table. */
 export const INDEXES: { [T in TableName]?: Indexes<Rows[T]> } = {
   grants: { grantee: (g) => kindId(g.granteeKind === 'user', g.granteeId) },
-  databases: { tenant: (d) => d.tenantId },
+  databases: { tenant: (d) => d.tenantId, [LOOKALIKE]: LOOKALIKE_KEYS.databases },
   apiKeys: { keyId: (k) => k.keyId, owner: (k) => kindId(k.ownerKind === 'user', k.ownerId) },
+  users: { [LOOKALIKE]: LOOKALIKE_KEYS.users },
+  serviceAccounts: { [LOOKALIKE]: LOOKALIKE_KEYS.serviceAccounts },
+  tenants: { [LOOKALIKE]: LOOKALIKE_KEYS.tenants },
+  oidcProviders: { [LOOKALIKE]: LOOKALIKE_KEYS.oidcProviders },
+  roles: { [LOOKALIKE]: LOOKALIKE_KEYS.roles },
+  rlsPolicies: { [LOOKALIKE]: LOOKALIKE_KEYS.rlsPolicies },
 };
 
 /**
@@ -150,6 +180,15 @@ export abstract class CatalogReader {
   apiKeyByKeyId(keyId: string): ApiKey | undefined {
     return this.tables.apiKeys.where('keyId', keyId)[0];
   }
+  /**
+   * The rows of `table` whose names look like `row`'s (LOOKALIKE_KEYS: the same skeleton in
+   * the same name space), from the index. Usually none or one; a catalog from before names
+   * were checked may hold more.
+   */
+  lookalikes<T extends LookalikeTable>(table: T, row: Parameters<(typeof LOOKALIKE_KEYS)[T]>[0]): Rows[T][] {
+    const key = (LOOKALIKE_KEYS[table] as (r: typeof row) => string)(row);
+    return (this.tables[table] as TableReader<Rows[T]>).where(LOOKALIKE, key);
+  }
 }
 
 /**
@@ -158,15 +197,15 @@ export abstract class CatalogReader {
  */
 export class Catalog extends CatalogReader {
   readonly tables = {
-    users: new Table<User>(KEYS.users),
-    tenants: new Table<Tenant>(KEYS.tenants),
+    users: new Table<User>(KEYS.users, INDEXES.users),
+    tenants: new Table<Tenant>(KEYS.tenants, INDEXES.tenants),
     databases: new Table<Database>(KEYS.databases, INDEXES.databases),
-    roles: new Table<Role>(KEYS.roles),
+    roles: new Table<Role>(KEYS.roles, INDEXES.roles),
     grants: new Table<Grant>(KEYS.grants, INDEXES.grants),
     apiKeys: new Table<ApiKey>(KEYS.apiKeys, INDEXES.apiKeys),
-    serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
-    oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders),
-    rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies),
+    serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts, INDEXES.serviceAccounts),
+    oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders, INDEXES.oidcProviders),
+    rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies, INDEXES.rlsPolicies),
   };
   private nextId = 1;
   serverSecret = '';
@@ -243,14 +282,14 @@ export function* snapshotChunks<T extends TableName>(table: T, rows: Iterable<Ro
 /** A view over `base` with uncommitted changes on top. */
 export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> } {
   return {
-    users: new TableView(base.users, KEYS.users),
-    tenants: new TableView(base.tenants, KEYS.tenants),
+    users: new TableView(base.users, KEYS.users, INDEXES.users),
+    tenants: new TableView(base.tenants, KEYS.tenants, INDEXES.tenants),
     databases: new TableView(base.databases, KEYS.databases, INDEXES.databases),
-    roles: new TableView(base.roles, KEYS.roles),
+    roles: new TableView(base.roles, KEYS.roles, INDEXES.roles),
     grants: new TableView(base.grants, KEYS.grants, INDEXES.grants),
     apiKeys: new TableView(base.apiKeys, KEYS.apiKeys, INDEXES.apiKeys),
-    serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
-    oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders),
-    rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies),
+    serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts, INDEXES.serviceAccounts),
+    oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders, INDEXES.oidcProviders),
+    rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies, INDEXES.rlsPolicies),
   };
 }

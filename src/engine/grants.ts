@@ -8,7 +8,7 @@ import { effectiveOf, grantsTo, holdingsOf, roleClosure } from './effective.js';
 import { authorize, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { formatTimestamp, parseInterval, parseTimestamp } from './values.js';
 
 /** Privilege keywords and their aliases (SPEC §2). */
@@ -55,6 +55,7 @@ export async function createRole(cmd: Cmd<'CreateRole'>, ctx: StatementContext):
       position: cmd.name.position,
     });
   }
+  checkNewName(cmd.name, { kind: 'role', tenantId: tenant.id }, ctx);
   tx.insert('roles', { id: tx.allocateId(), tenantId: tenant.id, name: cmd.name.value, createdAt: ctx.now, createdBy: ctx.actor.name });
   return commandDone('CREATE ROLE');
 }

@@ -3,7 +3,7 @@ import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
@@ -174,6 +174,7 @@ export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: St
     }
     throw new PgError('duplicate_object', `OIDC provider "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'OIDC provider' }, ctx);
   const blank: OidcProvider = {
     id: tx.allocateId(),
     name: cmd.name.value,
