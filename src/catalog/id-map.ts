@@ -2,7 +2,10 @@
 const PAGE_BITS = 10;
 const PAGE = 1 << PAGE_BITS;
 const MASK = PAGE - 1;
-/** Ids past this (only IMPORT or TENANT ... ID can give such) go to a Map. */
+/**
+ * Ids past this (only IMPORT or TENANT ... ID can give such) go to a Map, and so do the
+ * look-alike index's hashes, which start here (paging them would fill a page per key).
+ */
 const MAX_PAGED = 2 ** 30;
 
 /**

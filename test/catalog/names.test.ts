@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Catalog, type SnapshotPart } from '../../src/catalog/catalog.js';
+import { Catalog, LOOKALIKE_KEYS, lookalikeHash, type SnapshotPart } from '../../src/catalog/catalog.js';
 import type { Role, User } from '../../src/catalog/model.js';
 import { nameSkeleton, SKELETON_TABLES } from '../../src/catalog/names.js';
 import { CatalogTransaction } from '../../src/catalog/transaction.js';
@@ -82,10 +82,27 @@ describe('the look-alike index', () => {
   it('is carried by snapshots, so that start-up indexes without decoding a row', () => {
     const parts: SnapshotPart[] = [...catalog().snapshot()];
     const users = parts.find((p) => 'table' in p && p.table === 'users') as Extract<SnapshotPart, { table: string }>;
-    expect(users.indexes).toEqual([`lookalike ${SKELETON_TABLES}`]);
-    expect(users.keys.slice(0, 4)).toEqual([3, expect.any(Number), 'admin', nameSkeleton('admin')]);
+    expect(users.indexes).toEqual([`lookalike fnv1a ${SKELETON_TABLES}`]);
+    expect(users.keys.slice(0, 4)).toEqual([3, expect.any(Number), 'admin', lookalikeHash(nameSkeleton('admin'))]);
     const loaded = new Catalog();
     for (const p of parts) loaded.load(p);
     expect(ids(loaded.lookalikes('users', { name: 'ADMIN' }))).toEqual([3, 4]);
+  });
+
+  it('tells apart names whose keys only share a hash', () => {
+    // 30-bit hashes: among some 40,000 names two share one (the birthday bound).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | null = null;
+    for (let i = 0; pair === null; i++) {
+      const name = `u${i}`;
+      const h = lookalikeHash(LOOKALIKE_KEYS.users({ name }));
+      const other = seen.get(h);
+      if (other !== undefined) pair = [other, name];
+      seen.set(h, name);
+    }
+    const c = new Catalog();
+    c.apply({ op: 'insert', table: 'users', row: user(3, pair[0]) });
+    expect(c.lookalikes('users', { name: pair[1] })).toEqual([]);
+    expect(ids(c.lookalikes('users', { name: pair[0] }))).toEqual([3]);
   });
 });
