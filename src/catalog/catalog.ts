@@ -1,6 +1,6 @@
 import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { nameSkeleton, SKELETON_TABLES, tenantScoped } from './names.js';
-import { Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
+import { hashedIndex, Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
 import { TABLE_NAMES } from './model.js';
 
 export { compareNames } from './names.js';
@@ -52,12 +52,14 @@ export const LOOKALIKE_KEYS = {
 export type LookalikeTable = keyof typeof LOOKALIKE_KEYS;
 
 /**
- * The look-alike index: rows by a 30-bit FNV-1a hash of their look-alike key, a number from
- * 2^30 up (KeyMap keeps such numbers in one Map, not in id pages). A number, not the key:
- * at a million users, start-up parsed and hashed the key strings for ~1.1 s of CPU, the
- * numbers for ~0.5 s (process.cpuUsage over 200 snapshot chunks). Rows whose keys merely
- * share the hash are told apart by `lookalikes`. The index's name carries the hash and the
- * skeleton's tables: a snapshot indexed under others is re-indexed at load.
+ * The look-alike index: rows by a 30-bit FNV-1a hash of their look-alike key (from 2^30 up:
+ * never 0), kept in a HashIndex. Start-up reads the hashes from the snapshot and computes
+ * no skeleton. At a million users (bench/scale.ts's data directory, loaded in-process, CPU
+ * time): with the keys as strings in a Map, loading took ~1.3 s more than without the
+ * index; as hashes in a Map ~1.2 s, nearly all of it the Map's get and set per row; as
+ * hashes in a HashIndex, see docs/decisions.md. Rows that only share the hash are told
+ * apart by `lookalikes`. The index's name carries the hash and the skeleton's tables: a
+ * snapshot indexed under others is re-indexed at load.
  */
 const LOOKALIKE = `lookalike fnv1a ${SKELETON_TABLES}`;
 
@@ -67,7 +69,7 @@ export function lookalikeHash(key: string): number {
   return 2 ** 30 + (h >>> 2);
 }
 
-const byLook = <R>(key: (r: R) => string) => (r: R) => lookalikeHash(key(r));
+const byLook = <R>(key: (r: R) => string) => hashedIndex((r: R) => lookalikeHash(key(r)));
 
 /** Secondary indexes, so that privilege checks and lookups never scan a table. */
 export const INDEXES: { [T in TableName]?: Indexes<Rows[T]> } = {

@@ -2,10 +2,7 @@
 const PAGE_BITS = 10;
 const PAGE = 1 << PAGE_BITS;
 const MASK = PAGE - 1;
-/**
- * Ids past this (only IMPORT or TENANT ... ID can give such) go to a Map, and so do the
- * look-alike index's hashes, which start here (paging them would fill a page per key).
- */
+/** Ids past this (only IMPORT or TENANT ... ID can give such) go to a Map. */
 const MAX_PAGED = 2 ** 30;
 
 /**
