@@ -78,8 +78,6 @@ interface IndexStore {
   add(key: IndexKey, id: number): void;
   remove(key: IndexKey, id: number): void;
   get(key: IndexKey): number | Iterable<number> | undefined;
-  /** Room for n more (a snapshot chunk's rows). */
-  reserve(n: number): void;
 }
 
 /** Index key → the id of its row, or its ids once there are several (most keys have one). */
@@ -105,8 +103,6 @@ class KeyIndex implements IndexStore {
   get(key: IndexKey): number | Set<number> | undefined {
     return this.rows.get(key);
   }
-
-  reserve(): void {}
 }
 
 /** A HashIndex as an IndexStore (its keys are always numbers). */
@@ -229,7 +225,6 @@ export class Table<R extends Row> implements TableReader<R> {
     this.dormant.push({ bytes: chunk.rows, offsets, left: n });
     this.sortedKeys = null;
     const ixs = [...this.secondary.values()].map((ix) => ix.rows);
-    for (const ix of ixs) ix.reserve(n);
     const keys = chunk.keys;
     for (let i = 0, j = 0; i < n; i++, j += stride) {
       const id = keys[j] as number;
