@@ -75,13 +75,13 @@ export function checkNewName(n: Name, space: NameSpace, ctx: StatementContext): 
   throw new PgError('duplicate_object', `${space.kind} "${n.value}" looks like ${existing}`, {
     detail:
       (clash.visible ? `"${n.value}" is ${spell(n.value)}; "${printable(clash.name)}" is ${spell(clash.name)}. ` : '') +
-      `Names that look alike (the same Unicode TR39 confusable skeleton, ignoring case) cannot coexist ${WHERE[space.kind]}.`,
+      `Names that look alike (the same Unicode TR39 confusable skeleton, ignoring case) cannot coexist ${space.kind === 'user' && clash.kind === 'role' ? WHERE.role : WHERE[space.kind]}.`,
     position: n.position,
   });
 }
 
 const WHERE: Record<NameSpace['kind'], string> = {
-  user: 'among login names (users and service accounts) nor among the users and roles of a tenant',
+  user: 'among login names (users and service accounts)',
   'service account': 'among login names (users and service accounts)',
   role: "among a tenant's roles and users and the built-in roles",
   database: 'among the databases of a tenant',

@@ -73,8 +73,13 @@ describe('users', () => {
     await c.query(`DROP USER "caf\u00e9"`);
   });
 
-  it('shares the login name space with service accounts', async () => {
+  it('shares the login name space with service accounts, and the grantee names of its tenant with roles', async () => {
     expect(await failure(`CREATE USER "BATCH"`)).toMatchObject({ code: '42710', message: 'user "BATCH" looks like existing service account "batch"' });
+    const e = await failure(`CREATE USER "Analyst"`);
+    expect(e).toMatchObject({ code: '42710', message: 'user "Analyst" looks like existing role "analyst"' });
+    expect(e.detail).toMatch(/cannot coexist among a tenant's roles and users and the built-in roles\.$/);
+    await c.query('CREATE USER "Analyst" TENANT acme');
+    await c.query('DROP USER "Analyst"');
   });
 
   it('checks RENAME TO the same way, and lets a user take its own name in another case', async () => {
@@ -181,7 +186,7 @@ describe('what a psql user sees', () => {
       `ERROR:  user "${CYRILLIC_A}dmin" looks like existing user "admin"\n` +
         `LINE 1: CREATE USER "${CYRILLIC_A}dmin";\n` +
         `                    ^\n` +
-        `DETAIL:  "${CYRILLIC_A}dmin" is U+0430 d m i n; "admin" is a d m i n. Names that look alike (the same Unicode TR39 confusable skeleton, ignoring case) cannot coexist among login names (users and service accounts) nor among the users and roles of a tenant.\n`,
+        `DETAIL:  "${CYRILLIC_A}dmin" is U+0430 d m i n; "admin" is a d m i n. Names that look alike (the same Unicode TR39 confusable skeleton, ignoring case) cannot coexist among login names (users and service accounts).\n`,
     );
   });
 });
