@@ -79,6 +79,22 @@ describe('the look-alike index', () => {
     expect(ids(c.lookalikes('users', { name: 'admin' }))).toEqual([3]);
   });
 
+  it('in a transaction, keeps the rows it changed indexed as they change after a lookup', () => {
+    const c = catalog();
+    const tx = new CatalogTransaction(c);
+    tx.insert('users', user(6, 'bob'));
+    expect(ids(tx.lookalikes('users', { name: 'BOB' }))).toEqual([6]);
+    tx.update('users', user(6, 'carol'));
+    expect(tx.lookalikes('users', { name: 'BOB' })).toEqual([]);
+    tx.insert('users', user(7, 'Carol'));
+    expect(ids(tx.lookalikes('users', { name: 'CAROL' }))).toEqual([6, 7]);
+    tx.delete('users', 6);
+    expect(ids(tx.lookalikes('users', { name: 'carol' }))).toEqual([7]);
+    tx.update('users', user(4, 'dave')); // a committed row, renamed here
+    expect(ids(tx.lookalikes('users', { name: 'ADMIN' }))).toEqual([3]);
+    expect(ids(tx.lookalikes('users', { name: 'DAVE' }))).toEqual([4]);
+  });
+
   it('is carried by snapshots, so that start-up indexes without decoding a row', () => {
     const parts: SnapshotPart[] = [...catalog().snapshot()];
     const users = parts.find((p) => 'table' in p && p.table === 'users') as Extract<SnapshotPart, { table: string }>;
