@@ -67,6 +67,10 @@ describe('users', () => {
     expect(await names('SHOW USERS')).toEqual(['admin', 'bob']);
   });
 
+  it('refuses a look-alike of the reserved API key prefix (42939)', async () => {
+    expect(await failure('CREATE USER "\u0440cu_x"')).toMatchObject({ code: '42939', message: 'user name "\u0440cu_x" is reserved' });
+  });
+
   it('takes an NFC name, and refuses its upper case', async () => {
     await c.query(`CREATE USER "caf\u00e9"`);
     expect(await failure(`CREATE USER "CAF\u00c9"`)).toMatchObject({ code: '42710', message: 'user "CAF\u00c9" looks like existing user "caf\u00e9"' });
