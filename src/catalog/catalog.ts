@@ -1,6 +1,6 @@
 import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
-import { tenantScoped } from './names.js';
-import { Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
+import { nameSkeleton, SKELETON_TABLES, tenantScoped } from './names.js';
+import { hashedIndex, Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
 import { TABLE_NAMES } from './model.js';
 
 export { compareNames } from './names.js';
@@ -41,11 +41,55 @@ export function grantKey(g: GrantShape): string {
 
 type Tables = { [T in TableName]: TableReader<Rows[T]> };
 
+/**
+ * Where two names must not look alike (SPEC §2), the key each name has there: its skeleton
+ * (nameSkeleton), scoped as the name space is. Login names (users and service accounts),
+ * tenants and OIDC providers are global; roles and databases per tenant; RLS policies per
+ * collection. API keys are few per owner: they are compared through the owner index
+ * instead (not a million-entry index for names like "ci").
+ */
+export const LOOKALIKE_KEYS = {
+  users: (u: Pick<User, 'name'>) => nameSkeleton(u.name),
+  serviceAccounts: (a: Pick<ServiceAccount, 'name'>) => nameSkeleton(a.name),
+  tenants: (t: Pick<Tenant, 'name'>) => nameSkeleton(t.name),
+  oidcProviders: (p: Pick<OidcProvider, 'name'>) => nameSkeleton(p.name),
+  roles: (r: Pick<Role, 'tenantId' | 'name'>) => tenantScoped(r.tenantId, nameSkeleton(r.name)),
+  databases: (d: Pick<Database, 'tenantId' | 'name'>) => tenantScoped(d.tenantId, nameSkeleton(d.name)),
+  rlsPolicies: (p: Pick<RlsPolicy, 'databaseId' | 'collection' | 'name'>) => `${String(p.databaseId).padStart(10, '0')}/${p.collection}/${nameSkeleton(p.name)}`,
+};
+export type LookalikeTable = keyof typeof LOOKALIKE_KEYS;
+
+/**
+ * The look-alike index: rows by a 30-bit FNV-1a hash of their look-alike key (from 2^30 up:
+ * never 0), kept in a HashIndex. Start-up reads the hashes from the snapshot and computes
+ * no skeleton. At a million users (bench/scale.ts's data directory, loaded in-process, CPU
+ * time): with the keys as strings in a Map, loading took ~1.3 s more than without the
+ * index; as hashes in a Map ~1.2 s, nearly all of it the Map's get and set per row; as
+ * hashes in a HashIndex, see docs/decisions.md. Rows that only share the hash are told
+ * apart by `lookalikes`. The index's name carries the hash and the skeleton's tables: a
+ * snapshot indexed under others is re-indexed at load.
+ */
+const LOOKALIKE = `lookalike fnv1a ${SKELETON_TABLES}`;
+
+export function lookalikeHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return 2 ** 30 + (h >>> 2);
+}
+
+const byLook = <R>(key: (r: R) => string) => hashedIndex((r: R) => lookalikeHash(key(r)));
+
 /** Secondary indexes, so that privilege checks and lookups never scan a table. */
 export const INDEXES: { [T in TableName]?: Indexes<Rows[T]> } = {
   grants: { grantee: (g) => kindId(g.granteeKind === 'user', g.granteeId) },
-  databases: { tenant: (d) => d.tenantId },
+  databases: { tenant: (d) => d.tenantId, [LOOKALIKE]: byLook(LOOKALIKE_KEYS.databases) },
   apiKeys: { keyId: (k) => k.keyId, owner: (k) => kindId(k.ownerKind === 'user', k.ownerId) },
+  users: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.users) },
+  serviceAccounts: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.serviceAccounts) },
+  tenants: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.tenants) },
+  oidcProviders: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.oidcProviders) },
+  roles: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.roles) },
+  rlsPolicies: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.rlsPolicies) },
 };
 
 /**
@@ -161,6 +205,16 @@ export abstract class CatalogReader {
   apiKeyByKeyId(keyId: string): ApiKey | undefined {
     return this.tables.apiKeys.where('keyId', keyId)[0];
   }
+  /**
+   * The rows of `table` whose names look like `row`'s (LOOKALIKE_KEYS: the same skeleton in
+   * the same name space), from the index. Usually none or one; a catalog from before names
+   * were checked may hold more.
+   */
+  lookalikes<T extends LookalikeTable>(table: T, row: Parameters<(typeof LOOKALIKE_KEYS)[T]>[0]): Rows[T][] {
+    const keyOf = LOOKALIKE_KEYS[table] as (r: typeof row | Rows[T]) => string;
+    const key = keyOf(row);
+    return (this.tables[table] as TableReader<Rows[T]>).where(LOOKALIKE, lookalikeHash(key)).filter((r) => keyOf(r) === key);
+  }
 }
 
 /**
@@ -169,15 +223,15 @@ export abstract class CatalogReader {
  */
 export class Catalog extends CatalogReader {
   readonly tables = {
-    users: new Table<User>(KEYS.users),
-    tenants: new Table<Tenant>(KEYS.tenants),
+    users: new Table<User>(KEYS.users, INDEXES.users),
+    tenants: new Table<Tenant>(KEYS.tenants, INDEXES.tenants),
     databases: new Table<Database>(KEYS.databases, INDEXES.databases),
-    roles: new Table<Role>(KEYS.roles),
+    roles: new Table<Role>(KEYS.roles, INDEXES.roles),
     grants: new Table<Grant>(KEYS.grants, INDEXES.grants),
     apiKeys: new Table<ApiKey>(KEYS.apiKeys, INDEXES.apiKeys),
-    serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts),
-    oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders),
-    rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies),
+    serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts, INDEXES.serviceAccounts),
+    oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders, INDEXES.oidcProviders),
+    rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies, INDEXES.rlsPolicies),
   };
   private nextId = 1;
   serverSecret = '';
@@ -254,14 +308,14 @@ export function* snapshotChunks<T extends TableName>(table: T, rows: Iterable<Ro
 /** A view over `base` with uncommitted changes on top. */
 export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> } {
   return {
-    users: new TableView(base.users, KEYS.users),
-    tenants: new TableView(base.tenants, KEYS.tenants),
+    users: new TableView(base.users, KEYS.users, INDEXES.users),
+    tenants: new TableView(base.tenants, KEYS.tenants, INDEXES.tenants),
     databases: new TableView(base.databases, KEYS.databases, INDEXES.databases),
-    roles: new TableView(base.roles, KEYS.roles),
+    roles: new TableView(base.roles, KEYS.roles, INDEXES.roles),
     grants: new TableView(base.grants, KEYS.grants, INDEXES.grants),
     apiKeys: new TableView(base.apiKeys, KEYS.apiKeys, INDEXES.apiKeys),
-    serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts),
-    oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders),
-    rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies),
+    serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts, INDEXES.serviceAccounts),
+    oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders, INDEXES.oidcProviders),
+    rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies, INDEXES.rlsPolicies),
   };
 }

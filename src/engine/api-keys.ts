@@ -6,7 +6,7 @@ import { authorizeServiceAccount, databasesOf } from './service-accounts.js';
 import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { effectiveOf, scopesOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
@@ -162,6 +162,7 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     }
     throw new PgError('duplicate_object', `API key "${cmd.name.value}" already exists for ${ownerWord(owner)} "${owner.name}"`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'API key', ownerKind: owner.kind, ownerId: owner.id }, ctx);
   let role: BuiltinRole | null = null;
   let dbs: Database[] | null = null;
   let scopes: string[] = [];

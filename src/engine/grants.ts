@@ -9,7 +9,7 @@ import { authorize, canSeeServiceAccount, canSeeTenant, canSeeUser, type Grantee
 import { authorizeServiceAccount } from './service-accounts.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { formatTimestamp, parseInterval, parseTimestamp } from './values.js';
 
 /** Privilege keywords and their aliases (SPEC §2). */
@@ -56,6 +56,7 @@ export async function createRole(cmd: Cmd<'CreateRole'>, ctx: StatementContext):
       position: cmd.name.position,
     });
   }
+  checkNewName(cmd.name, { kind: 'role', tenantId: tenant.id }, ctx);
   tx.insert('roles', { id: tx.allocateId(), tenantId: tenant.id, name: cmd.name.value, createdAt: ctx.now, createdBy: ctx.actor.name });
   return commandDone('CREATE ROLE');
 }

@@ -4,7 +4,7 @@ import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '..
 import { PgError } from '../errors/pg-error.js';
 import { providersClash } from '../catalog/transaction.js';
 import type { Execution } from '../wire/handler.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
@@ -198,6 +198,7 @@ export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: St
     }
     throw new PgError('duplicate_object', `OIDC provider "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'OIDC provider' }, ctx);
   const blank: OidcProvider = {
     id: tx.allocateId(),
     name: cmd.name.value,

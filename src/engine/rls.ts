@@ -2,7 +2,7 @@ import type { CollectionRef, Operand, Predicate, Value } from '../../grammar/ind
 import type { Database, RlsPolicy } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
 import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
 import { holdingsOf } from './effective.js';
@@ -82,6 +82,7 @@ export async function createRlsPolicy(cmd: Cmd<'CreateRlsPolicy'>, ctx: Statemen
     }
     throw new PgError('duplicate_object', `RLS policy "${cmd.name.value}" on ${db.name}.${collection} already exists`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'RLS policy', databaseId: db.id, collection }, ctx);
   tx.insert('rlsPolicies', {
     id: tx.allocateId(),
     tenantId: db.tenantId,

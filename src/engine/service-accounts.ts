@@ -9,7 +9,7 @@ import { authorize, canSeeServiceAccount } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { builtinRoleNamed } from './users.js';
-import { checkLoginName } from './names.js';
+import { checkLoginName, checkNewName } from './names.js';
 import { formatTextArray, formatTimestamp } from './values.js';
 
 
@@ -69,6 +69,7 @@ export async function createServiceAccount(cmd: Cmd<'CreateServiceAccount'>, ctx
   }
   checkLoginName('service account', cmd.name);
   checkLoginNameFree(cmd.name, tx);
+  checkNewName(cmd.name, { kind: 'service account' }, ctx);
   tx.insert('serviceAccounts', {
     id: tx.allocateId(),
     tenantId,
@@ -90,6 +91,7 @@ export async function alterServiceAccount(cmd: Cmd<'AlterServiceAccount'>, ctx: 
   if (c.kind === 'rename') {
     checkLoginName('service account', c.name);
     checkLoginNameFree(c.name, tx, sa.id);
+    checkNewName(c.name, { kind: 'service account', self: sa.id }, ctx);
     next = { ...sa, name: c.name.value };
   } else {
     const role = c.kind === 'role' ? saRole(c.role) : sa.role;

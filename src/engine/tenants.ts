@@ -6,7 +6,7 @@ import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
 import { authorize, canSeeDatabase, canSeeTenant } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';
-import { checkObjectName } from './names.js';
+import { checkNewName, checkObjectName } from './names.js';
 
 
 const refText = (ref: TenantRef) => ('id' in ref ? ref.id : ref.value);
@@ -32,6 +32,7 @@ export async function createTenant(cmd: Cmd<'CreateTenant'>, ctx: StatementConte
     }
     throw new PgError('duplicate_object', `tenant "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'tenant' }, ctx);
   let id: number;
   if (cmd.id) {
     id = Number(cmd.id.value);
@@ -128,6 +129,7 @@ export async function createDatabase(cmd: Cmd<'CreateDatabase'>, ctx: StatementC
     }
     throw new PgError('duplicate_object', `database "${cmd.name.value}" already exists`, { position: cmd.name.position });
   }
+  checkNewName(cmd.name, { kind: 'database', tenantId: tenant.id }, ctx);
   tx.insert('databases', { id: tx.allocateId(), tenantId: tenant.id, name: cmd.name.value, createdAt: ctx.now });
   return commandDone('CREATE DATABASE');
 }

@@ -9,7 +9,7 @@ import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.
 import { effectiveOf } from './effective.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
-import { checkLoginName } from './names.js';
+import { checkLoginName, checkNewName } from './names.js';
 import { bool, col, commandDone, memoResult, memoRow, type Row } from './results.js';
 import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
 
@@ -168,6 +168,7 @@ export async function createUser(cmd: Cmd<'CreateUser'>, ctx: StatementContext):
   }
   const a = await resolveOptions(cmd.options, ctx);
   noRoleNamed(cmd.name, a.tenantId ?? ctx.actor.tenantId, tx);
+  checkNewName(cmd.name, { kind: 'user', tenantId: a.tenantId ?? ctx.actor.tenantId }, ctx);
   const now = ctx.now;
   tx.insert('users', {
     id: tx.allocateId(),
@@ -221,6 +222,7 @@ export async function renameUser(cmd: Cmd<'RenameUser'>, ctx: StatementContext):
   if (tx.serviceAccountByName(cmd.newName.value)) {
     throw new PgError('duplicate_object', `service account "${cmd.newName.value}" already exists`, { position: cmd.newName.position });
   }
+  checkNewName(cmd.newName, { kind: 'user', tenantId: target.tenantId, self: target.id }, ctx);
   tx.update('users', { ...target, name: cmd.newName.value, updatedAt: ctx.now });
   return commandDone('ALTER USER');
 }
