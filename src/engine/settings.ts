@@ -51,8 +51,7 @@ const DEFS: Record<string, SettingDef> = {
     display: 'client_encoding',
     default: 'UTF8',
     report: true,
-    // SQL_ASCII is what psql sends under the C locale; ASCII is a subset of UTF-8.
-    check: only('client_encoding', ['UTF8', 'UNICODE', 'SQL_ASCII'], (v) => (v === 'UNICODE' ? 'UTF8' : v)),
+    check: clientEncoding,
   },
   datestyle: { display: 'DateStyle', default: 'ISO, MDY', report: true, check: (v) => (/^iso\b/i.test(v.trim()) ? 'ISO, MDY' : rejectDateStyle(v)) },
   timezone: {
@@ -106,6 +105,28 @@ const DEFS: Record<string, SettingDef> = {
   lc_numeric: { display: 'lc_numeric', default: 'C' },
   lc_time: { display: 'lc_time', default: 'C' },
 };
+
+/**
+ * Encoding names as PostgreSQL matches them (clean_encoding_name in encnames.c): case and
+ * every character that is not a letter or digit are ignored, so asyncpg's `'utf-8'` (quotes
+ * included, as it sends it at startup), `UTF-8`, `utf_8` and `Unicode` all name UTF8.
+ * SQL_ASCII is what psql sends under the C locale; ASCII is a subset of UTF-8. Other
+ * encodings would need conversion, which portcullis does not do.
+ */
+const ENCODINGS: Record<string, string> = { utf8: 'UTF8', unicode: 'UTF8', sqlascii: 'SQL_ASCII' };
+
+function clientEncoding(v: string): string {
+  let key = '';
+  for (const ch of v.toLowerCase()) if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) key += ch;
+  const hit = ENCODINGS[key];
+  if (!hit) {
+    throw new PgError('invalid_parameter_value', `invalid value for parameter "client_encoding": "${v}"`, {
+      detail: 'portcullis speaks UTF-8 (and its subset SQL_ASCII) only.',
+      hint: 'Available values: UTF8, SQL_ASCII (spelled any way PostgreSQL accepts, e.g. utf-8, UNICODE).',
+    });
+  }
+  return hit;
+}
 
 function rejectDateStyle(v: string): never {
   throw new PgError('invalid_parameter_value', `invalid value for parameter "DateStyle": "${v}"`, {
