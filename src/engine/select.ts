@@ -6,7 +6,7 @@ import { authValueText, isAuthVariable, LIST_VARIABLES, type AuthValues } from '
 import { valueText, type StatementContext } from './dispatch.js';
 import { rowsResult } from './results.js';
 import { SERVER_VERSION } from './settings.js';
-import { parseInteger } from './values.js';
+import { parseBigint, parseInteger } from './values.js';
 
 type Select = Extract<AdminCommand, { type: 'Select' }>;
 
@@ -128,7 +128,8 @@ function evaluate(e: Expr, ctx: StatementContext, auth: () => AuthValues): strin
       const target = CASTS[e.type];
       if (target === undefined) throw new PgError('undefined_object', `type "${e.type}" does not exist`, { position: e.position });
       if (v === null) return null;
-      if (target === TypeOid.int4 || target === TypeOid.int8) return String(parseInteger(v, `a cast to ${e.type}`));
+      if (target === TypeOid.int4) return String(parseInteger(v, `a cast to ${e.type}`));
+      if (target === TypeOid.int8) return parseBigint(v, `a cast to ${e.type}`);
       if (target === TypeOid.bool) {
         const t = v.trim().toLowerCase();
         if (['t', 'true', 'yes', 'on', '1'].includes(t)) return 't';

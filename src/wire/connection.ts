@@ -1,7 +1,7 @@
 import { PgError, asPgError, errorFields } from '../errors/pg-error.js';
 import { FrontendDecoder } from './decoder.js';
 import { BackendWriter, encode } from './encoder.js';
-import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
+import { binaryParamToText, binaryResultSupported, textToBinary, typeSize } from './formats.js';
 import type {
   AuthExchange,
   ClientCertificate,
@@ -13,7 +13,7 @@ import type {
   ResultSink,
   WireHandler,
 } from './handler.js';
-import { assertNever, TypeOid, type FieldDescription, type FrontendMessage } from './messages.js';
+import { assertNever, type FieldDescription, type FrontendMessage } from './messages.js';
 import { MessageReader, malformed } from './reader.js';
 import { isLoopbackHost as isLoopbackAddress } from '../net/loopback.js';
 
@@ -576,20 +576,6 @@ function describeFields(cols: Column[], formats: number[]): FieldDescription[] {
     typeModifier: -1,
     format: formatAt(formats, i),
   }));
-}
-
-function typeSize(oid: number): number {
-  switch (oid) {
-    case TypeOid.bool:
-      return 1;
-    case TypeOid.int4:
-      return 4;
-    case TypeOid.int8:
-    case TypeOid.timestamptz:
-      return 8;
-    default:
-      return -1;
-  }
 }
 
 const formatAt = (formats: number[], i: number): 0 | 1 =>
