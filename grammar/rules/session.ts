@@ -463,6 +463,57 @@ export class SessionRules extends RlsRules {
     ]);
   });
 
+
+  // ---- session housekeeping (asyncpg's pool reset, psycopg 3's DEALLOCATE ALL, PgBouncer's DISCARD ALL)
+
+  protected housekeepingStmt = this.RULE('housekeepingStmt', (): AdminCommand =>
+    this.OR([
+      {
+        ALT: (): AdminCommand => {
+          const position = this.pos(this.CONSUME(T.Discard));
+          const what = this.OR2([
+            { ALT: () => (this.CONSUME(T.All), 'ALL' as const) },
+            { ALT: () => (this.CONSUME(T.Plans), 'PLANS' as const) },
+            { ALT: () => (this.CONSUME(T.Sequences), 'SEQUENCES' as const) },
+            { ALT: () => (this.CONSUME(T.Temp), 'TEMP' as const) },
+            { ALT: () => (this.CONSUME(T.Temporary), 'TEMP' as const) },
+          ]);
+          return { type: 'Discard', what, position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Deallocate);
+          this.OPTION(() => this.CONSUME(T.Prepare));
+          return { type: 'Deallocate', name: this.SUBRULE(this.nameOrAll) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Close);
+          return { type: 'Close', name: this.SUBRULE2(this.nameOrAll) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Unlisten);
+          const channel = this.OR3([{ ALT: () => (this.CONSUME(T.Star), null) }, { ALT: () => this.SUBRULE(this.name) }]);
+          return { type: 'Unlisten', channel };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          const position = this.pos(this.CONSUME(T.Listen));
+          return { type: 'Listen', channel: this.SUBRULE2(this.name), position };
+        },
+      },
+    ]),
+  );
+
+  /** A name, or ALL (null). */
+  private nameOrAll = this.RULE('nameOrAll', (): Name | null =>
+    this.OR([{ ALT: () => (this.CONSUME(T.All), null) }, { ALT: () => this.SUBRULE(this.name) }]),
+  );
 }
 
 function nullIfLocal(v: string): string | null {

@@ -15,6 +15,8 @@ const FUNCTIONS: Record<string, { type: number; needsParens: boolean }> = {
   session_user: { type: TypeOid.text, needsParens: false },
   current_database: { type: TypeOid.text, needsParens: true },
   version: { type: TypeOid.text, needsParens: true },
+  // asyncpg's pool runs it on every release: the admin language takes no advisory locks.
+  pg_advisory_unlock_all: { type: TypeOid.void, needsParens: true },
 };
 
 const CASTS: Record<string, number> = {
@@ -119,6 +121,8 @@ function evaluate(e: Expr, ctx: StatementContext, auth: () => AuthValues): strin
           return ctx.session.sessionUserName;
         case 'current_database':
           return ctx.session.database;
+        case 'pg_advisory_unlock_all':
+          return '';
         default:
           return `PostgreSQL ${SERVER_VERSION}`;
       }

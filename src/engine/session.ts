@@ -139,6 +139,7 @@ export class EngineSession implements QuerySession {
     s.settings.setInternal('is_superuser', user.role === 'superuser' ? 'on' : 'off');
     s.settings.setInternal('session_authorization', user.name);
     s.settings.takeChanges();
+    s.settings.markStartup();
     engine.sessionOpened(user.id);
     return s;
   }
@@ -376,6 +377,8 @@ export class EngineSession implements QuerySession {
       now,
       notice: (n) => notices.notice(n),
       inBlock: this.mode === 'block',
+      multiStatement: multi,
+      protocol: notices.protocol ?? null,
       imports,
     };
     const tx = this.tx;

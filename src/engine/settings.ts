@@ -145,6 +145,12 @@ export class Settings {
   private atBegin: Map<string, string | undefined> | null = null;
   /** SET LOCAL values: restored at transaction end. */
   private beforeLocal: Map<string, string> | null = null;
+  /**
+   * Every value as the session started (defaults, then the startup packet's settings and
+   * the server's own): what RESET and DEFAULT go back to, as PostgreSQL's reset values, and
+   * what DISCARD ALL restores wholesale.
+   */
+  private atStartup: Map<string, string> | null = null;
 
   constructor(defaults: Record<string, string> = {}) {
     for (const [k, d] of Object.entries(DEFS)) this.values.set(k, defaults[k] ?? d.default);
@@ -196,7 +202,7 @@ export class Settings {
       });
     }
     if (def?.readOnly) throw new PgError('cant_change_runtime_param', `parameter "${name}" cannot be changed`);
-    const next = value === null ? (def?.default ?? '') : def?.check ? def.check(value) : value;
+    const next = value === null ? (this.atStartup?.get(key) ?? def?.default ?? '') : def?.check ? def.check(value) : value;
     if (local) {
       this.beforeLocal ??= new Map();
       if (!this.beforeLocal.has(key)) this.beforeLocal.set(key, this.values.get(key) ?? '');
@@ -206,10 +212,30 @@ export class Settings {
 
   reset(name: string | null): void {
     if (name === null) {
-      for (const [k, d] of Object.entries(DEFS)) if (!d.readOnly) this.assign(k, d.default);
+      for (const [k, d] of Object.entries(DEFS)) if (!d.readOnly) this.assign(k, this.atStartup?.get(k) ?? d.default);
       return;
     }
     this.set(name, null);
+  }
+
+  /** The session is open: the values now are those RESET goes back to (see `atStartup`). */
+  markStartup(): void {
+    this.atStartup = new Map(this.values);
+  }
+
+  /**
+   * DISCARD ALL: every value back to the session's start, the server's own included (the
+   * acting user, the tenant names resolve in), custom settings emptied, as PostgreSQL's
+   * SET SESSION AUTHORIZATION DEFAULT and RESET ALL do.
+   */
+  discardAll(): void {
+    const start = this.atStartup ?? new Map<string, string>();
+    for (const key of [...this.values.keys()]) {
+      if (start.has(key)) continue;
+      if (key.startsWith('portcullis internal')) this.setInternal(key, undefined);
+      else this.assign(key, '');
+    }
+    for (const [key, value] of start) this.assign(key, value);
   }
 
   /** ParameterStatus values sent after login. */

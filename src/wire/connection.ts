@@ -9,6 +9,7 @@ import type {
   Execution,
   PeerInfo,
   PreparedStatement,
+  ProtocolState,
   QuerySession,
   ResultSink,
   WireHandler,
@@ -488,8 +489,18 @@ export class Connection {
       commandComplete: (tag) => void this.out.write({ type: 'CommandComplete', tag }),
       emptyQuery: () => void this.out.write({ type: 'EmptyQueryResponse' }),
       notice: (n) => void this.out.write({ type: 'NoticeResponse', fields: n }),
+      protocol: this.protocol,
     };
   }
+
+  /** What DEALLOCATE and DISCARD ALL do to this connection's prepared statements. */
+  private readonly protocol: ProtocolState = {
+    deallocate: (name) => name !== '' && this.statements.delete(name),
+    deallocateAll: () => {
+      // "DEALLOCATE ALL": every named prepared statement; the unnamed one is the protocol's own.
+      for (const name of [...this.statements.keys()]) if (name !== '') this.statements.delete(name);
+    },
+  };
 
   private bind(m: Extract<FrontendMessage, { type: 'Bind' }>): void {
     const stmt = this.statements.get(m.statement);

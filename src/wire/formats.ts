@@ -350,6 +350,9 @@ function formatArrayText(items: readonly (string | null)[]): string {
     .join(',')}}`;
 }
 
+/** void (a function that returns nothing, as pg_advisory_unlock_all()): empty either way. */
+const voidCodec: Codec = { size: 4, toBinary: () => Buffer.alloc(0), toText: () => '' };
+
 // ---- the table --------------------------------------------------------------------------
 
 const CODECS = new Map<number, Codec>([
@@ -371,6 +374,7 @@ const CODECS = new Map<number, Codec>([
   [TypeOid.timestamp, timestamp(false)],
   [TypeOid.timestamptz, timestamp(true)],
   [TypeOid.jsonb, jsonb],
+  [TypeOid.void, voidCodec],
 ]);
 for (const [arrayOid, elementOid] of [
   [TypeOid.boolArray, TypeOid.bool],

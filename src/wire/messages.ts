@@ -152,6 +152,7 @@ export const TypeOid = {
   timestampArray: 1115,
   timestamptz: 1184,
   timestamptzArray: 1185,
+  void: 2278,
   jsonb: 3802,
   jsonbArray: 3807,
 } as const;

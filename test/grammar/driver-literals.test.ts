@@ -23,3 +23,27 @@ describe('what drivers write in value positions', () => {
     expect(() => parse("ALTER USER u VALID UNTIL '2099-01-02'::int")).toThrow(expect.objectContaining({ code: '42601', position: 40, message: 'syntax error at or near "int"' }));
   });
 });
+
+describe('session housekeeping statements', () => {
+  it('parses each form', () => {
+    expect(parse('DISCARD ALL; discard temporary; DEALLOCATE PREPARE "S_1"; DEALLOCATE ALL; CLOSE ALL; CLOSE c1; UNLISTEN *; LISTEN jobs').map((s) => s.command)).toEqual([
+      { type: 'Discard', what: 'ALL', position: 1 },
+      { type: 'Discard', what: 'TEMP', position: 14 },
+      { type: 'Deallocate', name: { value: 'S_1', position: 52 } },
+      { type: 'Deallocate', name: null },
+      { type: 'Close', name: null },
+      { type: 'Close', name: { value: 'c1', position: 92 } },
+      { type: 'Unlisten', channel: null },
+      { type: 'Listen', channel: { value: 'jobs', position: 115 }, position: 108 },
+    ]);
+  });
+
+  it('keeps the new keywords usable as names', () => {
+    expect(one('CREATE USER discard')).toMatchObject({ type: 'CreateUser', name: { value: 'discard' } });
+    expect(one('DROP USER close, listen, temp')).toMatchObject({ type: 'DropUser', names: [{ value: 'close' }, { value: 'listen' }, { value: 'temp' }] });
+  });
+
+  it('refuses DISCARD of something else at that word', () => {
+    expect(() => parse('DISCARD EVERYTHING')).toThrow(expect.objectContaining({ code: '42601', position: 9 }));
+  });
+});
