@@ -174,9 +174,16 @@ export class SessionRules extends RlsRules {
       {
         ALT: (): Expr => {
           const t = this.CONSUME(T.Identifier);
+          let name = identifierValue(t);
+          // pg_catalog.version(), as SQLAlchemy asks: built-in functions live in pg_catalog.
+          this.OPTION(() => {
+            this.CONSUME(T.Dot);
+            const f = identifierValue(this.CONSUME2(T.Identifier));
+            name = name === 'pg_catalog' ? f : `${name}.${f}`;
+          });
           this.CONSUME(T.LParen);
           this.CONSUME(T.RParen);
-          return { kind: 'function', name: identifierValue(t), call: true, position: this.pos(t) };
+          return { kind: 'function', name, call: true, position: this.pos(t) };
         },
       },
       {

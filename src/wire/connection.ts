@@ -354,11 +354,11 @@ export class Connection {
       case 'Query':
         return this.simpleQuery(m.sql, s);
       case 'Parse':
-        return this.guard(() => {
+        return this.guardAsync(async () => {
           if (m.name !== '' && this.statements.has(m.name)) {
             throw new PgError('duplicate_prepared_statement', `prepared statement "${m.name}" already exists`);
           }
-          this.statements.set(m.name, s.prepare(m.sql, m.paramTypes));
+          this.statements.set(m.name, await s.prepare(m.sql, m.paramTypes));
           this.out.write({ type: 'ParseComplete' });
         }, s);
       case 'Bind':

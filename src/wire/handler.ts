@@ -123,7 +123,7 @@ export interface QuerySession {
   /** Simple query protocol: every statement in `sql`, with the implicit transaction. */
   simpleQuery(sql: string, out: ResultSink): Promise<void>;
   /** Extended protocol Parse: exactly one statement. */
-  prepare(sql: string, paramTypes: number[]): PreparedStatement;
+  prepare(sql: string, paramTypes: number[]): Promise<PreparedStatement>;
   execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution>;
   /** Rows of an execution were abandoned or failed mid-way. */
   fail(): void;

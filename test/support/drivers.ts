@@ -1,6 +1,4 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { RunningServer } from '../../src/server.js';
 import { client, ROOT, startTestServer } from './server.js';
@@ -130,17 +128,9 @@ export function runPython(file: string, port: number, password: string): Promise
   });
 }
 
-/** The Java program, compiled with javac into a temporary directory, run against pgJDBC. */
-export async function runJava(file: string, port: number, password: string): Promise<ProgramRun> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'portcullis-jdbc-'));
-  try {
-    const javac = spawnSync('javac', ['-d', dir, '-cp', PGJDBC_JAR, path.join(ROOT, 'test/drivers/programs', file)], { encoding: 'utf8' });
-    if (javac.status !== 0) throw new Error(`javac failed: ${javac.stderr}`);
-    const main = path.basename(file, '.java');
-    return await runProgram('java', ['-cp', `${dir}${path.delimiter}${PGJDBC_JAR}`, main, String(port), password, JSON.stringify(SHOW_STATEMENTS)]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** The Java program, run as a single source file (java compiles it in memory) against pgJDBC. */
+export function runJava(file: string, port: number, password: string): Promise<ProgramRun> {
+  return runProgram('java', ['-cp', PGJDBC_JAR, path.join(ROOT, 'test/drivers/programs', file), String(port), password, JSON.stringify(SHOW_STATEMENTS)]);
 }
 
 /** The step's report, failing with what the program said when it is missing. */
