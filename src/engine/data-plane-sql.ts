@@ -43,14 +43,14 @@ export async function refusal(text: string, adminError: PgError): Promise<PgErro
   if (adminError.state !== 'syntax_error' || Buffer.byteLength(text) > MAX_SQL_BYTES) return adminError;
   const pg = await postgresParser();
   const whole = tryParse(pg, text);
-  if (whole) return notAdminLanguage(text, whole, 0);
+  if (whole) return notAdminLanguage(text, whole, 0, firstTokenByte(pg, text, 0));
   // Admin statements and SQL in one message: PostgreSQL's lexer splits it (strings, comments
   // and dollar quotes hide semicolons), and the first statement that is not admin language
   // decides: SQL (0A000), or a syntax error in either language (the admin grammar's 42601).
   for (const piece of statementsOf(pg, text)) {
     if (isAdmin(piece.text)) continue;
     const sql = tryParse(pg, piece.text);
-    return sql ? notAdminLanguage(text, sql, piece.byteOffset) : adminError;
+    return sql ? notAdminLanguage(text, sql, piece.byteOffset, firstTokenByte(pg, piece.text, piece.byteOffset)) : adminError;
   }
   return adminError;
 }
@@ -73,6 +73,11 @@ function isAdmin(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where the first token of `text` (at `byteOffset` in the message) starts, comments and spaces skipped by PostgreSQL's lexer. */
+function firstTokenByte(pg: LibPgQuery, text: string, byteOffset: number): number {
+  return byteOffset + (pg.scanSync(text).tokens[0]?.start ?? 0);
 }
 
 /** The statements of a message, cut at PostgreSQL's own `;` tokens; none when it will not lex. */
@@ -119,34 +124,34 @@ const FUNCTION_HINTS: Record<string, string> = {
 const GENERAL_HINT =
   'Use the admin language: SHOW USERS, SHOW ROLES, SHOW DATABASES, SHOW GRANTS, SHOW PERMISSIONS, SHOW AUTH, CREATE USER, GRANT ... (docs/statements.md).';
 
-/** 0A000 for `parsed` (SQL found at `byteOffset` in `text`), pointing at what it asked for. */
-function notAdminLanguage(text: string, parsed: Parsed, byteOffset: number): PgError {
+/**
+ * 0A000 for `parsed` (SQL found at `byteOffset` in `text`, its first word at `startByte`),
+ * pointing at the catalog it asked about.
+ */
+function notAdminLanguage(text: string, parsed: Parsed, byteOffset: number, startByte: number): PgError {
   // The catalog the query is most about: the first of CATALOG_HINTS' order it reads (psql's
   // \du reads pg_roles and, in a subquery, pg_auth_members), else a function of FUNCTION_HINTS.
-  let best: { rank: number; hint: string; at: number } | null = null;
-  const consider = (rank: number, hint: string, at: number | undefined) => {
-    if (!best || rank < best.rank) best = { rank, hint, at: at ?? 0 };
-  };
+  const found: { rank: number; hint: string; at: number }[] = [];
   walk(parsed, (key, node) => {
     if (key === 'RangeVar') {
       const rel = node as { schemaname?: string; relname?: string; location?: number };
       if (!rel.relname || (rel.schemaname !== undefined && rel.schemaname !== 'pg_catalog')) return;
       const rank = CATALOG_ORDER.indexOf(rel.relname);
-      if (rank >= 0) consider(rank, `${rel.relname} is a PostgreSQL catalog; here, ${CATALOG_HINTS[rel.relname]} answers that.`, rel.location);
+      if (rank >= 0) found.push({ rank, hint: `${rel.relname} is a PostgreSQL catalog; here, ${CATALOG_HINTS[rel.relname]} answers that.`, at: rel.location ?? 0 });
     } else if (key === 'FuncCall') {
       const call = node as { funcname?: { String?: { sval?: string } }[]; location?: number };
       const name = call.funcname?.at(-1)?.String?.sval;
       const statement = name ? FUNCTION_HINTS[name] : undefined;
-      if (statement) consider(CATALOG_ORDER.length, `${name}() reads PostgreSQL's catalog; here, ${statement} answers that.`, call.location);
+      if (statement) found.push({ rank: CATALOG_ORDER.length, hint: `${name}() reads PostgreSQL's catalog; here, ${statement} answers that.`, at: call.location ?? 0 });
     }
   });
-  const found = best as { hint: string; at: number } | null;
+  const best = found.reduce<(typeof found)[number] | null>((a, b) => (a === null || b.rank < a.rank ? b : a), null);
   // Without a catalog to point at, the statement's first word.
-  const at = found ? found.at : leadingSpaceBytes(Buffer.from(text, 'utf8').subarray(byteOffset).toString('utf8'));
+  const at = best ? byteOffset + best.at : startByte;
   return new PgError('feature_not_supported', 'portcullis answers only its admin language on this connection', {
     detail: 'This is SQL for PostgreSQL itself, and no data plane is configured to run it.',
-    hint: found?.hint ?? GENERAL_HINT,
-    position: characterPosition(text, byteOffset + at),
+    hint: best?.hint ?? GENERAL_HINT,
+    position: characterPosition(text, at),
   });
 }
 
@@ -162,22 +167,6 @@ function walk(node: unknown, visit: (key: string, value: unknown) => void): void
       }
     }
   }
-}
-
-/** Bytes of whitespace and comments before the first word (PostgreSQL's lexer skips the same). */
-function leadingSpaceBytes(text: string): number {
-  let i = 0;
-  for (;;) {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-    if (text.startsWith('--', i)) {
-      const nl = text.indexOf('\n', i);
-      i = nl < 0 ? text.length : nl + 1;
-    } else if (text.startsWith('/*', i)) {
-      const close = text.indexOf('*/', i + 2);
-      i = close < 0 ? text.length : close + 2;
-    } else break;
-  }
-  return Buffer.byteLength(text.slice(0, i));
 }
 
 /** libpg-query's locations are UTF-8 byte offsets; PostgreSQL's error positions count characters from 1. */

@@ -54,6 +54,8 @@ describe('SQL that is not the admin language', () => {
       position: '15',
     });
     expect(await errorOf('select datname from pg_catalog.pg_database')).toMatchObject({ code: '0A000', hint: 'pg_database is a PostgreSQL catalog; here, SHOW DATABASES answers that.' });
+    // Positions count characters, not UTF-8 bytes.
+    expect(await errorOf("SELECT '\u00e9\u00e9\u{1F600}' AS x FROM pg_roles")).toMatchObject({ code: '0A000', position: '24' });
   });
 
   it("answers drivers' pg_type look-ups (postgres.js, psycopg2's hstore) with 0A000 and the general hint", async () => {
