@@ -42,12 +42,12 @@ export interface ServerOptions {
   encryption?: Cipher | null;
   /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
   logIo?: LogIo;
-  /** JWKS caching and token checks (SPEC §2 defaults when absent). */
+  /** JWKS caching and token checks (DEFAULT_JWKS_POLICY, DEFAULT_TOKEN_POLICY where absent). */
   jwksPolicy?: Partial<JwksPolicy>;
   tokenPolicy?: Partial<TokenPolicy>;
-  /** HTTP requests per principal (1,000 a minute and 10,000 an hour by default). */
+  /** HTTP requests per principal (DEFAULT_RATE_LIMIT where absent, as for `portcullis serve`). */
   rateLimit?: Partial<RateLimitPolicy>;
-  /** Brute-force lockouts (issue 7 defaults when absent). */
+  /** Brute-force lockouts (DEFAULT_LOCKOUT_POLICY where absent, as for `portcullis serve`). */
   lockoutPolicy?: Partial<LockoutPolicy>;
   /** TLS for pgwire (SSLRequest) and HTTPS: PEM certificate chain and key. */
   tls?: TlsFiles | null;

@@ -81,7 +81,23 @@ Connect with:  psql -h 127.0.0.1 -p 6432 -U admin
 `;
 
 export async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
+  const command = argv[0];
+  // A command whose work still waits when the event loop has nothing left to run can never
+  // finish: Node would exit 0 with it half done. Say so, and exit non-zero. (A server's
+  // command finishes once it listens; its sockets keep the process alive after that.)
+  const stranded = () => {
+    process.stderr.write(`portcullis: internal error: "${command}" stopped before it finished (nothing left to wait for); its work may be incomplete\n`);
+    process.exitCode = 2;
+  };
+  process.once('beforeExit', stranded);
+  try {
+    return await run(command, argv.slice(1));
+  } finally {
+    process.off('beforeExit', stranded);
+  }
+}
+
+async function run(command: string | undefined, rest: string[]): Promise<void> {
   try {
     switch (command) {
       case 'serve':
@@ -283,7 +299,8 @@ async function goldenCommand(args: string[]): Promise<void> {
   });
   const count = (status: string) => outcomes.filter((o) => o.status === status).length;
   for (const o of outcomes) {
-    process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(7) + `${o.file}\n`);
+    // One column wide enough for the longest word ("updated", "created") and a space.
+    process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(8) + `${o.file}\n`);
     if (o.diff) process.stdout.write(o.diff);
   }
   const failed = count('failed');

@@ -1,4 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { parse as parseTomlDocument, TomlError } from 'smol-toml';
+import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
+import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
+import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
+import { DEFAULT_LOCKOUT_POLICY } from '../engine/lockouts.js';
+import { DEFAULT_RATE_LIMIT } from '../http/rate-limit.js';
 
 /**
  * Configuration, by precedence: flags > environment (PORTCULLIS_*) > portcullis.toml
@@ -47,33 +53,42 @@ export interface Config {
   encryptionKeyFile: string | undefined;
 }
 
+const seconds = (ms: number) => ms / 1000;
+
+/**
+ * The defaults of `portcullis serve`. The figures the engine, the HTTP API and the token
+ * checks also default to are read from their policies here, not copied: one number per
+ * setting, so the server started from the command line and one started in-process (as
+ * most tests do) cannot drift apart. test/config/defaults.test.ts checks the spawned
+ * server applies them and that they are the ones README.md documents.
+ */
 export const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: 6432,
   httpPort: 6480,
   data: './portcullis-data',
   memory: false,
-  scramIterations: 4096,
+  scramIterations: DEFAULT_ITERATIONS,
   bootstrapUser: 'admin',
   bootstrapPassword: undefined,
   maxConnections: 1000,
   compactAt: 64 * 1024 * 1024,
-  jwtClockSkew: 60,
-  jwtMaxBytes: 8 * 1024,
-  jwksCacheSeconds: 3600,
-  jwksRefetchSeconds: 60,
-  jwksMaxStaleSeconds: 24 * 3600,
-  jwksBreakerFailures: 5,
-  jwksBreakerOpenSeconds: 30,
-  jwksTimeoutSeconds: 10,
-  jwksMaxBytes: 1024 * 1024,
-  lockoutIpFailures: 20,
-  lockoutIpWindowSeconds: 60,
-  lockoutIpSeconds: 60,
-  lockoutUserFailures: 10,
-  lockoutUserSeconds: 60,
-  rateLimitPerMinute: 1000,
-  rateLimitPerHour: 10_000,
+  jwtClockSkew: DEFAULT_TOKEN_POLICY.clockSkewSeconds,
+  jwtMaxBytes: DEFAULT_TOKEN_POLICY.maxTokenBytes,
+  jwksCacheSeconds: seconds(DEFAULT_JWKS_POLICY.ttlMs),
+  jwksRefetchSeconds: seconds(DEFAULT_JWKS_POLICY.refetchMs),
+  jwksMaxStaleSeconds: seconds(DEFAULT_JWKS_POLICY.maxStaleMs),
+  jwksBreakerFailures: DEFAULT_JWKS_POLICY.breakerFailures,
+  jwksBreakerOpenSeconds: seconds(DEFAULT_JWKS_POLICY.breakerOpenMs),
+  jwksTimeoutSeconds: seconds(DEFAULT_JWKS_POLICY.timeoutMs),
+  jwksMaxBytes: DEFAULT_JWKS_POLICY.maxBytes,
+  lockoutIpFailures: DEFAULT_LOCKOUT_POLICY.ipFailures,
+  lockoutIpWindowSeconds: seconds(DEFAULT_LOCKOUT_POLICY.ipWindowMs),
+  lockoutIpSeconds: seconds(DEFAULT_LOCKOUT_POLICY.ipLockMs),
+  lockoutUserFailures: DEFAULT_LOCKOUT_POLICY.userFailures,
+  lockoutUserSeconds: seconds(DEFAULT_LOCKOUT_POLICY.userLockMs),
+  rateLimitPerMinute: DEFAULT_RATE_LIMIT.perMinute,
+  rateLimitPerHour: DEFAULT_RATE_LIMIT.perHour,
   tlsCert: undefined,
   tlsKey: undefined,
   tlsClientCa: undefined,
@@ -147,23 +162,50 @@ const KEYS: Record<string, keyof Config> = {
 
 export class ConfigError extends Error {}
 
-/** A flat TOML subset: `key = "string" | 123 | true`, comments, blank lines. */
+/**
+ * portcullis.toml: a TOML document (smol-toml, TOML 1.1) whose top-level keys are settings
+ * (`-` may stand for `_`), each a string, an integer or a boolean. Anything else (an
+ * unknown key, a table, an array, a float, a date) is refused naming the file, the line
+ * and the setting.
+ */
 export function parseToml(text: string, file: string): Raw {
+  let doc: Record<string, unknown>;
+  try {
+    // BigInt integers: a float such as 6432.0 stays a number and is refused below.
+    doc = parseTomlDocument(text, { integersAsBigInt: true, unsafeKeyBehaviour: 'throw' });
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    const why = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new ConfigError(`${file}:${err.line}:${err.column}: invalid TOML: ${why}`);
+  }
   const out: Raw = {};
-  text.split(/\r?\n/).forEach((line, i) => {
-    const l = line.replace(/^\s+|\s+$/g, '');
-    if (l === '' || l.startsWith('#')) return;
-    const m = /^([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(.+?)\s*(#.*)?$/.exec(l);
-    if (!m) throw new ConfigError(`${file}:${i + 1}: expected key = value`);
-    const key = KEYS[m[1]!.replaceAll('-', '_')];
-    if (!key) throw new ConfigError(`${file}:${i + 1}: unknown setting "${m[1]}" (known: ${Object.keys(KEYS).join(', ')})`);
-    const v = m[2]!;
-    if (/^".*"$/.test(v) || /^'.*'$/.test(v)) out[key] = v.slice(1, -1);
-    else if (v === 'true' || v === 'false') out[key] = v === 'true';
-    else if (/^-?\d+$/.test(v)) out[key] = Number(v);
-    else throw new ConfigError(`${file}:${i + 1}: cannot read value ${v}`);
-  });
+  for (const [name, value] of Object.entries(doc)) {
+    const line = lineOf(text, name);
+    const at = line ? `${file}:${line}` : file;
+    const key = KEYS[name.replaceAll('-', '_')];
+    if (!key) throw new ConfigError(`${at}: unknown setting "${name}" (known: ${Object.keys(KEYS).join(', ')})`);
+    if (typeof value === 'string' || typeof value === 'boolean') out[key] = value;
+    // Beyond 2^53 an integer stays text, so the bounds check quotes it exactly.
+    else if (typeof value === 'bigint') out[key] = Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+    else throw new ConfigError(`${at}: ${name} must be a string, an integer or a boolean, not ${kindOf(value)}`);
+  }
   return out;
+}
+
+/** The line (1-based) where top-level key `name` is set, for error messages; 0 if not found. */
+function lineOf(text: string, name: string): number {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // `name =`, `name.x =` (a dotted key) or `[name]` (a table), the name bare or quoted.
+  const re = new RegExp(`^\\s*(?:\\[\\[?\\s*)?(?:${esc}|"${esc}"|'${esc}')\\s*[=.\\]]`);
+  const i = text.split(/\r?\n/).findIndex((l) => re.test(l));
+  return i + 1;
+}
+
+function kindOf(v: unknown): string {
+  if (typeof v === 'number') return 'a float';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date';
+  return 'a table';
 }
 
 export function fromEnv(env: NodeJS.ProcessEnv): Raw {

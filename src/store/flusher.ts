@@ -73,6 +73,8 @@ export class ThreadFlusher implements Flusher {
   private requested = 0;
   private answered = 0;
   private fd = -1;
+  /** Whether the thread keeps the process alive: exactly while a ticket is unanswered. */
+  private busy = false;
   /** Takes over if the thread dies or never starts: slower, never a commit left waiting. */
   private fallback: PoolFlusher | null = null;
   private closing = false;
@@ -87,6 +89,7 @@ export class ThreadFlusher implements Flusher {
       // Tickets cross as 32-bit integers; the ones in the air are the last few asked for.
       const ticket = this.requested - (((this.requested | 0) - m.ticket) | 0);
       this.answered = ticket;
+      if (ticket === this.requested) this.idle();
       done(ticket, m.message === undefined ? null : Object.assign(new Error(m.message), { code: m.code }));
     });
     const lost = () => {
@@ -99,10 +102,26 @@ export class ThreadFlusher implements Flusher {
     this.worker.unref(); // an idle flusher keeps no process alive
   }
 
+  /**
+   * A flush asked for keeps the process alive until it is answered, as a flush on the thread
+   * pool would: otherwise an offline command (apply --data) whose commit waits on the thread
+   * has nothing left on the event loop, and Node exits with the commit half done, exit code
+   * 0. Idle again, the thread lets the process exit (a server stops by its own handles).
+   */
+  private idle(): void {
+    if (!this.busy) return;
+    this.busy = false;
+    this.worker.unref();
+  }
+
   request(fd: number, ticket: number): void {
     this.requested = ticket;
     this.fd = fd;
     if (this.fallback) return this.fallback.request(fd, ticket);
+    if (!this.busy) {
+      this.busy = true;
+      this.worker.ref();
+    }
     Atomics.store(this.ctl, FD, fd);
     Atomics.store(this.ctl, TICKET, ticket | 0);
     Atomics.notify(this.ctl, TICKET);

@@ -47,9 +47,9 @@ describe('portcullis apply --data (offline)', () => {
     const f = files({ '1.sql': MIGRATION, '2.sql': 'CREATE USER IF NOT EXISTS bob;\nGRANT WRITE ON DATABASE prod TO bob;\n' });
     const data = path.join(f.dir, 'data');
     const first = await cli(['apply', '--data', data, f.file('1.sql'), f.file('2.sql')], '', { env: ENV });
+    expect(first.code).toBe(0);
     expect(first.stderr).toBe('');
     expect(first.stdout).toMatch(/^applied 2 files, 6 statements in \d+\.\d\d s\n$/);
-    expect(first.code).toBe(0);
     const again = await cli(['apply', '--data', data, f.file('1.sql'), f.file('2.sql')], '', { env: ENV });
     expect(again.code).toBe(0);
     expect(again.stderr).toContain(`1.sql:3: NOTICE:  user "alice" already exists, skipping`);
@@ -94,8 +94,10 @@ describe('portcullis apply --data (offline)', () => {
     expect(tx.code).toBe(1);
     expect(tx.stderr).toContain('tx.sql:2:1: 0A000 transaction control is not allowed');
     const meta = await cli(['apply', '--data', data, f.file('meta.sql')], '', { env: ENV });
+    expect(meta.code).toBe(1);
     expect(meta.stderr).toContain('meta.sql:2:1: 0A000 psql meta-command \\set is not supported by apply');
     const syntax = await cli(['apply', '--data', data, f.file('syntax.sql')], '', { env: ENV });
+    expect(syntax.code).toBe(1);
     expect(syntax.stderr).toContain('syntax.sql:2:8: 42601 syntax error at or near "USR"\nHINT:  Expected USER,');
     expect(await usersIn(data)).toEqual(['admin']);
   });
@@ -126,8 +128,8 @@ describe('portcullis apply --url (online)', () => {
       const f = files({ 'm.sql': MIGRATION, 'bad.sql': FAILS_AT_5 });
       const url = `postgres://admin:${ADMIN_PASSWORD}@127.0.0.1:${server.port}/default`;
       const ok = await cli(['apply', '--url', url, f.file('m.sql')]);
-      expect(ok.stderr).toBe('');
       expect(ok.code).toBe(0);
+      expect(ok.stderr).toBe('');
       const bad = await cli(['apply', '--url', url, f.file('bad.sql')]);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('bad.sql:5:23: 42704 role "nosuchrole" does not exist');
@@ -139,9 +141,9 @@ describe('portcullis apply --url (online)', () => {
       const pgpass = f.file('pgpass');
       writeFileSync(pgpass, `127.0.0.1:${server.port}:default:admin:${ADMIN_PASSWORD}\n`, { mode: 0o600 });
       const viaPgpass = await cli(['apply', '--dry-run', f.file('m.sql')], '', { env: { PGHOST: env.PGHOST, PGPORT: env.PGPORT, PGUSER: 'admin', PGDATABASE: 'default', PGPASSFILE: pgpass } });
+      expect(viaPgpass.code).toBe(0);
       expect(viaPgpass.stderr).not.toMatch(/warning|password/i);
       expect(viaPgpass.stdout).toContain('dry run: checked 1 file');
-      expect(viaPgpass.code).toBe(0);
       const c = await client(server.port);
       const users = (await c.query('SHOW USERS')).rows.map((r) => r.name);
       await c.end();

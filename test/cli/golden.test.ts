@@ -56,6 +56,7 @@ describe('portcullis golden', () => {
     expect(r.stdout).toContain('1 files, 0 passed, 1 failed');
     const u = await cli(['golden', '--update', dir]);
     expect(u.code).toBe(0);
+    expect(u.stdout).toMatch(/^updated .*users\.sql$/m);
     expect(readFileSync(path.join(dir, 'users.out'), 'utf8')).toBe(expected);
     expect((await cli(['golden', path.join(dir, 'users.sql')])).code).toBe(0);
   });

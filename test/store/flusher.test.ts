@@ -7,6 +7,7 @@ import type { Mutation } from '../../src/catalog/model.js';
 import { ThreadFlusher } from '../../src/store/flusher.js';
 import { HEADER_SIZE } from '../../src/store/log-format.js';
 import { fileIo, LOG_FILE, LogStore, type LogIo } from '../../src/store/log-store.js';
+import { DIST, runDriver } from './driver.js';
 
 /**
  * Batches are written while an earlier one flushes and wait for a later flush; they are
@@ -185,5 +186,26 @@ describe('the flusher thread', () => {
       await flusher.close();
       closeSync(fd);
     }
+  });
+});
+
+describe('the flusher thread and the process', () => {
+  it('keeps the process alive while a flush is outstanding, and lets it exit once idle', async () => {
+    const data = path.join(dir, 'data');
+    // Its own process, as `portcullis apply --data` is: three commits in one turn are one
+    // batch, flushed by the thread (each fdatasync 20 ms longer); then nothing is left on
+    // the event loop but that flush, and the store is never closed.
+    const r = await runDriver(
+      `import { LogStore } from ${JSON.stringify(DIST('store/log-store.js'))};
+      const store = new LogStore(${JSON.stringify(data)}, () => {});
+      await store.load(() => {}, () => {});
+      const commit = (i) => [{ op: 'insert', table: 'tenants', row: { id: 100 + i, name: 't' + i, createdAt: 0 } }];
+      Promise.all([0, 1, 2].map((i) => store.append(commit(i)))).then((seqs) => console.log('acknowledged ' + seqs.join(',')));`,
+      { PCU_FS_SPY_FLUSH_MS: '20' },
+      10_000,
+    );
+    expect(r.code).toBe(0); // null: killed after 10 s, the idle thread held the process
+    expect(r.stdout).toBe('acknowledged 1,2,3\n');
+    expect(await reopen(data)).toEqual([100, 101, 102]);
   });
 });
