@@ -166,7 +166,17 @@ export type AdminCommand =
   | { type: 'ResetVariable'; name: string | null; position: number }
   | { type: 'ShowVariable'; name: string; position: number }
   /** SET TRANSACTION ... / SET SESSION CHARACTERISTICS ...: accepted, no effect on the catalog. */
-  | { type: 'SetTransactionMode' };
+  | { type: 'SetTransactionMode' }
+  /** DISCARD ALL | PLANS | SEQUENCES | TEMP[ORARY]: what PgBouncer and poolers reset a session with. */
+  | { type: 'Discard'; what: 'ALL' | 'PLANS' | 'SEQUENCES' | 'TEMP'; position: number }
+  /** DEALLOCATE [PREPARE] name | ALL (name null): drops the wire layer's prepared statements. */
+  | { type: 'Deallocate'; name: Name | null }
+  /** CLOSE name | ALL (name null): closes a cursor. */
+  | { type: 'Close'; name: Name | null }
+  /** UNLISTEN channel | * (channel null). */
+  | { type: 'Unlisten'; channel: Name | null }
+  /** LISTEN channel: refused, no notifications are ever sent. */
+  | { type: 'Listen'; channel: Name; position: number };
 
 /**
  * `IMPORT (key = value, ...)` after a statement: what `portcullis dump` writes so that a

@@ -62,6 +62,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.revokeStmt) },
       { ALT: () => this.SUBRULE(this.explainStmt) },
       { ALT: () => this.SUBRULE(this.dumpStmt) },
+      { ALT: () => this.SUBRULE(this.housekeepingStmt) },
     ];
 
   private statement = this.RULE('statement', (): AdminCommand =>

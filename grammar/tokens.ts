@@ -123,6 +123,17 @@ export const Rollback = kw('ROLLBACK');
 export const Abort = kw('ABORT');
 export const Set = kw('SET');
 export const Reset = kw('RESET');
+// Session housekeeping that drivers and poolers send (non-reserved, as in PostgreSQL).
+export const Discard = kw('DISCARD');
+export const Plans = kw('PLANS');
+export const Sequences = kw('SEQUENCES');
+export const Temp = kw('TEMP');
+export const Temporary = kw('TEMPORARY');
+export const Deallocate = kw('DEALLOCATE');
+export const Prepare = kw('PREPARE');
+export const Close = kw('CLOSE');
+export const Listen = kw('LISTEN');
+export const Unlisten = kw('UNLISTEN');
 export const Session = kw('SESSION');
 export const Local = kw('LOCAL');
 export const Time = kw('TIME');

@@ -3,6 +3,7 @@ import type { IOrAlt, IToken, TokenType } from 'chevrotain';
 import * as T from '../tokens.js';
 import type { Name, TenantRef, Value } from '../ast.js';
 import { unquoteIdentifier, unquoteString } from '../literals.js';
+import { PgError } from '../../src/errors/pg-error.js';
 
 /**
  * Pieces every statement family uses: names, lists, literals, parameters, IF [NOT] EXISTS.
@@ -173,6 +174,28 @@ export class CommonRules extends EmbeddedActionsParser {
     ]),
   );
 
+  /**
+   * A timestamp value position: a string or `$n`, optionally cast to a date/time type, which
+   * is how psycopg2 (and SQLAlchemy over it) writes a bound datetime: '2099-01-02T03:04:05+00:00'::timestamptz.
+   * The cast changes nothing: the position reads the text as a timestamptz either way.
+   */
+  protected timestampValue = this.RULE('timestampValue', (): Value => {
+    const value = this.SUBRULE(this.stringValue);
+    this.OPTION(() => {
+      this.CONSUME(T.DoubleColon);
+      const type = this.SUBRULE(this.name);
+      this.ACTION(() => {
+        if (!TIMESTAMP_TYPES.has(type.value)) {
+          throw new PgError('syntax_error', `syntax error at or near "${type.value}"`, {
+            position: type.position,
+            hint: 'A timestamp may be cast to timestamptz, timestamp, date or text here.',
+          });
+        }
+      });
+    });
+    return value;
+  });
+
   protected integerValue = this.RULE('integerValue', (): Value =>
     this.OR([
       {
@@ -249,6 +272,9 @@ export class CommonRules extends EmbeddedActionsParser {
     return this.positionOf(t.startOffset);
   }
 }
+
+/** The types a timestamp value may be cast to (psycopg2 writes these for datetime and date). */
+const TIMESTAMP_TYPES = new Set(['timestamptz', 'timestamp', 'date', 'text']);
 
 export function identifierValue(t: IToken): string {
   return t.image.toLowerCase();

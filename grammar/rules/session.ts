@@ -174,9 +174,16 @@ export class SessionRules extends RlsRules {
       {
         ALT: (): Expr => {
           const t = this.CONSUME(T.Identifier);
+          let name = identifierValue(t);
+          // pg_catalog.version(), as SQLAlchemy asks: built-in functions live in pg_catalog.
+          this.OPTION(() => {
+            this.CONSUME(T.Dot);
+            const f = identifierValue(this.CONSUME2(T.Identifier));
+            name = name === 'pg_catalog' ? f : `${name}.${f}`;
+          });
           this.CONSUME(T.LParen);
           this.CONSUME(T.RParen);
-          return { kind: 'function', name: identifierValue(t), call: true, position: this.pos(t) };
+          return { kind: 'function', name, call: true, position: this.pos(t) };
         },
       },
       {
@@ -463,6 +470,57 @@ export class SessionRules extends RlsRules {
     ]);
   });
 
+
+  // ---- session housekeeping (asyncpg's pool reset, psycopg 3's DEALLOCATE ALL, PgBouncer's DISCARD ALL)
+
+  protected housekeepingStmt = this.RULE('housekeepingStmt', (): AdminCommand =>
+    this.OR([
+      {
+        ALT: (): AdminCommand => {
+          const position = this.pos(this.CONSUME(T.Discard));
+          const what = this.OR2([
+            { ALT: () => (this.CONSUME(T.All), 'ALL' as const) },
+            { ALT: () => (this.CONSUME(T.Plans), 'PLANS' as const) },
+            { ALT: () => (this.CONSUME(T.Sequences), 'SEQUENCES' as const) },
+            { ALT: () => (this.CONSUME(T.Temp), 'TEMP' as const) },
+            { ALT: () => (this.CONSUME(T.Temporary), 'TEMP' as const) },
+          ]);
+          return { type: 'Discard', what, position };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Deallocate);
+          this.OPTION(() => this.CONSUME(T.Prepare));
+          return { type: 'Deallocate', name: this.SUBRULE(this.nameOrAll) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Close);
+          return { type: 'Close', name: this.SUBRULE2(this.nameOrAll) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Unlisten);
+          const channel = this.OR3([{ ALT: () => (this.CONSUME(T.Star), null) }, { ALT: () => this.SUBRULE(this.name) }]);
+          return { type: 'Unlisten', channel };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          const position = this.pos(this.CONSUME(T.Listen));
+          return { type: 'Listen', channel: this.SUBRULE2(this.name), position };
+        },
+      },
+    ]),
+  );
+
+  /** A name, or ALL (null). */
+  private nameOrAll = this.RULE('nameOrAll', (): Name | null =>
+    this.OR([{ ALT: () => (this.CONSUME(T.All), null) }, { ALT: () => this.SUBRULE(this.name) }]),
+  );
 }
 
 function nullIfLocal(v: string): string | null {

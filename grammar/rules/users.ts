@@ -84,7 +84,7 @@ export class UserRules extends CommonRules {
         ALT: (): UserOption => {
           this.CONSUME(T.Valid);
           this.CONSUME(T.Until);
-          return { kind: 'validUntil', value: this.SUBRULE2(this.stringValue) };
+          return { kind: 'validUntil', value: this.SUBRULE(this.timestampValue) };
         },
       },
       {

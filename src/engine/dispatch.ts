@@ -3,7 +3,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import type { User } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
-import type { Column, Execution } from '../wire/handler.js';
+import type { Column, Execution, ProtocolState } from '../wire/handler.js';
 import { assertNever, TypeOid, type NoticeFields } from '../wire/messages.js';
 import type { Engine } from './engine.js';
 import type { ImportPlan } from './imports.js';
@@ -21,6 +21,7 @@ import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
 import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
 import { AUDIT_COLUMNS, LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
+import { closeCursor, deallocate, discard, listen, unlisten } from './housekeeping.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /** The AST node of one statement kind. */
@@ -41,6 +42,10 @@ export interface StatementContext {
   now: number;
   notice: (n: NoticeFields) => void;
   inBlock: boolean;
+  /** One of several statements of one Query message (in their implicit transaction block). */
+  multiStatement: boolean;
+  /** The connection's prepared statements (DEALLOCATE, DISCARD ALL); null without a connection. */
+  protocol: ProtocolState | null;
   /** The statement's IMPORT clause (restoring a dump), if any. */
   imports: ImportPlan | null;
 }
@@ -149,6 +154,16 @@ export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promis
     case 'ShowVariable':
     case 'SetTransactionMode':
       return runSetting(cmd, ctx);
+    case 'Discard':
+      return discard(cmd, ctx);
+    case 'Deallocate':
+      return deallocate(cmd, ctx);
+    case 'Close':
+      return closeCursor(cmd);
+    case 'Unlisten':
+      return unlisten();
+    case 'Listen':
+      return listen(cmd);
     case 'Transaction':
       throw new Error('transaction control is handled by the session');
     default:

@@ -6,7 +6,7 @@ import { authValueText, isAuthVariable, LIST_VARIABLES, type AuthValues } from '
 import { valueText, type StatementContext } from './dispatch.js';
 import { rowsResult } from './results.js';
 import { SERVER_VERSION } from './settings.js';
-import { parseInteger } from './values.js';
+import { parseBigint, parseInteger } from './values.js';
 
 type Select = Extract<AdminCommand, { type: 'Select' }>;
 
@@ -15,7 +15,33 @@ const FUNCTIONS: Record<string, { type: number; needsParens: boolean }> = {
   session_user: { type: TypeOid.text, needsParens: false },
   current_database: { type: TypeOid.text, needsParens: true },
   version: { type: TypeOid.text, needsParens: true },
+  // asyncpg's pool runs it on every release: the admin language takes no advisory locks.
+  pg_advisory_unlock_all: { type: TypeOid.void, needsParens: true },
+  // SQLAlchemy asks at connect. The admin language has no schemas, and PostgreSQL answers
+  // NULL when no schema on the search path exists.
+  current_schema: { type: TypeOid.name, needsParens: true },
 };
+
+/**
+ * PostgreSQL functions that tools call and only a data plane could answer (session and
+ * server introspection): 0A000 saying so, not 42883 "does not exist".
+ */
+const DATA_PLANE_FUNCTIONS = new Set([
+  'pg_backend_pid',
+  'current_setting',
+  'set_config',
+  'current_schemas',
+  'now',
+  'txid_current',
+  'pg_current_xact_id',
+  'pg_is_in_recovery',
+  'pg_postmaster_start_time',
+  'inet_server_addr',
+  'inet_server_port',
+  'inet_client_addr',
+  'pg_client_encoding',
+  'pg_encoding_to_char',
+]);
 
 const CASTS: Record<string, number> = {
   text: TypeOid.text,
@@ -106,6 +132,13 @@ function evaluate(e: Expr, ctx: StatementContext, auth: () => AuthValues): strin
     }
     case 'function': {
       const f = FUNCTIONS[e.name];
+      if (!f && DATA_PLANE_FUNCTIONS.has(e.name)) {
+        throw new PgError('feature_not_supported', 'portcullis answers only its admin language on this connection', {
+          position: e.position,
+          detail: `${e.name}() is PostgreSQL's, and no data plane is configured to run it.`,
+          hint: 'The functions here are current_user, session_user, current_database(), current_schema() and version(); SHOW AUTH shows the session.',
+        });
+      }
       if (!f || f.needsParens !== e.call) {
         throw new PgError('undefined_function', `function ${e.name}() does not exist`, {
           position: e.position,
@@ -119,6 +152,10 @@ function evaluate(e: Expr, ctx: StatementContext, auth: () => AuthValues): strin
           return ctx.session.sessionUserName;
         case 'current_database':
           return ctx.session.database;
+        case 'pg_advisory_unlock_all':
+          return '';
+        case 'current_schema':
+          return null;
         default:
           return `PostgreSQL ${SERVER_VERSION}`;
       }
@@ -128,7 +165,8 @@ function evaluate(e: Expr, ctx: StatementContext, auth: () => AuthValues): strin
       const target = CASTS[e.type];
       if (target === undefined) throw new PgError('undefined_object', `type "${e.type}" does not exist`, { position: e.position });
       if (v === null) return null;
-      if (target === TypeOid.int4 || target === TypeOid.int8) return String(parseInteger(v, `a cast to ${e.type}`));
+      if (target === TypeOid.int4) return String(parseInteger(v, `a cast to ${e.type}`));
+      if (target === TypeOid.int8) return parseBigint(v, `a cast to ${e.type}`);
       if (target === TypeOid.bool) {
         const t = v.trim().toLowerCase();
         if (['t', 'true', 'yes', 'on', '1'].includes(t)) return 't';

@@ -28,6 +28,7 @@ import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type P
 import { statementDatabases } from './statement-databases.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import { objectOf } from './audit-entries.js';
+import { refusal } from './data-plane-sql.js';
 
 /** SPEC §6: a credential used outside its databases. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -140,6 +141,7 @@ export class EngineSession implements QuerySession {
     s.settings.setInternal('is_superuser', user.role === 'superuser' ? 'on' : 'off');
     s.settings.setInternal('session_authorization', user.name);
     s.settings.takeChanges();
+    s.settings.markStartup();
     engine.sessionOpened(user.id);
     return s;
   }
@@ -285,9 +287,9 @@ export class EngineSession implements QuerySession {
     } catch (err) {
       // A syntax error anywhere in the message runs none of it and, as in PostgreSQL, aborts an
       // open transaction block: psql -1 -f sends each statement alone, and a typo must not let
-      // COMMIT commit the rest.
+      // COMMIT commit the rest. SQL that is not the admin language is refused the same way.
       this.abortStatement();
-      throw err;
+      throw await notAdmin(sql, err);
     }
     if (statements.length === 0) {
       out.emptyQuery();
@@ -313,8 +315,13 @@ export class EngineSession implements QuerySession {
     }
   }
 
-  prepare(sql: string, clientTypes: number[]): PreparedStatement {
-    const statements = parse(sql, this.engine.parseLimits);
+  async prepare(sql: string, clientTypes: number[]): Promise<PreparedStatement> {
+    let statements: readonly Statement[];
+    try {
+      statements = parse(sql, this.engine.parseLimits);
+    } catch (err) {
+      throw await notAdmin(sql, err);
+    }
     if (statements.length > 1) {
       throw new PgError('syntax_error', 'cannot insert multiple commands into a prepared statement');
     }
@@ -401,6 +408,8 @@ export class EngineSession implements QuerySession {
       now,
       notice: (n) => notices.notice(n),
       inBlock: this.mode === 'block',
+      multiStatement: multi,
+      protocol: notices.protocol ?? null,
       imports,
     };
     const tx = this.tx;
@@ -499,6 +508,11 @@ export class EngineSession implements QuerySession {
       throw new PgError('query_canceled', 'canceling statement due to user request');
     }
   }
+}
+
+/** The error for a message the admin grammar refused: SQL for a data plane (0A000) or a syntax error. */
+async function notAdmin(sql: string, err: unknown): Promise<unknown> {
+  return err instanceof PgError ? refusal(sql, err) : err;
 }
 
 async function streamInto(ex: Execution, out: ResultSink): Promise<void> {

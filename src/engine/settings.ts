@@ -52,8 +52,7 @@ const DEFS: Record<string, SettingDef> = {
     display: 'client_encoding',
     default: 'UTF8',
     report: true,
-    // SQL_ASCII is what psql sends under the C locale; ASCII is a subset of UTF-8.
-    check: only('client_encoding', ['UTF8', 'UNICODE', 'SQL_ASCII'], (v) => (v === 'UNICODE' ? 'UTF8' : v)),
+    check: clientEncoding,
   },
   datestyle: { display: 'DateStyle', default: 'ISO, MDY', report: true, check: (v) => (/^iso\b/i.test(v.trim()) ? 'ISO, MDY' : rejectDateStyle(v)) },
   timezone: {
@@ -126,6 +125,28 @@ export function limitSettings(limits: ParseLimits): Record<string, string> {
   return out;
 }
 
+/**
+ * Encoding names as PostgreSQL matches them (clean_encoding_name in encnames.c): case and
+ * every character that is not a letter or digit are ignored, so asyncpg's `'utf-8'` (quotes
+ * included, as it sends it at startup), `UTF-8`, `utf_8` and `Unicode` all name UTF8.
+ * SQL_ASCII is what psql sends under the C locale; ASCII is a subset of UTF-8. Other
+ * encodings would need conversion, which portcullis does not do.
+ */
+const ENCODINGS: Record<string, string> = { utf8: 'UTF8', unicode: 'UTF8', sqlascii: 'SQL_ASCII' };
+
+function clientEncoding(v: string): string {
+  let key = '';
+  for (const ch of v.toLowerCase()) if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) key += ch;
+  const hit = ENCODINGS[key];
+  if (!hit) {
+    throw new PgError('invalid_parameter_value', `invalid value for parameter "client_encoding": "${v}"`, {
+      detail: 'portcullis speaks UTF-8 (and its subset SQL_ASCII) only.',
+      hint: 'Available values: UTF8, SQL_ASCII (spelled any way PostgreSQL accepts, e.g. utf-8, UNICODE).',
+    });
+  }
+  return hit;
+}
+
 function rejectDateStyle(v: string): never {
   throw new PgError('invalid_parameter_value', `invalid value for parameter "DateStyle": "${v}"`, {
     detail: 'portcullis writes timestamps in the ISO style only.',
@@ -143,6 +164,12 @@ export class Settings {
   private atBegin: Map<string, string | undefined> | null = null;
   /** SET LOCAL values: restored at transaction end. */
   private beforeLocal: Map<string, string> | null = null;
+  /**
+   * Every value as the session started (defaults, then the startup packet's settings and
+   * the server's own): what RESET and DEFAULT go back to, as PostgreSQL's reset values, and
+   * what DISCARD ALL restores wholesale.
+   */
+  private atStartup: Map<string, string> | null = null;
 
   constructor(defaults: Record<string, string> = {}) {
     for (const [k, d] of Object.entries(DEFS)) this.values.set(k, defaults[k] ?? d.default);
@@ -194,7 +221,7 @@ export class Settings {
       });
     }
     if (def?.readOnly) throw new PgError('cant_change_runtime_param', `parameter "${name}" cannot be changed`);
-    const next = value === null ? (def?.default ?? '') : def?.check ? def.check(value) : value;
+    const next = value === null ? (this.atStartup?.get(key) ?? def?.default ?? '') : def?.check ? def.check(value) : value;
     if (local) {
       this.beforeLocal ??= new Map();
       if (!this.beforeLocal.has(key)) this.beforeLocal.set(key, this.values.get(key) ?? '');
@@ -204,10 +231,30 @@ export class Settings {
 
   reset(name: string | null): void {
     if (name === null) {
-      for (const [k, d] of Object.entries(DEFS)) if (!d.readOnly) this.assign(k, d.default);
+      for (const [k, d] of Object.entries(DEFS)) if (!d.readOnly) this.assign(k, this.atStartup?.get(k) ?? d.default);
       return;
     }
     this.set(name, null);
+  }
+
+  /** The session is open: the values now are those RESET goes back to (see `atStartup`). */
+  markStartup(): void {
+    this.atStartup = new Map(this.values);
+  }
+
+  /**
+   * DISCARD ALL: every value back to the session's start, the server's own included (the
+   * acting user, the tenant names resolve in), custom settings emptied, as PostgreSQL's
+   * SET SESSION AUTHORIZATION DEFAULT and RESET ALL do.
+   */
+  discardAll(): void {
+    const start = this.atStartup ?? new Map<string, string>();
+    for (const key of [...this.values.keys()]) {
+      if (start.has(key)) continue;
+      if (key.startsWith('portcullis internal')) this.setInternal(key, undefined);
+      else this.assign(key, '');
+    }
+    for (const [key, value] of start) this.assign(key, value);
   }
 
   /** ParameterStatus values sent after login. */

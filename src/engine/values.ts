@@ -104,6 +104,18 @@ export function parseInteger(text: string, what: string): number {
   return n;
 }
 
+/** An int8 (bigint) in text: PostgreSQL's range, kept exact as text. */
+export function parseBigint(text: string, what: string): string {
+  if (!/^\s*[+-]?\d+\s*$/.test(text)) {
+    throw new PgError('invalid_text_representation', `invalid input syntax for type bigint: "${text}"`, { detail: `for ${what}` });
+  }
+  const n = BigInt(text.trim());
+  if (n > 9223372036854775807n || n < -9223372036854775808n) {
+    throw new PgError('numeric_value_out_of_range', `value "${text}" is out of range for type bigint`);
+  }
+  return n.toString();
+}
+
 /** text[] output: {a,b,"c d"} with PostgreSQL's quoting rules. */
 export function formatTextArray(items: readonly string[]): string {
   return `{${items

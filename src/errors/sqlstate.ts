@@ -21,6 +21,7 @@ export const SqlState = {
   invalid_datetime_format: '22007',
   datetime_field_overflow: '22008',
   invalid_text_representation: '22P02',
+  invalid_binary_representation: '22P03',
   numeric_value_out_of_range: '22003',
   invalid_password: '28P01',
   invalid_authorization_specification: '28000',

@@ -1,7 +1,7 @@
 import { PgError, asPgError, errorFields } from '../errors/pg-error.js';
 import { FrontendDecoder } from './decoder.js';
 import { BackendWriter, encode } from './encoder.js';
-import { binaryParamToText, binaryResultSupported, textToBinary } from './formats.js';
+import { binaryParamToText, binaryResultSupported, textToBinary, typeSize } from './formats.js';
 import type {
   AuthExchange,
   ClientCertificate,
@@ -9,11 +9,12 @@ import type {
   Execution,
   PeerInfo,
   PreparedStatement,
+  ProtocolState,
   QuerySession,
   ResultSink,
   WireHandler,
 } from './handler.js';
-import { assertNever, TypeOid, type FieldDescription, type FrontendMessage } from './messages.js';
+import { assertNever, type FieldDescription, type FrontendMessage } from './messages.js';
 import { MessageReader, malformed } from './reader.js';
 import { isLoopbackHost as isLoopbackAddress } from '../net/loopback.js';
 
@@ -353,11 +354,11 @@ export class Connection {
       case 'Query':
         return this.simpleQuery(m.sql, s);
       case 'Parse':
-        return this.guard(() => {
+        return this.guardAsync(async () => {
           if (m.name !== '' && this.statements.has(m.name)) {
             throw new PgError('duplicate_prepared_statement', `prepared statement "${m.name}" already exists`);
           }
-          this.statements.set(m.name, s.prepare(m.sql, m.paramTypes));
+          this.statements.set(m.name, await s.prepare(m.sql, m.paramTypes));
           this.out.write({ type: 'ParseComplete' });
         }, s);
       case 'Bind':
@@ -488,8 +489,18 @@ export class Connection {
       commandComplete: (tag) => void this.out.write({ type: 'CommandComplete', tag }),
       emptyQuery: () => void this.out.write({ type: 'EmptyQueryResponse' }),
       notice: (n) => void this.out.write({ type: 'NoticeResponse', fields: n }),
+      protocol: this.protocol,
     };
   }
+
+  /** What DEALLOCATE and DISCARD ALL do to this connection's prepared statements. */
+  private readonly protocol: ProtocolState = {
+    deallocate: (name) => name !== '' && this.statements.delete(name),
+    deallocateAll: () => {
+      // "DEALLOCATE ALL": every named prepared statement; the unnamed one is the protocol's own.
+      for (const name of [...this.statements.keys()]) if (name !== '') this.statements.delete(name);
+    },
+  };
 
   private bind(m: Extract<FrontendMessage, { type: 'Bind' }>): void {
     const stmt = this.statements.get(m.statement);
@@ -576,20 +587,6 @@ function describeFields(cols: Column[], formats: number[]): FieldDescription[] {
     typeModifier: -1,
     format: formatAt(formats, i),
   }));
-}
-
-function typeSize(oid: number): number {
-  switch (oid) {
-    case TypeOid.bool:
-      return 1;
-    case TypeOid.int4:
-      return 4;
-    case TypeOid.int8:
-    case TypeOid.timestamptz:
-      return 8;
-    default:
-      return -1;
-  }
 }
 
 const formatAt = (formats: number[], i: number): 0 | 1 =>

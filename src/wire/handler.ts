@@ -76,7 +76,19 @@ export interface Execution {
   readonly empty?: boolean;
 }
 
-export interface ResultSink {
+/**
+ * The wire layer's own state that SQL acts on: prepared statements are made by Parse and
+ * live in the connection, but `DEALLOCATE` and `DISCARD ALL` are statements the engine runs.
+ * The engine asks through this; the wire layer never learns what a statement meant.
+ */
+export interface ProtocolState {
+  /** Drops the named prepared statement; false when there is none of that name. */
+  deallocate(name: string): boolean;
+  /** Drops every prepared statement (DEALLOCATE ALL, DISCARD ALL). */
+  deallocateAll(): void;
+}
+
+export interface ResultSink extends NoticeSink {
   rowDescription(columns: Column[]): void;
   /**
    * false: the socket is full, await drain() before sending more. A frozen `values` array
@@ -92,11 +104,12 @@ export interface ResultSink {
   drain(): Promise<void>;
   commandComplete(tag: string): void;
   emptyQuery(): void;
-  notice(n: NoticeFields): void;
 }
 
 export interface NoticeSink {
   notice(n: NoticeFields): void;
+  /** The connection's prepared statements; absent where there are none (HTTP, the CLI). */
+  readonly protocol?: ProtocolState;
 }
 
 export interface QuerySession {
@@ -110,7 +123,7 @@ export interface QuerySession {
   /** Simple query protocol: every statement in `sql`, with the implicit transaction. */
   simpleQuery(sql: string, out: ResultSink): Promise<void>;
   /** Extended protocol Parse: exactly one statement. */
-  prepare(sql: string, paramTypes: number[]): PreparedStatement;
+  prepare(sql: string, paramTypes: number[]): Promise<PreparedStatement>;
   execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution>;
   /** Rows of an execution were abandoned or failed mid-way. */
   fail(): void;

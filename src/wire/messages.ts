@@ -116,15 +116,45 @@ export type BackendMessage =
 /** ReadyForQuery status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E';
 
-/** Type OIDs from pg_type, for the types portcullis returns. */
+/**
+ * Type OIDs from pg_type (src/include/catalog/pg_type.dat): the types portcullis returns,
+ * and those drivers bind parameters as (formats.ts converts each, text and binary).
+ */
 export const TypeOid = {
   bool: 16,
+  bytea: 17,
+  name: 19,
   int8: 20,
+  int2: 21,
   int4: 23,
   text: 25,
-  timestamptz: 1184,
-  textArray: 1009,
+  oid: 26,
+  json: 114,
+  jsonArray: 199,
+  float4: 700,
+  float8: 701,
   unknown: 705,
+  boolArray: 1000,
+  byteaArray: 1001,
+  nameArray: 1003,
+  int2Array: 1005,
+  int4Array: 1007,
+  textArray: 1009,
+  varcharArray: 1015,
+  int8Array: 1016,
+  float4Array: 1021,
+  float8Array: 1022,
+  oidArray: 1028,
+  bpchar: 1042,
+  varchar: 1043,
+  date: 1082,
+  timestamp: 1114,
+  timestampArray: 1115,
+  timestamptz: 1184,
+  timestamptzArray: 1185,
+  void: 2278,
+  jsonb: 3802,
+  jsonbArray: 3807,
 } as const;
 
 export function assertNever(x: never): never {

@@ -40,7 +40,13 @@ type ReadOnly =
   | 'SetSessionAuthorizationJwt'
   // A session setting (superuser only, 42501 otherwise: test/integration/tenant-scope.test.ts).
   | 'SetTenant'
-  | 'DumpCatalog';
+  | 'DumpCatalog'
+  // Session housekeeping: the session's own state, nothing in the catalog.
+  | 'Discard'
+  | 'Deallocate'
+  | 'Close'
+  | 'Unlisten'
+  | 'Listen';
 type WriteKind = Exclude<AdminCommand['type'], ReadOnly>;
 
 interface Row {
