@@ -17,6 +17,7 @@ export const DRIVER_SETUP = [
   "CREATE USER alice WITH PASSWORD 'alice pw' ROLE readwrite;",
   'GRANT analysts TO alice;',
   "GRANT READ, WRITE ON DATABASE prod TO alice VALID UNTIL '2099-01-01 00:00:00+00';",
+  "GRANT SCOPE 'read:orders', 'read:users' TO alice;",
   "CREATE API KEY 'prod-reader' FOR alice WITH DATABASES (prod) ROLE readonly SCOPES ('read:orders', 'read:users') EXPIRES IN '90 days';",
   "CREATE SERVICE ACCOUNT 'batch' FOR DATABASE prod;",
   "CREATE OIDC PROVIDER auth0 WITH (issuer = 'https://acme.example/', jwks_url = 'https://acme.example/jwks', audience = 'api');",
