@@ -7,11 +7,11 @@ import { builtinRoleNamed, tokenHasNoUser } from './users.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkNewName, checkObjectName } from './names.js';
-import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
+import { type StatementContext, writeTx, type Cmd } from './statement-context.js';
 import { effectiveOf, scopesOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
-import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp } from './values.js';
+import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp, valueText } from './values.js';
 
 /** SPEC §3: the full key is shown exactly once, with this notice. */
 const SHOWN_ONCE = 'store this key now: it cannot be shown again';

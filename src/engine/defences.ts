@@ -1,11 +1,10 @@
 import type { AdminCommand } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { authorize } from './privileges.js';
 import { col, rowsResult } from './results.js';
-import { formatTimestamp } from './values.js';
-import { valueText } from './dispatch.js';
+import { formatTimestamp, valueText } from './values.js';
 import type { AuditRecord } from '../audit/audit-record.js';
 
 /** SHOW LOCKOUTS and SHOW AUDIT LOG (SPEC §3). */

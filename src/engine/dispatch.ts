@@ -1,15 +1,9 @@
-import type { AdminCommand, Statement, Value } from '../../grammar/index.js';
-import type { CatalogReader } from '../catalog/catalog.js';
-import type { User } from '../catalog/model.js';
-import type { CatalogTransaction } from '../catalog/transaction.js';
-import { PgError } from '../errors/pg-error.js';
-import type { Column, Execution, ProtocolState } from '../wire/handler.js';
-import { assertNever, TypeOid, type NoticeFields } from '../wire/messages.js';
-import type { Engine } from './engine.js';
-import type { ImportPlan } from './imports.js';
+import type { AdminCommand, Statement } from '../../grammar/index.js';
+import type { Column, Execution } from '../wire/handler.js';
+import { assertNever, TypeOid } from '../wire/messages.js';
+import type { StatementContext } from './statement-context.js';
 import { DUMP_COLUMNS, dumpCatalog } from './dump.js';
 import { selectColumns, runSelect, selectParamTypes } from './select.js';
-import type { EngineSession } from './session.js';
 import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
@@ -23,38 +17,6 @@ import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMN
 import { AUDIT_COLUMNS, LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
 import { closeCursor, deallocate, discard, listen, unlisten } from './housekeeping.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
-
-/** The AST node of one statement kind. */
-export type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
-
-/** What a statement sees while it runs. */
-export interface StatementContext {
-  engine: Engine;
-  session: EngineSession;
-  /** The catalog as this statement sees it (its transaction's view, or the committed one). */
-  view: CatalogReader;
-  /** Present for statements that write. */
-  tx: CatalogTransaction | null;
-  /** The session's user, as of this statement. */
-  actor: User;
-  params: (string | null)[];
-  /** The statement's one reading of the clock: every timestamp it writes or compares. */
-  now: number;
-  notice: (n: NoticeFields) => void;
-  inBlock: boolean;
-  /** One of several statements of one Query message (in their implicit transaction block). */
-  multiStatement: boolean;
-  /** The connection's prepared statements (DEALLOCATE, DISCARD ALL); null without a connection. */
-  protocol: ProtocolState | null;
-  /** The statement's IMPORT clause (restoring a dump), if any. */
-  imports: ImportPlan | null;
-}
-
-/** The transaction of a writing statement (the session opens one for every write). */
-export function writeTx(ctx: StatementContext): CatalogTransaction {
-  if (!ctx.tx) throw new Error('a writing statement runs inside a transaction');
-  return ctx.tx;
-}
 
 /** Table-driven dispatch: one entry per statement kind, each exhaustive over AdminCommand. */
 export async function dispatch(cmd: AdminCommand, ctx: StatementContext): Promise<Execution> {
@@ -258,25 +220,4 @@ export function paramTypesOf(st: Statement): number[] {
   const hints = cmd.type === 'Select' ? selectParamTypes(cmd) : userParamTypes(cmd);
   for (const [index, oid] of hints) if (index >= 1 && index <= types.length) types[index - 1] = oid;
   return types;
-}
-
-/** The text of a value position, with `$n` bound from the Bind message. */
-export function valueText(v: Value, params: (string | null)[]): string | null {
-  switch (v.kind) {
-    case 'string':
-    case 'number':
-      return v.value;
-    case 'boolean':
-      return v.value ? 'true' : 'false';
-    case 'null':
-      return null;
-    case 'param': {
-      if (v.index < 1 || v.index > params.length) {
-        throw new PgError('undefined_parameter', `there is no parameter $${v.index}`, { position: v.position });
-      }
-      return params[v.index - 1]!;
-    }
-    default:
-      return assertNever(v);
-  }
 }

@@ -2,7 +2,7 @@ import { keywordOf } from '../../grammar/tokens.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Grant, type User } from '../catalog/model.js';
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { authorize } from './privileges.js';
 import { col, rowsResult } from './results.js';
 import { predicateSource } from './rls.js';

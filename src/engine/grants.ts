@@ -3,14 +3,14 @@ import { grantKey, type GrantShape } from '../catalog/catalog.js';
 import { isBuiltinRole, type BuiltinRole, type Database, type Grant, type Privilege, type Role } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
+import { type StatementContext, writeTx, type Cmd } from './statement-context.js';
 import { effectiveOf, grantsTo, holdingsOf, permissionsOf, roleClosure } from './effective.js';
 import { authorize, canSeeServiceAccount, canSeeTenant, canSeeUser, type Grantee, type Holdings } from './privileges.js';
 import { authorizeServiceAccount } from './service-accounts.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
 import { checkNewName, checkObjectName } from './names.js';
-import { formatTimestamp, parseInterval, parseTimestamp } from './values.js';
+import { formatTimestamp, parseInterval, parseTimestamp, valueText } from './values.js';
 
 /** Privilege keywords and their aliases (SPEC §2). */
 const PRIVILEGE_WORDS: Record<string, Privilege[]> = {

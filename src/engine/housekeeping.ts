@@ -1,6 +1,6 @@
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import type { Cmd, StatementContext } from './dispatch.js';
+import type { Cmd, StatementContext } from './statement-context.js';
 import { commandDone } from './results.js';
 
 /**

@@ -4,8 +4,7 @@ import type { CatalogTransaction } from '../catalog/transaction.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import type { Rows, TableName, User } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
-import { parseTimestamp } from './values.js';
-import { valueText } from './dispatch.js';
+import { parseTimestamp, valueText } from './values.js';
 
 /**
  * `IMPORT (key = value, ...)`: how `portcullis dump` makes a restore exact. A statement

@@ -3,7 +3,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import { BUILTIN_ROLES } from '../catalog/model.js';
 import { nameSkeleton } from '../catalog/names.js';
 import { PgError } from '../errors/pg-error.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { canSeeDatabase, canSeeServiceAccount, canSeeUser } from './privileges.js';
 
 /** PostgreSQL's NAMEDATALEN - 1: longer names are refused, not silently truncated. */

@@ -5,11 +5,11 @@ import { PgError } from '../errors/pg-error.js';
 import { providersClash } from '../catalog/transaction.js';
 import type { Execution } from '../wire/handler.js';
 import { checkNewName, checkObjectName } from './names.js';
-import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
+import { type StatementContext, writeTx, type Cmd } from './statement-context.js';
 import { authorize, canSeeTenant } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { resolveTenant } from './tenants.js';
-import { formatTextArray, formatTimestamp } from './values.js';
+import { formatTextArray, formatTimestamp, valueText } from './values.js';
 
 /** Asymmetric algorithms only: never `none`, never HS* (an HMAC "signed" with a public key). */
 export const ALLOWED_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];

@@ -4,7 +4,7 @@ import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { checkNewName, checkObjectName } from './names.js';
 import { AUTH_VARIABLES, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
-import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './statement-context.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeDatabase } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';

@@ -3,10 +3,10 @@ import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
 import { authValueText, isAuthVariable, LIST_VARIABLES, type AuthValues } from './auth-vars.js';
-import { valueText, type StatementContext } from './dispatch.js';
+import { type StatementContext } from './statement-context.js';
 import { rowsResult } from './results.js';
 import { SERVER_VERSION } from './settings.js';
-import { parseBigint, parseInteger } from './values.js';
+import { parseBigint, parseInteger, valueText } from './values.js';
 
 type Select = Extract<AdminCommand, { type: 'Select' }>;
 

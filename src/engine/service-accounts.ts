@@ -3,7 +3,7 @@ import { type BuiltinRole, type Database, type ServiceAccount } from '../catalog
 import type { CatalogReader } from '../catalog/catalog.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './statement-context.js';
 import { holdingsOf } from './effective.js';
 import { authorize, canSeeServiceAccount } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';

@@ -1,12 +1,12 @@
 import type { AdminCommand } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { effectiveOf } from './effective.js';
 import { authorize } from './privileges.js';
 import { commandDone } from './results.js';
-import { valueText } from './dispatch.js';
 import { principalFromClaims } from './jwt-principal.js';
+import { valueText } from './values.js';
 
 /**
  * SET SESSION AUTHORIZATION name | DEFAULT, RESET SESSION AUTHORIZATION (SPEC §9): a

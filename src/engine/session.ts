@@ -15,7 +15,8 @@ import type {
 } from '../wire/handler.js';
 import type { NoticeFields, TransactionStatus } from '../wire/messages.js';
 import type { Engine } from './engine.js';
-import { describeColumns, dispatch, isWrite, paramTypesOf, type StatementContext } from './dispatch.js';
+import { describeColumns, dispatch, isWrite, paramTypesOf } from './dispatch.js';
+import type { EnginePort, SessionPort, StatementContext } from './statement-context.js';
 import { commandDone, emptyStatement } from './results.js';
 import { limitSettings, Settings } from './settings.js';
 import { ImportPlan } from './imports.js';
@@ -88,7 +89,13 @@ export class EngineSession implements QuerySession {
     readonly peer: PeerInfo,
   ) {
     this.settings = new Settings({ scram_iterations: String(engine.scramIterations), ...limitSettings(engine.parseLimits) });
+    this.sessionPort = sessionPort(this);
+    this.enginePort = enginePort(engine);
   }
+
+  /** What statements see of this session and of the engine (made once, shared by every statement). */
+  private readonly sessionPort: SessionPort;
+  private readonly enginePort: EnginePort;
 
   get sessionUserId(): number {
     return this.login.user.id;
@@ -399,8 +406,8 @@ export class EngineSession implements QuerySession {
     // IMPORT (tenant = N): the superuser acts from tenant N, so names resolve there.
     if (imports?.tenantId != null) actor = { ...actor, tenantId: imports.tenantId };
     const ctx: StatementContext = {
-      engine: this.engine,
-      session: this,
+      engine: this.enginePort,
+      session: this.sessionPort,
       view,
       tx: this.tx,
       actor,
@@ -508,6 +515,45 @@ export class EngineSession implements QuerySession {
       throw new PgError('query_canceled', 'canceling statement due to user request');
     }
   }
+}
+
+/** A statement's view of its session: what SessionPort lists, read through to the session. */
+function sessionPort(s: EngineSession): SessionPort {
+  return {
+    get settings() {
+      return s.settings;
+    },
+    get sessionUserId() {
+      return s.sessionUserId;
+    },
+    get sessionUserName() {
+      return s.sessionUserName;
+    },
+    get database() {
+      return s.database;
+    },
+    get nameTenantId() {
+      return s.nameTenantId;
+    },
+    authValues: (view, now) => s.authValues(view, now),
+    actAs: (user) => s.actAs(user),
+    actAsToken: (p) => s.actAsToken(p),
+    resolveNamesIn: (tenantId) => s.resolveNamesIn(tenantId),
+  };
+}
+
+/** A statement's view of the engine: its random source, key-use times, lockouts and audit trail. */
+function enginePort(e: Engine): EnginePort {
+  return {
+    random: (bytes) => e.random(bytes),
+    lastUsed: (k, previous) => e.lastUsed(k, previous),
+    get lockouts() {
+      return e.lockouts;
+    },
+    get audit() {
+      return e.audit;
+    },
+  };
 }
 
 /** The error for a message the admin grammar refused: SQL for a data plane (0A000) or a syntax error. */

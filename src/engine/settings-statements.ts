@@ -1,6 +1,6 @@
 import type { AdminCommand } from '../../grammar/index.js';
 import type { Column, Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { col, commandDone, rowsResult } from './results.js';
 
 type SettingCommand = Extract<AdminCommand, { type: 'SetVariable' | 'ResetVariable' | 'ShowVariable' | 'SetTransactionMode' }>;

@@ -1,5 +1,5 @@
 import type { Execution } from '../wire/handler.js';
-import type { StatementContext } from './dispatch.js';
+import type { StatementContext } from './statement-context.js';
 import { AUTH_VARIABLES, authValueText } from './auth-vars.js';
 import { col, rowsResult } from './results.js';
 

@@ -1,5 +1,5 @@
 import type { Execution } from '../wire/handler.js';
-import type { Cmd, StatementContext } from './dispatch.js';
+import type { Cmd, StatementContext } from './statement-context.js';
 import { authorize } from './privileges.js';
 import { commandDone } from './results.js';
 import { resolveTenant } from './tenants.js';

@@ -2,7 +2,7 @@ import type { TenantRef } from '../../grammar/index.js';
 import { DEFAULT_DATABASE, type Database, type Tenant } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
-import { writeTx, type StatementContext, type Cmd } from './dispatch.js';
+import { writeTx, type StatementContext, type Cmd } from './statement-context.js';
 import { authorize, canSeeDatabase, canSeeTenant } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTimestamp } from './values.js';

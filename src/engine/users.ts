@@ -5,13 +5,13 @@ import { formatVerifier, looksLikeVerifier, makeVerifier, parseVerifier, SALT_LE
 import { PgError } from '../errors/pg-error.js';
 import type { Column, Execution } from '../wire/handler.js';
 import { TypeOid } from '../wire/messages.js';
-import { valueText, type StatementContext, writeTx, type Cmd } from './dispatch.js';
+import { type StatementContext, writeTx, type Cmd } from './statement-context.js';
 import { effectiveOf } from './effective.js';
 import { authorize, canSeeUser } from './privileges.js';
 import { resolveTenant } from './tenants.js';
 import { checkLoginName, checkNewName } from './names.js';
 import { bool, col, commandDone, memoResult, memoRow, type Row } from './results.js';
-import { formatTimestamp, parseInteger, parseTimestamp } from './values.js';
+import { formatTimestamp, parseInteger, parseTimestamp, valueText } from './values.js';
 
 
 const userMissing = (name: string, position?: number) =>

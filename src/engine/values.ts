@@ -1,4 +1,6 @@
+import type { Value } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
+import { assertNever } from '../wire/messages.js';
 
 /**
  * Text forms of values, as PostgreSQL writes and reads them.
@@ -162,4 +164,25 @@ export function parseInterval(text: string): number {
   }
   if (!Number.isFinite(ms) || Math.abs(ms) > 1e15) throw new PgError('datetime_field_overflow', `interval out of range: "${text}"`);
   return ms;
+}
+
+/** The text of a value position, with `$n` bound from the Bind message. */
+export function valueText(v: Value, params: (string | null)[]): string | null {
+  switch (v.kind) {
+    case 'string':
+    case 'number':
+      return v.value;
+    case 'boolean':
+      return v.value ? 'true' : 'false';
+    case 'null':
+      return null;
+    case 'param': {
+      if (v.index < 1 || v.index > params.length) {
+        throw new PgError('undefined_parameter', `there is no parameter $${v.index}`, { position: v.position });
+      }
+      return params[v.index - 1]!;
+    }
+    default:
+      return assertNever(v);
+  }
 }
