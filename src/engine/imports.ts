@@ -15,43 +15,18 @@ import { parseTimestamp, valueText } from './values.js';
  */
 
 type FieldType = 'id' | 'timestamp' | 'text' | 'secret' | 'verifier';
-type Fields = Record<string, [path: string, type: FieldType]>;
+/** Import key → the row field it sets (a dotted path for a nested field) and how its text is read. */
+export type ImportFields = Record<string, [path: string, type: FieldType]>;
+/**
+ * One statement's IMPORT rules: per table it writes, the keys it takes. The statement table
+ * (statements.ts) gives each statement's, or null for a statement that takes no IMPORT.
+ */
+export type ImportRules = Partial<Record<TableName, ImportFields>>;
 
-const id: Fields = { id: ['id', 'id'] };
-const created: Fields = { created_at: ['createdAt', 'timestamp'], created_by: ['createdBy', 'text'] };
-
-/** Per statement, per table it writes: import key → row field. */
-const IMPORTS: Partial<Record<AdminCommand['type'], Partial<Record<TableName, Fields>>>> = {
-  CreateUser: { users: { ...id, ...created, updated_at: ['updatedAt', 'timestamp'] } },
-  AlterUser: { users: { ...created, updated_at: ['updatedAt', 'timestamp'] } },
-  // The tenant's own id is CREATE TENANT's ID clause (its default database refers to it).
-  CreateTenant: {
-    tenants: { created_at: ['createdAt', 'timestamp'] },
-    databases: { default_database_id: ['id', 'id'], created_at: ['createdAt', 'timestamp'] },
-  },
-  CreateDatabase: { databases: { ...id, created_at: ['createdAt', 'timestamp'] } },
-  CreateRole: { roles: { ...id, ...created } },
-  Grant: { grants: { ...id, created_at: ['createdAt', 'timestamp'], granted_by: ['grantedBy', 'text'] } },
-  GrantScope: { grants: { ...id, created_at: ['createdAt', 'timestamp'], granted_by: ['grantedBy', 'text'] } },
-  CreateApiKey: {
-    apiKeys: {
-      ...id,
-      ...created,
-      key_id: ['keyId', 'secret'],
-      hash: ['secret.hash', 'secret'],
-      verifier: ['secret.verifier', 'verifier'],
-      previous_hash: ['previous.hash', 'secret'],
-      previous_verifier: ['previous.verifier', 'verifier'],
-      previous_valid_until: ['previous.validUntil', 'timestamp'],
-      previous_last_used_at: ['previous.lastUsedAt', 'timestamp'],
-      rotated_at: ['rotatedAt', 'timestamp'],
-      last_used_at: ['lastUsedAt', 'timestamp'],
-    },
-  },
-  CreateServiceAccount: { serviceAccounts: { ...id, ...created } },
-  CreateOidcProvider: { oidcProviders: { ...id, ...created } },
-  CreateRlsPolicy: { rlsPolicies: { ...id, ...created } },
-};
+/** The row's id. */
+export const IMPORT_ID: ImportFields = { id: ['id', 'id'] };
+/** When and by whom the object was created. */
+export const IMPORT_CREATED: ImportFields = { created_at: ['createdAt', 'timestamp'], created_by: ['createdBy', 'text'] };
 
 /** Keys that come in groups: all or none. */
 const TOGETHER = [
@@ -64,9 +39,12 @@ export class ImportPlan {
   private readonly done = new Set<TableName>();
   /** `tenant = N`: the tenant the statement runs in. */
   tenantId: number | null = null;
+  private readonly rules: ImportRules;
 
   constructor(
     private readonly command: AdminCommand,
+    /** The statement's IMPORT rules (null: it takes none). */
+    rules: ImportRules | null,
     items: ImportItem[],
     actor: User,
     view: CatalogReader,
@@ -78,10 +56,10 @@ export class ImportPlan {
         detail: `${actor.name} has role ${actor.role}; IMPORT, which restores dumps, needs superuser.`,
       });
     }
-    const tables = IMPORTS[command.type];
-    if (!tables) throw new PgError('feature_not_supported', `${what} does not take IMPORT`, { position: items[0]!.key.position });
+    if (!rules) throw new PgError('feature_not_supported', `${what} does not take IMPORT`, { position: items[0]!.key.position });
+    this.rules = rules;
     const known = new Map<string, FieldType>();
-    for (const fields of Object.values(tables)) for (const [k, [, type]] of Object.entries(fields!)) known.set(k, type);
+    for (const fields of Object.values(rules)) for (const [k, [, type]] of Object.entries(fields!)) known.set(k, type);
     for (const { key, value } of items) {
       const k = key.value.toLowerCase();
       if (this.values.has(k) || (k === 'tenant' && this.tenantId !== null)) {
@@ -120,7 +98,7 @@ export class ImportPlan {
 
   /** The row a statement writes, with the imported values; once per table and statement. */
   patch<T extends TableName>(table: T, row: Rows[T], tx: CatalogTransaction): Rows[T] {
-    const fields = IMPORTS[this.command.type]?.[table];
+    const fields = this.rules[table];
     if (!fields) return row;
     if (this.done.has(table)) {
       throw new PgError('feature_not_supported', `IMPORT applies to one object, and ${statementName(this.command)} wrote several`, {

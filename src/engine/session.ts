@@ -15,7 +15,7 @@ import type {
 } from '../wire/handler.js';
 import type { NoticeFields, TransactionStatus } from '../wire/messages.js';
 import type { Engine } from './engine.js';
-import { describeColumns, dispatch, isWrite, paramTypesOf } from './dispatch.js';
+import { describeColumns, dispatch, importRulesOf, isWrite, objectOf, paramTypesOf, statementDatabases } from './dispatch.js';
 import type { EnginePort, SessionPort, StatementContext } from './statement-context.js';
 import { commandDone, emptyStatement } from './results.js';
 import { limitSettings, Settings } from './settings.js';
@@ -26,9 +26,7 @@ import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { JwtPrincipal } from './jwt-principal.js';
 import { TokenRejected } from '../auth/jwt.js';
 import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type Principal } from './credentials.js';
-import { statementDatabases } from './statement-databases.js';
 import type { AuditEntry } from '../audit/audit-record.js';
-import { objectOf } from './audit-entries.js';
 import { refusal } from './data-plane-sql.js';
 
 /** SPEC §6: a credential used outside its databases. */
@@ -402,7 +400,7 @@ export class EngineSession implements QuerySession {
       actor = { ...actor, tenantId: nameTenant };
     }
     if (actor.limits?.databaseIds) checkStatementDatabases(cmd, actor, view, now);
-    const imports = st.imports ? new ImportPlan(cmd, st.imports, actor, view, params) : null;
+    const imports = st.imports ? new ImportPlan(cmd, importRulesOf(cmd), st.imports, actor, view, params) : null;
     // IMPORT (tenant = N): the superuser acts from tenant N, so names resolve there.
     if (imports?.tenantId != null) actor = { ...actor, tenantId: imports.tenantId };
     const ctx: StatementContext = {

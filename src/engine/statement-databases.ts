@@ -1,37 +1,35 @@
-import type { AdminCommand, CollectionRef, GrantTarget, Name } from '../../grammar/index.js';
+import type { CollectionRef, GrantTarget, Name } from '../../grammar/index.js';
+import type { Cmd } from './statement-context.js';
 
 /**
  * The databases a statement names (GRANT ... ON DATABASE, db.collection, WITH DATABASES,
  * FOR DATABASE ...), for credentials that reach only some databases: a statement that
  * names one outside an API key's set is refused before it runs (SPEC §6,
  * DATABASE_NOT_AUTHORIZED). A collection without a database means the session's own,
- * which was checked at login.
+ * which was checked at login. Each statement's entry in the statement table (statements.ts)
+ * says which of these readers applies, or `noDatabases`.
  */
-export function statementDatabases(cmd: AdminCommand): Name[] {
-  const ref = (r: CollectionRef | null): Name[] => (r?.database ? [r.database] : []);
-  const target = (t: GrantTarget): Name[] => (t === null ? [] : t.kind === 'databases' ? t.names : [t.database]);
-  switch (cmd.type) {
-    case 'Grant':
-    case 'Revoke':
-      return target(cmd.target);
-    case 'CreateDatabase':
-    case 'DropDatabase':
-      return [cmd.name];
-    case 'CreateApiKey':
-      return cmd.options.flatMap((o) => (o.kind === 'databases' ? o.names : []));
-    case 'AlterApiKey':
-      return cmd.change.kind === 'databases' ? cmd.change.names : [];
-    case 'CreateServiceAccount':
-      return cmd.databases;
-    case 'AlterServiceAccount':
-      return cmd.change.kind === 'databases' ? cmd.change.names : [];
-    case 'CreateRlsPolicy':
-    case 'DropRlsPolicy':
-    case 'ExplainRls':
-      return ref(cmd.on);
-    case 'ShowRlsPolicies':
-      return ref(cmd.on);
-    default:
-      return [];
-  }
-}
+
+/** The statement names no database (it may still act on the session's own, checked at login). */
+export const noDatabases = (): Name[] => [];
+
+/** CREATE / DROP DATABASE name. */
+export const theDatabase = (cmd: { name: Name }): Name[] => [cmd.name];
+
+/** GRANT / REVOKE ... ON DATABASE a, b or ON db.collection (no ON clause: none named). */
+export const grantTargetDatabases = (cmd: { target: GrantTarget }): Name[] => {
+  const t = cmd.target;
+  return t === null ? [] : t.kind === 'databases' ? t.names : [t.database];
+};
+
+/** ON [db.]collection: the database when one is written. */
+export const collectionDatabases = (cmd: { on: CollectionRef | null }): Name[] => (cmd.on?.database ? [cmd.on.database] : []);
+
+/** CREATE API KEY ... WITH DATABASES a, b. */
+export const keyOptionDatabases = (cmd: Cmd<'CreateApiKey'>): Name[] => cmd.options.flatMap((o) => (o.kind === 'databases' ? o.names : []));
+
+/** ALTER API KEY / SERVICE ACCOUNT ... SET DATABASES a, b. */
+export const changedDatabases = (cmd: Cmd<'AlterApiKey' | 'AlterServiceAccount'>): Name[] => (cmd.change.kind === 'databases' ? cmd.change.names : []);
+
+/** CREATE SERVICE ACCOUNT ... FOR DATABASES a, b. */
+export const listedDatabases = (cmd: { databases: Name[] }): Name[] => cmd.databases;
