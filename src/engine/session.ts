@@ -18,7 +18,7 @@ import type { Engine } from './engine.js';
 import { describeColumns, dispatch, importRulesOf, isWrite, objectOf, paramTypesOf, statementDatabases } from './dispatch.js';
 import type { EnginePort, SessionPort, StatementContext } from './statement-context.js';
 import { commandDone, emptyStatement } from './results.js';
-import { limitSettings, Settings } from './settings.js';
+import { limitSettings, Settings, type SessionValue } from './settings.js';
 import { ImportPlan } from './imports.js';
 import { accessibleDatabases } from './privileges.js';
 import { effectiveOf } from './effective.js';
@@ -46,11 +46,11 @@ function checkStatementDatabases(cmd: AdminCommand, actor: User, view: CatalogRe
   for (const n of names) if (!reach.includes(n.value)) throw databaseNotAuthorized(n.value, 'ERROR', n.position);
 }
 
-
-/** Internal setting (not settable by SET) holding the SET SESSION AUTHORIZATION user id. */
-const CURRENT_USER_KEY = 'portcullis internal: current user id';
-/** Internal setting holding the tenant id chosen by SET TENANT (transactional like any setting). */
-const NAME_TENANT_KEY = 'portcullis internal: name tenant';
+/**
+ * Whom a session's statements act as: its login's own principal, a user SET SESSION
+ * AUTHORIZATION chose, or the principal SET SESSION AUTHORIZATION JWT's claims yield.
+ */
+export type Acting = { kind: 'login' } | { kind: 'user'; userId: number } | { kind: 'token'; principal: JwtPrincipal };
 
 /** Transaction state, as PostgreSQL's: none, the implicit one of a statement or message, a block, a failed block. */
 type Mode = 'none' | 'implicit' | 'block' | 'failed';
@@ -87,9 +87,17 @@ export class EngineSession implements QuerySession {
     readonly peer: PeerInfo,
   ) {
     this.settings = new Settings({ scram_iterations: String(engine.scramIterations), ...limitSettings(engine.parseLimits) });
+    // Session state, not settings: transactional as SET is, and reset by DISCARD ALL.
+    this.actingAs = this.settings.sessionValue<Acting>({ kind: 'login' });
+    this.nameTenant = this.settings.sessionValue<number | null>(null);
     this.sessionPort = sessionPort(this);
     this.enginePort = enginePort(engine);
   }
+
+  /** Whom statements act as: changed by actAs and actAsToken only (they keep session_authorization in step). */
+  private readonly actingAs: SessionValue<Acting>;
+  /** SET TENANT: the tenant a superuser's names resolve in (null: its own). */
+  private readonly nameTenant: SessionValue<number | null>;
 
   /** What statements see of this session and of the engine (made once, shared by every statement). */
   private readonly sessionPort: SessionPort;
@@ -209,25 +217,25 @@ export class EngineSession implements QuerySession {
     }
   }
 
-  /** The user statements run as: the login's, or the one SET SESSION AUTHORIZATION chose. */
-  get currentUserId(): number {
-    const id = this.settings.internal(CURRENT_USER_KEY);
-    return id === undefined || id.startsWith('jwt:') ? this.sessionUserId : Number(id);
+  /** Whom statements act as (SET SESSION AUTHORIZATION [JWT]; a ROLLBACK undoes it, DISCARD ALL resets it). */
+  get acting(): Acting {
+    return this.actingAs.get();
   }
 
-  /** Token principals chosen by SET SESSION AUTHORIZATION JWT, by their internal key. */
-  private readonly tokenPrincipals = new Map<string, JwtPrincipal>();
+  /** The user statements run as: the login's, or the one SET SESSION AUTHORIZATION chose. */
+  get currentUserId(): number {
+    const a = this.acting;
+    return a.kind === 'user' ? a.userId : this.sessionUserId;
+  }
 
   private tokenPrincipal(): JwtPrincipal | undefined {
-    const id = this.settings.internal(CURRENT_USER_KEY);
-    return id?.startsWith('jwt:') ? this.tokenPrincipals.get(id) : undefined;
+    const a = this.acting;
+    return a.kind === 'token' ? a.principal : undefined;
   }
 
   /** SET SESSION AUTHORIZATION JWT ...: act as the principal a token with these claims yields. */
   actAsToken(p: JwtPrincipal): void {
-    const key = `jwt:${this.tokenPrincipals.size + 1}`;
-    this.tokenPrincipals.set(key, p);
-    this.settings.setInternal(CURRENT_USER_KEY, key);
+    this.actingAs.set({ kind: 'token', principal: p });
     this.settings.setInternal('session_authorization', p.user.name);
     this.settings.setInternal('is_superuser', 'off');
   }
@@ -245,7 +253,7 @@ export class EngineSession implements QuerySession {
   /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */
   actAs(user: User | null): void {
     const target = user ?? this.engine.catalog.userById(this.sessionUserId);
-    this.settings.setInternal(CURRENT_USER_KEY, user ? String(user.id) : undefined);
+    this.actingAs.set(user ? { kind: 'user', userId: user.id } : { kind: 'login' });
     if (target) {
       this.settings.setInternal('session_authorization', target.name);
       this.settings.setInternal('is_superuser', target.role === 'superuser' ? 'on' : 'off');
@@ -258,12 +266,11 @@ export class EngineSession implements QuerySession {
 
   /** SET TENANT: the tenant a superuser's names resolve in (null: its own). */
   get nameTenantId(): number | null {
-    const id = this.settings.internal(NAME_TENANT_KEY);
-    return id === undefined ? null : Number(id);
+    return this.nameTenant.get();
   }
 
   resolveNamesIn(tenantId: number | null): void {
-    this.settings.setInternal(NAME_TENANT_KEY, tenantId === null ? undefined : String(tenantId));
+    this.nameTenant.set(tenantId);
   }
 
   // ---- QuerySession ----------------------------------------------------------------

@@ -153,6 +153,16 @@ function rejectDateStyle(v: string): never {
   });
 }
 
+/**
+ * A value the server keeps for a session beside its settings (whom it acts as, where its
+ * names resolve): typed, and no setting a client can name, but transactional as SET is (a
+ * ROLLBACK puts back its value at BEGIN) and back to its first value after DISCARD ALL.
+ */
+export interface SessionValue<T> {
+  get(): T;
+  set(value: T): void;
+}
+
 /** One session's settings, with PostgreSQL's transactional SET semantics. */
 export class Settings {
   private values = new Map<string, string>();
@@ -170,14 +180,28 @@ export class Settings {
    * what DISCARD ALL restores wholesale.
    */
   private atStartup: Map<string, string> | null = null;
+  /** The session values (`sessionValue`), each with its first value (what DISCARD ALL restores). */
+  private readonly sessionValues: { initial: unknown; cell: { value: unknown } }[] = [];
+  /** In a transaction: each session value's value at BEGIN, kept when the transaction first changes it. */
+  private sessionValuesAtBegin: Map<{ value: unknown }, unknown> | null = null;
 
   constructor(defaults: Record<string, string> = {}) {
     for (const [k, d] of Object.entries(DEFS)) this.values.set(k, defaults[k] ?? d.default);
   }
 
+  /** A typed session value, first `initial`, that transactions and DISCARD ALL treat as settings. */
+  sessionValue<T>(initial: T): SessionValue<T> {
+    const cell = { value: initial as unknown };
+    this.sessionValues.push({ initial, cell });
+    return {
+      get: () => cell.value as T,
+      set: (value: T) => this.assignSessionValue(cell, value),
+    };
+  }
+
   /**
-   * Values the server decides (is_superuser, session_authorization, the acting user);
-   * never client-settable, but transactional and reported like the others.
+   * Settings the server decides (is_superuser, session_authorization); never
+   * client-settable, but transactional and reported like the others.
    */
   setInternal(name: string, value: string | undefined): void {
     if (value === undefined) {
@@ -186,13 +210,8 @@ export class Settings {
     } else this.assign(name, value);
   }
 
-  internal(name: string): string | undefined {
-    return this.values.get(name);
-  }
-
   get(name: string): string {
     const key = name.toLowerCase();
-    if (key.startsWith('portcullis internal')) throw unknown(name);
     const v = this.values.get(key);
     if (v === undefined) throw unknown(name);
     return v;
@@ -244,17 +263,14 @@ export class Settings {
 
   /**
    * DISCARD ALL: every value back to the session's start, the server's own included (the
-   * acting user, the tenant names resolve in), custom settings emptied, as PostgreSQL's
-   * SET SESSION AUTHORIZATION DEFAULT and RESET ALL do.
+   * session values: the acting user, the tenant names resolve in), custom settings emptied,
+   * as PostgreSQL's SET SESSION AUTHORIZATION DEFAULT and RESET ALL do.
    */
   discardAll(): void {
     const start = this.atStartup ?? new Map<string, string>();
-    for (const key of [...this.values.keys()]) {
-      if (start.has(key)) continue;
-      if (key.startsWith('portcullis internal')) this.setInternal(key, undefined);
-      else this.assign(key, '');
-    }
+    for (const key of [...this.values.keys()]) if (!start.has(key)) this.assign(key, '');
     for (const [key, value] of start) this.assign(key, value);
+    for (const { initial, cell } of this.sessionValues) this.assignSessionValue(cell, initial);
   }
 
   /** ParameterStatus values sent after login. */
@@ -271,17 +287,21 @@ export class Settings {
   }
 
   all(): [string, string][] {
-    return [...this.values.entries()].filter(([k]) => !k.startsWith('portcullis internal')).map(([k, v]): [string, string] => [DEFS[k]?.display ?? k, v]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return [...this.values.entries()].map(([k, v]): [string, string] => [DEFS[k]?.display ?? k, v]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
   }
 
   // Every statement runs in a transaction: BEGIN keeps nothing until a setting changes.
   begin(): void {
     this.atBegin = new Map();
+    this.sessionValuesAtBegin = new Map();
   }
 
   end(committed: boolean): void {
     const atBegin = this.atBegin;
     this.atBegin = null;
+    const sessionValuesAtBegin = this.sessionValuesAtBegin;
+    this.sessionValuesAtBegin = null;
+    if (!committed && sessionValuesAtBegin) for (const [cell, value] of sessionValuesAtBegin) cell.value = value;
     if (!committed && atBegin) {
       for (const [k, v] of atBegin) {
         if (v === undefined) this.values.delete(k);
@@ -296,6 +316,11 @@ export class Settings {
   /** The value `key` had at BEGIN, kept before the transaction first changes it. */
   private remember(key: string): void {
     if (this.atBegin && !this.atBegin.has(key)) this.atBegin.set(key, this.values.get(key));
+  }
+
+  private assignSessionValue(cell: { value: unknown }, value: unknown): void {
+    if (this.sessionValuesAtBegin && !this.sessionValuesAtBegin.has(cell)) this.sessionValuesAtBegin.set(cell, cell.value);
+    cell.value = value;
   }
 
   private assign(key: string, value: string): void {
