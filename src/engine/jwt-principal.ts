@@ -107,7 +107,7 @@ export class TokenLogin {
   }
 
   current(view: CatalogReader, jwks: JwksCache, now: number, policy: TokenPolicy): JwtPrincipal {
-    if (now >= this.until) throw new TokenRejected('token expired');
+    if (now >= this.until) throw new TokenRejected('expired', 'token expired');
     const version = view.tables.oidcProviders.version;
     const keys = this.provider.jwksUrl ? jwks.knownKeys(this.provider.name, this.provider.jwksUrl) : this.provider;
     if (version !== null && version === this.checkedVersion && keys === this.checkedKeys) return this.principal;
@@ -117,11 +117,11 @@ export class TokenLogin {
       try {
         next = principalFromClaims(p, this.token.claims as Record<string, unknown>, view);
       } catch (err) {
-        throw new TokenRejected(`claims of the token no longer map: ${(err as Error).message}`);
+        throw new TokenRejected('other', `claims of the token no longer map: ${(err as Error).message}`);
       }
       const was = this.principal;
       if (next.auth.id !== was.auth.id || next.user.name !== was.user.name || next.user.tenantId !== was.user.tenantId) {
-        throw new TokenRejected(`the token now maps to another principal (provider "${p.name}" was altered)`);
+        throw new TokenRejected('other', `the token now maps to another principal (provider "${p.name}" was altered)`);
       }
       this.principal = next;
       this.provider = p;

@@ -1,3 +1,5 @@
+import type { Refusal } from '../auth/refusal.js';
+
 /**
  * Brute-force protection (issue 7): failed logins counted per source address and per user
  * name, across pgwire and HTTP. Too many failures from one address in a window lock that
@@ -43,12 +45,12 @@ export class Lockouts {
   ) {}
 
   /** Why an attempt from `address` as `user` is refused before its credential counts, or null. */
-  locked(address: string, user: string): string | null {
+  locked(address: string, user: string): Refusal | null {
     const now = this.clock();
     const a = this.byAddress.get(address);
-    if (a && a.lockedUntil > now) return `address ${address} locked out until ${new Date(a.lockedUntil).toISOString()}`;
+    if (a && a.lockedUntil > now) return { code: 'locked_out', reason: `address ${address} locked out until ${new Date(a.lockedUntil).toISOString()}` };
     const u = this.byUser.get(user);
-    if (u && u.lockedUntil > now) return `user "${user}" locked out until ${new Date(u.lockedUntil).toISOString()}`;
+    if (u && u.lockedUntil > now) return { code: 'locked_out', reason: `user "${user}" locked out until ${new Date(u.lockedUntil).toISOString()}` };
     return null;
   }
 

@@ -1,25 +1,20 @@
 import type { Catalog } from '../catalog/catalog.js';
+import type { Refusal } from '../auth/refusal.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AuditPipeline } from './audit-pipeline.js';
 import type { LoginMethod } from './credentials.js';
 import type { Lockouts } from './lockouts.js';
 import { RepeatedLogins } from './repeated-logins.js';
 
-/** A failure reason as a metric label: its first words, without names or ids. */
-function reasonClass(reason: string): string {
-  const r = reason.toLowerCase();
-  for (const k of ['expired', 'not yet valid', 'issued in the future', 'signature', 'algorithm', 'audience', 'issuer', 'unknown kid', 'larger than', 'malformed', 'jwks', 'no oidc provider', 'no enabled oidc provider', 'disabled', 'no longer exists', 'grace', 'locked out', 'wrong secret', 'unknown api key', 'not a well-formed', 'wrong password', 'unknown user', 'nologin']) {
-    if (r.includes(k)) return k.replace(/ /g, '_');
-  }
-  return 'other';
-}
+/**
+ * One login attempt, as recorded: lockout counters, metrics, the server log, the audit
+ * trail. A failure carries its code (the metric label) and its real reason (the log and
+ * the audit trail; the client only ever hears "authentication failed").
+ */
+export type LoginRecord = LoginAttempt & ({ ok: true } | ({ ok: false } & Refusal));
 
-/** One login attempt, as recorded: lockout counters, metrics, the server log, the audit trail. */
-export interface LoginRecord {
+interface LoginAttempt {
   method: LoginMethod;
-  ok: boolean;
-  /** The real reason of a failure (the client only ever hears "authentication failed"). */
-  reason?: string;
   /** The name the attempt was made under (startup user, key id): lockouts count by it. */
   principal: string;
   /** The principal's tenant, when known (else the user of that name's, if any). */
@@ -57,8 +52,8 @@ export class LoginRecorder {
     const { lockouts, metrics, clock, log } = this.deps;
     if (r.ok) lockouts.succeeded(r.principal);
     else if (!r.credentialOk) lockouts.failed(r.address, r.principal);
-    metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: reasonClass(r.reason ?? '') }) });
-    if (!r.ok) log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason ?? '')}`);
+    metrics.logins.inc({ method: r.method, outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: r.code }) });
+    if (!r.ok) log?.(`login failed: method=${r.method} via=${r.via} principal=${JSON.stringify(r.principal)} from=${r.address} reason=${JSON.stringify(r.reason)}`);
     let repeats: number | null = 0;
     if (r.ok && r.via === 'http') {
       repeats = this.httpLogins.admit(`${r.method}\0${r.principal}\0${r.address}`, clock());
@@ -74,7 +69,7 @@ export class LoginRecorder {
       principal: r.principal,
       address: r.address,
       ok: r.ok,
-      ...(r.ok ? {} : { reason: r.reason ?? '' }),
+      ...(r.ok ? {} : { reason: r.reason }),
       ...(repeats > 0 ? { repeats } : {}),
     });
   }

@@ -176,7 +176,7 @@ export class EngineSession implements QuerySession {
     if (this.login.apiKeyId === null) return this.login.user;
     const key = view.apiKeyById(this.login.apiKeyId);
     try {
-      if (!key) throw new CredentialRefused('the API key was dropped');
+      if (!key) throw new CredentialRefused('no_longer_exists', 'the API key was dropped');
       return keyPrincipal(key, view, now).user;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;

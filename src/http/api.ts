@@ -134,12 +134,12 @@ export class HttpApi {
         this.engine.noteKeyUse(key.id, previous);
       }
       const locked = this.engine.lockouts.locked(peer.address, subject);
-      if (locked) throw new CredentialRefused(locked);
+      if (locked) throw new CredentialRefused(locked.code, locked.reason);
       await this.engine.recordLogin({ method, ok: true, principal: subject, tenant: p.user.tenantId, address: peer.address, via: 'http' });
       return p;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
-      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
+      this.engine.recordLogin({ method, ok: false, code: err.code, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
       throw unauthorized();
     } finally {
       this.engine.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { method });
