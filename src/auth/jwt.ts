@@ -7,7 +7,7 @@ import type { Refusal, RefusalCode } from './refusal.js';
 
 /**
  * OIDC token verification: the one place that talks to jose. A token is routed to the
- * provider whose issuer and audience both match (SPEC §2), verified with that provider's
+ * provider whose issuer and audience both match, verified with that provider's
  * allowed algorithms only (never `none`, never HS* — an HMAC "signed" with a public key),
  * its `exp` required, `nbf` and `iat` checked with a clock skew, and its size capped.
  */

@@ -11,8 +11,8 @@ import { principalFromClaims, TokenLogin } from './jwt-principal.js';
 import { standInUser } from './stand-in.js';
 
 /**
- * Credentials other than passwords, turned into the principal a session acts as (SPEC §2,
- * §5): an API key (its owner, narrowed by the key's role and databases) or an OIDC token.
+ * Credentials other than passwords, turned into the principal a session acts as (with
+ * its $auth.* variables): an API key (its owner, narrowed by the key's role and databases) or an OIDC token.
  * pgwire and HTTP both come through here, so a credential means the same on either.
  */
 export type LoginMethod = 'password' | 'api_key' | 'jwt' | 'certificate';
@@ -143,7 +143,7 @@ export function passwordPrincipal(user: User, view: CatalogReader, now: number):
   };
 }
 
-/** SPEC §9: a NOTICE at login when the password, key or account expires within 7 days. */
+/** A NOTICE at login when the password, key or account expires within 7 days. */
 export function expiryNotice(p: Principal, now: number): string | null {
   const e = p.expiresAt;
   if (!e || e.at - now > 7 * 24 * 3600 * 1000) return null;

@@ -1,7 +1,7 @@
 import type { Refusal } from '../auth/refusal.js';
 
 /**
- * Brute-force protection (issue 7): failed logins counted per source address and per user
+ * Brute-force protection: failed logins counted per source address and per user
  * name, across pgwire and HTTP. Too many failures from one address in a window lock that
  * address out; too many consecutive failures for one name lock that name. A locked attempt
  * runs the whole exchange and fails like any other (the client cannot tell); the recorded

@@ -14,12 +14,12 @@ import { EngineSession } from './session.js';
 const SCRAM = 'SCRAM-SHA-256';
 const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 const OAUTHBEARER = 'OAUTHBEARER';
-/** SPEC §9: an API key logs in with startup user `pcu_<key id>` and the whole key as password. */
+/** An API key logs in with startup user `pcu_<key id>` and the whole key as password. */
 const KEY_USER = /^pcu_([a-z0-9]{16})$/;
 /** Older clients send a token as the password with startup user `jwt:<provider>`. */
 const TOKEN_USER = 'jwt:';
 
-/** "password authentication failed": the one answer to every credential failure (SPEC §6). */
+/** "password authentication failed": the one answer to every credential failure (28P01). */
 export const loginFailed = (user: string) =>
   new PgError('invalid_password', `password authentication failed for user "${user}"`, { severity: 'FATAL' });
 
@@ -32,15 +32,15 @@ const notPermitted = (user: User) =>
 
 /**
  * Where a bearer token may travel: a TLS connection, or loopback (nothing leaves the
- * machine). The one rule for a token as the password and for OAUTHBEARER; TLS (next) makes
- * `peer.tls` true, and a stricter deployment can drop the loopback exemption here.
+ * machine). The one rule for a token as the password and for OAUTHBEARER; a connection
+ * upgraded by SSLRequest has `peer.tls` true, and a stricter deployment can drop the loopback exemption here.
  */
 export function tokenTransportAllowed(peer: PeerInfo): boolean {
   return peer.tls || isLoopbackHost(peer.address);
 }
 
 /**
- * The pgwire login for a startup message: by client certificate (SPEC §5: it comes first),
+ * The pgwire login for a startup message: by client certificate (it comes first),
  * token, API key or password.
  */
 export function startLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, certLogin: 'subject' | 'cn' = 'subject'): AuthExchange {
@@ -98,7 +98,7 @@ abstract class Login implements AuthExchange {
     throw this.fail('other', 'a password message was not asked for');
   }
 
-  /** Records the real reason; the client gets the one 28P01 of SPEC §6. */
+  /** Records the code and real reason; the client gets the one 28P01 (loginFailed). */
   protected fail(code: RefusalCode, reason: string): PgError {
     this.engine.recordLogin({ method: this.method, ok: false, code, reason, principal: this.startup.user, address: this.peer.address, via: 'pgwire' });
     return loginFailed(this.startup.user);
