@@ -33,7 +33,8 @@ const notPermitted = (user: User) =>
 /**
  * Where a bearer token may travel: a TLS connection, or loopback (nothing leaves the
  * machine). The one rule for a token as the password and for OAUTHBEARER; a connection
- * upgraded by SSLRequest has `peer.tls` true, and a stricter deployment can drop the loopback exemption here.
+ * upgraded by SSLRequest has `peer.tls` true, and a stricter deployment can drop the
+ * loopback exemption here.
  */
 export function tokenTransportAllowed(peer: PeerInfo): boolean {
   return peer.tls || isLoopbackHost(peer.address);
