@@ -87,7 +87,7 @@ export type Operand =
 
 export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>=';
 
-/** The RLS predicate language of SPEC §3, as a tree (never kept as text). */
+/** The RLS predicate language, as a tree (never kept as text). */
 export type Predicate =
   | { kind: 'or'; left: Predicate; right: Predicate }
   | { kind: 'and'; left: Predicate; right: Predicate }

@@ -135,7 +135,7 @@ function lexError(text: string, e: ScanError, positionOf: (o: number) => number,
   if (e.limit === 'tokens') return tooManyTokens(limits, position);
   if (e.limit === 'nesting') return nestedTooDeeply(limits, position);
   const at = text.slice(e.offset);
-  // String contents are never echoed: the string may be a password (SPEC §6). The position
+  // String contents are never echoed: the string may be a password. The position
   // still lets psql draw its caret under the client's own copy of the text.
   if (at.startsWith("'") || /^[Ee]'/.test(at)) {
     return new PgError('syntax_error', 'unterminated quoted string', { position });

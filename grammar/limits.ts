@@ -2,8 +2,8 @@ import { PgError } from '../src/errors/pg-error.js';
 export { isStackOverflow, stackDepthExceeded } from '../src/errors/pg-error.js';
 
 /**
- * How much one statement may ask of the parser (SPEC §6: "54000 / 54001 statement too large
- * / too complex; limits are settings; never a crash, never XX000"). Each is checked before
+ * How much one statement may ask of the parser: past a limit, 54000 (too large) or 54001
+ * (too complex); the limits are settings; never a crash, never XX000. Each is checked before
  * the work it bounds: bytes and tokens while scanning (scanner.ts), nesting as each "(" or
  * NOT is met, predicate size and IN-list length as the predicate is built (rules/rls.ts).
  * The server takes them from its configuration (max_statement_bytes, ...); docs/decisions.md

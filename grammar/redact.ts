@@ -6,7 +6,7 @@ const STRINGS = new Set(['StringLiteral', 'EscapeString', 'DollarString']);
 const SECRET_SHAPES = [/pcu_[a-z0-9]{16}_/i, /^'?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*'?$/];
 
 /**
- * A statement's text fit for the audit trail and logs (SPEC §6: a secret is never echoed):
+ * A statement's text fit for the audit trail and logs (a secret is never echoed):
  * its tokens, one space apart — comments dropped, for a comment may hold anything — with
  * the string after PASSWORD, and any string shaped like a key or a token, replaced by
  * '[redacted]'. Parameters ($1) are never part of the text.

@@ -32,7 +32,7 @@ export interface ServerOptions {
   log?: (line: string) => void;
   authTimeoutMs?: number;
   maxConnections?: number;
-  /** Deterministic mode (SPEC §8): fixed clock stepping per statement, seeded random. */
+  /** Deterministic mode (--deterministic): fixed clock stepping per statement, seeded random. */
   deterministic?: boolean;
   /** Milliseconds since the epoch; tests pass a fixed clock. */
   clock?: () => number;

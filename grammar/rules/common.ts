@@ -55,7 +55,7 @@ export class CommonRules extends EmbeddedActionsParser {
     return cascade;
   });
 
-  /** A list of names, with or without parentheses (SPEC §3). */
+  /** A list of names, with or without parentheses. */
   protected nameList = this.RULE('nameList', (): Name[] =>
     this.OR([
       {
@@ -99,7 +99,7 @@ export class CommonRules extends EmbeddedActionsParser {
 
   /**
    * A database name: any name, or `default` unquoted. DEFAULT is a reserved word (SET SESSION
-   * AUTHORIZATION DEFAULT), but every tenant's own database is called `default` (SPEC §3).
+   * AUTHORIZATION DEFAULT), but every tenant's own database is called `default`.
    */
   protected databaseName = this.RULE('databaseName', (): Name =>
     this.OR([

@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Expiry, GrantItem, GrantTarget, Name, Value } from '../ast.js';
 import { TenantRules } from './tenants.js';
 
-/** CREATE / DROP ROLE, GRANT and REVOKE in every form of SPEC §3. */
+/** CREATE / DROP ROLE, GRANT and REVOKE in every form. */
 export class GrantRules extends TenantRules {
   protected createRole = this.RULE('createRole', (): AdminCommand => {
     this.CONSUME(T.Role);
@@ -98,7 +98,7 @@ export class GrantRules extends TenantRules {
     return expiry;
   });
 
-  /** Scope strings (or `$n`), with or without parentheses (SPEC §3: lists take either). */
+  /** Scope strings (or `$n`), with or without parentheses (lists take either). */
   private scopeList = this.RULE('scopeList', (): Value[] => {
     const out: Value[] = [];
     this.OR([

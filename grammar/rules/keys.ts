@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, ApiKeyChange, ApiKeyOption, KeyExpiry, Name, Value } from '../ast.js';
 import { GrantRules } from './grants.js';
 
-/** CREATE / ALTER / DROP API KEY (SPEC §3). SHOW API KEYS is in session.ts. */
+/** CREATE / ALTER / DROP API KEY. SHOW API KEYS is in session.ts. */
 export class KeyRules extends GrantRules {
   protected createApiKey = this.RULE('createApiKey', (): AdminCommand => {
     this.CONSUME(T.Api);

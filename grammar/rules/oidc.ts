@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, ProviderOption, TenantRef, Value } from '../ast.js';
 import { ServiceAccountRules } from './service-accounts.js';
 
-/** CREATE / ALTER / DROP OIDC PROVIDER, both CREATE forms of SPEC §3. */
+/** CREATE / ALTER / DROP OIDC PROVIDER; CREATE takes WITH (...) or ISSUER '...' JWKS_URI '...'. */
 export class OidcRules extends ServiceAccountRules {
   protected createOidcProvider = this.RULE('createOidcProvider', (): AdminCommand => {
     this.CONSUME(T.Oidc);

@@ -6,7 +6,7 @@ import { unquoteIdentifier } from '../literals.js';
 import { DEFAULT_PARSE_LIMITS, inListTooLong, nestedTooDeeply, predicateTooLarge, type ParseLimits } from '../limits.js';
 
 /**
- * CREATE / DROP RLS POLICY, EXPLAIN RLS and the predicate language (SPEC §3), with
+ * CREATE / DROP RLS POLICY, EXPLAIN RLS and the predicate language, with
  * PostgreSQL's precedence: OR < AND < NOT < comparison.
  *
  * The predicate is built within `limits` (limits.ts), checked as each node is made, so a

@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, Name, TenantRef } from '../ast.js';
 import { KeyRules } from './keys.js';
 
-/** CREATE / ALTER / DROP SERVICE ACCOUNT (SPEC §3). SHOW is in session.ts. */
+/** CREATE / ALTER / DROP SERVICE ACCOUNT. SHOW is in session.ts. */
 export class ServiceAccountRules extends KeyRules {
   protected createServiceAccount = this.RULE('createServiceAccount', (): AdminCommand => {
     this.CONSUME(T.Service);

@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, TenantRef } from '../ast.js';
 import { UserRules } from './users.js';
 
-/** CREATE / DROP TENANT and CREATE / DROP DATABASE (SPEC §3). SHOW is in session.ts. */
+/** CREATE / DROP TENANT and CREATE / DROP DATABASE. SHOW is in session.ts. */
 export class TenantRules extends UserRules {
   protected createTenant = this.RULE('createTenant', (): AdminCommand => {
     this.CONSUME(T.Tenant);

@@ -2,7 +2,7 @@ import * as T from '../tokens.js';
 import type { AdminCommand, UserOption, UserRef, Value } from '../ast.js';
 import { CommonRules } from './common.js';
 
-/** CREATE / ALTER / DROP USER (SPEC §3). */
+/** CREATE / ALTER / DROP USER. */
 export class UserRules extends CommonRules {
   protected createUser = this.RULE('createUser', (): AdminCommand => {
     this.CONSUME(T.User);

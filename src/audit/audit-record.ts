@@ -1,7 +1,7 @@
 import { hash as digest } from 'node:crypto';
 
 /**
- * One audit record (issue 7, SPEC §2): who did what, from where, and how it ended. Never a
+ * One audit record: who did what, from where, and how it ended. Never a
  * secret: statement text is redacted before it gets here, and login reasons name key ids,
  * never keys.
  */

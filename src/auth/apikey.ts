@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
- * API keys (SPEC §2, §9): `pcu_<key id>_<secret><checksum>`.
+ * API keys: `pcu_<key id>_<secret><checksum>`.
  * - key id: 16 characters [a-z0-9], public, the lookup handle (and the pgwire user name);
  * - secret: 256 random bits in base62 (43 characters);
  * - checksum: CRC-32 of everything before it, base62, 6 characters, so secret scanners can

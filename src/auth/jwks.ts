@@ -11,7 +11,7 @@ import type { Cipher } from '../store/cipher.js';
 export const JWKS_MAGIC = Buffer.from('PCUJWKS\0', 'latin1');
 
 /**
- * JSON Web Key Sets of OIDC providers (SPEC §2): fetched over https (plain http only from
+ * JSON Web Key Sets of OIDC providers: fetched over https (plain http only from
  * loopback), cached for a TTL, re-fetched at most once a minute when a token names a `kid`
  * the cache lacks, kept on disk as the fallback when the provider is down, served stale for
  * a bounded time and then refused (fail closed), and behind a circuit breaker that stops
@@ -222,7 +222,7 @@ export function publicKeys(body: unknown): Jwk[] {
 const MAX_REDIRECTS = 3;
 
 /**
- * GET a JWKS with the SSRF guards of SPEC §2: https only (http for loopback hosts), a
+ * GET a JWKS with SSRF guards: https only (http for loopback hosts), a
  * redirect only to the same host (and scheme rules again), a size cap, a timeout.
  */
 export function fetchJwks(url: string, policy: JwksPolicy, redirects = 0): Promise<Jwk[]> {

@@ -3,10 +3,11 @@ import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 import type { OidcProvider } from '../catalog/model.js';
 import { JwksError, publicKeys, type Jwk, type JwksCache } from './jwks.js';
+import type { Refusal, RefusalCode } from './refusal.js';
 
 /**
  * OIDC token verification: the one place that talks to jose. A token is routed to the
- * provider whose issuer and audience both match (SPEC §2), verified with that provider's
+ * provider whose issuer and audience both match, verified with that provider's
  * allowed algorithms only (never `none`, never HS* — an HMAC "signed" with a public key),
  * its `exp` required, `nbf` and `iat` checked with a clock skew, and its size capped.
  */
@@ -17,9 +18,12 @@ export interface TokenPolicy {
 
 export const DEFAULT_TOKEN_POLICY: TokenPolicy = { clockSkewSeconds: 60, maxTokenBytes: 8 * 1024 };
 
-/** A refused token, with the real reason (recorded; the client only hears "failed"). */
-export class TokenRejected extends Error {
-  constructor(readonly reason: string) {
+/** A refused token, with its code and real reason (recorded; the client only hears "failed"). */
+export class TokenRejected extends Error implements Refusal {
+  constructor(
+    readonly code: RefusalCode,
+    readonly reason: string,
+  ) {
     super(reason);
   }
 }
@@ -95,7 +99,7 @@ export async function verifyJwt(
   policy: TokenPolicy = DEFAULT_TOKEN_POLICY,
   only?: string,
 ): Promise<VerifiedToken> {
-  if (Buffer.byteLength(token) > policy.maxTokenBytes) throw new TokenRejected(`token larger than ${policy.maxTokenBytes} bytes`);
+  if (Buffer.byteLength(token) > policy.maxTokenBytes) throw new TokenRejected('larger_than', `token larger than ${policy.maxTokenBytes} bytes`);
   const hit = verified.get(token);
   if (hit) {
     const p = hit.provider;
@@ -110,21 +114,21 @@ export async function verifyJwt(
     ({ alg, kid } = decodeProtectedHeader(token));
     unverified = decodeJwt(token);
   } catch {
-    throw new TokenRejected('malformed token');
+    throw new TokenRejected('malformed', 'malformed token');
   }
-  if (!alg || alg === 'none' || alg.startsWith('HS')) throw new TokenRejected(`algorithm "${alg ?? 'none'}" is never accepted`);
+  if (!alg || alg === 'none' || alg.startsWith('HS')) throw new TokenRejected('algorithm', `algorithm "${alg ?? 'none'}" is never accepted`);
 
   const provider = route(providers, unverified, only);
-  if (!provider.algorithms.includes(alg)) throw new TokenRejected(`algorithm ${alg} is not allowed by provider "${provider.name}"`);
+  if (!provider.algorithms.includes(alg)) throw new TokenRejected('algorithm', `algorithm ${alg} is not allowed by provider "${provider.name}"`);
 
   let keys: Jwk[];
   try {
     keys = provider.jwksUrl ? await jwks.keysFor(provider.name, provider.jwksUrl, kid) : inlineKeysOf(provider);
   } catch (err) {
-    throw new TokenRejected(err instanceof JwksError ? err.message : `JWKS of provider "${provider.name}" is not usable`);
+    throw new TokenRejected('jwks', err instanceof JwksError ? err.message : `JWKS of provider "${provider.name}" is not usable`);
   }
   const candidates = keys.filter((k) => usableFor(k, alg, kid));
-  if (candidates.length === 0) throw new TokenRejected(kid === undefined ? `no ${alg} key in the provider's JWKS` : `unknown kid "${kid}"`);
+  if (candidates.length === 0) throw (kid === undefined ? new TokenRejected('jwks', `no ${alg} key in the provider's JWKS`) : new TokenRejected('unknown_kid', `unknown kid "${kid}"`));
 
   let lastError: unknown = null;
   for (const jwk of candidates) {
@@ -132,7 +136,7 @@ export async function verifyJwt(
     try {
       key = await importKey(jwk, alg);
     } catch {
-      lastError = new TokenRejected(`key "${jwk.kid ?? ''}" does not fit ${alg}`);
+      lastError = new TokenRejected('other', `key "${jwk.kid ?? ''}" does not fit ${alg}`);
       continue;
     }
     try {
@@ -145,7 +149,7 @@ export async function verifyJwt(
         requiredClaims: ['exp'],
       });
       if (typeof payload.iat === 'number' && payload.iat * 1000 > now + policy.clockSkewSeconds * 1000) {
-        throw new TokenRejected('token issued in the future (iat)');
+        throw new TokenRejected('issued_in_the_future', 'token issued in the future (iat)');
       }
       const v: VerifiedToken = { provider, claims: payload, alg, kid, jwk };
       remember(token, v);
@@ -155,7 +159,7 @@ export async function verifyJwt(
       if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
     }
   }
-  throw lastError instanceof TokenRejected ? lastError : new TokenRejected(reasonOf(lastError));
+  throw lastError instanceof TokenRejected ? lastError : joseRefusal(lastError);
 }
 
 /**
@@ -171,18 +175,18 @@ function route(providers: OidcProvider[], claims: JWTPayload, only: string | und
   const enabled = providers.filter((p) => p.enabled);
   if (only !== undefined) {
     const p = enabled.find((x) => x.name === only);
-    if (!p) throw new TokenRejected(`no enabled OIDC provider "${only}"`);
+    if (!p) throw new TokenRejected('no_enabled_oidc_provider', `no enabled OIDC provider "${only}"`);
     return p; // verification then fails with the real reason if the token is another's
   }
   const auds = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   const sameIssuer = enabled.filter((p) => p.issuer === claims.iss);
   const matches = sameIssuer.filter((p) => p.audience === '*' || auds.includes(p.audience));
   if (matches.length > 1) {
-    throw new TokenRejected(`ambiguous audience: the token matches OIDC providers ${matches.map((p) => `"${p.name}"`).join(', ')}; name one as user jwt:<provider>`);
+    throw new TokenRejected('audience', `ambiguous audience: the token matches OIDC providers ${matches.map((p) => `"${p.name}"`).join(', ')}; name one as user jwt:<provider>`);
   }
   if (matches[0]) return matches[0];
   if (sameIssuer[0]) return sameIssuer[0]; // verification reports the audience problem
-  throw new TokenRejected(`no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
+  throw new TokenRejected('issuer', `no OIDC provider has issuer "${String(claims.iss ?? '')}"`);
 }
 
 /**
@@ -205,20 +209,20 @@ export function acceptedUntil(claims: JWTPayload, policy: TokenPolicy): number {
  */
 export function stillAccepted(t: VerifiedToken, only: string | undefined, providers: OidcProvider[], jwks: JwksCache, now: number, policy: TokenPolicy): OidcProvider {
   const c = t.claims;
-  if (!timeClaimsOk(c, now, policy.clockSkewSeconds)) throw new TokenRejected('token expired');
+  if (!timeClaimsOk(c, now, policy.clockSkewSeconds)) throw new TokenRejected('expired', 'token expired');
   const p = providers.find((x) => x.id === t.provider.id);
-  if (!p) throw new TokenRejected(`OIDC provider "${t.provider.name}" was dropped`);
-  if (!p.enabled) throw new TokenRejected(`OIDC provider "${p.name}" is disabled`);
-  if (route(providers, c, only) !== p) throw new TokenRejected(`the token is routed to another OIDC provider than "${p.name}"`);
+  if (!p) throw new TokenRejected('other', `OIDC provider "${t.provider.name}" was dropped`);
+  if (!p.enabled) throw new TokenRejected('disabled', `OIDC provider "${p.name}" is disabled`);
+  if (route(providers, c, only) !== p) throw new TokenRejected('other', `the token is routed to another OIDC provider than "${p.name}"`);
   // jose's checks, as verifyJwt asks for them.
-  if (c.iss !== p.issuer) throw new TokenRejected('wrong issuer');
+  if (c.iss !== p.issuer) throw new TokenRejected('issuer', 'wrong issuer');
   const auds = c.aud === undefined ? [] : Array.isArray(c.aud) ? c.aud : [c.aud];
-  if (p.audience !== '*' && !auds.includes(p.audience)) throw new TokenRejected('wrong audience');
-  if (!p.algorithms.includes(t.alg)) throw new TokenRejected(`algorithm ${t.alg} is not allowed by provider "${p.name}"`);
+  if (p.audience !== '*' && !auds.includes(p.audience)) throw new TokenRejected('audience', 'wrong audience');
+  if (!p.algorithms.includes(t.alg)) throw new TokenRejected('algorithm', `algorithm ${t.alg} is not allowed by provider "${p.name}"`);
   const keys = p.jwksUrl ? jwks.knownKeys(p.name, p.jwksUrl) : inlineKeysOf(p);
-  if (!keys) throw new TokenRejected(`no JWKS of provider "${p.name}" from its current jwks_url yet`);
+  if (!keys) throw new TokenRejected('jwks', `no JWKS of provider "${p.name}" from its current jwks_url yet`);
   if (!keys.some((k) => k === t.jwk || (usableFor(k, t.alg, t.kid) && sameKey(k, t.jwk)))) {
-    throw new TokenRejected(`key "${t.jwk.kid ?? ''}" is no longer in the JWKS of provider "${p.name}"`);
+    throw new TokenRejected('jwks', `key "${t.jwk.kid ?? ''}" is no longer in the JWKS of provider "${p.name}"`);
   }
   return p;
 }
@@ -241,25 +245,26 @@ function routesTo(providers: OidcProvider[], claims: JWTPayload, only: string | 
   }
 }
 
-function reasonOf(err: unknown): string {
+/** jose's error codes (and the claim a claim check names) to ours: one table. */
+function joseRefusal(err: unknown): TokenRejected {
   const e = err as { code?: string; claim?: string; reason?: string; message?: string };
   switch (e?.code) {
     case 'ERR_JWT_EXPIRED':
-      return 'token expired';
+      return new TokenRejected('expired', 'token expired');
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (e.claim === 'nbf') return 'token not yet valid (nbf)';
-      if (e.claim === 'iss') return 'wrong issuer';
-      if (e.claim === 'aud') return e.reason === 'missing' ? 'missing audience (aud)' : 'wrong audience';
-      if (e.claim === 'exp') return 'missing expiry (exp)';
-      return `claim ${e.claim ?? '?'} invalid: ${e.message ?? ''}`;
+      if (e.claim === 'nbf') return new TokenRejected('not_yet_valid', 'token not yet valid (nbf)');
+      if (e.claim === 'iss') return new TokenRejected('issuer', 'wrong issuer');
+      if (e.claim === 'aud') return new TokenRejected('audience', e.reason === 'missing' ? 'missing audience (aud)' : 'wrong audience');
+      if (e.claim === 'exp') return new TokenRejected('other', 'missing expiry (exp)');
+      return new TokenRejected('other', `claim ${e.claim ?? '?'} invalid: ${e.message ?? ''}`);
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return 'signature verification failed';
+      return new TokenRejected('signature', 'signature verification failed');
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return 'algorithm not allowed';
+      return new TokenRejected('algorithm', 'algorithm not allowed');
     case 'ERR_JWS_INVALID':
     case 'ERR_JWT_INVALID':
-      return 'malformed token';
+      return new TokenRejected('malformed', 'malformed token');
     default:
-      return `token refused: ${e?.message ?? String(err)}`;
+      return new TokenRejected('other', `token refused: ${e?.message ?? String(err)}`);
   }
 }

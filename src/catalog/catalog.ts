@@ -42,7 +42,7 @@ export function grantKey(g: GrantShape): string {
 type Tables = { [T in TableName]: TableReader<Rows[T]> };
 
 /**
- * Where two names must not look alike (SPEC §2), the key each name has there: its skeleton
+ * Where two names must not look alike, the key each name has there: its skeleton
  * (nameSkeleton), scoped as the name space is. Login names (users and service accounts),
  * tenants and OIDC providers are global; roles and databases per tenant; RLS policies per
  * collection. API keys are few per owner: they are compared through the owner index

@@ -1,4 +1,4 @@
-/** The catalog model (SPEC §2). Plain data, so that it serializes into the log as is. */
+/** The catalog model: the row of every catalog table. Plain data, so that it serializes into the log as is. */
 import type { Predicate } from '../../grammar/ast.js';
 
 /** Built-in roles, lowest first; each includes the ones before it. */
@@ -56,7 +56,7 @@ export interface CredentialLimits {
   scopes: string[];
 }
 
-/** A custom role (SPEC §2): a name in a tenant that holds privileges and other roles. */
+/** A custom role: a name in a tenant that holds privileges and other roles. */
 export interface Role {
   id: number;
   tenantId: number;
@@ -68,7 +68,7 @@ export interface Role {
 export const PRIVILEGES = ['read', 'write', 'delete', 'schema', 'admin'] as const;
 export type Privilege = (typeof PRIVILEGES)[number];
 
-/** What each built-in role may do on its accessible databases (SPEC §2). */
+/** What each built-in role may do on its accessible databases. */
 export const ROLE_PRIVILEGES: Record<BuiltinRole, readonly Privilege[]> = {
   readonly: ['read'],
   readwrite: ['read', 'write', 'delete'],
@@ -109,7 +109,7 @@ export interface KeySecret {
   verifier: string;
 }
 
-/** A non-human identity (SPEC §2): a role and a set of databases; logs in only by API key. */
+/** A non-human identity: a role and a set of databases; logs in only by API key. */
 export interface ServiceAccount {
   id: number;
   tenantId: number;
@@ -142,7 +142,7 @@ export interface ApiKey {
   lastUsedAt: number | null;
 }
 
-/** An OIDC provider (SPEC §2): whose tokens are accepted, and how their claims map. */
+/** An OIDC provider: whose tokens are accepted, and how their claims map. */
 export interface OidcProvider {
   id: number;
   name: string;
@@ -166,7 +166,7 @@ export interface OidcProvider {
   createdBy: string;
 }
 
-/** An RLS policy (SPEC §2); the predicate is the parsed tree, never text. */
+/** An RLS policy; the predicate is the parsed tree, never text. */
 export interface RlsPolicy {
   id: number;
   tenantId: number;

@@ -20,7 +20,7 @@ export const SKELETON_TABLES = 'confusables-13.0.0/casefolding-17.0';
 const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 
 /**
- * The Unicode TR39 confusable skeleton of a name's case-folded form (SPEC §2): two names
+ * The Unicode TR39 confusable skeleton of a name's case-folded form: two names
  * look alike when these are equal — `admin`, `аdmin` (a Cyrillic а), `ADMIN`, `adrnin`.
  * Full case folding (C + F of CaseFolding.txt, not toLowerCase: Cherokee folds to upper
  * case, ẞ to ss) on the canonical decomposition, then TR39's skeleton: NFD, drop

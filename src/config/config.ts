@@ -9,7 +9,7 @@ import { DEFAULT_RATE_LIMIT } from '../http/rate-limit.js';
 
 /**
  * Configuration, by precedence: flags > environment (PORTCULLIS_*) > portcullis.toml
- * (--config) > defaults (SPEC §1.1).
+ * (--config) > defaults.
  */
 export interface Config {
   host: string;
@@ -23,7 +23,7 @@ export interface Config {
   maxConnections: number;
   /** Compact the log into a snapshot once it holds this many bytes. */
   compactAt: number;
-  /** Token and JWKS figures of SPEC §2, in seconds and bytes. */
+  /** Token verification and JWKS cache limits (jwt.ts, jwks.ts), in seconds and bytes. */
   jwtClockSkew: number;
   jwtMaxBytes: number;
   jwksCacheSeconds: number;

@@ -13,12 +13,12 @@ import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } 
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp, valueText } from './values.js';
 
-/** SPEC §3: the full key is shown exactly once, with this notice. */
+/** The full key is shown exactly once, as it is made (created or rotated), with this notice. */
 const SHOWN_ONCE = 'store this key now: it cannot be shown again';
 export const KEY_RESULT_COLUMNS = [col('name'), col('key_id'), col('key'), col('expires_at', 'timestamptz')];
 
 
-/** A key's owner: a user or a service account (SPEC §2). */
+/** A key's owner: a user or a service account. */
 type Owner = { kind: 'user'; user: User; name: string; id: number; tenantId: number } | { kind: 'service_account'; sa: ServiceAccount; name: string; id: number; tenantId: number };
 
 const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account');
@@ -56,7 +56,7 @@ interface Reach {
 
 /**
  * A session acting through an API key (its actor carries the key's limits) manages keys
- * only within that key's reach (SPEC §2: a key narrows its owner, never widens it).
+ * only within that key's reach (a key narrows its owner, never widens it).
  * Without this a ROLE readonly key could mint a key without ROLE — its owner's full role —
  * or rotate a wider key of its owner and read the new secret. A key without ROLE or WITH
  * DATABASES reaches all its owner's, so it is wider than any key that has them.
@@ -95,7 +95,7 @@ function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Datab
 }
 
 /**
- * When a key stops working. SPEC §2: an expiry is in the future — a key born expired is a
+ * When a key stops working. An expiry must be in the future — a key born expired is a
  * mistake (a wrong year, a time zone), refused rather than minted dead. A restore (IMPORT)
  * brings keys back as they were, expired ones included.
  */
@@ -226,7 +226,7 @@ export async function alterApiKey(cmd: Cmd<'AlterApiKey'>, ctx: StatementContext
       const grace = text === null ? 0 : parseInterval(text);
       if (grace < 0) throw new PgError('invalid_parameter_value', `GRACE must not be negative, got "${text}"`);
       const { key, secret } = await mint(k.keyId, ctx, grace > 0 ? k.secret.verifier : undefined);
-      // SPEC §9: the old secret keeps working for the grace period (zero-downtime rotation).
+      // The old secret keeps working for the grace period (zero-downtime rotation).
       // Uses so far were of the old secret: its last use goes with it; the new one starts unused.
       const previous = grace > 0 ? { ...k.secret, validUntil: ctx.now + grace, lastUsedAt: ctx.engine.lastUsed(k) } : null;
       tx.update('apiKeys', { ...k, secret, previous, rotatedAt: ctx.now, lastUsedAt: null });

@@ -4,7 +4,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import { formatTextArray } from './values.js';
 import type { LoginMethod } from './credentials.js';
 
-/** The `$auth.*` variables of SPEC §5; lists are text[] values, the rest text. */
+/** The `$auth.*` variables, in the order SHOW AUTH lists them; lists are text[] values, the rest text. */
 export const AUTH_VARIABLES = [
   'id',
   'username',
@@ -25,7 +25,7 @@ export const isAuthVariable = (s: string): s is AuthVariable => (AUTH_VARIABLES 
 /** A session's `$auth.*` values; a variable the session does not have is null. */
 export type AuthValues = Record<AuthVariable, string | string[] | null> & { claims: Record<string, string> };
 
-/** For a password or API-key login: derived from the (possibly narrowed) user (SPEC §5, first column). */
+/** For a password or API-key login: derived from the (possibly narrowed) user. */
 export function passwordAuthValues(user: User, view: CatalogReader, method: LoginMethod, now: number): AuthValues {
   const e = effectiveOf(user, view, now);
   const databases = e.databases.map((d) => d.name);

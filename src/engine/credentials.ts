@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hashKey, parseKey } from '../auth/apikey.js';
 import { TokenRejected, verifyJwt } from '../auth/jwt.js';
+import type { Refusal, RefusalCode } from '../auth/refusal.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { roleRank, type ApiKey, type BuiltinRole, type User } from '../catalog/model.js';
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
@@ -10,15 +11,18 @@ import { principalFromClaims, TokenLogin } from './jwt-principal.js';
 import { standInUser } from './stand-in.js';
 
 /**
- * Credentials other than passwords, turned into the principal a session acts as (SPEC §2,
- * §5): an API key (its owner, narrowed by the key's role and databases) or an OIDC token.
+ * Credentials other than passwords, turned into the principal a session acts as (with
+ * its $auth.* variables): an API key (its owner, narrowed by the key's role and databases) or an OIDC token.
  * pgwire and HTTP both come through here, so a credential means the same on either.
  */
 export type LoginMethod = 'password' | 'api_key' | 'jwt' | 'certificate';
 
-/** A refused credential, with the real reason: recorded, never shown to the client. */
-export class CredentialRefused extends Error {
-  constructor(readonly reason: string) {
+/** A refused credential, with its code and real reason: recorded, never shown to the client. */
+export class CredentialRefused extends Error implements Refusal {
+  constructor(
+    readonly code: RefusalCode,
+    readonly reason: string,
+  ) {
     super(reason);
   }
 }
@@ -47,20 +51,20 @@ function earliest(...xs: ({ what: string; at: number } | null)[]): { what: strin
  * disabled (NOLOGIN) or expired. The key's role and database set narrow the owner's.
  */
 export function keyPrincipal(key: ApiKey, view: CatalogReader, now: number): Principal {
-  if (key.expiresAt !== null && key.expiresAt <= now) throw new CredentialRefused(`API key ${key.keyId} expired`);
+  if (key.expiresAt !== null && key.expiresAt <= now) throw new CredentialRefused('expired', `API key ${key.keyId} expired`);
   let actor: User;
   let accountExpiry: number | null = null;
   if (key.ownerKind === 'user') {
     const owner = view.userById(key.ownerId);
-    if (!owner) throw new CredentialRefused(`the owner of API key ${key.keyId} no longer exists`);
-    if (!owner.login) throw new CredentialRefused(`the owner of API key ${key.keyId} is disabled (NOLOGIN)`);
-    if (owner.validUntil !== null && owner.validUntil <= now) throw new CredentialRefused(`the owner of API key ${key.keyId} has expired (VALID UNTIL)`);
+    if (!owner) throw new CredentialRefused('no_longer_exists', `the owner of API key ${key.keyId} no longer exists`);
+    if (!owner.login) throw new CredentialRefused('disabled', `the owner of API key ${key.keyId} is disabled (NOLOGIN)`);
+    if (owner.validUntil !== null && owner.validUntil <= now) throw new CredentialRefused('expired', `the owner of API key ${key.keyId} has expired (VALID UNTIL)`);
     accountExpiry = owner.validUntil;
     // Always a cap, if only for the scopes: a key carries its own, never its owner's.
     actor = { ...owner, limits: { role: key.role ?? 'superuser', databaseIds: key.databaseIds, exact: false, scopes: keyScopes(key, view, now) } };
   } else {
     const sa = view.serviceAccountById(key.ownerId);
-    if (!sa) throw new CredentialRefused(`the owner of API key ${key.keyId} no longer exists`);
+    if (!sa) throw new CredentialRefused('no_longer_exists', `the owner of API key ${key.keyId} no longer exists`);
     const ids = key.databaseIds ? key.databaseIds.filter((id) => sa.databaseIds.includes(id)) : sa.databaseIds;
     const role = narrower(sa.role, key.role);
     actor = standInUser({
@@ -93,15 +97,15 @@ export function keyPrincipal(key: ApiKey, view: CatalogReader, now: number): Pri
  */
 export function keyFromText(text: string, view: CatalogReader, now: number): { key: ApiKey; previous: boolean } {
   const parsed = parseKey(text);
-  if (!parsed) throw new CredentialRefused('not a well-formed API key');
+  if (!parsed) throw new CredentialRefused('not_a_well-formed', 'not a well-formed API key');
   const key = view.apiKeyByKeyId(parsed.keyId);
-  if (!key) throw new CredentialRefused(`unknown API key ${parsed.keyId}`);
+  if (!key) throw new CredentialRefused('unknown_api_key', `unknown API key ${parsed.keyId}`);
   const h = Buffer.from(hashKey(text), 'hex');
   const current = timingSafeEqual(h, Buffer.from(key.secret.hash, 'hex'));
   const previous = key.previous !== null && timingSafeEqual(h, Buffer.from(key.previous.hash, 'hex'));
   if (current) return { key, previous: false };
   if (previous && key.previous!.validUntil > now) return { key, previous: true };
-  throw new CredentialRefused(previous ? `API key ${key.keyId}: the rotated-out secret's grace period is over` : `wrong secret for API key ${key.keyId}`);
+  throw previous ? new CredentialRefused('grace', `API key ${key.keyId}: the rotated-out secret's grace period is over`) : new CredentialRefused('wrong_secret', `wrong secret for API key ${key.keyId}`);
 }
 
 /**
@@ -116,13 +120,13 @@ export async function tokenPrincipal(engine: Engine, token: string, only?: strin
   try {
     verified = await verifyJwt(token, [...view.oidcProviders()], engine.jwks, now, engine.tokenPolicy, only);
   } catch (err) {
-    throw new CredentialRefused(err instanceof TokenRejected ? err.reason : `token refused: ${(err as Error).message}`);
+    throw err instanceof TokenRejected ? new CredentialRefused(err.code, err.reason) : new CredentialRefused('other', `token refused: ${(err as Error).message}`);
   }
   let p;
   try {
     p = principalFromClaims(verified.provider, verified.claims as Record<string, unknown>, engine.catalog);
   } catch (err) {
-    throw new CredentialRefused(`claims of a token from provider "${verified.provider.name}" do not map: ${(err as Error).message}`);
+    throw new CredentialRefused('other', `claims of a token from provider "${verified.provider.name}" do not map: ${(err as Error).message}`);
   }
   // Tokens are short-lived by design: their expiry is no news worth a NOTICE.
   return { user: p.user, method: 'jwt', apiKeyId: null, auth: p.auth, expiresAt: null, token: new TokenLogin(verified, only, p, engine.tokenPolicy) };
@@ -139,7 +143,7 @@ export function passwordPrincipal(user: User, view: CatalogReader, now: number):
   };
 }
 
-/** SPEC §9: a NOTICE at login when the password, key or account expires within 7 days. */
+/** A NOTICE at login when the password, key or account expires within 7 days. */
 export function expiryNotice(p: Principal, now: number): string | null {
   const e = p.expiresAt;
   if (!e || e.at - now > 7 * 24 * 3600 * 1000) return null;

@@ -7,7 +7,7 @@ import { col, rowsResult } from './results.js';
 import { formatTimestamp, valueText } from './values.js';
 import type { AuditRecord } from '../audit/audit-record.js';
 
-/** SHOW LOCKOUTS and SHOW AUDIT LOG (SPEC §3). */
+/** SHOW LOCKOUTS and SHOW AUDIT LOG. */
 export const LOCKOUT_COLUMNS = [col('kind'), col('subject'), col('failures', 'int8'), col('locked_until', 'timestamptz')];
 
 /** SHOW LOCKOUTS: addresses and user names locked out now, with their failures. */

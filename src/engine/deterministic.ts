@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Deterministic mode (SPEC §8), for golden files: time starts at a fixed instant and moves
+ * Deterministic mode (--deterministic), for golden files: time starts at a fixed instant and moves
  * one second per statement; ids, key secrets and salts come from a seeded generator. The
  * same script then prints the same bytes on every run, through psql or `portcullis golden`.
  */

@@ -78,7 +78,7 @@ const compareCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * An API key's scopes as they count now: those it was created with that its owner still
- * holds (SPEC §2: each one the owner was granted). Revoking a scope from the owner, or
+ * holds (a key carries only scopes granted to its owner). Revoking a scope from the owner, or
  * its grant expiring, takes it from every key of the owner at the key's next use; a key
  * from a catalog written before scopes were grantable is clamped the same way.
  */
@@ -89,7 +89,7 @@ export function keyScopes(key: ApiKey, view: CatalogReader, now: number): string
 }
 
 /**
- * The effective rights of `user` at `now` (SPEC §2): its built-in role raised by any live
+ * The effective rights of `user` at `now`: its built-in role raised by any live
  * time-bound built-in role grant, the custom roles it holds, the privileges granted to it
  * and to those roles, its accessible databases — the tenant's `default`, every database it
  * holds a privilege on, all of its tenant's for tenant_admin and above — and its scopes.
@@ -125,7 +125,7 @@ export function effectiveOf(user: User, view: CatalogReader, now: number): Effec
   add(direct, 'grant');
   for (const r of roles) add(grantsTo(view, 'role', r.id, now), `role ${r.name}`);
 
-  // Accessible databases are the owner's (SPEC §2: a key without WITH DATABASES reaches its
+  // Accessible databases are the owner's (a key without WITH DATABASES reaches all of its
   // owner's accessible databases), then narrowed to the credential's set.
   let databases: Database[] = [];
   const everything = roleRank(role) >= roleRank('tenant_admin') || grants.some((g) => g.databaseId === null);

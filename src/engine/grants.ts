@@ -12,7 +12,7 @@ import { resolveTenant } from './tenants.js';
 import { checkNewName, checkObjectName } from './names.js';
 import { formatTimestamp, parseInterval, parseTimestamp, valueText } from './values.js';
 
-/** Privilege keywords and their aliases (SPEC §2). */
+/** Privilege keywords and their aliases. */
 const PRIVILEGE_WORDS: Record<string, Privilege[]> = {
   read: ['read'],
   select: ['read'],
@@ -217,7 +217,7 @@ export async function grant(cmd: Cmd<'Grant'>, ctx: StatementContext): Promise<E
     for (const r of resolveItems(cmd.items, cmd.target, grantee, ctx)) {
       authorizeItem(r, grantee, false, ctx, holdings);
       if (r.kind === 'custom' && grantee.kind === 'role') {
-        // A role may not end up holding itself (SPEC §2: no cycles).
+        // A role may not end up holding itself: role grants form no cycles.
         const held = roleClosure(tx, grantsTo(tx, 'role', r.role.id, now).concat([{ roleId: r.role.id } as Grant]), now);
         if (held.some((x) => x.id === grantee.role.id)) {
           throw new PgError('invalid_grant_operation', `role "${r.role.name}" is a member of role "${grantee.role.name}"`, {

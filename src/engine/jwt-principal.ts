@@ -17,7 +17,7 @@ const STANDARD = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti']);
 const text = (v: unknown): string | null => (v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v));
 
 /**
- * Maps a token's claims to a principal and its $auth.* variables (SPEC §5, JWT column),
+ * Maps a token's claims to a principal and its $auth.* variables,
  * exactly as a verified token will be: the role from role_claim clamped to max_role (a
  * token never yields superuser), default_role when absent or unknown; the tenant from
  * tenant_claim, else the provider's; scopes from a space-separated string or an array.
@@ -68,7 +68,7 @@ export function principalFromClaims(provider: OidcProvider, claims: Record<strin
 }
 
 /**
- * A token login's principal, kept current for the life of its session (SPEC §10, §11: a
+ * A token login's principal, kept current for the life of its session (a
  * session acts with the privileges of the moment, and a dropped credential ends the
  * sessions that use it, as dropping an API key does). The session asks at each statement; the answer is what a login with the same
  * token would get now, for the provider it logged in through — without verifying the
@@ -107,7 +107,7 @@ export class TokenLogin {
   }
 
   current(view: CatalogReader, jwks: JwksCache, now: number, policy: TokenPolicy): JwtPrincipal {
-    if (now >= this.until) throw new TokenRejected('token expired');
+    if (now >= this.until) throw new TokenRejected('expired', 'token expired');
     const version = view.tables.oidcProviders.version;
     const keys = this.provider.jwksUrl ? jwks.knownKeys(this.provider.name, this.provider.jwksUrl) : this.provider;
     if (version !== null && version === this.checkedVersion && keys === this.checkedKeys) return this.principal;
@@ -117,11 +117,11 @@ export class TokenLogin {
       try {
         next = principalFromClaims(p, this.token.claims as Record<string, unknown>, view);
       } catch (err) {
-        throw new TokenRejected(`claims of the token no longer map: ${(err as Error).message}`);
+        throw new TokenRejected('other', `claims of the token no longer map: ${(err as Error).message}`);
       }
       const was = this.principal;
       if (next.auth.id !== was.auth.id || next.user.name !== was.user.name || next.user.tenantId !== was.user.tenantId) {
-        throw new TokenRejected(`the token now maps to another principal (provider "${p.name}" was altered)`);
+        throw new TokenRejected('other', `the token now maps to another principal (provider "${p.name}" was altered)`);
       }
       this.principal = next;
       this.provider = p;

@@ -1,5 +1,7 @@
+import type { Refusal } from '../auth/refusal.js';
+
 /**
- * Brute-force protection (issue 7): failed logins counted per source address and per user
+ * Brute-force protection: failed logins counted per source address and per user
  * name, across pgwire and HTTP. Too many failures from one address in a window lock that
  * address out; too many consecutive failures for one name lock that name. A locked attempt
  * runs the whole exchange and fails like any other (the client cannot tell); the recorded
@@ -43,12 +45,12 @@ export class Lockouts {
   ) {}
 
   /** Why an attempt from `address` as `user` is refused before its credential counts, or null. */
-  locked(address: string, user: string): string | null {
+  locked(address: string, user: string): Refusal | null {
     const now = this.clock();
     const a = this.byAddress.get(address);
-    if (a && a.lockedUntil > now) return `address ${address} locked out until ${new Date(a.lockedUntil).toISOString()}`;
+    if (a && a.lockedUntil > now) return { code: 'locked_out', reason: `address ${address} locked out until ${new Date(a.lockedUntil).toISOString()}` };
     const u = this.byUser.get(user);
-    if (u && u.lockedUntil > now) return `user "${user}" locked out until ${new Date(u.lockedUntil).toISOString()}`;
+    if (u && u.lockedUntil > now) return { code: 'locked_out', reason: `user "${user}" locked out until ${new Date(u.lockedUntil).toISOString()}` };
     return null;
   }
 

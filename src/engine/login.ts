@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { isLoopbackHost } from '../net/loopback.js';
 import { ScramServer } from '../auth/scram.js';
 import { TokenRejected } from '../auth/jwt.js';
+import type { Refusal, RefusalCode } from '../auth/refusal.js';
 import { parseVerifier, type ScramVerifier } from '../auth/verifier.js';
 import type { ApiKey, User } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
@@ -13,12 +14,12 @@ import { EngineSession } from './session.js';
 const SCRAM = 'SCRAM-SHA-256';
 const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 const OAUTHBEARER = 'OAUTHBEARER';
-/** SPEC §9: an API key logs in with startup user `pcu_<key id>` and the whole key as password. */
+/** An API key logs in with startup user `pcu_<key id>` and the whole key as password. */
 const KEY_USER = /^pcu_([a-z0-9]{16})$/;
 /** Older clients send a token as the password with startup user `jwt:<provider>`. */
 const TOKEN_USER = 'jwt:';
 
-/** "password authentication failed": the one answer to every credential failure (SPEC §6). */
+/** "password authentication failed": the one answer to every credential failure (28P01). */
 export const loginFailed = (user: string) =>
   new PgError('invalid_password', `password authentication failed for user "${user}"`, { severity: 'FATAL' });
 
@@ -31,15 +32,16 @@ const notPermitted = (user: User) =>
 
 /**
  * Where a bearer token may travel: a TLS connection, or loopback (nothing leaves the
- * machine). The one rule for a token as the password and for OAUTHBEARER; TLS (next) makes
- * `peer.tls` true, and a stricter deployment can drop the loopback exemption here.
+ * machine). The one rule for a token as the password and for OAUTHBEARER; a connection
+ * upgraded by SSLRequest has `peer.tls` true, and a stricter deployment can drop the
+ * loopback exemption here.
  */
 export function tokenTransportAllowed(peer: PeerInfo): boolean {
   return peer.tls || isLoopbackHost(peer.address);
 }
 
 /**
- * The pgwire login for a startup message: by client certificate (SPEC §5: it comes first),
+ * The pgwire login for a startup message: by client certificate (it comes first),
  * token, API key or password.
  */
 export function startLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, certLogin: 'subject' | 'cn' = 'subject'): AuthExchange {
@@ -67,16 +69,15 @@ function mockVerifier(engine: Engine, name: string): ScramVerifier {
  * starts only once its audit record is on disk.
  */
 async function openSession(engine: Engine, p: Principal, startup: StartupInfo, peer: PeerInfo): Promise<QuerySession> {
-  const record = (ok: boolean, reason?: string) =>
-    engine.recordLogin({ method: p.method, ok, reason, principal: startup.user, tenant: p.user.tenantId, credentialOk: true, address: peer.address, via: 'pgwire' });
+  const attempt = { method: p.method, principal: startup.user, tenant: p.user.tenantId, credentialOk: true, address: peer.address, via: 'pgwire' } as const;
   let session: QuerySession;
   try {
     session = EngineSession.open(engine, p, startup, peer);
   } catch (err) {
-    void record(false, (err as Error).message);
+    void engine.recordLogin({ ...attempt, ok: false, code: 'other', reason: (err as Error).message });
     throw err;
   }
-  await record(true);
+  await engine.recordLogin({ ...attempt, ok: true });
   return session;
 }
 
@@ -95,23 +96,23 @@ abstract class Login implements AuthExchange {
   abstract step(mechanism: string | null, data: Buffer): Promise<SaslStep>;
 
   async password(_text: string): Promise<void> {
-    throw this.fail('a password message was not asked for');
+    throw this.fail('other', 'a password message was not asked for');
   }
 
-  /** Records the real reason; the client gets the one 28P01 of SPEC §6. */
-  protected fail(reason: string, principal = this.startup.user): PgError {
-    this.engine.recordLogin({ method: this.method, ok: false, reason, principal, address: this.peer.address, via: 'pgwire' });
+  /** Records the code and real reason; the client gets the one 28P01 (loginFailed). */
+  protected fail(code: RefusalCode, reason: string): PgError {
+    this.engine.recordLogin({ method: this.method, ok: false, code, reason, principal: this.startup.user, address: this.peer.address, via: 'pgwire' });
     return loginFailed(this.startup.user);
   }
 
   protected refused(err: unknown): PgError {
-    if (err instanceof CredentialRefused) return this.fail(err.reason);
+    if (err instanceof CredentialRefused) return this.fail(err.code, err.reason);
     throw err;
   }
 
   /** Re-derives the principal (the catalog may have changed during the exchange), then opens. */
   async open(): Promise<QuerySession> {
-    if (!this.principal) throw this.fail('the exchange did not complete');
+    if (!this.principal) throw this.fail('other', 'the exchange did not complete');
     return openSession(this.engine, this.recheck(this.principal), this.startup, this.peer);
   }
 
@@ -126,7 +127,7 @@ abstract class Login implements AuthExchange {
       const now = p.token.current(this.engine.catalog, this.engine.jwks, this.engine.clock(), this.engine.tokenPolicy);
       return { ...p, user: now.user, auth: now.auth };
     } catch (err) {
-      if (err instanceof TokenRejected) throw this.fail(err.reason);
+      if (err instanceof TokenRejected) throw this.fail(err.code, err.reason);
       throw err;
     }
   }
@@ -136,8 +137,8 @@ abstract class Login implements AuthExchange {
    * attempt costs what any attempt costs and fails the same way; the reason is recorded.
    */
   protected checkLockout(): void {
-    const reason = this.engine.lockouts.locked(this.peer.address, this.startup.user);
-    if (reason) throw this.fail(reason);
+    const locked = this.engine.lockouts.locked(this.peer.address, this.startup.user);
+    if (locked) throw this.fail(locked.code, locked.reason);
   }
 }
 
@@ -147,7 +148,6 @@ class SaslLogin extends Login {
   private scram: ScramServer | null = null;
   private user: User | undefined;
   private key: ApiKey | undefined;
-  private oauthFailed = false;
 
   constructor(engine: Engine, startup: StartupInfo, peer: PeerInfo) {
     super(engine, startup, peer);
@@ -161,7 +161,10 @@ class SaslLogin extends Login {
     if (mechanism !== null) return { done: false, data: Buffer.from(this.startScram(mechanism === SCRAM_PLUS).clientFirst(data.toString('utf8'))) };
     const { ok, serverFinal, matched } = this.scram!.clientFinal(data.toString('utf8'));
     this.checkLockout();
-    if (!ok) throw this.fail(this.key ? `wrong secret for API key ${this.key.keyId}` : this.user ? 'wrong password' : 'unknown user or no password');
+    if (!ok) {
+      if (this.key) throw this.fail('wrong_secret', `wrong secret for API key ${this.key.keyId}`);
+      throw this.user ? this.fail('wrong_password', 'wrong password') : this.fail('unknown_user', 'unknown user or no password');
+    }
     if (this.key) {
       try {
         this.principal = keyPrincipal(this.key, this.engine.catalog, this.engine.clock());
@@ -172,7 +175,7 @@ class SaslLogin extends Login {
     } else {
       const u = this.user!;
       // An expired password fails exactly like a wrong one (PostgreSQL's VALID UNTIL).
-      if (u.validUntil !== null && u.validUntil <= this.engine.clock()) throw this.fail('password expired (VALID UNTIL)');
+      if (u.validUntil !== null && u.validUntil <= this.engine.clock()) throw this.fail('expired', 'password expired (VALID UNTIL)');
       this.principal = passwordPrincipal(u, this.engine.catalog, this.engine.clock());
     }
     return { done: true, data: Buffer.from(serverFinal) };
@@ -207,28 +210,28 @@ class SaslLogin extends Login {
    */
   private async oauth(data: Buffer): Promise<SaslStep> {
     this.method = 'jwt';
-    if (this.oauthFailed) throw this.fail(this.failure ?? 'token refused');
+    if (this.failure) throw this.fail(this.failure.code, this.failure.reason);
     const text = data.toString('utf8');
     const m = /^[ny],[^,]*,\x01(.*)\x01\x01$/s.exec(text);
     const auth = m?.[1]?.split('\x01').find((kv) => kv.startsWith('auth='))?.slice(5) ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
-    if (!token) return this.oauthError('no bearer token (discovery request or malformed message)');
+    if (!token) return this.oauthError({ code: 'malformed', reason: 'no bearer token (discovery request or malformed message)' });
     try {
       this.principal = await tokenPrincipal(this.engine, token);
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
-      return this.oauthError(err.reason);
+      return this.oauthError(err);
     }
     const locked = this.engine.lockouts.locked(this.peer.address, this.startup.user);
     if (locked) return this.oauthError(locked);
     return { done: true, data: null };
   }
 
-  private failure: string | null = null;
+  /** Why the token was refused: the exchange ends with it at the client's next message. */
+  private failure: Refusal | null = null;
 
-  private oauthError(reason: string): SaslStep {
-    this.oauthFailed = true;
-    this.failure = reason;
+  private oauthError(failure: Refusal): SaslStep {
+    this.failure = { code: failure.code, reason: failure.reason };
     const body = { status: 'invalid_token', scope: 'openid' };
     return { done: false, data: Buffer.from(JSON.stringify(body)) };
   }
@@ -238,7 +241,7 @@ class SaslLogin extends Login {
     const now = this.engine.clock();
     if (p.method === 'api_key') {
       const key = view.apiKeyById(p.apiKeyId!);
-      if (!key) throw this.fail('API key dropped during the login');
+      if (!key) throw this.fail('other', 'API key dropped during the login');
       try {
         return keyPrincipal(key, view, now);
       } catch (err) {
@@ -247,9 +250,9 @@ class SaslLogin extends Login {
     }
     if (p.method === 'password') {
       const user = view.userById(p.user.id);
-      if (!user || user.verifier !== p.user.verifier) throw this.fail('user changed during the login');
+      if (!user || user.verifier !== p.user.verifier) throw this.fail('other', 'user changed during the login');
       if (!user.login) {
-        this.engine.recordLogin({ method: 'password', ok: false, reason: 'NOLOGIN', principal: user.name, address: this.peer.address, via: 'pgwire' });
+        this.engine.recordLogin({ method: 'password', ok: false, code: 'nologin', reason: 'NOLOGIN', principal: user.name, address: this.peer.address, via: 'pgwire' });
         throw notPermitted(user);
       }
       return passwordPrincipal(user, view, now);
@@ -271,7 +274,7 @@ class TokenPasswordLogin extends Login {
     super(engine, startup, peer);
     this.method = 'jwt';
     if (!tokenTransportAllowed(peer)) {
-      engine.recordLogin({ method: 'jwt', ok: false, reason: 'token as password over cleartext TCP', principal: startup.user, address: peer.address, via: 'pgwire' });
+      engine.recordLogin({ method: 'jwt', ok: false, code: 'other', reason: 'token as password over cleartext TCP', principal: startup.user, address: peer.address, via: 'pgwire' });
       throw new PgError('invalid_authorization_specification', 'a token may be sent as the password only over TLS or from this machine', {
         severity: 'FATAL',
         hint: 'Connect with sslmode=require, or use OAUTHBEARER.',
@@ -280,7 +283,7 @@ class TokenPasswordLogin extends Login {
   }
 
   async step(): Promise<SaslStep> {
-    throw this.fail('SASL response where a password was asked for');
+    throw this.fail('other', 'SASL response where a password was asked for');
   }
 
   override async password(text: string): Promise<void> {
@@ -294,6 +297,20 @@ class TokenPasswordLogin extends Login {
 }
 
 /**
+ * The code of a certificate that failed verification, from OpenSSL's verify code
+ * (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, UNABLE_TO_GET_ISSUER_CERT, ...): an
+ * expired certificate or CRL, a signature that does not check, an issuer not found; the
+ * rest (revoked, self-signed, untrusted, ...) is "other".
+ */
+function certificateRefusal(verifyCode: string | null): RefusalCode {
+  if (verifyCode === null) return 'other';
+  if (verifyCode.includes('EXPIRED')) return 'expired';
+  if (verifyCode.includes('SIGNATURE')) return 'signature';
+  if (verifyCode.includes('ISSUER')) return 'issuer';
+  return 'other';
+}
+
+/**
  * mTLS: a client certificate that fails verification (revoked, unknown CA, expired) ends
  * the login; a verified one logs in as the startup user when it maps to that user — by the
  * user's CERTIFICATE SUBJECT, or by CN = user name when so configured. A verified
@@ -301,10 +318,10 @@ class TokenPasswordLogin extends Login {
  */
 function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, mode: 'subject' | 'cn'): AuthExchange | null {
   const cert = peer.clientCert!;
-  const record = (ok: boolean, reason?: string) =>
-    engine.recordLogin({ method: 'certificate', ok, reason, principal: startup.user, address: peer.address, via: 'pgwire' });
+  const record = (code: RefusalCode, reason: string) =>
+    engine.recordLogin({ method: 'certificate', ok: false, code, reason, principal: startup.user, address: peer.address, via: 'pgwire' });
   if (!cert.verified) {
-    record(false, `client certificate "${cert.subject}" refused: ${cert.error ?? 'not verified'}`);
+    record(certificateRefusal(cert.error), `client certificate "${cert.subject}" refused: ${cert.error ?? 'not verified'}`);
     throw loginFailed(startup.user);
   }
   const user = engine.catalog.userByName(startup.user);
@@ -313,11 +330,11 @@ function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, 
   if (!user || !maps) return null;
   const locked = engine.lockouts.locked(peer.address, startup.user);
   if (locked) {
-    record(false, locked);
+    record(locked.code, locked.reason);
     throw loginFailed(startup.user);
   }
   if (user.validUntil !== null && user.validUntil <= engine.clock()) {
-    record(false, 'account expired (VALID UNTIL)');
+    record('expired', 'account expired (VALID UNTIL)');
     throw loginFailed(startup.user);
   }
   return {
@@ -333,7 +350,7 @@ function certificateLogin(engine: Engine, startup: StartupInfo, peer: PeerInfo, 
       const current = engine.catalog.userById(user.id);
       if (!current) throw loginFailed(startup.user);
       if (!current.login) {
-        record(false, 'NOLOGIN');
+        record('nologin', 'NOLOGIN');
         throw notPermitted(current);
       }
       const p = passwordPrincipal(current, engine.catalog, engine.clock());

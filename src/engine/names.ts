@@ -9,7 +9,7 @@ import { canSeeDatabase, canSeeServiceAccount, canSeeUser } from './privileges.j
 /** PostgreSQL's NAMEDATALEN - 1: longer names are refused, not silently truncated. */
 export const MAX_NAME = 63;
 
-/** Names beginning with these are the login names of API keys and JWT logins (SPEC §9). */
+/** Names beginning with these are the login names of API keys (`pcu_<key id>`) and token logins (`jwt:<provider>`). */
 const RESERVED_PREFIXES = ['pcu_', 'jwt:'];
 
 /** Every new object name: not empty, at most 63 characters. */
@@ -40,7 +40,7 @@ export function checkLoginName(kind: string, n: Name): void {
 }
 
 /**
- * The name spaces of SPEC §2, where no two names may look alike; `self` is the object
+ * The name spaces where no two names may look alike (LOOKALIKE_KEYS in the catalog); `self` is the object
  * being renamed (its own old name does not count).
  */
 export type NameSpace =
@@ -92,7 +92,7 @@ const WHERE: Record<NameSpace['kind'], string> = {
 };
 
 /**
- * Characters no name may hold (SPEC §2 "without control or format characters"): controls
+ * Characters no name may hold (no control or format characters): controls
  * (a newline or an escape sequence in SHOW output or a log line), format characters (a
  * zero-width joiner, a bidi override that reorders what follows), line and paragraph
  * separators, the other default-ignorable code points (no appearance at all), and code

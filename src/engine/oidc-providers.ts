@@ -36,7 +36,7 @@ const KEYS = [
 const bad = (message: string, position?: number, hint?: string) =>
   new PgError('invalid_parameter_value', message, { ...(position === undefined ? {} : { position }), ...(hint === undefined ? {} : { hint }) });
 
-/** SPEC §2: https only (http for loopback), no credentials or fragment in the URL. */
+/** A JWKS URL: https only (http for loopback), no credentials or fragment in the URL. */
 export function checkProviderUrl(key: string, text: string, position: number): string {
   let url: URL;
   try {
@@ -155,7 +155,7 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
   if (!next.audience) {
     throw bad('an OIDC provider needs an audience', undefined, "A token minted for another service must never get in; audience = '*' opts out explicitly.");
   }
-  // SPEC §2: a token never yields superuser.
+  // A token never yields superuser.
   if (next.maxRole === 'superuser') throw bad('max_role must be below superuser: a token never yields superuser');
   if (roleRank(next.defaultRole) > roleRank(next.maxRole)) {
     throw bad(`default_role ${next.defaultRole} is above max_role ${next.maxRole}`);
@@ -164,7 +164,7 @@ function applyOptions(p: OidcProvider, options: ProviderOption[], ctx: Statement
 }
 
 /**
- * A token is routed to the provider whose issuer and audience both match (SPEC §2), so two
+ * A token is routed to the provider whose issuer and audience both match (jwt.ts), so two
  * providers a token could both match would leave its tenant and role to name order: the
  * same issuer with the same audience, or with audience '*' on either side ('*' matches
  * every audience), is refused naming the other provider. Disabled providers count too, so

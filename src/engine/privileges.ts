@@ -4,7 +4,7 @@ import type { CatalogReader } from '../catalog/catalog.js';
 import { effectiveOf } from './effective.js';
 
 /**
- * The one privilege policy (SPEC §4). Every statement asks here; nothing else in the
+ * The one privilege policy. Every statement asks here; nothing else in the
  * engine decides who may do what.
  *
  * Users are managed by admin and above, inside their own tenant (a superuser: anywhere).
@@ -36,7 +36,7 @@ export type Action =
   | { kind: 'showLockouts' }
   | { kind: 'showAuditLog' }
   | { kind: 'manageOidcProvider'; statement: string }
-  /** RLS policies: whoever holds ADMIN on the database (SPEC §4: admin, on its databases). */
+  /** RLS policies: whoever holds ADMIN on the database (the admin role, on its databases). */
   | { kind: 'manageRlsPolicy'; database: Database; statement: string }
   /**
    * Creating, changing or dropping a service account, or its keys: admin and above, in
@@ -95,7 +95,7 @@ export function canSeeDatabase(actor: User, db: Database, view: CatalogReader, n
   return isSuper(actor) || (actor.tenantId === db.tenantId && accessibleDatabases(actor, view, now).includes(db.name));
 }
 
-/** Accessible databases (SPEC §2), by name, in the actor's tenant (see effectiveOf). */
+/** Accessible databases, by name, in the actor's tenant (see effectiveOf). */
 export function accessibleDatabases(actor: User, view: CatalogReader, now: number): string[] {
   return effectiveOf(actor, view, now).databases.map((d) => d.name);
 }
@@ -193,7 +193,7 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       needManager(actor, 'SHOW LOCKOUTS');
       return;
     case 'showAuditLog':
-      // A tenant_admin reads its own tenant's records (SPEC §4: the whole log is the superuser's).
+      // A tenant_admin reads its own tenant's records; the whole log is the superuser's.
       needRole(actor, 'tenant_admin', 'SHOW AUDIT LOG');
       return;
     case 'manageOidcProvider':
@@ -309,7 +309,7 @@ function manageable(actor: User, target: User, role: BuiltinRole, statement: str
 }
 
 /**
- * An API key narrows its owner, never widens it (SPEC §2): its role at most the owner's,
+ * An API key narrows its owner, never widens it: its role at most the owner's,
  * its databases among the owner's accessible ones, its scopes among the owner's granted
  * scopes (nobody mints a scope they were not given). Applies to superusers' keys too.
  */

@@ -21,7 +21,7 @@ function resolveCollection(on: CollectionRef, ctx: StatementContext): { db: Data
   return { db, collection: on.collection.value };
 }
 
-/** Every `$auth` reference must name a SPEC §5 variable (or `$auth.claims.<name>`). */
+/** Every `$auth` reference must name an AUTH_VARIABLES entry (or `$auth.claims.<name>`). */
 function checkAuthRefs(p: Predicate): void {
   for (const o of operands(p)) {
     if (o.kind !== 'auth') continue;
@@ -233,7 +233,7 @@ function render(p: Predicate, f: Form, parent = 0): string {
 const authValue = (auth: AuthValues, path: string[]): string | string[] | null =>
   path[0] === 'claims' ? (auth.claims[path[1] ?? ''] ?? null) : (auth[path[0] as keyof Omit<AuthValues, 'claims'>] ?? null);
 
-/** The portcullis form; with `auth`, $auth values are substituted (SPEC §5: missing → fails closed). */
+/** The portcullis form; with `auth`, $auth values are substituted (a missing one fails closed). */
 function portcullisForm(auth: AuthValues | null): Form {
   const f: Form = {
     policy(p) {

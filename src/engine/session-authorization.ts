@@ -9,7 +9,7 @@ import { principalFromClaims } from './jwt-principal.js';
 import { valueText } from './values.js';
 
 /**
- * SET SESSION AUTHORIZATION name | DEFAULT, RESET SESSION AUTHORIZATION (SPEC §9): a
+ * SET SESSION AUTHORIZATION name | DEFAULT, RESET SESSION AUTHORIZATION: a
  * superuser acts as another user, with that user's privileges and $auth.* variables.
  * As in PostgreSQL, what counts is the *session* user's privilege, so a superuser acting
  * as alice can still switch back or to someone else.

@@ -29,7 +29,7 @@ import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type P
 import type { AuditEntry } from '../audit/audit-record.js';
 import { refusal } from './data-plane-sql.js';
 
-/** SPEC §6: a credential used outside its databases. */
+/** A credential used outside its databases: 42501 DATABASE_NOT_AUTHORIZED. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
   return new PgError('insufficient_privilege', `DATABASE_NOT_AUTHORIZED: this credential does not reach database "${db}"`, {
     severity,
@@ -189,7 +189,7 @@ export class EngineSession implements QuerySession {
     if (this.login.apiKeyId === null) return this.login.user;
     const key = view.apiKeyById(this.login.apiKeyId);
     try {
-      if (!key) throw new CredentialRefused('the API key was dropped');
+      if (!key) throw new CredentialRefused('no_longer_exists', 'the API key was dropped');
       return keyPrincipal(key, view, now).user;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
@@ -240,7 +240,7 @@ export class EngineSession implements QuerySession {
     this.settings.setInternal('is_superuser', 'off');
   }
 
-  /** This session's $auth.* variables (SPEC §5): from the token principal, or from the user. */
+  /** This session's $auth.* variables: from the token principal, or from the user. */
   authValues(view: CatalogReader, now: number): AuthValues {
     const token = this.tokenPrincipal();
     if (token) return token.auth;

@@ -5,7 +5,7 @@ import { col, rowsResult } from './results.js';
 
 export const authColumns = [col('variable'), col('value')];
 
-/** SHOW AUTH: every `$auth.*` variable of this session, one row each, in SPEC §5 order. */
+/** SHOW AUTH: every `$auth.*` variable of this session, one row each, in AUTH_VARIABLES order. */
 export function runShowAuth(ctx: StatementContext): Execution {
   const values = ctx.session.authValues(ctx.view, ctx.now);
   const rows = AUTH_VARIABLES.map((v) => [`$auth.${v}`, authValueText(values[v])]);

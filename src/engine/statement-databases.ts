@@ -4,7 +4,7 @@ import type { Cmd } from './statement-context.js';
 /**
  * The databases a statement names (GRANT ... ON DATABASE, db.collection, WITH DATABASES,
  * FOR DATABASE ...), for credentials that reach only some databases: a statement that
- * names one outside an API key's set is refused before it runs (SPEC §6,
+ * names one outside an API key's set is refused before it runs (42501,
  * DATABASE_NOT_AUTHORIZED). A collection without a database means the session's own,
  * which was checked at login. Each statement's entry in the statement table (statements.ts)
  * says which of these readers applies, or `noDatabases`.

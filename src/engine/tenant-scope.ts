@@ -5,7 +5,7 @@ import { commandDone } from './results.js';
 import { resolveTenant } from './tenants.js';
 
 /**
- * SET TENANT t / RESET TENANT (SPEC §3): a superuser's names resolve in tenant t until reset,
+ * SET TENANT t / RESET TENANT: a superuser's names resolve in tenant t until reset,
  * so one migration file can set a tenant up end to end (CREATE TENANT acme; SET TENANT acme;
  * CREATE DATABASE ...; GRANT ... ON DATABASE ... TO ...). It is a session setting like any
  * SET: a ROLLBACK undoes it, and it lasts for the session otherwise. It changes where names

@@ -48,7 +48,7 @@ export async function createTenant(cmd: Cmd<'CreateTenant'>, ctx: StatementConte
   } else id = tx.allocateId();
   const now = ctx.now;
   tx.insert('tenants', { id, name: cmd.name.value, createdAt: now });
-  // SPEC §2: every tenant has a database named `default`.
+  // Every tenant has a database named `default`.
   tx.insert('databases', { id: tx.allocateId(), tenantId: id, name: DEFAULT_DATABASE, createdAt: now });
   return commandDone('CREATE TENANT');
 }

@@ -1,5 +1,5 @@
 /**
- * The one table of SQLSTATE codes portcullis emits (SPEC §6). A code outside this table
+ * The one table of SQLSTATE codes portcullis emits. A code outside this table
  * cannot be constructed, so no module invents a catch-all.
  */
 export const SqlState = {

@@ -12,7 +12,7 @@ import type { PeerInfo } from '../wire/handler.js';
 import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitPolicy } from './rate-limit.js';
 
 /**
- * The HTTP API of SPEC §1.3, on node:http: five routes and JSON both ways do not need a
+ * The HTTP API, on node:http: five routes and JSON both ways do not need a
  * framework, and node:http lets us bound every request (body size, header size, time)
  * ourselves. Every route that acts runs through the same engine sessions as pgwire.
  */
@@ -108,7 +108,7 @@ export class HttpApi {
   }
 
   /**
-   * The request's credential (SPEC §5 precedence: a JWT bearer before an API key), or 401
+   * The request's credential (a JWT bearer before an API key), or 401
    * for a missing or refused one — the same answer for every reason, which is recorded.
    */
   private async principalOf(req: http.IncomingMessage): Promise<Principal> {
@@ -134,12 +134,12 @@ export class HttpApi {
         this.engine.noteKeyUse(key.id, previous);
       }
       const locked = this.engine.lockouts.locked(peer.address, subject);
-      if (locked) throw new CredentialRefused(locked);
+      if (locked) throw new CredentialRefused(locked.code, locked.reason);
       await this.engine.recordLogin({ method, ok: true, principal: subject, tenant: p.user.tenantId, address: peer.address, via: 'http' });
       return p;
     } catch (err) {
       if (!(err instanceof CredentialRefused)) throw err;
-      this.engine.recordLogin({ method, ok: false, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
+      this.engine.recordLogin({ method, ok: false, code: err.code, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
       throw unauthorized();
     } finally {
       this.engine.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { method });

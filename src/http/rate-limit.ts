@@ -1,5 +1,5 @@
 /**
- * HTTP rate limits per principal (issue 7): fixed windows of a minute and an hour (defaults
+ * HTTP rate limits per principal: fixed windows of a minute and an hour (defaults
  * 1,000 and 10,000 requests), reported in X-RateLimit-Limit / -Remaining / -Reset (the
  * reset as Unix seconds, as GitHub's API does) and answered with 429 + Retry-After when a
  * window is used up.

@@ -70,7 +70,7 @@ export class Histogram {
   }
 }
 
-/** What the server counts (SPEC §1.3 /metrics). */
+/** What the server counts, as GET /metrics shows it. */
 export class Metrics {
   readonly logins = new Counter('portcullis_logins_total', 'Login attempts by method, outcome and (for failures) reason.');
   readonly statements = new Counter('portcullis_statements_total', 'Statements run, by kind and outcome.');

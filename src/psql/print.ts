@@ -5,7 +5,7 @@ import type { ResultSet } from '../client/connection.js';
  * psql's output, byte for byte, for what golden files contain: aligned tables with the
  * default border (fe_utils/print.c, print_aligned_text) and libpq's error and notice text
  * (fe-protocol3.c: pqBuildErrorMessage3 and reportErrorPosition). Checked against real psql
- * by test/cli/golden-psql.test.ts.
+ * by test/cli/golden.test.ts (the same fixtures through real psql).
  */
 
 export type Verbosity = 'default' | 'verbose' | 'terse' | 'sqlstate';

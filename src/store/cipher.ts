@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { readFileSync } from 'node:fs';
 
 /**
- * Encryption at rest (issue 7): AES-256-GCM over every record the data directory holds —
+ * Encryption at rest: AES-256-GCM over every record the data directory holds —
  * catalog log, snapshot, audit trail, JWKS cache. A record is sealed on its own:
  *
  *   sealed = 12-byte random nonce | ciphertext | 16-byte GCM tag

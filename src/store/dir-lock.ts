@@ -4,7 +4,7 @@ import path from 'node:path';
 export const LOCK_FILE = 'portcullis.pid';
 
 /**
- * One owner per data directory (SPEC §7): a lock file holding the owner's PID, created
+ * One owner per data directory: a lock file holding the owner's PID, created
  * exclusively. A lock left by a process that no longer exists (kill -9) is taken over with
  * a warning; a live owner is refused at once, by PID.
  */

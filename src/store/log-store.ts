@@ -80,7 +80,7 @@ const CHECK_ASIDE_AT = 64 * 1024 * 1024;
 /**
  * The embedded catalog: a snapshot and an append-only, checksummed log in the data
  * directory (formats in log-format.ts). A commit is written and fdatasync'ed before its
- * append resolves, so it is durable before its CommandComplete (SPEC §7). Group commit:
+ * append resolves, so it is durable before its CommandComplete. Group commit:
  * the commits of one event-loop turn are written as one batch at once, even while an
  * earlier batch flushes; the flusher's next fdatasync covers every batch written before it
  * started, and batches are acknowledged in log order.

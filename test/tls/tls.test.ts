@@ -126,11 +126,13 @@ describe('mTLS', () => {
   let mtls: RunningServer;
   let carol: { certFile: string; keyFile: string };
   let dave: { certFile: string; keyFile: string };
+  let eve: { certFile: string; keyFile: string };
   beforeAll(async () => {
     carol = makeClientCert(certs, 'carol');
     dave = makeClientCert(certs, 'dave');
-    const crl = makeCrl(certs, [dave.certFile]);
-    mtls = await startTestServer({ tls: { cert: certs.cert, key: certs.key, clientCa: certs.ca, crl } });
+    eve = makeClientCert(certs, 'expired_eve');
+    const crl = makeCrl(certs, [dave.certFile, eve.certFile]);
+    mtls = await startTestServer({ tls: { cert: certs.cert, key: certs.key, clientCa: certs.ca, crl }, httpPort: 0 });
     const admin = await client(mtls.port);
     await admin.query("CREATE USER carol CERTIFICATE SUBJECT 'CN=carol'; CREATE USER dave CERTIFICATE SUBJECT 'CN=dave'");
     await admin.end();
@@ -154,5 +156,24 @@ describe('mTLS', () => {
     // carol's certificate, startup user admin: the certificate is not admin's, so a password is asked for.
     const other = await psql(0, ['-At', '-c', 'SELECT current_user, $auth.method'], { conninfo: withCert('admin', carol) });
     expect(other).toMatchObject({ code: 0, stdout: 'admin|password\n' });
+  });
+
+  it('counts a refused certificate by its verification code, not by words in its subject', async () => {
+    const count = async (reason: string) => {
+      const text = await new Promise<string>((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: mtls.httpPort!, path: '/metrics', ca: certs.ca, servername: 'localhost', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      return Number(new RegExp(`^portcullis_logins_total\\{method="certificate",outcome="failure",reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const other = await count('other');
+    // Revoked (CERT_REVOKED): "other", although the subject says "expired".
+    const r = await psql(0, ['-At', '-c', 'SELECT 1'], { conninfo: withCert('expired_eve', eve), password: '' });
+    expect(r.code).toBe(2);
+    expect(await count('other')).toBe(other + 1);
+    expect(await count('expired')).toBe(0);
   });
 });
