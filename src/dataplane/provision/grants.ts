@@ -1,0 +1,98 @@
+/**
+ * Profile roles: created on first use, granted exactly their profile. NOLOGIN by default
+ * (a session reaches one by SET ROLE); with a password, LOGIN (an upstream session logs in
+ * as it: docs/data-plane.md, "login mode"). Never SUPERUSER, CREATEDB, CREATEROLE,
+ * REPLICATION or BYPASSRLS; NOINHERIT; a member of no role.
+ */
+import type { AdminSql } from '../types.js';
+import { createRoleIfMissing, withProvisionLock } from './lock.js';
+import { DATA_SCHEMA, PORTCULLIS_SCHEMA } from './names.js';
+import { serialSequences, tablesOf } from './objects.js';
+import { profileJson, profileRoleName, type Profile, type TablePrivilege } from './profile.js';
+import { qualified, quoteIdent, quoteLiteral } from './quote.js';
+
+export interface ProfileRoleOptions {
+  /** LOGIN with this password (login mode); absent: NOLOGIN. */
+  password?: string;
+}
+
+const ATTRIBUTES = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT';
+/**
+ * What ALTER ROLE may name without superuser: PostgreSQL refuses a non-superuser any
+ * mention of SUPERUSER, REPLICATION or BYPASSRLS in ALTER ROLE, even to turn them off; those
+ * three are checked instead (a role of that name holding one is not ours to use).
+ */
+const ALTER_ATTRIBUTES = 'NOCREATEDB NOCREATEROLE NOINHERIT';
+
+/**
+ * The statements that make `role`'s privileges exactly `profile` on the tables that exist
+ * now (names from the catalogs): everything revoked, then granted, in one implicit
+ * transaction so no session ever sees the role between the two.
+ */
+export function grantStatements(role: string, profile: Profile, tables: string[], sequences: { sequence: string; table: string }[]): string {
+  const r = quoteIdent(role);
+  const schema = quoteIdent(DATA_SCHEMA);
+  const out = [
+    `REVOKE ALL ON ALL TABLES IN SCHEMA ${schema} FROM ${r}`,
+    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${schema} FROM ${r}`,
+    `REVOKE ALL ON SCHEMA ${schema} FROM ${r}`,
+    `GRANT USAGE ON SCHEMA ${schema} TO ${r}`,
+    `GRANT USAGE ON SCHEMA ${quoteIdent(PORTCULLIS_SCHEMA)} TO ${r}`,
+  ];
+  if (profile.schema) out.push(`GRANT CREATE ON SCHEMA ${schema} TO ${r}`);
+  if (profile.all.length > 0) out.push(`GRANT ${profile.all.join(', ')} ON ALL TABLES IN SCHEMA ${schema} TO ${r}`);
+  // A serial column's default is nextval(): INSERT needs USAGE on its sequence.
+  if (profile.all.includes('INSERT')) out.push(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${r}`);
+  const exists = new Set(tables);
+  for (const [table, privs] of Object.entries(profile.tables)) {
+    if (!exists.has(table)) continue; // granted when the table is created (adoptNewObjects)
+    out.push(`GRANT ${privs.join(', ')} ON ${qualified(DATA_SCHEMA, table)} TO ${r}`);
+    if (privs.includes('INSERT') && !profile.all.includes('INSERT')) {
+      for (const s of sequences) if (s.table === table) out.push(`GRANT USAGE ON SEQUENCE ${qualified(DATA_SCHEMA, s.sequence)} TO ${r}`);
+    }
+  }
+  return out.map((s) => `${s};`).join('\n');
+}
+
+/** Applies grantStatements for one role against the tables that exist now. */
+export async function regrant(sql: AdminSql, role: string, profile: Profile): Promise<void> {
+  const tables = (await tablesOf(sql)).map((t) => t.name);
+  await sql.exec(grantStatements(role, profile, tables, await serialSequences(sql)));
+}
+
+/**
+ * Creates the role that carries `profile` in database `dbKey` if it is missing, and makes
+ * its attributes and grants exactly the profile's (idempotent; two sessions at once take
+ * turns on the provisioning lock, and a role created by another connection in between is
+ * taken as is). Returns the role's name.
+ */
+export async function ensureProfileRole(sql: AdminSql, dbKey: string, profile: Profile, opts: ProfileRoleOptions = {}): Promise<string> {
+  const role = profileRoleName(dbKey, profile);
+  const r = quoteIdent(role);
+  const login = opts.password === undefined ? 'NOLOGIN' : `LOGIN PASSWORD ${quoteLiteral(opts.password)}`;
+  await withProvisionLock(sql, async () => {
+    await createRoleIfMissing(sql, role, `CREATE ROLE ${r} ${ATTRIBUTES} ${login}`);
+    const [attrs] = await sql.query('SELECT (rolsuper OR rolreplication OR rolbypassrls)::text AS bad FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
+    if (attrs?.bad !== 'false') throw new Error(`role "${role}" is a superuser, replication or BYPASSRLS role: not a profile role portcullis may use`);
+    await sql.exec(
+      [
+        // Again on an existing role: a role of this name with other attributes is put right.
+        `ALTER ROLE ${r} ${ALTER_ATTRIBUTES} ${login}`,
+        // portcullis takes the role by SET ROLE (which needs membership) and moves what it
+        // owns (REASSIGN OWNED needs membership in both roles).
+        `GRANT ${r} TO CURRENT_USER`,
+        `COMMENT ON ROLE ${r} IS ${quoteLiteral(profileJson(profile))}`,
+      ]
+        .map((s) => `${s};`)
+        .join('\n'),
+    );
+    await regrant(sql, role, profile);
+  });
+  return role;
+}
+
+/** Every privilege a table gets from a profile (for tests and EXPLAIN-like displays). */
+export function privilegesOn(profile: Profile, table: string): TablePrivilege[] {
+  const s = new Set([...profile.all, ...(profile.tables[table] ?? [])]);
+  return (['SELECT', 'INSERT', 'UPDATE', 'DELETE'] as const).filter((p) => s.has(p));
+}
