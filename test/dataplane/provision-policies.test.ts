@@ -160,10 +160,15 @@ describe.each([
     const a = await plane.as(ADMIN, alice);
     await a.exec(`CREATE TABLE later (id serial PRIMARY KEY, owner text);
                   CREATE POLICY mine_all ON later USING (true);
-                  CREATE VIEW all_orders AS SELECT * FROM orders`);
+                  CREATE VIEW all_orders AS SELECT * FROM orders;
+                  CREATE RULE copy_out AS ON INSERT TO later DO ALSO INSERT INTO orders (owner) VALUES (NEW.owner)`);
+    // Only where PUBLIC kept the sql language (login mode) can a principal create a function.
+    if (plane.mode === 'login') await a.exec(`CREATE FUNCTION whoami() RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT current_user::text'`);
     await a.close();
     const adopted = await adoptNewObjects(plane.admin, plane.dbKey, all());
     expect(adopted.adopted).toEqual(['all_orders', 'later']);
+    // What would run as the owner role for others: a rule's actions, a definer function.
+    expect(adopted.neutralised).toEqual(['rule copy_out on later', ...(plane.mode === 'login' ? ['function whoami()'] : []), 'view all_orders']);
     expect(adopted.installed).toEqual(['mine']);
     expect(adopted.pending).toEqual([]);
     const [owners] = await plane.admin.query(`SELECT string_agg(DISTINCT pg_get_userbyid(relowner)::text, ',') AS o FROM pg_class WHERE relname IN ('later', 'all_orders')`);
@@ -176,8 +181,13 @@ describe.each([
     expect(await sqlState(b.exec(`INSERT INTO later (owner) VALUES ('alice')`))).toBe('42501');
     // The view alice created reads orders with the reader's policy, not as its owner.
     expect(await b.query('SELECT owner FROM all_orders')).toEqual([{ owner: 'bob' }]);
-    // And alice, having created them, no longer owns them.
+    if (plane.mode === 'login') expect(await b.query('SELECT whoami() AS u')).toEqual([{ u: profileRoleName(plane.dbKey, READWRITE) }]);
     await b.close();
+    // Granted the view alone, not its table: the view reads with the reader's privileges.
+    const viewOnly = await plane.as(canonicalProfile([], { all_orders: ['SELECT'] }, false), bob);
+    expect(await sqlState(viewOnly.query('SELECT owner FROM all_orders'))).toBe('42501');
+    await viewOnly.close();
+    // And alice, having created them, no longer owns them.
     const a2 = await plane.as(ADMIN, alice);
     expect(await sqlState(a2.exec('DROP VIEW all_orders'))).toBe('42501');
     expect(await sqlState(a2.exec('ALTER TABLE later DISABLE ROW LEVEL SECURITY'))).toBe('42501');
