@@ -117,12 +117,27 @@ describe.each([
     expect(await s.query('SELECT owner FROM orders ORDER BY id')).toEqual([{ owner: 'alice' }]);
     // Writing the store or replacing the function: refused on both planes.
     for (const a of attempts.slice(8, 11)) expect(codes[a]).toBe('42501');
+    // Files and programs of the server: superuser-only on both planes.
+    for (const a of [`COPY orders TO '/tmp/pcu-leak'`, `COPY orders FROM PROGRAM 'true'`, `SELECT pg_read_file('/etc/hostname')`, `SELECT lo_import('/etc/hostname')`]) {
+      expect([a, await sqlState(s.exec(a))]).toEqual([a, '42501']);
+    }
     if (plane.mode === 'set-role') {
       // PGlite: the role can run no code of its own and cannot set anything by function.
       for (const a of attempts.slice(1, 8)) expect(codes[a]).toBe('42501');
       expect(codes[attempts[11]!]).toBe('42501');
     }
     await s.close();
+  });
+
+  it('defaults a profile role sets for itself are gone at the next ensureProfileRole', async () => {
+    const s = await plane.as(READWRITE, alice);
+    await s.exec('ALTER ROLE CURRENT_USER SET statement_timeout = 1');
+    await s.close();
+    const role = profileRoleName(plane.dbKey, READWRITE);
+    const settings = () => plane.admin.query(`SELECT setconfig::text AS c FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = $1)`, [role]);
+    expect(await settings()).toEqual([{ c: '{statement_timeout=1}' }]);
+    await plane.as(READWRITE, alice).then((x) => x.close());
+    expect(await settings()).toEqual([]);
   });
 
   it('a readonly profile cannot write; a profile role cannot change RLS or policies', async () => {

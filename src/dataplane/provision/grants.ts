@@ -78,6 +78,10 @@ export async function ensureProfileRole(sql: AdminSql, dbKey: string, profile: P
       [
         // Again on an existing role: a role of this name with other attributes is put right.
         `ALTER ROLE ${r} ${ALTER_ATTRIBUTES} ${login}`,
+        // A role may set its own defaults (ALTER ROLE CURRENT_USER SET ...); a profile role is
+        // shared by every principal of the profile, so none keeps any (a login-mode session
+        // would start with them: a statement_timeout of 1 ms for everyone, say).
+        `ALTER ROLE ${r} RESET ALL`,
         // portcullis takes the role by SET ROLE (which needs membership) and moves what it
         // owns (REASSIGN OWNED needs membership in both roles).
         `GRANT ${r} TO CURRENT_USER`,

@@ -73,9 +73,8 @@ export async function storeAuthFor(sql: AdminSql, pid: number, login: string, au
 
 /**
  * Forgets stored values: one backend's (its connection closed), or, without a pid, those
- * of every backend that no longer exists (at start; pg_stat_activity lists the backends
- * of all roles to portcullis on PGlite and to a superuser, its own role's otherwise, so
- * on an upstream pass the pids the plane closed).
+ * of every backend that no longer exists (at start: pg_stat_activity lists the pid of
+ * every backend, whatever its role).
  */
 export async function clearAuth(sql: AdminSql, pid?: number): Promise<void> {
   const t = portcullisObject('session_auth');
