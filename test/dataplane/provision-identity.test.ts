@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RlsPolicy } from '../../src/catalog/model.js';
-import { adoptNewObjects, canonicalProfile, identitySql, installSchema, profileRoleName, storeAuthFor, syncDatabase } from '../../src/dataplane/provision/index.js';
+import { adoptNewObjects, canonicalProfile, ensureProfileRole, identitySql, installSchema, profileRoleName, storeAuthFor, syncDatabase } from '../../src/dataplane/provision/index.js';
 import { authOf, pglitePlane, postgresPlane, sqlState, type Plane } from '../support/provision-planes.js';
 
 const READWRITE = canonicalProfile(['SELECT', 'INSERT', 'UPDATE', 'DELETE'], {}, false);
@@ -187,6 +187,16 @@ describe.each([
   it('measures what a turn costs (printed, not asserted)', async () => {
     const role = profileRoleName(plane.dbKey, READWRITE);
     const n = 200;
+    const time = async (what: string, k: number, fn: () => Promise<unknown>) => {
+      const t0 = performance.now();
+      for (let i = 0; i < k; i++) await fn();
+      console.log(`[cost] ${plane.name}: ${what} ${((performance.now() - t0) / k).toFixed(3)} ms`);
+    };
+    const password = plane.mode === 'login' ? { password: 'test-profile-password' } : {};
+    await time('ensureProfileRole (role exists)', 20, () => ensureProfileRole(plane.admin, plane.dbKey, READWRITE, password));
+    await time('adoptNewObjects (nothing new)', 20, () => adoptNewObjects(plane.admin, plane.dbKey, [OWN, MINE]));
+    const desired = { dbKey: plane.dbKey, policies: [OWN, MINE], profiles: [READWRITE], ...(plane.mode === 'login' ? { passwords: { [role]: 'test-profile-password' } } : {}) };
+    await time('syncDatabase (nothing to change, one profile)', 10, () => syncDatabase(plane.admin, desired));
     if (plane.mode === 'set-role') {
       const sql = identitySql(role, alice);
       const t0 = performance.now();

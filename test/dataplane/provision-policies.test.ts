@@ -234,6 +234,19 @@ describe.each([
     await s.close();
   });
 
+  it.runIf(name === 'postgres')('a table portcullis cannot manage is reported, the others are still synced', async () => {
+    const server = (plane as Plane & { server: { connection(u?: string, p?: string, d?: string): object } }).server;
+    const pg = await import('pg');
+    const su = new pg.default.Client(server.connection(undefined, undefined, `pcu_${plane.dbKey}`));
+    await su.connect();
+    await su.query('CREATE TABLE theirs (id int, owner text)');
+    await su.end();
+    const THEIRS = policy('theirs', 'guarded', eq(col('owner'), auth('username')));
+    const r = await syncDatabase(plane.admin, desired([READWRITE, ADMIN], [...all(), THEIRS]));
+    expect(r.invalid).toEqual([{ table: 'theirs', policy: 'guarded', reason: 'table "theirs" is owned by "postgres", not by pcu_t1_d1_owner' }]);
+    expect(await rls('orders')).toEqual({ on: 'true', force: 'true', n: '1' });
+  });
+
   it.runIf(name === 'postgres')('two connections creating the same profile role at once both succeed', async () => {
     const other = await plane.secondAdmin!();
     const p = canonicalProfile(['SELECT'], { orders: ['INSERT'] }, false);

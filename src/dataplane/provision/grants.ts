@@ -25,38 +25,40 @@ const ATTRIBUTES = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRL
 const ALTER_ATTRIBUTES = 'NOCREATEDB NOCREATEROLE NOINHERIT';
 
 /**
- * The statements that make `role`'s privileges exactly `profile` on the tables that exist
- * now (names from the catalogs): everything revoked, then granted, in one implicit
- * transaction so no session ever sees the role between the two.
+ * The statements that make `role`'s privileges exactly `profile` on `tables` (those
+ * portcullis manages, names from the catalogs): everything revoked, then granted, in one
+ * implicit transaction so no session ever sees the role between the two. Table by table,
+ * not ON ALL TABLES IN SCHEMA: REVOKE on a table someone else owns is an error.
  */
 export function grantStatements(role: string, profile: Profile, tables: string[], sequences: { sequence: string; table: string }[]): string {
   const r = quoteIdent(role);
   const schema = quoteIdent(DATA_SCHEMA);
-  const out = [
-    `REVOKE ALL ON ALL TABLES IN SCHEMA ${schema} FROM ${r}`,
-    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${schema} FROM ${r}`,
-    `REVOKE ALL ON SCHEMA ${schema} FROM ${r}`,
-    `GRANT USAGE ON SCHEMA ${schema} TO ${r}`,
-    `GRANT USAGE ON SCHEMA ${quoteIdent(PORTCULLIS_SCHEMA)} TO ${r}`,
-  ];
+  const list = (names: string[]) => names.map((n) => qualified(DATA_SCHEMA, n)).join(', ');
+  const out: string[] = [];
+  if (tables.length > 0) out.push(`REVOKE ALL ON TABLE ${list(tables)} FROM ${r}`);
+  if (sequences.length > 0) out.push(`REVOKE ALL ON SEQUENCE ${list(sequences.map((s) => s.sequence))} FROM ${r}`);
+  out.push(`REVOKE ALL ON SCHEMA ${schema} FROM ${r}`, `GRANT USAGE ON SCHEMA ${schema} TO ${r}`, `GRANT USAGE ON SCHEMA ${quoteIdent(PORTCULLIS_SCHEMA)} TO ${r}`);
   if (profile.schema) out.push(`GRANT CREATE ON SCHEMA ${schema} TO ${r}`);
-  if (profile.all.length > 0) out.push(`GRANT ${profile.all.join(', ')} ON ALL TABLES IN SCHEMA ${schema} TO ${r}`);
-  // A serial column's default is nextval(): INSERT needs USAGE on its sequence.
-  if (profile.all.includes('INSERT')) out.push(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${r}`);
-  const exists = new Set(tables);
-  for (const [table, privs] of Object.entries(profile.tables)) {
-    if (!exists.has(table)) continue; // granted when the table is created (adoptNewObjects)
-    out.push(`GRANT ${privs.join(', ')} ON ${qualified(DATA_SCHEMA, table)} TO ${r}`);
-    if (privs.includes('INSERT') && !profile.all.includes('INSERT')) {
-      for (const s of sequences) if (s.table === table) out.push(`GRANT USAGE ON SEQUENCE ${qualified(DATA_SCHEMA, s.sequence)} TO ${r}`);
-    }
+  // Tables with the same privileges in one GRANT.
+  const byPrivileges = new Map<string, string[]>();
+  const inserting = new Set<string>();
+  for (const t of tables) {
+    const privs = privilegesOn(profile, t);
+    if (privs.length === 0) continue;
+    const key = privs.join(', ');
+    byPrivileges.set(key, [...(byPrivileges.get(key) ?? []), t]);
+    if (privs.includes('INSERT')) inserting.add(t);
   }
+  for (const [privs, ts] of byPrivileges) out.push(`GRANT ${privs} ON TABLE ${list(ts)} TO ${r}`);
+  // A serial column's default is nextval(): INSERT needs USAGE on its sequence.
+  const seqs = sequences.filter((s) => inserting.has(s.table)).map((s) => s.sequence);
+  if (seqs.length > 0) out.push(`GRANT USAGE ON SEQUENCE ${list(seqs)} TO ${r}`);
   return out.map((s) => `${s};`).join('\n');
 }
 
 /** Applies grantStatements for one role against the tables that exist now. */
 export async function regrant(sql: AdminSql, role: string, profile: Profile): Promise<void> {
-  const tables = (await tablesOf(sql)).map((t) => t.name);
+  const tables = (await tablesOf(sql)).filter((t) => t.managed).map((t) => t.name);
   await sql.exec(grantStatements(role, profile, tables, await serialSequences(sql)));
 }
 

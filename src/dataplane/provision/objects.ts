@@ -16,19 +16,22 @@ export interface TableInfo {
   owner: string;
   rowSecurity: boolean;
   forceRowSecurity: boolean;
+  /** portcullis has its owner's privileges (the owner role's, a profile role's, its own): it can grant on it and manage its policies. */
+  managed: boolean;
 }
 
 /** Relations of the data schema that privileges and policies apply to. */
 export async function tablesOf(sql: AdminSql): Promise<TableInfo[]> {
   const rows = await sql.query(
     `SELECT c.relname::text AS name, c.relkind::text AS kind, pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
-            c.relrowsecurity::text AS rls, c.relforcerowsecurity::text AS force
+            c.relrowsecurity::text AS rls, c.relforcerowsecurity::text AS force,
+            pg_catalog.pg_has_role(c.relowner, 'USAGE')::text AS managed
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
       ORDER BY c.relname`,
     [DATA_SCHEMA],
   );
-  return rows.map((r) => ({ name: r.name!, kind: r.kind!, owner: r.owner!, rowSecurity: r.rls === 'true', forceRowSecurity: r.force === 'true' }));
+  return rows.map((r) => ({ name: r.name!, kind: r.kind!, owner: r.owner!, rowSecurity: r.rls === 'true', forceRowSecurity: r.force === 'true', managed: r.managed === 'true' }));
 }
 
 /** Sequences of the data schema that a serial column of `table` draws from (INSERT needs USAGE on them). */
@@ -40,7 +43,7 @@ export async function serialSequences(sql: AdminSql): Promise<{ sequence: string
        JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
        JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
-        AND d.deptype = 'a' AND n.nspname = $1
+        AND d.deptype = 'a' AND n.nspname = $1 AND pg_catalog.pg_has_role(s.relowner, 'USAGE')
       ORDER BY 1`,
     [DATA_SCHEMA],
   );

@@ -74,7 +74,23 @@ export async function syncDatabase(sql: AdminSql, desired: DesiredState): Promis
     }
     for (const t of tables) {
       if (t.kind !== 'r' && t.kind !== 'p') continue;
-      const r = await syncTable(sql, t, byTable.get(t.name) ?? []);
+      const wantedHere = byTable.get(t.name) ?? [];
+      if (!t.managed) {
+        // Someone else's table (created outside portcullis): not portcullis's to change;
+        // a catalog policy for it cannot be installed, and says so.
+        for (const p of wantedHere) result.invalid.push({ table: t.name, policy: p.name, reason: `table "${t.name}" is owned by "${t.owner}", not by ${ownerRoleName(dbKey)}` });
+        continue;
+      }
+      let r;
+      try {
+        r = await syncTable(sql, t, byTable.get(t.name) ?? []);
+      } catch (err) {
+        // A table portcullis cannot manage (someone else's, outside the owner role): the
+        // others are still brought in line; this one is reported, policy by policy.
+        const reason = `table "${t.name}" owned by "${t.owner}": ${(err as Error).message}`;
+        for (const p of byTable.get(t.name) ?? [{ name: '*' }]) result.invalid.push({ table: t.name, policy: p.name, reason });
+        continue;
+      }
       result.policiesInstalled.push(...r.installed.map((n) => `${t.name}.${n}`));
       result.policiesDropped.push(...r.dropped.map((n) => `${t.name}.${n}`));
       result.invalid.push(...r.invalid.map((i) => ({ table: t.name, ...i })));
