@@ -195,6 +195,33 @@ describe.each([
     await a2.close();
   });
 
+  it('a grant on a collection that does not exist yet applies when the table is created', async () => {
+    const gadgetsOnly = canonicalProfile([], { gadgets: ['SELECT', 'INSERT'] }, false);
+    await ensureProfileRole(plane.admin, plane.dbKey, gadgetsOnly, plane.mode === 'login' ? { password: 'test-profile-password' } : {});
+    const a = await plane.as(ADMIN, alice);
+    await a.exec('CREATE TABLE gadgets (id serial PRIMARY KEY, name text)');
+    await a.close();
+    await adoptNewObjects(plane.admin, plane.dbKey, all());
+    const g = await plane.as(gadgetsOnly, bob);
+    // INSERT draws from the serial's sequence: USAGE on it comes with INSERT on the table.
+    await g.exec(`INSERT INTO gadgets (name) VALUES ('lamp')`);
+    expect(await g.query('SELECT id::text, name FROM gadgets')).toEqual([{ id: '1', name: 'lamp' }]);
+    expect(await sqlState(g.exec(`UPDATE gadgets SET name = 'x'`))).toBe('42501');
+    expect(await sqlState(g.query('SELECT * FROM orders'))).toBe('42501');
+    await g.close();
+  });
+
+  it.runIf(name === 'postgres')('values written for another login of the same pid read as nothing', async () => {
+    const s = await plane.as(READWRITE, alice);
+    const [me] = await s.query('SELECT pg_backend_pid()::text AS pid');
+    expect(await s.query(`SELECT portcullis.auth('username') AS u`)).toEqual([{ u: 'alice' }]);
+    const { storeAuthFor } = await import('../../src/dataplane/provision/index.js');
+    await storeAuthFor(plane.admin, Number(me!.pid), 'someone_else', alice);
+    expect(await s.query(`SELECT portcullis.auth('username') AS u`)).toEqual([{ u: null }]);
+    expect(await s.query('SELECT owner FROM orders')).toEqual([]);
+    await s.close();
+  });
+
   it('an expired grant is another profile, so another role', async () => {
     const NOW = Date.UTC(2026, 0, 1);
     const c = new Catalog();
