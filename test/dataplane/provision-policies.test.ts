@@ -150,7 +150,15 @@ describe.each([
   });
 
   it('EXPLAIN RLS text: the SQL installed, or null while the table does not exist', async () => {
-    expect(await installedPolicySql(plane.admin, OWN)).toMatch(/^CREATE POLICY "own" ON "public"."orders" AS PERMISSIVE FOR ALL TO PUBLIC USING \(.*\);$/);
+    expect(await installedPolicySql(plane.admin, OWN)).toBe(
+      `CREATE POLICY "own" ON "public"."orders" AS PERMISSIVE FOR ALL TO PUBLIC USING (((( SELECT portcullis.auth('username'::text) AS auth) IS NOT NULL) AND (owner = ( SELECT portcullis.auth('username'::text) AS auth))));`,
+    );
+    const write = await installedPolicySql(plane.admin, POSTS_WRITE);
+    expect(write!.split('\n').map((l) => l.slice(0, l.indexOf(' USING') > 0 ? l.indexOf(' USING') : l.indexOf(' WITH')))).toEqual([
+      'CREATE POLICY "authors write/insert" ON "public"."posts" AS PERMISSIVE FOR INSERT TO PUBLIC',
+      'CREATE POLICY "authors write/update" ON "public"."posts" AS PERMISSIVE FOR UPDATE TO PUBLIC',
+      'CREATE POLICY "authors write/delete" ON "public"."posts" AS PERMISSIVE FOR DELETE TO PUBLIC',
+    ]);
     expect(await installedPolicySql(plane.admin, LATER)).toBeNull();
   });
 
@@ -193,6 +201,23 @@ describe.each([
     expect(await sqlState(a2.exec('ALTER TABLE later DISABLE ROW LEVEL SECURITY'))).toBe('42501');
     expect(await a2.query('SELECT owner FROM later')).toEqual([]);
     await a2.close();
+  });
+
+  it('a predicate PostgreSQL refuses (json has no =) installs as false, reported, and stays put', async () => {
+    const a = await plane.as(ADMIN, alice);
+    await a.exec(`CREATE TABLE blobs (id serial PRIMARY KEY, data json); INSERT INTO blobs (data) VALUES ('"alice"')`);
+    await a.close();
+    const WEIRD = policy('blobs', 'weird', eq(col('data'), auth('username')), 'read');
+    const r = await syncDatabase(plane.admin, desired([READWRITE, ADMIN], [...all(), WEIRD]));
+    expect(r.invalid).toEqual([{ table: 'blobs', policy: 'weird', reason: expect.stringMatching(/^PostgreSQL refused it: operator does not exist: json = json/) }]);
+    expect(await installedPolicySql(plane.admin, WEIRD)).toBe('CREATE POLICY "weird" ON "public"."blobs" AS PERMISSIVE FOR SELECT TO PUBLIC USING (false);');
+    expect(await rls('blobs')).toEqual({ on: 'true', force: 'true', n: '1' });
+    const again = await syncDatabase(plane.admin, desired([READWRITE, ADMIN], [...all(), WEIRD]));
+    expect(again).toMatchObject({ policiesInstalled: [], policiesDropped: [] });
+    const s = await plane.as(READWRITE, alice);
+    expect(await s.query('SELECT id FROM blobs')).toEqual([]);
+    await s.close();
+    await syncDatabase(plane.admin, desired([READWRITE, ADMIN]));
   });
 
   it('a grant on a collection that does not exist yet applies when the table is created', async () => {
