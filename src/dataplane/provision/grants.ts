@@ -4,6 +4,7 @@
  * as it: docs/data-plane.md, "login mode"). Never SUPERUSER, CREATEDB, CREATEROLE,
  * REPLICATION or BYPASSRLS; NOINHERIT; a member of no role.
  */
+import { formatVerifier, looksLikeVerifier, makeVerifier } from '../../auth/verifier.js';
 import type { AdminSql } from '../types.js';
 import { createRoleIfMissing, withProvisionLock } from './lock.js';
 import { DATA_SCHEMA, PORTCULLIS_SCHEMA } from './names.js';
@@ -12,7 +13,7 @@ import { profileJson, profileRoleName, type Profile, type TablePrivilege } from 
 import { qualified, quoteIdent, quoteLiteral } from './quote.js';
 
 export interface ProfileRoleOptions {
-  /** LOGIN with this password (login mode); absent: NOLOGIN. */
+  /** LOGIN with this password, or SCRAM-SHA-256 verifier (login mode); absent: NOLOGIN. Sessions then log in with SCRAM (pg_hba: scram-sha-256). */
   password?: string;
 }
 
@@ -71,7 +72,10 @@ export async function regrant(sql: AdminSql, role: string, profile: Profile): Pr
 export async function ensureProfileRole(sql: AdminSql, dbKey: string, profile: Profile, opts: ProfileRoleOptions = {}): Promise<string> {
   const role = profileRoleName(dbKey, profile);
   const r = quoteIdent(role);
-  const login = opts.password === undefined ? 'NOLOGIN' : `LOGIN PASSWORD ${quoteLiteral(opts.password)}`;
+  // The password goes as a SCRAM verifier, never as itself: ALTER ROLE's text can reach the
+  // server's log (log_statement) and pg_stat_activity.
+  const secret = opts.password === undefined ? null : looksLikeVerifier(opts.password) ? opts.password : formatVerifier(await makeVerifier(opts.password));
+  const login = secret === null ? 'NOLOGIN' : `LOGIN PASSWORD ${quoteLiteral(secret)}`;
   await withProvisionLock(sql, async () => {
     await createRoleIfMissing(sql, role, `CREATE ROLE ${r} ${ATTRIBUTES} ${login}`);
     const [attrs] = await sql.query('SELECT (rolsuper OR rolreplication OR rolbypassrls)::text AS bad FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
