@@ -222,6 +222,28 @@ describe.each([
     }
   });
 
+  it.runIf(_name === 'postgres')('set-role mode holds on an upstream where portcullis is a superuser (the lock-down takes)', async () => {
+    const server = (plane as Plane & { server: { query(sql: string): Promise<unknown>; connection(u?: string, p?: string, d?: string): object } }).server;
+    await server.query('CREATE DATABASE pcu_t1_d2');
+    const { default: pg } = await import('pg');
+    const { pgAdminSql } = await import('../support/admin-sql.js');
+    const c = new pg.Client(server.connection(undefined, undefined, 'pcu_t1_d2'));
+    await c.connect();
+    try {
+      const sql = pgAdminSql(c);
+      const report = await installSchema(sql, 't1_d2');
+      expect({ superuser: report.superuser, exposed: report.exposed }).toEqual({ superuser: true, exposed: [] });
+      const role = await ensureProfileRole(sql, 't1_d2', READWRITE);
+      await sql.exec(identitySql(role, alice));
+      for (const a of [`DO $$ BEGIN EXECUTE 'RESET ROLE'; END $$`, `SELECT set_config('role', 'postgres', false)`, `UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'`]) {
+        expect([a, await sqlState(sql.exec(a))]).toEqual([a, '42501']);
+      }
+      expect(await sql.query(`SELECT current_user::text AS u, portcullis.auth('username') AS n`)).toEqual([{ u: role, n: 'alice' }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it.runIf(_name === 'postgres')('set-role mode without superuser does not hold: why login mode exists', async () => {
     const s = await plane.setRoleSession!(READWRITE, alice);
     await s.exec(`DO $$ BEGIN EXECUTE 'RESET ROLE'; END $$`);
