@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
-import type { ApiKey } from '../catalog/model.js';
+import type { ApiKey, Mutation } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
 import type { Store } from '../store/store.js';
@@ -139,8 +139,20 @@ export class Engine {
    * audit records (one per statement that changed something) are written alongside, and the
    * commit is acknowledged only once both are durable.
    */
-  commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
-    return tx.dirty ? this.commits.commit(tx.mutations, audit) : Promise.resolve();
+  async commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
+    if (!tx.dirty) return;
+    await this.commits.commit(tx.mutations, audit);
+    for (const follow of this.followers) await follow(tx.mutations);
+  }
+
+  /**
+   * What must follow a session's commit before it is acknowledged (the data plane brought
+   * in line with the catalog). A follower's failure is its own to handle: the commit stands.
+   */
+  private readonly followers: ((mutations: readonly Mutation[]) => Promise<void>)[] = [];
+
+  followCommits(follow: (mutations: readonly Mutation[]) => Promise<void>): void {
+    this.followers.push(follow);
   }
 
   /** Writes the catalog as a snapshot and starts the log again behind it. */
