@@ -112,6 +112,17 @@ REVOKE UPDATE ON pg_catalog.pg_settings FROM PUBLIC;
 REVOKE CREATE ON SCHEMA ${quoteIdent(DATA_SCHEMA)} FROM PUBLIC;
 `;
 
+/**
+ * The lock-down as a PostgreSQL superuser runs it once, in template1 (so every database
+ * portcullis creates inherits it), for an upstream where portcullis's own role is not a
+ * superuser: only a superuser can take PUBLIC's rights on languages and pg_catalog
+ * functions away. portcullis's role keeps the languages for its own functions.
+ */
+export function superuserLockdownSql(portcullisRole: string): string {
+  const r = quoteIdent(portcullisRole);
+  return `${LOCKDOWN_SQL}GRANT USAGE ON LANGUAGE plpgsql TO ${r};\nGRANT USAGE ON LANGUAGE sql TO ${r};\n`;
+}
+
 /** What PUBLIC still holds of what the lock-down takes away. */
 const EXPOSED_SQL = `
 SELECT 'language ' || l.lanname AS what FROM pg_catalog.pg_language l
