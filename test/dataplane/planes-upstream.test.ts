@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { chownSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
@@ -32,10 +34,16 @@ function giveToPostgres(dir: string): void {
 
 beforeAll(async () => {
   certs = makeCerts();
+  // One method per role, SCRAM for everyone else.
+  const hba = path.join(certs.dir, 'pg_hba.conf');
+  writeFileSync(
+    hba,
+    ['host all pcu_trust 127.0.0.1/32 trust', 'host all pcu_md5 127.0.0.1/32 md5', 'host all pcu_clear 127.0.0.1/32 password', 'host all all 127.0.0.1/32 scram-sha-256', 'local all all scram-sha-256', ''].join('\n'),
+  );
   giveToPostgres(certs.dir);
   chmodSync(certs.keyFile, 0o600);
   chmodSync(certs.dir, 0o755);
-  pgsrv = await startPostgres({ settings: { ssl: 'on', ssl_cert_file: certs.certFile, ssl_key_file: certs.keyFile } });
+  pgsrv = await startPostgres({ settings: { ssl: 'on', ssl_cert_file: certs.certFile, ssl_key_file: certs.keyFile, hba_file: path.join(certs.dir, 'pg_hba.conf') } });
   await pgsrv.query("CREATE ROLE pcu_gate LOGIN CREATEDB CREATEROLE PASSWORD 'gate secret'");
   url = `postgres://pcu_gate:gate%20secret@127.0.0.1:${pgsrv.port}/postgres?sslmode=disable`;
   plane = new UpstreamPlane(url);
@@ -77,13 +85,52 @@ describe('upstream plane: connections', () => {
     } finally {
       conn.close();
     }
-    // The certificate names localhost and 127.0.0.1, not this name: verify-full refuses it,
-    // require (without a root certificate) takes it.
-    const wrongName = parsePgUrl(`postgres://pcu_gate:gate%20secret@127.0.0.2:${pgsrv.port}/postgres?sslmode=verify-full&sslrootcert=${certs.caFile}`);
-    await expect(PgRawConnection.connect(wrongName)).rejects.toThrow(/TLS|ECONNREFUSED/);
+    // require without a root certificate: encrypted, not verified.
     const required = await PgRawConnection.connect(parsePgUrl(`postgres://pcu_gate:gate%20secret@127.0.0.1:${pgsrv.port}/postgres?sslmode=require`));
     expect(required.tls).toBe(true);
     required.close();
+    // Another CA: verify-ca refuses the chain.
+    const otherCa = makeCerts('other');
+    try {
+      const wrongCa = parsePgUrl(`postgres://pcu_gate:gate%20secret@127.0.0.1:${pgsrv.port}/postgres?sslmode=verify-ca&sslrootcert=${otherCa.caFile}`);
+      await expect(PgRawConnection.connect(wrongCa)).rejects.toThrow(/TLS \(sslmode=verify-ca\)/);
+    } finally {
+      rmSync(otherCa.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('verify-full checks the host name, verify-ca only the chain', async () => {
+    // This machine's own name, when it resolves to 127.0.0.1: the certificate does not name it.
+    const name = os.hostname();
+    const resolved = await lookup(name, { family: 4 }).catch(() => null);
+    if (name === 'localhost' || resolved?.address !== '127.0.0.1') {
+      console.log(`skipped: ${name} does not resolve to 127.0.0.1`);
+      return;
+    }
+    const at = (mode: string) => parsePgUrl(`postgres://pcu_gate:gate%20secret@${name}:${pgsrv.port}/postgres?sslmode=${mode}&sslrootcert=${certs.caFile}`);
+    await expect(PgRawConnection.connect(at('verify-full'))).rejects.toThrow(/TLS \(sslmode=verify-full\).*(altnames|name)/i);
+    const ca = await PgRawConnection.connect(at('verify-ca'));
+    expect(ca.tls).toBe(true);
+    ca.close();
+  });
+
+  it('sslmode=disable stays in the clear; trust, md5 and cleartext password logins work too', async () => {
+    await pgsrv.query("CREATE ROLE pcu_trust LOGIN; CREATE ROLE pcu_clear LOGIN PASSWORD 'clear pw'; SET password_encryption = 'md5'; CREATE ROLE pcu_md5 LOGIN PASSWORD 'md5 pw'");
+    const who = async (u: string) => {
+      const conn = await PgRawConnection.connect(parsePgUrl(`postgres://${u}@127.0.0.1:${pgsrv.port}/postgres?sslmode=disable`));
+      try {
+        expect(conn.tls).toBe(false);
+        return (await conn.admin().query('SELECT current_user AS u'))[0]!.u;
+      } finally {
+        conn.close();
+      }
+    };
+    expect(await who('pcu_trust')).toBe('pcu_trust');
+    expect(await who('pcu_clear:clear%20pw')).toBe('pcu_clear');
+    expect(await who('pcu_md5:md5%20pw')).toBe('pcu_md5');
+    await expect(who('pcu_md5:wrong')).rejects.toMatchObject({ code: '28P01' });
+    // With no password in the URL, a server that asks for one gets a clear refusal.
+    await expect(who('pcu_md5')).rejects.toThrow(/asks a password for pcu_md5/);
   });
 });
 
