@@ -156,6 +156,9 @@ export class EmbeddedPlane implements DataPlane {
     return [...this.instances.values()].filter((i) => i.pg !== null).length;
   }
 
+  /** Milliseconds making the template took (initdb), 0 when it existed already: for figures and tests. */
+  templateMs = 0;
+
   /** Milliseconds the last open of `db`'s instance took (0 when not open): for figures and tests. */
   openTime(db: PlaneDatabase): number {
     return this.instances.get(planeDatabaseName(db))?.openedMs ?? 0;
@@ -280,6 +283,7 @@ export class EmbeddedPlane implements DataPlane {
   private templateData(): Promise<string | Uint8Array> {
     this.template ??= (async () => {
       const { PGlite } = await loadPglite();
+      const started = performance.now();
       if (this.root) {
         const dir = path.join(this.root, '.template');
         if (existsSync(path.join(dir, 'PG_VERSION'))) return dir;
@@ -290,6 +294,7 @@ export class EmbeddedPlane implements DataPlane {
           await pg.close();
           rmSync(dir, { recursive: true, force: true });
           renameSync(work, dir);
+          this.templateMs = performance.now() - started;
         } catch (err) {
           rmSync(work, { recursive: true, force: true });
           throw err;
@@ -301,6 +306,7 @@ export class EmbeddedPlane implements DataPlane {
       const pg = await PGlite.create();
       const tar = new Uint8Array(await (await pg.dumpDataDir('none')).arrayBuffer());
       await pg.close();
+      this.templateMs = performance.now() - started;
       try {
         mkdirSync(this.cacheDir, { recursive: true });
         const work = `${file}.${randomBytes(4).toString('hex')}`;
