@@ -49,6 +49,16 @@ export interface EmbeddedPlaneOptions {
 
 const DEFAULT_IDLE_CLOSE_MS = 10 * 60_000;
 
+/**
+ * Settings a client must not set on the embedded plane: when one of these timeouts fires
+ * (a FATAL in PostgreSQL), PGlite's next call never returns and the instance hangs with
+ * every session waiting for it. The lease cannot see a SET inside SQL; the forwarder's
+ * parser refuses SET / RESET / SET LOCAL of these names (set_config is not executable by
+ * principals). `statement_timeout` is harmless there, and has no effect: a query in PGlite
+ * cannot be interrupted.
+ */
+export const EMBEDDED_FORBIDDEN_SETTINGS: readonly string[] = ['idle_in_transaction_session_timeout', 'idle_session_timeout', 'transaction_timeout'];
+
 const require = createRequire(import.meta.url);
 
 function pgliteVersion(): string {
