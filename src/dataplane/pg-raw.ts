@@ -159,6 +159,9 @@ function connectTcp(t: PgTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: t.host, port: t.port });
     s.setNoDelay(true);
+    // Session connections sit idle between a client's statements; keepalives notice a peer
+    // that vanished without a FIN (and keep middleboxes from dropping the connection).
+    s.setKeepAlive(true, 60_000);
     const fail = (e: Error) => {
       s.destroy();
       reject(new UpstreamError(`upstream ${t.host}:${t.port}: ${e.message}`));
