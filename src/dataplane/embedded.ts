@@ -412,6 +412,11 @@ class EmbeddedLease implements Lease {
     return this.queue.next();
   }
 
+  /** PGlite runs a statement to its end: there is nothing to interrupt. */
+  cancel(): Promise<void> {
+    return Promise.resolve();
+  }
+
   release(broken = false): void {
     if (this.released) return;
     this.released = true;

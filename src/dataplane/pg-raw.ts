@@ -198,6 +198,22 @@ function startTls(t: PgTarget, socket: net.Socket): Promise<tls.TLSSocket> {
   });
 }
 
+/** The SSLRequest exchange as the sslmode says: the socket to speak PostgreSQL on (TLS or the plain one). */
+async function negotiateTls(t: PgTarget, plain: net.Socket): Promise<Socket> {
+  if (t.sslmode === 'disable' || t.sslmode === 'allow') return plain;
+  const reader = new StartupReader(plain);
+  plain.write(serialize.requestSsl());
+  const answer = await reader.byte();
+  const rest = reader.detach();
+  if (rest.length) throw new UpstreamError('upstream sent data after its SSL answer (possible man-in-the-middle)');
+  if (answer === 0x53 /* S */) return startTls(t, plain);
+  if (answer === 0x4e /* N */) {
+    if (t.sslmode !== 'prefer') throw new UpstreamError(`upstream ${t.host}:${t.port} does not accept TLS (sslmode=${t.sslmode})`);
+    return plain;
+  }
+  throw new UpstreamError(`upstream ${t.host}:${t.port} answered the SSL request with ${answer}: not PostgreSQL?`);
+}
+
 function errorText(m: BackendMessage): { code: string | null; text: string } {
   const e = m as unknown as { code?: string; message?: string };
   return { code: e.code ?? null, text: e.message ?? 'error' };
@@ -217,6 +233,7 @@ export class PgRawConnection {
   private ended = false;
 
   private constructor(
+    private readonly target: PgTarget,
     private readonly socket: Socket,
     rest: Buffer,
     info: { processId: number; secretKey: number; parameters: Map<string, string>; tls: boolean },
@@ -253,24 +270,9 @@ export class PgRawConnection {
   }
 
   private static async start(t: PgTarget, plain: net.Socket, database: string, options: Record<string, string>, swap: (s: Socket) => void): Promise<PgRawConnection> {
-    let socket: Socket = plain;
-    let usesTls = false;
-    if (t.sslmode !== 'disable' && t.sslmode !== 'allow') {
-      const reader = new StartupReader(plain);
-      plain.write(serialize.requestSsl());
-      const answer = await reader.byte();
-      const rest = reader.detach();
-      if (rest.length) throw new UpstreamError('upstream sent data after its SSL answer (possible man-in-the-middle)');
-      if (answer === 0x53 /* S */) {
-        socket = await startTls(t, plain);
-        swap(socket);
-        usesTls = true;
-      } else if (answer === 0x4e /* N */) {
-        if (t.sslmode !== 'prefer') throw new UpstreamError(`upstream ${t.host}:${t.port} does not accept TLS (sslmode=${t.sslmode})`);
-      } else {
-        throw new UpstreamError(`upstream ${t.host}:${t.port} answered the SSL request with ${answer}: not PostgreSQL?`);
-      }
-    }
+    const socket = await negotiateTls(t, plain);
+    swap(socket);
+    const usesTls = socket !== plain;
     const reader = new StartupReader(socket);
     socket.write(serialize.startup({ user: t.user, database, client_encoding: 'UTF8', ...options }));
     const needPassword = () => {
@@ -327,7 +329,7 @@ export class PgRawConnection {
         }
         case 'readyForQuery': {
           const rest = reader.detach();
-          return new PgRawConnection(socket, rest, { processId, secretKey, parameters, tls: usesTls });
+          return new PgRawConnection(t, socket, rest, { processId, secretKey, parameters, tls: usesTls });
         }
         default:
           throw new UpstreamError(`upstream sent ${m.name} during startup`);
@@ -368,6 +370,27 @@ export class PgRawConnection {
   /** AdminSql on this connection (between client messages only). */
   admin(): AdminSql {
     return adminOver((frames) => this.exchange(frames));
+  }
+
+  /**
+   * Asks the server to cancel what this connection is running (a CancelRequest on a new
+   * connection, encrypted as the URL says). The statement ends with 57014 on this
+   * connection, if it was still running; nothing else happens to it.
+   */
+  async cancel(): Promise<void> {
+    const plain = await connectTcp(this.target);
+    let socket: Socket = plain;
+    try {
+      socket = await negotiateTls(this.target, plain);
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.once('error', () => resolve());
+        socket.end(serialize.cancel(this.processId, this.secretKey));
+      });
+    } finally {
+      socket.destroy();
+      plain.destroy();
+    }
   }
 
   /** Terminate and close. */

@@ -198,6 +198,10 @@ class UpstreamLease implements Lease {
     return this.conn.next();
   }
 
+  cancel(): Promise<void> {
+    return this.conn.cancel();
+  }
+
   release(broken = false): void {
     if (this.released) return;
     this.released = true;

@@ -244,6 +244,23 @@ describe('upstream plane: sessions and failures', () => {
     }
   });
 
+  it('cancel() ends the running statement with 57014 and the connection goes on', async () => {
+    const lease = await plane.lease(db, {});
+    try {
+      lease.write(serialize.query('SELECT pg_sleep(60)'));
+      // A cancel only interrupts a statement that runs: wait until the server says it does.
+      for (;;) {
+        const rows = await pgsrv.query("SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(60)'");
+        if (rows.length > 0) break;
+      }
+      await lease.cancel();
+      expect(summary(await untilReady(lease))).toEqual(['rowDescription', 'error 57014', 'ready I']);
+      expect(await simple(lease, 'SELECT 1')).toEqual(['rowDescription', 'row ["1"]', 'complete SELECT 1', 'ready I']);
+    } finally {
+      lease.release();
+    }
+  }, 20_000);
+
   it('dropDatabase drops it, closing portcullis\'s own connections to it', async () => {
     const other: PlaneDatabase = { tenantId: 2, databaseId: 7, tenantName: 'acme', databaseName: 'x' };
     await plane.ensureDatabase(other);
