@@ -21,7 +21,10 @@ export interface PlaneDatabase {
   databaseName: string;
 }
 
-/** SQL run as portcullis's own identity in one database (provisioning, not client SQL). */
+/**
+ * SQL run as portcullis's own identity in one database (provisioning, not client SQL).
+ * PostgreSQL's errors reject with an error whose `code` is the SQLSTATE (AdminSqlError).
+ */
 export interface AdminSql {
   /** One or more statements, simple protocol, no results wanted. */
   exec(sql: string): Promise<void>;
@@ -48,6 +51,12 @@ export interface Lease {
   readonly fresh: boolean;
   /** Runs portcullis's own SQL on this same connection, between the client's messages. */
   readonly admin: AdminSql;
+  /**
+   * Asks the data plane to cancel the statement running on this connection (a client's
+   * CancelRequest). Upstream: PostgreSQL's CancelRequest, the statement ends with 57014.
+   * Embedded: nothing happens (a statement in PGlite cannot be interrupted).
+   */
+  cancel(): Promise<void>;
   /** Gives the connection back; `broken` closes it instead (after a protocol failure). */
   release(broken?: boolean): void;
 }
