@@ -1,0 +1,374 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import type { PGlite } from '@electric-sql/pglite';
+import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
+import { planeDatabaseName } from './names.js';
+import { FifoMutex } from './mutex.js';
+import { FrameQueue } from './frame-queue.js';
+import { adminOver, readyStatus, splitFrames } from './frames.js';
+import { serialize } from 'pg-protocol';
+
+/**
+ * The embedded data plane: one PGlite instance (PostgreSQL compiled to WASM, a single
+ * connection) per portcullis database, opened on first use, kept under
+ * `<dataDir>/plane/<planeDatabaseName>` or in memory.
+ *
+ * - Start-up: nothing is opened until a database is used, so the server listens at once.
+ * - New databases start from a prepared template instead of initdb (about 4-6 s here): a
+ *   data directory `<dataDir>/plane/.template` copied with the file system on disk, a
+ *   tarball (PGlite's `dumpDataDir`) in a cache directory in memory. The template is made
+ *   once, by the first database that needs it.
+ * - Turns: the instance's single connection is held by one lease at a time (a FIFO
+ *   mutex); `withAdmin` takes a turn like any lease. A lease is `fresh` when the previous
+ *   turn belonged to another session or to portcullis itself, or the instance was just
+ *   opened.
+ * - Inside the instance the session is always the superuser `postgres` (PGlite cannot log
+ *   in as anyone else); the identity a client's SQL runs under is set by the holder of the
+ *   lease (SET ROLE) and defended by the forwarder and the provisioned database.
+ */
+
+export interface EmbeddedPlaneOptions {
+  /** The server's data directory (instances live under `<dataDir>/plane/`); ignored with `memory`. */
+  dataDir?: string;
+  /** Keep every database in memory (`--memory`, `--deterministic`): nothing under the data directory. */
+  memory?: boolean;
+  /** Where the in-memory template tarball is cached (default: the OS temporary directory). */
+  cacheDir?: string;
+}
+
+const require = createRequire(import.meta.url);
+
+function pgliteVersion(): string {
+  try {
+    const main = require.resolve('@electric-sql/pglite');
+    const pkg = JSON.parse(readFileSync(path.join(path.dirname(main), '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Frontend message types a lease passes to PGlite; anything else (startup, Terminate, ...) is a protocol failure. */
+const FRONTEND_TYPES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S', 'Q', 'F', 'd', 'c', 'f'].map((c) => c.charCodeAt(0)));
+/** Extended-protocol messages: after one of them, the connection expects a Sync. */
+const EXTENDED_TYPES = new Set(['P', 'B', 'D', 'E', 'C', 'H'].map((c) => c.charCodeAt(0)));
+
+let pgliteModule: Promise<typeof import('@electric-sql/pglite')> | null = null;
+function loadPglite(): Promise<typeof import('@electric-sql/pglite')> {
+  pgliteModule ??= import('@electric-sql/pglite');
+  return pgliteModule;
+}
+
+/** Who held a turn last: a session key, or portcullis itself. */
+const ADMIN = Symbol('portcullis');
+
+interface Instance {
+  readonly name: string;
+  readonly mutex: FifoMutex;
+  pg: PGlite | null;
+  opening: Promise<PGlite> | null;
+  /** The session that held the last turn (ADMIN for withAdmin); null right after opening. */
+  lastHolder: object | symbol | null;
+  /** Times, for figures and tests. */
+  openedMs: number;
+}
+
+export class EmbeddedPlane implements DataPlane {
+  readonly kind = 'embedded' as const;
+  private readonly instances = new Map<string, Instance>();
+  private readonly root: string | null;
+  private readonly memory: boolean;
+  private readonly cacheDir: string;
+  private template: Promise<string | Uint8Array> | null = null;
+  private closed = false;
+
+  constructor(opts: EmbeddedPlaneOptions) {
+    this.memory = opts.memory === true;
+    if (!this.memory && !opts.dataDir) throw new Error('embedded data plane: a data directory is needed unless in memory');
+    this.root = this.memory ? null : path.join(opts.dataDir!, 'plane');
+    this.cacheDir = opts.cacheDir ?? os.tmpdir();
+  }
+
+  /** Milliseconds the last open of `db`'s instance took (0 when not open): for figures and tests. */
+  openTime(db: PlaneDatabase): number {
+    return this.instances.get(planeDatabaseName(db))?.openedMs ?? 0;
+  }
+
+  async ensureDatabase(db: PlaneDatabase): Promise<void> {
+    await this.open(this.instance(db));
+  }
+
+  async dropDatabase(db: PlaneDatabase): Promise<void> {
+    const name = planeDatabaseName(db);
+    const inst = this.instances.get(name);
+    if (inst) {
+      const release = await inst.mutex.acquire();
+      try {
+        await this.shut(inst);
+        this.instances.delete(name);
+      } finally {
+        release();
+      }
+    }
+    if (this.root) rmSync(path.join(this.root, name), { recursive: true, force: true });
+  }
+
+  async withAdmin<T>(db: PlaneDatabase, fn: (sql: AdminSql) => Promise<T>): Promise<T> {
+    const inst = this.instance(db);
+    const release = await inst.mutex.acquire();
+    try {
+      const pg = await this.open(inst);
+      inst.lastHolder = ADMIN;
+      const admin = adminOver((frames) => this.exchange(inst, pg, frames));
+      // Portcullis's own identity, whatever the last turn left set.
+      await admin.exec('RESET ROLE');
+      return await fn(admin);
+    } finally {
+      release();
+    }
+  }
+
+  async lease(db: PlaneDatabase, session: object): Promise<Lease> {
+    if (this.closed) throw new Error('embedded data plane is closed');
+    const inst = this.instance(db);
+    const release = await inst.mutex.acquire();
+    let pg: PGlite;
+    try {
+      pg = await this.open(inst);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const fresh = inst.lastHolder !== session;
+    inst.lastHolder = session;
+    return new EmbeddedLease(this, inst, pg, fresh, release);
+  }
+
+  endSession(_session: object): void {
+    // No connection belongs to a session on this plane; the next turn of another session is fresh anyway.
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const inst of [...this.instances.values()]) {
+      const release = await inst.mutex.acquire();
+      try {
+        await this.shut(inst);
+      } finally {
+        release();
+      }
+    }
+    this.instances.clear();
+  }
+
+  private instance(db: PlaneDatabase): Instance {
+    const name = planeDatabaseName(db);
+    let inst = this.instances.get(name);
+    if (!inst) {
+      inst = { name, mutex: new FifoMutex(), pg: null, opening: null, lastHolder: null, openedMs: 0 };
+      this.instances.set(name, inst);
+    }
+    return inst;
+  }
+
+  /** The instance's PGlite, opened (and created from the template) on first use. */
+  private open(inst: Instance): Promise<PGlite> {
+    if (this.closed) return Promise.reject(new Error('embedded data plane is closed'));
+    if (inst.pg && !inst.pg.closed) return Promise.resolve(inst.pg);
+    inst.opening ??= (async () => {
+      const started = performance.now();
+      const { PGlite } = await loadPglite();
+      const template = await this.templateData();
+      let pg: PGlite;
+      if (typeof template === 'string') {
+        const dir = path.join(this.root!, inst.name);
+        if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+          // Copied aside and renamed into place: a crash mid-copy leaves no half database.
+          const work = `${dir}.creating-${randomBytes(4).toString('hex')}`;
+          cpSync(template, work, { recursive: true });
+          rmSync(dir, { recursive: true, force: true });
+          renameSync(work, dir);
+        }
+        pg = await PGlite.create({ dataDir: dir });
+      } else {
+        pg = await PGlite.create({ loadDataDir: new Blob([template]) });
+      }
+      inst.pg = pg;
+      inst.lastHolder = null;
+      inst.openedMs = performance.now() - started;
+      return pg;
+    })().finally(() => {
+      inst.opening = null;
+    });
+    return inst.opening;
+  }
+
+  /**
+   * The template: a directory path on disk, tarball bytes in memory. Made once by running
+   * initdb in a throwaway instance, built aside and renamed into place.
+   */
+  private templateData(): Promise<string | Uint8Array> {
+    this.template ??= (async () => {
+      const { PGlite } = await loadPglite();
+      if (this.root) {
+        const dir = path.join(this.root, '.template');
+        if (existsSync(path.join(dir, 'PG_VERSION'))) return dir;
+        mkdirSync(this.root, { recursive: true });
+        const work = `${dir}.building-${randomBytes(4).toString('hex')}`;
+        try {
+          const pg = await PGlite.create({ dataDir: work });
+          await pg.close();
+          rmSync(dir, { recursive: true, force: true });
+          renameSync(work, dir);
+        } catch (err) {
+          rmSync(work, { recursive: true, force: true });
+          throw err;
+        }
+        return dir;
+      }
+      const file = path.join(this.cacheDir, `portcullis-pglite-template-${pgliteVersion()}.tar`);
+      if (existsSync(file)) return new Uint8Array(readFileSync(file));
+      const pg = await PGlite.create();
+      const tar = new Uint8Array(await (await pg.dumpDataDir('none')).arrayBuffer());
+      await pg.close();
+      try {
+        mkdirSync(this.cacheDir, { recursive: true });
+        const work = `${file}.${randomBytes(4).toString('hex')}`;
+        writeFileSync(work, tar);
+        renameSync(work, file);
+      } catch {
+        // The cache is an optimisation: without it the next process runs initdb again.
+      }
+      return tar;
+    })();
+    this.template.catch(() => (this.template = null));
+    return this.template;
+  }
+
+  /** Runs frames on the instance and returns its backend frames; a failure closes the instance. */
+  async exchange(inst: Instance, pg: PGlite, frames: Uint8Array): Promise<Uint8Array[]> {
+    let out: Uint8Array;
+    try {
+      out = await pg.execProtocolRaw(frames);
+    } catch (err) {
+      // PGlite exits on a FATAL error (its single backend is gone): open it again next time.
+      await this.broken(inst);
+      throw new Error(`embedded data plane: the instance for ${inst.name} failed: ${(err as Error).message ?? String(err)}`);
+    }
+    const { frames: msgs, rest } = splitFrames(out);
+    if (rest.length > 0) {
+      await this.broken(inst);
+      throw new Error(`embedded data plane: ${inst.name} answered with an incomplete message`);
+    }
+    return msgs;
+  }
+
+  /** Forgets a failed instance; the next lease opens it again from its data directory. */
+  async broken(inst: Instance): Promise<void> {
+    const pg = inst.pg;
+    inst.pg = null;
+    inst.lastHolder = null;
+    if (pg && !pg.closed) await pg.close().catch(() => undefined);
+  }
+
+  private async shut(inst: Instance): Promise<void> {
+    if (inst.opening) await inst.opening.catch(() => undefined);
+    const pg = inst.pg;
+    inst.pg = null;
+    if (pg && !pg.closed) await pg.close().catch(() => undefined);
+  }
+}
+
+/** One turn on an instance's single connection. */
+class EmbeddedLease implements Lease {
+  readonly fresh: boolean;
+  readonly admin: AdminSql;
+  private readonly queue = new FrameQueue();
+  /** Frames run strictly in order, one PGlite call at a time. */
+  private chain: Promise<void> = Promise.resolve();
+  /** 'I', 'T' or 'E' from the last ReadyForQuery. */
+  private status: 'I' | 'T' | 'E' = 'I';
+  /** Extended-protocol messages were sent since the last Sync. */
+  private unsynced = false;
+  private released = false;
+
+  constructor(
+    private readonly plane: EmbeddedPlane,
+    private readonly inst: Instance,
+    private readonly pg: PGlite,
+    fresh: boolean,
+    private readonly unlock: () => void,
+  ) {
+    this.fresh = fresh;
+    this.admin = adminOver((frames) => this.run(frames, false));
+  }
+
+  write(frames: Uint8Array): void {
+    if (this.released) throw new Error('data plane lease already released');
+    const { frames: msgs, rest } = splitFrames(frames);
+    const bad = rest.length > 0 ? 'an incomplete message' : msgs.find((m) => !FRONTEND_TYPES.has(m[0]!));
+    if (bad !== undefined) {
+      const what = typeof bad === 'string' ? bad : `message type ${JSON.stringify(String.fromCharCode(bad[0]!))}`;
+      this.queue.fail(new Error(`data plane lease: refused to forward ${what}`));
+      return;
+    }
+    for (const m of msgs) {
+      if (EXTENDED_TYPES.has(m[0]!)) this.unsynced = true;
+      else if (m[0] === 0x53 /* S */) this.unsynced = false;
+    }
+    void this.run(frames, true).catch(() => undefined);
+  }
+
+  next(): Promise<Uint8Array> {
+    return this.queue.next();
+  }
+
+  release(broken = false): void {
+    if (this.released) return;
+    this.released = true;
+    const finish = async () => {
+      await this.chain.catch(() => undefined);
+      if (broken || this.queue.failed) {
+        await this.plane.broken(this.inst);
+        return;
+      }
+      // A turn ends idle: a holder that leaves mid-pipeline or inside a transaction (its
+      // client went away) is ended here, so the next session never inherits it.
+      try {
+        if (this.unsynced) await this.plane.exchange(this.inst, this.pg, serialize.sync());
+        if (this.status !== 'I') await this.plane.exchange(this.inst, this.pg, serialize.query('ROLLBACK'));
+      } catch {
+        // exchange() already closed the instance.
+      }
+    };
+    void finish().finally(this.unlock);
+  }
+
+  /** Runs frames in order after those already written; client frames go to the queue. */
+  private run(frames: Uint8Array, client: boolean): Promise<Uint8Array[]> {
+    const result = this.chain.then(async () => {
+      if (this.queue.failed) throw this.queue.failed;
+      let msgs: Uint8Array[];
+      try {
+        msgs = await this.plane.exchange(this.inst, this.pg, frames);
+      } catch (err) {
+        this.queue.fail(err as Error);
+        throw err;
+      }
+      for (const m of msgs) {
+        const s = readyStatus(m);
+        if (s) this.status = s;
+        if (client) this.queue.push(m);
+      }
+      return msgs;
+    });
+    this.chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
