@@ -8,7 +8,9 @@ import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
 import { planeDatabaseName } from './names.js';
 import { FifoMutex } from './mutex.js';
 import { FrameQueue } from './frame-queue.js';
-import { adminOver, readyStatus, splitFrames } from './frames.js';
+import { adminOver, decodeBackend, readyStatus, splitFrames } from './frames.js';
+import { copyFromStdin, copyInResponse, errorResponse, sqlParser } from './copy-in.js';
+import { SqlState } from '../errors/sqlstate.js';
 import { serialize } from 'pg-protocol';
 
 /**
@@ -53,6 +55,23 @@ function pgliteVersion(): string {
 
 /** Frontend message types a lease passes to PGlite; anything else (startup, Terminate, ...) is a protocol failure. */
 const FRONTEND_TYPES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S', 'Q', 'F', 'd', 'c', 'f'].map((c) => c.charCodeAt(0)));
+/**
+ * PostgreSQL's limit on the length of these messages (PQ_SMALL_MESSAGE_LIMIT): a longer one
+ * is a lost connection to PostgreSQL, and PGlite loops forever on it instead of exiting.
+ */
+const SMALL_TYPES = new Set(['C', 'D', 'E', 'H', 'S'].map((c) => c.charCodeAt(0)));
+const SMALL_MESSAGE_LIMIT = 10_000;
+
+/** Why a lease will not pass these frames to PGlite, or null when it will. */
+function refusedFrame(msgs: Uint8Array[]): string | null {
+  for (const m of msgs) {
+    const type = JSON.stringify(String.fromCharCode(m[0]!));
+    if (!FRONTEND_TYPES.has(m[0]!)) return `message type ${type}`;
+    if (SMALL_TYPES.has(m[0]!) && m.length - 1 > SMALL_MESSAGE_LIMIT) return `a ${type} message of ${m.length - 1} bytes`;
+  }
+  return null;
+}
+
 /** Extended-protocol messages: after one of them, the connection expects a Sync. */
 const EXTENDED_TYPES = new Set(['P', 'B', 'D', 'E', 'C', 'H'].map((c) => c.charCodeAt(0)));
 
@@ -293,6 +312,10 @@ class EmbeddedLease implements Lease {
   private status: 'I' | 'T' | 'E' = 'I';
   /** Extended-protocol messages were sent since the last Sync. */
   private unsynced = false;
+  /** A COPY FROM STDIN Query and the copy messages after it, kept until CopyDone/CopyFail. */
+  private copyIn: Uint8Array[] | null = null;
+  /** After an error this lease reported itself in the extended protocol: messages are dropped until Sync. */
+  private discarding = false;
   private released = false;
 
   constructor(
@@ -303,23 +326,19 @@ class EmbeddedLease implements Lease {
     private readonly unlock: () => void,
   ) {
     this.fresh = fresh;
-    this.admin = adminOver((frames) => this.run(frames, false));
+    // In order with the client's frames already written.
+    this.admin = adminOver((frames) => this.enqueue(() => this.exchange(frames)));
   }
 
   write(frames: Uint8Array): void {
     if (this.released) throw new Error('data plane lease already released');
     const { frames: msgs, rest } = splitFrames(frames);
-    const bad = rest.length > 0 ? 'an incomplete message' : msgs.find((m) => !FRONTEND_TYPES.has(m[0]!));
-    if (bad !== undefined) {
-      const what = typeof bad === 'string' ? bad : `message type ${JSON.stringify(String.fromCharCode(bad[0]!))}`;
-      this.queue.fail(new Error(`data plane lease: refused to forward ${what}`));
+    const bad = rest.length > 0 ? 'an incomplete message' : refusedFrame(msgs);
+    if (bad !== null) {
+      this.queue.fail(new Error(`data plane lease: refused to forward ${bad}`));
       return;
     }
-    for (const m of msgs) {
-      if (EXTENDED_TYPES.has(m[0]!)) this.unsynced = true;
-      else if (m[0] === 0x53 /* S */) this.unsynced = false;
-    }
-    void this.run(frames, true).catch(() => undefined);
+    this.enqueue(() => this.forward(msgs));
   }
 
   next(): Promise<Uint8Array> {
@@ -329,8 +348,9 @@ class EmbeddedLease implements Lease {
   release(broken = false): void {
     if (this.released) return;
     this.released = true;
+    this.copyIn = null;
     const finish = async () => {
-      await this.chain.catch(() => undefined);
+      await this.chain;
       if (broken || this.queue.failed) {
         await this.plane.broken(this.inst);
         return;
@@ -338,8 +358,8 @@ class EmbeddedLease implements Lease {
       // A turn ends idle: a holder that leaves mid-pipeline or inside a transaction (its
       // client went away) is ended here, so the next session never inherits it.
       try {
-        if (this.unsynced) await this.plane.exchange(this.inst, this.pg, serialize.sync());
-        if (this.status !== 'I') await this.plane.exchange(this.inst, this.pg, serialize.query('ROLLBACK'));
+        if (this.unsynced) await this.exchange(serialize.sync());
+        if (this.status !== 'I') await this.exchange(serialize.query('ROLLBACK'));
       } catch {
         // exchange() already closed the instance.
       }
@@ -347,28 +367,111 @@ class EmbeddedLease implements Lease {
     void finish().finally(this.unlock);
   }
 
-  /** Runs frames in order after those already written; client frames go to the queue. */
-  private run(frames: Uint8Array, client: boolean): Promise<Uint8Array[]> {
-    const result = this.chain.then(async () => {
-      if (this.queue.failed) throw this.queue.failed;
-      let msgs: Uint8Array[];
-      try {
-        msgs = await this.plane.exchange(this.inst, this.pg, frames);
-      } catch (err) {
-        this.queue.fail(err as Error);
-        throw err;
-      }
-      for (const m of msgs) {
-        const s = readyStatus(m);
-        if (s) this.status = s;
-        if (client) this.queue.push(m);
-      }
-      return msgs;
-    });
+  private enqueue<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(step);
     this.chain = result.then(
       () => undefined,
-      () => undefined,
+      (err: Error) => this.queue.fail(err),
     );
     return result;
   }
+
+  /** One PGlite call; tracks the transaction status from its ReadyForQuery. */
+  private async exchange(frames: Uint8Array): Promise<Uint8Array[]> {
+    const msgs = await this.plane.exchange(this.inst, this.pg, frames);
+    for (const m of msgs) {
+      const s = readyStatus(m);
+      if (s) this.status = s;
+    }
+    return msgs;
+  }
+
+  private deliver(msgs: Uint8Array[]): void {
+    for (const m of msgs) this.queue.push(m);
+  }
+
+  /**
+   * The client's messages, in order. Runs of ordinary messages go to PGlite together; a
+   * COPY FROM STDIN Query waits for its data (see copy-in.ts); a Parse of one is refused.
+   */
+  private async forward(msgs: Uint8Array[]): Promise<void> {
+    if (this.queue.failed) throw this.queue.failed;
+    let run: Uint8Array[] = [];
+    const flush = async () => {
+      if (run.length === 0) return;
+      const frames = Buffer.concat(run);
+      run = [];
+      this.deliver(await this.exchange(frames));
+    };
+    for (const m of msgs) {
+      const type = m[0]!;
+      if (this.copyIn) {
+        this.copyIn.push(m);
+        // Flush and Sync are ignored by PostgreSQL during COPY; anything else ends it.
+        if (type === COPY_DATA || type === SYNC || type === FLUSH) continue;
+        await flush();
+        const frames = Buffer.concat(this.copyIn);
+        this.copyIn = null;
+        const out = await this.exchange(frames);
+        // The CopyInResponse was answered already.
+        const at = out.findIndex((f) => f[0] === COPY_IN_RESPONSE);
+        if (at >= 0) out.splice(at, 1);
+        this.deliver(out);
+        continue;
+      }
+      if (this.discarding) {
+        if (type !== SYNC) continue;
+        this.discarding = false;
+      }
+      if (EXTENDED_TYPES.has(type)) this.unsynced = true;
+      else if (type === SYNC) this.unsynced = false;
+      if ((type === QUERY || type === PARSE) && this.status !== 'E') {
+        const text = queryText(m, type === PARSE);
+        if (text.toLowerCase().includes('copy')) {
+          const copies = copyFromStdin(await sqlParser(), text);
+          if (copies.length > 0) {
+            await flush();
+            if (type === PARSE) {
+              // PGlite cannot take the data of an extended-protocol COPY in the same call
+              // as its Execute here; refused like any failed Parse (the rest until Sync is dropped).
+              this.queue.push(errorResponse(SqlState.feature_not_supported, 'COPY FROM STDIN through the extended query protocol is not supported by the embedded data plane; send it as a simple query'));
+              this.discarding = true;
+              continue;
+            }
+            const first = copies[0]!;
+            this.queue.push(copyInResponse(first.columns ?? (await this.columnCount(first.table)), first.binary));
+            this.copyIn = [m];
+            continue;
+          }
+        }
+      }
+      run.push(m);
+    }
+    await flush();
+  }
+
+  /** How many columns COPY of a whole table reads (0 when it cannot be told: PostgreSQL reports the error). */
+  private async columnCount(table: string): Promise<number> {
+    const literal = `'${table.replace(/'/g, "''")}'`;
+    const sql = `SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass(${literal}) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`;
+    const out = decodeBackend(await this.exchange(serialize.query(sql)));
+    const row = out.find((m) => m.name === 'dataRow') as unknown as { fields: (string | null)[] } | undefined;
+    return Number(row?.fields[0] ?? 0);
+  }
+}
+
+const QUERY = 0x51; // Q
+const PARSE = 0x50; // P
+const SYNC = 0x53; // S
+const FLUSH = 0x48; // H
+const COPY_DATA = 0x64; // d
+const COPY_IN_RESPONSE = 0x47; // G
+
+/** The SQL text of a Query ('Q' + length + text\0) or a Parse ('P' + length + name\0 + text\0 ...). */
+function queryText(frame: Uint8Array, parse: boolean): string {
+  const b = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  let at = 5;
+  if (parse) at = b.indexOf(0, at) + 1;
+  const end = b.indexOf(0, at);
+  return b.toString('utf8', at, end < 0 ? b.length : end);
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedPlane } from '../../src/dataplane/embedded.js';
 import type { PlaneDatabase } from '../../src/dataplane/types.js';
-import { extended, serialize, simple, summary, untilReady } from './planes-support.js';
+import { decode, extended, serialize, simple, summary, untilReady } from './planes-support.js';
 
 /**
  * The embedded plane through its leases: raw protocol frames in, PostgreSQL's answers out,
@@ -66,5 +66,114 @@ describe('embedded plane', () => {
       { id: '2', v: 'b', n: '42' },
     ]);
     await expect(plane.withAdmin(db, (sql) => sql.exec('SELECT * FROM missing'))).rejects.toMatchObject({ code: '42P01' });
+  });
+});
+
+describe('embedded plane: COPY', () => {
+  it('COPY FROM STDIN takes rows sent in later writes, and COPY TO STDOUT returns them', async () => {
+    const lease = await plane.lease(db, {});
+    try {
+      expect(await simple(lease, 'CREATE TABLE c (id int, name text)')).toEqual(['complete CREATE TABLE', 'ready I']);
+      lease.write(serialize.query('COPY c FROM STDIN'));
+      const start = summary([decode(await lease.next())]);
+      expect(start).toEqual(['copyInResponse']);
+      lease.write(serialize.copyData(Buffer.from('1\tone\n')));
+      lease.write(serialize.copyData(Buffer.from('2\ttwo\n')));
+      lease.write(serialize.copyDone());
+      expect(summary(await untilReady(lease))).toEqual(['complete COPY 2', 'ready I']);
+      expect(await simple(lease, 'COPY c TO STDOUT')).toEqual(['copyOutResponse', 'copyData 1\tone\n', 'copyData 2\ttwo\n', 'copyDone', 'complete COPY 2', 'ready I']);
+      // CopyFail ends it with PostgreSQL's error, and the connection goes on.
+      lease.write(serialize.query('COPY c (id) FROM STDIN'));
+      const cols = decode(await lease.next()) as unknown as { name: string; columnTypes: number[] };
+      expect(cols.name).toBe('copyInResponse');
+      expect(cols.columnTypes).toHaveLength(1);
+      lease.write(Buffer.concat([serialize.copyData(Buffer.from('3\n')), serialize.copyFail('client gave up')]));
+      expect(summary(await untilReady(lease))).toEqual(['error 57014', 'ready I']);
+      expect(await simple(lease, 'SELECT count(*) FROM c')).toEqual(['rowDescription', 'row ["2"]', 'complete SELECT 1', 'ready I']);
+    } finally {
+      lease.release();
+    }
+  });
+
+  it('COPY FROM STDIN through the extended protocol is refused with 0A000, the pipeline discarded until Sync', async () => {
+    const lease = await plane.lease(db, {});
+    try {
+      lease.write(Buffer.concat([extended('SELECT 1'), extended('COPY c FROM STDIN'), extended('SELECT 2'), serialize.sync()]));
+      expect(summary(await untilReady(lease))).toEqual(['parseComplete', 'bindComplete', 'rowDescription', 'row ["1"]', 'complete SELECT 1', 'error 0A000', 'ready I']);
+    } finally {
+      lease.release();
+    }
+  });
+});
+
+describe('embedded plane: turns', () => {
+  it('a second session waits while the first is in a transaction; fresh flips between sessions', async () => {
+    const alice = {};
+    const bob = {};
+    const a = await plane.lease(db, alice);
+    expect(await simple(a, 'BEGIN; INSERT INTO t VALUES (3, $$c$$)')).toEqual(['complete BEGIN', 'complete INSERT 0 1', 'ready T']);
+    let bobHasIt = false;
+    const b = plane.lease(db, bob).then((l) => {
+      bobHasIt = true;
+      return l;
+    });
+    // Alice's transaction goes on while Bob waits.
+    expect(await simple(a, 'SELECT count(*) FROM t')).toEqual(['rowDescription', 'row ["3"]', 'complete SELECT 1', 'ready T']);
+    expect(bobHasIt).toBe(false);
+    expect(await simple(a, 'COMMIT')).toEqual(['complete COMMIT', 'ready I']);
+    a.release();
+    const bl = await b;
+    expect(bl.fresh).toBe(true);
+    expect(await simple(bl, 'SELECT count(*) FROM t')).toEqual(['rowDescription', 'row ["3"]', 'complete SELECT 1', 'ready I']);
+    bl.release();
+    const again = await plane.lease(db, bob);
+    expect(again.fresh, 'the same session again: not fresh').toBe(false);
+    again.release();
+    const back = await plane.lease(db, alice);
+    expect(back.fresh).toBe(true);
+    back.release();
+  });
+
+  it('a lease released inside a transaction is rolled back, not inherited', async () => {
+    const a = await plane.lease(db, {});
+    expect(await simple(a, 'BEGIN; DELETE FROM t')).toEqual(['complete BEGIN', 'complete DELETE 3', 'ready T']);
+    a.release();
+    const b = await plane.lease(db, {});
+    try {
+      expect(await simple(b, 'SELECT count(*) FROM t')).toEqual(['rowDescription', 'row ["3"]', 'complete SELECT 1', 'ready I']);
+    } finally {
+      b.release();
+    }
+  });
+
+  it('a new database opens from the template fast', async () => {
+    const second: PlaneDatabase = { tenantId: 1, databaseId: 2, tenantName: 'default', databaseName: 'second' };
+    const started = performance.now();
+    await plane.ensureDatabase(second);
+    const ms = performance.now() - started;
+    console.log(`embedded plane: first database opened in ${plane.openTime(db).toFixed(0)} ms (template made then), second in ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(plane.openTime(db));
+    // Separate databases: the first one's tables are not there.
+    await expect(plane.withAdmin(second, (sql) => sql.exec('SELECT * FROM t'))).rejects.toMatchObject({ code: '42P01' });
+    await plane.dropDatabase(second);
+  });
+
+  it('a frame PGlite cannot survive is refused: next() rejects, the instance and its data stay', async () => {
+    const a = await plane.lease(db, {});
+    // A Sync longer than PostgreSQL's small-message limit: PostgreSQL drops the connection,
+    // PGlite would loop forever.
+    const big = Buffer.alloc(5 + 20_000);
+    big.write('S', 0, 'latin1');
+    big.writeInt32BE(4 + 20_000, 1);
+    a.write(big);
+    await expect(a.next()).rejects.toThrow(/refused to forward a "S" message of 20004 bytes/);
+    a.release(true);
+    const b = await plane.lease(db, {});
+    try {
+      expect(b.fresh).toBe(true);
+      expect(await simple(b, 'SELECT count(*) FROM t')).toEqual(['rowDescription', 'row ["3"]', 'complete SELECT 1', 'ready I']);
+    } finally {
+      b.release();
+    }
   });
 });
