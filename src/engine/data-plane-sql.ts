@@ -135,7 +135,7 @@ function notAdminLanguage(text: string, parsed: Parsed, byteOffset: number, star
   // Without a catalog to point at, the statement's first word.
   const at = best ? byteOffset + best.at : startByte;
   return new PgError('feature_not_supported', 'portcullis answers only its admin language on this connection', {
-    detail: 'This is SQL for PostgreSQL itself, and no data plane is configured to run it.',
+    detail: 'This is SQL for PostgreSQL itself, and no data plane is configured to run it (the server runs with --data-plane off).',
     hint: best?.hint ?? GENERAL_HINT,
     position: characterPosition(text, at),
   });

@@ -29,6 +29,8 @@ import { statementDatabases } from './statement-databases.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import { objectOf } from './audit-entries.js';
 import { refusal } from './data-plane-sql.js';
+import type { PlaneSession } from '../dataplane/forwarder.js';
+import { SessionPlaneRoute } from './plane-route.js';
 
 /** SPEC §6: a credential used outside its databases. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -277,7 +279,30 @@ export class EngineSession implements QuerySession {
   }
 
   txStatus(): TransactionStatus {
+    if (this.mode === 'none' && this.dataPlane) return this.dataPlane.status;
     return this.mode === 'block' ? 'T' : this.mode === 'failed' ? 'E' : 'I';
+  }
+
+  // ---- the data plane ----------------------------------------------------------------
+
+  /** Where SQL that is not the admin language goes (plane-route.ts); absent with --data-plane off. */
+  dataPlane?: SessionPlaneRoute;
+
+  /** Gives the session its data plane (server.ts, right after login). */
+  attachDataPlane(plane: PlaneSession): void {
+    const session = this;
+    this.dataPlane = new SessionPlaneRoute(
+      {
+        parseLimits: this.engine.parseLimits,
+        adminTransaction: () => (this.mode === 'failed' ? 'failed' : this.mode !== 'block' ? 'none' : (this.tx?.mutations.length ?? 0) > 0 ? 'changed' : 'block'),
+        handOverBlock: () => {
+          if (this.mode === 'block') this.endTx(true);
+        },
+        auth: () => session.authValues(session.view(), session.engine.clock()),
+        identityKey: () => session.settings.internal(CURRENT_USER_KEY) ?? '',
+      },
+      plane,
+    );
   }
 
   async simpleQuery(sql: string, out: ResultSink): Promise<void> {
@@ -364,6 +389,7 @@ export class EngineSession implements QuerySession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dataPlane?.plane.end();
     this.tx = null;
     this.mode = 'none';
     this.engine.sessionClosed(this.sessionUserId);

@@ -508,7 +508,13 @@ export class Connection {
   private async simpleQuery(sql: string, s: QuerySession, relay: Relay | null): Promise<void> {
     const sink = this.sink();
     try {
-      const forwarded = relay ? await s.dataPlane!.routeQuery(sql) : null;
+      let forwarded = null;
+      try {
+        forwarded = relay ? await s.dataPlane!.routeQuery(sql) : null;
+      } catch (err) {
+        s.fail(); // a refused message fails an open transaction block, as an error does in PostgreSQL
+        throw err;
+      }
       if (forwarded) {
         // The data plane answers, up to its ReadyForQuery.
         this.statements.delete('');
