@@ -118,9 +118,19 @@ export function sqlLiteral(value: string | readonly string[] | null): string {
   return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 }
 
-/** PostgreSQL's array input syntax, every element double-quoted (so any text is one element). */
+/**
+ * PostgreSQL's array input syntax, elements quoted where array_out quotes them (empty, NULL,
+ * or holding braces, quotes, commas, backslashes or white space), so the text reads as
+ * PostgreSQL would print the array.
+ */
 function arrayLiteral(items: readonly string[]): string {
-  return `{${items.map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+  return `{${items.map((s) => (needsQuotes(s) ? `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : s)).join(',')}}`;
+}
+
+function needsQuotes(s: string): boolean {
+  if (s === '' || s.toLowerCase() === 'null') return true;
+  for (const c of s) if ('{}",\\ \t\n\r\v\f'.includes(c)) return true;
+  return false;
 }
 
 /**

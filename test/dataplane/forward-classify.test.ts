@@ -25,7 +25,7 @@ describe('$auth substitution (PostgreSQL scanner)', () => {
     expect(sub('SELECT $AUTH.ID')).toBe("SELECT '42'");
   });
   it('lists become array literals, missing values NULL, claims by name', () => {
-    expect(sub("SELECT $auth.roles")).toBe(`SELECT E'{"readwrite","a\\\\"b"}'`);
+    expect(sub("SELECT $auth.roles")).toBe(`SELECT E'{readwrite,"a\\\\"b"}'`);
     expect(sub('SELECT $auth.email, $auth.claims.org, $auth.claims."Mixed", $auth.claims.nope')).toBe("SELECT NULL, 'o1', 'M', NULL");
     expect(sub('SELECT $auth.role')).toBe("SELECT 'readwrite'");
   });
@@ -44,7 +44,7 @@ describe('$auth substitution (PostgreSQL scanner)', () => {
   });
   it('literals read the same with or without standard strings', () => {
     expect(sqlLiteral('a\\b\'c')).toBe("E'a\\\\b\\'c'");
-    expect(sqlLiteral(['x'])).toBe(`'{"x"}'`);
+    expect(sqlLiteral(['x', 'a b', ''])).toBe(`'{x,"a b",""}'`);
     expect(sqlLiteral(null)).toBe('NULL');
   });
   it('maps positions back to the client text', () => {
