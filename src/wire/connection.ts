@@ -351,8 +351,10 @@ export class Connection {
   // ---- queries ---------------------------------------------------------------------
 
   private async handleQuery(m: FrontendMessage, s: QuerySession): Promise<void> {
-    if (this.discardUntilSync && m.type !== 'Sync' && m.type !== 'Terminate') return;
     const relay = this.relayFor(s);
+    // An error the data plane reported in this group: it discards up to Sync, and so does the connection.
+    if (relay?.groupFailed && m.type !== 'Sync' && m.type !== 'Terminate' && m.type !== 'Query') this.discardUntilSync = true;
+    if (this.discardUntilSync && m.type !== 'Sync' && m.type !== 'Terminate') return;
     switch (m.type) {
       case 'Query':
         return this.simpleQuery(m.sql, s, relay);

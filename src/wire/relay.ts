@@ -148,6 +148,7 @@ export class Relay {
 
   async parse(name: string, f: Forwarded, original: string, paramTypes: number[]): Promise<void> {
     const ch = await this.turn();
+    if (this.skipping()) return;
     this.opening(f);
     const st: PlaneStatement = {
       name,
@@ -170,6 +171,7 @@ export class Relay {
     const st = this.statements.get(m.statement)!;
     const ch = await this.turn();
     await this.prepared(st);
+    if (this.skipping()) return;
     this.portals.add(m.portal);
     this.w.bind(m.portal, st.backend, m.paramFormats, m.params, m.resultFormats);
     this.push({ kind: 'reply', done: '2', swallow: false });
@@ -181,20 +183,26 @@ export class Relay {
     if (target === 'S') {
       const st = this.statements.get(name)!;
       await this.prepared(st);
+      if (this.skipping()) return;
       this.w.describe('S', st.backend);
-    } else this.w.describe('P', name);
+    } else {
+      if (this.skipping()) return;
+      this.w.describe('P', name);
+    }
     this.push({ kind: 'reply', done: 'Tn', swallow: false });
     this.write(ch);
   }
 
   async execute(portal: string, maxRows: number): Promise<void> {
     const ch = await this.turn();
+    if (this.skipping()) return;
     this.w.execute(portal, maxRows);
     this.push({ kind: 'reply', done: 'CIs', swallow: false });
     this.write(ch);
   }
 
   async close(target: 'S' | 'P', name: string): Promise<void> {
+    if (this.skipping()) return;
     const ch = this.channel;
     if (target === 'P') {
       this.portals.delete(name);
@@ -295,6 +303,7 @@ export class Relay {
 
   /** Prepares `st` again on this turn's connection when it is not there (or its `$auth` values changed). */
   private async prepared(st: PlaneStatement): Promise<void> {
+    if (this.groupFailed) return;
     const epoch = this.route.epoch;
     if (st.gen === this.gen && st.epoch === epoch) return;
     if (st.epoch !== epoch) {
@@ -317,6 +326,16 @@ export class Relay {
 
   private push(e: Expect): void {
     this.expect.push(e);
+  }
+
+  /**
+   * After an error in this group the data plane discards everything up to Sync, answering
+   * nothing: a message is not sent then (the connection discards it too).
+   */
+  private skipping(): boolean {
+    if (!this.groupFailed) return false;
+    this.w.take();
+    return true;
   }
 
   private local(frame: Buffer): void {
