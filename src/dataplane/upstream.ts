@@ -1,0 +1,210 @@
+import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
+import { planeDatabaseName } from './names.js';
+import { FifoMutex } from './mutex.js';
+import { PgRawConnection, parsePgUrl, type PgTarget } from './pg-raw.js';
+
+/**
+ * The upstream data plane: an operator's PostgreSQL 14 or newer, reached by URL
+ * (`--upstream postgres://user:password@host:port/db?sslmode=...`). portcullis logs in as
+ * the URL's role for everything; that role needs CREATEDB (each portcullis database is a
+ * PostgreSQL database, named by planeDatabaseName) and CREATEROLE (the provisioner creates
+ * per-database and privilege-profile roles), not superuser. The URL's database is only
+ * used to create and drop the others.
+ *
+ * Connections, for now: one dedicated connection per client session per database, opened
+ * on the session's first lease and kept until `endSession` (pooling comes later); one
+ * connection per database for `withAdmin`, serialised; one maintenance connection for
+ * CREATE/DROP DATABASE. A connection that broke (the server restarted, the backend was
+ * terminated) rejects `next()`, and the next lease opens a new one (`fresh` again).
+ */
+
+interface SessionSlot {
+  readonly mutex: FifoMutex;
+  conn: PgRawConnection | null;
+}
+
+interface AdminSlot {
+  readonly mutex: FifoMutex;
+  conn: PgRawConnection | null;
+}
+
+export class UpstreamPlane implements DataPlane {
+  readonly kind = 'upstream' as const;
+  readonly target: PgTarget;
+  private readonly sessions = new Map<object, Map<string, SessionSlot>>();
+  private readonly admins = new Map<string, AdminSlot>();
+  private readonly maintenance: AdminSlot = { mutex: new FifoMutex(), conn: null };
+  private closed = false;
+
+  constructor(url: string | PgTarget) {
+    this.target = typeof url === 'string' ? parsePgUrl(url) : url;
+  }
+
+  /** Opens a connection to a data-plane database (or, with no db, the URL's own database). */
+  connect(database?: string): Promise<PgRawConnection> {
+    return PgRawConnection.connect(this.target, database, { application_name: 'portcullis' });
+  }
+
+  async ensureDatabase(db: PlaneDatabase): Promise<void> {
+    const name = planeDatabaseName(db);
+    await this.onMaintenance(async (sql) => {
+      const found = await sql.query('SELECT 1 AS x FROM pg_catalog.pg_database WHERE datname = $1', [name]);
+      if (found.length > 0) return;
+      try {
+        // The creator (portcullis's role) owns it; no other login of the cluster may
+        // connect to it (PUBLIC loses CONNECT): its data is reached through portcullis.
+        await sql.exec(`CREATE DATABASE ${name}`);
+        await sql.exec(`REVOKE CONNECT ON DATABASE ${name} FROM PUBLIC`);
+      } catch (err) {
+        // Another portcullis process created it first.
+        if ((err as { code?: string }).code !== '42P04') throw err;
+      }
+    });
+  }
+
+  async dropDatabase(db: PlaneDatabase): Promise<void> {
+    const name = planeDatabaseName(db);
+    // portcullis's own connections to it first: sessions' and the admin connection.
+    for (const slots of this.sessions.values()) {
+      const slot = slots.get(name);
+      if (slot) {
+        slot.conn?.close();
+        slot.conn = null;
+        slots.delete(name);
+      }
+    }
+    const admin = this.admins.get(name);
+    if (admin) {
+      const release = await admin.mutex.acquire();
+      admin.conn?.close();
+      admin.conn = null;
+      this.admins.delete(name);
+      release();
+    }
+    // WITH (FORCE) ends connections that are left (another portcullis process's, which log in
+    // as the same role); anyone else's it has no right to end, and then the drop fails.
+    await this.onMaintenance((sql) => sql.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  }
+
+  async withAdmin<T>(db: PlaneDatabase, fn: (sql: AdminSql) => Promise<T>): Promise<T> {
+    const name = planeDatabaseName(db);
+    let slot = this.admins.get(name);
+    if (!slot) {
+      slot = { mutex: new FifoMutex(), conn: null };
+      this.admins.set(name, slot);
+    }
+    return this.onSlot(slot, name, fn);
+  }
+
+  async lease(db: PlaneDatabase, session: object): Promise<Lease> {
+    if (this.closed) throw new Error('upstream data plane is closed');
+    const name = planeDatabaseName(db);
+    let slots = this.sessions.get(session);
+    if (!slots) {
+      slots = new Map();
+      this.sessions.set(session, slots);
+    }
+    let slot = slots.get(name);
+    if (!slot) {
+      slot = { mutex: new FifoMutex(), conn: null };
+      slots.set(name, slot);
+    }
+    const release = await slot.mutex.acquire();
+    let fresh = false;
+    try {
+      if (!slot.conn || slot.conn.broken) {
+        slot.conn?.close();
+        slot.conn = null;
+        slot.conn = await this.connect(name);
+        fresh = true;
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return new UpstreamLease(slot, slot.conn, fresh, release);
+  }
+
+  endSession(session: object): void {
+    const slots = this.sessions.get(session);
+    if (!slots) return;
+    this.sessions.delete(session);
+    for (const slot of slots.values()) {
+      slot.conn?.close();
+      slot.conn = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const session of [...this.sessions.keys()]) this.endSession(session);
+    for (const slot of [...this.admins.values(), this.maintenance]) {
+      const release = await slot.mutex.acquire();
+      slot.conn?.close();
+      slot.conn = null;
+      release();
+    }
+    this.admins.clear();
+  }
+
+  private onMaintenance<T>(fn: (sql: AdminSql) => Promise<T>): Promise<T> {
+    return this.onSlot(this.maintenance, undefined, fn);
+  }
+
+  /** Runs fn on a slot's connection, opening it (again) when needed; one at a time. */
+  private async onSlot<T>(slot: AdminSlot, database: string | undefined, fn: (sql: AdminSql) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('upstream data plane is closed');
+    const release = await slot.mutex.acquire();
+    try {
+      if (!slot.conn || slot.conn.broken) {
+        slot.conn?.close();
+        slot.conn = null;
+        slot.conn = await this.connect(database);
+      }
+      const conn = slot.conn;
+      try {
+        return await fn(conn.admin());
+      } finally {
+        // A failed statement inside an explicit transaction the caller opened must not leak
+        // into the next caller's statements.
+        if (!conn.broken && conn.transactionStatus !== 'I') await conn.admin().exec('ROLLBACK').catch(() => conn.close());
+      }
+    } finally {
+      release();
+    }
+  }
+}
+
+/** A session's turn on its dedicated connection. */
+class UpstreamLease implements Lease {
+  readonly admin: AdminSql;
+  private released = false;
+
+  constructor(
+    private readonly slot: SessionSlot,
+    private readonly conn: PgRawConnection,
+    readonly fresh: boolean,
+    private readonly unlock: () => void,
+  ) {
+    this.admin = conn.admin();
+  }
+
+  write(frames: Uint8Array): void {
+    if (this.released) throw new Error('data plane lease already released');
+    this.conn.write(frames);
+  }
+
+  next(): Promise<Uint8Array> {
+    return this.conn.next();
+  }
+
+  release(broken = false): void {
+    if (this.released) return;
+    this.released = true;
+    if (broken || this.conn.broken) {
+      this.conn.close();
+      if (this.slot.conn === this.conn) this.slot.conn = null;
+    }
+    this.unlock();
+  }
+}
