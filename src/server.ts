@@ -21,6 +21,7 @@ import type { AuthExchange, QuerySession } from './wire/handler.js';
 import { EngineSession } from './engine/session.js';
 import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
 import { EmbeddedPlane } from './dataplane/embedded.js';
+import { UpstreamPlane } from './dataplane/upstream.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
 
 export interface ServerOptions {
@@ -192,7 +193,7 @@ function makeDataPlane(opts: ServerOptions): DataPlane | null {
   const p = opts.dataPlane ?? 'off';
   if (p === 'off') return null;
   if (p === 'embedded') return new EmbeddedPlane(opts.dataDir === null ? { memory: true } : { dataDir: opts.dataDir });
-  if ('upstream' in p) throw new Error('--upstream: the upstream data plane is not in this build yet');
+  if ('upstream' in p) return new UpstreamPlane(p.upstream);
   return p;
 }
 

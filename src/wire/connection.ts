@@ -72,6 +72,9 @@ interface Portal {
   done: boolean;
 }
 
+/** Thrown by `local()` for a message the data plane's error in its group discards. */
+const SKIPPED = Symbol('discarded until Sync');
+
 /** Flush the output buffer once it holds this much, so a long result streams. */
 const FLUSH_AT = 64 * 1024;
 
@@ -405,7 +408,7 @@ export class Connection {
           this.portals.clear();
           return relay.sync();
         }
-        await this.local(relay);
+        await this.settle(relay);
         try {
           await s.sync();
         } catch (err) {
@@ -418,12 +421,13 @@ export class Connection {
         else this.flush();
         return;
       case 'Close':
-        if (relay && (m.target === 'S' ? relay.hasStatement(m.name) : relay.hasPortal(m.name))) return relay.close(m.target, m.name);
-        await this.local(relay);
-        if (m.target === 'S') this.statements.delete(m.name);
-        else this.portals.delete(m.name);
-        this.out.write({ type: 'CloseComplete' });
-        return;
+        return this.guardAsync(async () => {
+          if (relay && (m.target === 'S' ? relay.hasStatement(m.name) : relay.hasPortal(m.name))) return relay.close(m.target, m.name);
+          await this.local(relay);
+          if (m.target === 'S') this.statements.delete(m.name);
+          else this.portals.delete(m.name);
+          this.out.write({ type: 'CloseComplete' });
+        }, s);
       case 'CopyData':
       case 'CopyDone':
       case 'CopyFail':
@@ -478,6 +482,16 @@ export class Connection {
    * answered (answers go out in the order of the messages).
    */
   private async local(relay: Relay | null): Promise<void> {
+    await this.settle(relay);
+    // The data plane failed this group meanwhile: the message is discarded, as PostgreSQL
+    // discards everything up to Sync after an error.
+    if (relay?.groupFailed) {
+      this.discardUntilSync = true;
+      throw SKIPPED;
+    }
+  }
+
+  private async settle(relay: Relay | null): Promise<void> {
     if (relay?.busy) await relay.idle();
   }
 
@@ -492,6 +506,7 @@ export class Connection {
     try {
       await fn();
     } catch (err) {
+      if (err === SKIPPED) return;
       await this.extendedError(err, s);
     }
   }
@@ -500,7 +515,7 @@ export class Connection {
     const e = asPgError(err);
     if (e.severity === 'FATAL') throw e;
     if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
-    await this.local(this.relay);
+    await this.settle(this.relay);
     await this.relay?.abortBlock();
     s.fail();
     this.sendError(e);
@@ -528,10 +543,11 @@ export class Connection {
       relay?.forgetPortal('');
       await s.simpleQuery(sql, sink);
     } catch (err) {
+      if (err === SKIPPED) return;
       const e = asPgError(err);
       if (e.severity === 'FATAL') throw e;
       if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
-      await this.local(relay);
+      await this.settle(relay);
       await relay?.abortBlock();
       this.sendError(e);
     }
