@@ -51,7 +51,12 @@ beforeAll(async () => {
   server = await startTestServer({
     dataPlane: await under.dataPlane(),
     dataPlaneHooks: {
-      identity: async (t: TurnContext) => void turns.push({ reset: t.reset, changed: t.changed }),
+      identity: async (t: TurnContext) => {
+        turns.push({ reset: t.reset, changed: t.changed });
+        // As the provisioner's identity will: the connection's session state is reset, so
+        // prepared statements of earlier turns are gone.
+        if (t.reset) await t.lease.admin.exec('DEALLOCATE ALL');
+      },
       afterDdl: async (lease) => {
         ddl++;
         // The hook runs on the lease, between the client's messages.
@@ -123,6 +128,12 @@ describe(`psql on the ${label} data plane`, () => {
     expect(r.stderr).toContain('ERROR:  SET ROLE is not allowed through portcullis');
     expect(r.stderr).toContain('ERROR:  current transaction is aborted, commands ignored until end of transaction block');
     expect(r.stdout).toContain('ROLLBACK\n count \n-------\n     2');
+    // The same inside the data plane's own block (opened by SQL), and ROLLBACK TO SAVEPOINT recovers, as in PostgreSQL.
+    const inPlane = await run(
+      ['BEGIN;', "INSERT INTO items (owner, qty) VALUES ('sp', 1);", 'SAVEPOINT s;', 'SET ROLE postgres;', 'SELECT 1 FROM items;', 'ROLLBACK TO SAVEPOINT s;', "SELECT count(*) FROM items WHERE owner = 'sp';", 'ROLLBACK;'].join('\n'),
+    );
+    expect(inPlane.stderr.match(/ERROR: {2}current transaction is aborted/g)).toHaveLength(1);
+    expect(inPlane.stdout).toContain('ROLLBACK\n count \n-------\n     1\n(1 row)\n\nROLLBACK');
   });
 
   it('COPY FROM STDIN and \\copy TO pass through', async () => {
