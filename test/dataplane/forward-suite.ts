@@ -327,6 +327,20 @@ describe(`the extended protocol on the ${label} data plane`, () => {
     }
   });
 
+  it('a prepared DDL statement reaches the DDL hook when it runs, not when it is parsed', async () => {
+    const c = await RawClient.login(server.port);
+    try {
+      const before = ddl;
+      expect(names(await c.roundTrip(serialize.parse({ name: 'mk', text: 'CREATE TABLE made_later (a int)', types: [] }), serialize.sync()))).toEqual(['parseComplete', 'readyForQuery']);
+      expect(ddl).toBe(before);
+      expect(names(await c.roundTrip(serialize.bind({ statement: 'mk' }), serialize.execute({}), serialize.sync()))).toEqual(['bindComplete', 'commandComplete', 'readyForQuery']);
+      expect(ddl).toBe(before + 1);
+      await c.roundTrip(serialize.query('DROP TABLE made_later'));
+    } finally {
+      c.end();
+    }
+  });
+
   it('row limits on Execute of a data-plane portal inside a block: PortalSuspended, then the rest', async () => {
     const c = await RawClient.login(server.port);
     try {
