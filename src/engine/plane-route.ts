@@ -105,6 +105,10 @@ export class SessionPlaneRoute implements PlaneRoute {
     return { channel: lease, reset };
   }
 
+  ddlExecuted(): void {
+    this.plane.noteDdl();
+  }
+
   ready(status: TransactionStatus, idle: boolean): Promise<void> {
     return this.plane.ready(status, idle);
   }
@@ -162,7 +166,8 @@ export class SessionPlaneRoute implements PlaneRoute {
     const begin = admin === 'block';
     if (begin) this.session.handOverBlock();
     const barrier = p.statements.some((s) => s.ddl);
-    if (barrier) this.plane.noteDdl();
+    // A prepared statement is DDL when a portal of it runs (ddlExecuted).
+    if (barrier && !parseMessage) this.plane.noteDdl();
     return { sql: p.sql, begin, barrier, position: p.position };
   }
 

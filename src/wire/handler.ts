@@ -161,7 +161,10 @@ export interface Forwarded {
   sql: string;
   /** Open a transaction block on the data plane first (the client's BEGIN was answered already). */
   begin: boolean;
-  /** The session must act on the data plane's answer (DDL) before anything else is sent. */
+  /**
+   * DDL: the session must act on the data plane's answer before anything else is sent
+   * (for a Parse, when a portal of the statement is executed).
+   */
   barrier: boolean;
   /** Maps an error position PostgreSQL reports in `sql` back to the client's text. */
   position(p: number): number;
@@ -178,6 +181,8 @@ export interface PlaneRoute {
   /** Changes whenever values substituted into SQL would differ (a prepared statement is prepared again). */
   readonly epoch: number;
   acquire(): Promise<PlaneTurn>;
+  /** A portal of a statement Parse said was DDL is executed. */
+  ddlExecuted(): void;
   /**
    * The data plane's ReadyForQuery. `idle`: nothing else is on its way, so the session may
    * use the connection itself (after DDL) and gives it back when the status is 'I'.

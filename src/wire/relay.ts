@@ -51,6 +51,8 @@ interface PlaneStatement {
   gen: number;
   epoch: number;
   position: (p: number) => number;
+  /** DDL: executing a portal of it waits for the answer (see Forwarded.barrier). */
+  ddl: boolean;
 }
 
 /** What the relay needs from the connection's output. */
@@ -85,7 +87,8 @@ export class Relay {
   /** Bumped on each turn whose connection state is not this client's. */
   private gen = 0;
   private readonly statements = new Map<string, PlaneStatement>();
-  private readonly portals = new Set<string>();
+  /** The data plane's portals, and whether each runs DDL. */
+  private readonly portals = new Map<string, boolean>();
   private readonly w = new FrontendWriter();
   /** DDL went out in this group: wait for its answer before sending more (see Forwarded.barrier). */
   private barrierPending = false;
@@ -159,12 +162,12 @@ export class Relay {
       gen: this.gen,
       epoch: this.route.epoch,
       position: f.position,
+      ddl: f.barrier,
     };
     this.statements.set(name, st);
     this.w.parse(st.backend, st.sql, paramTypes);
     this.push({ kind: 'reply', done: '1', swallow: false, position: f.position });
     this.write(ch);
-    this.barrierPending ||= f.barrier;
   }
 
   async bind(m: Extract<FrontendMessage, { type: 'Bind' }>): Promise<void> {
@@ -172,7 +175,7 @@ export class Relay {
     const ch = await this.turn();
     await this.prepared(st);
     if (this.skipping()) return;
-    this.portals.add(m.portal);
+    this.portals.set(m.portal, st.ddl);
     this.w.bind(m.portal, st.backend, m.paramFormats, m.params, m.resultFormats);
     this.push({ kind: 'reply', done: '2', swallow: false });
     this.write(ch);
@@ -196,6 +199,10 @@ export class Relay {
   async execute(portal: string, maxRows: number): Promise<void> {
     const ch = await this.turn();
     if (this.skipping()) return;
+    if (this.portals.get(portal)) {
+      this.route.ddlExecuted();
+      this.barrierPending = true;
+    }
     this.w.execute(portal, maxRows);
     this.push({ kind: 'reply', done: 'CIs', swallow: false });
     this.write(ch);
