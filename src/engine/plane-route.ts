@@ -105,6 +105,11 @@ export class SessionPlaneRoute implements PlaneRoute {
     return { channel: lease, reset };
   }
 
+  /** An admin statement prepared earlier runs now: not inside a data-plane transaction block (0A000). */
+  checkAdmin(cmd: AdminCommand): void {
+    if (this.plane.status !== 'I' && kindOf(cmd) === 'catalog') throw adminInBlock();
+  }
+
   ddlExecuted(): void {
     this.plane.noteDdl();
   }

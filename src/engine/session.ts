@@ -361,6 +361,7 @@ export class EngineSession implements QuerySession {
   async execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution> {
     const p = stmt as EnginePrepared;
     if (!p.statement) return emptyStatement();
+    this.dataPlane?.checkAdmin(p.statement.command);
     this.busy = true;
     try {
       return await this.run(p.statement, params, false, out, p.text);

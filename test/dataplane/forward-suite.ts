@@ -185,7 +185,13 @@ describe(`psql on the ${label} data plane`, () => {
       const inBlock = (await c.query('SHOW USERS').catch((e: unknown) => e)) as { code?: string };
       expect(inBlock.code).toBe('0A000');
       await c.query('ROLLBACK');
-      expect((await c.query('SHOW USERS')).rows.length).toBeGreaterThan(0);
+      expect((await c.query({ name: 'show_users', text: 'SHOW USERS' })).rows.length).toBeGreaterThan(0);
+      // A prepared admin statement, run inside a data-plane block.
+      await c.query('BEGIN');
+      await c.query('SELECT 1 FROM items');
+      const prepared = (await c.query({ name: 'show_users', text: 'SHOW USERS' }).catch((e: unknown) => e)) as { code?: string };
+      expect(prepared.code).toBe('0A000');
+      await c.query('ROLLBACK');
     } finally {
       await c.end();
     }
