@@ -109,6 +109,14 @@ describe(`psql on the ${label} data plane`, () => {
     expect(ddl).toBe(before + 1);
   });
 
+  it("psql's \\dt and \\d read the data plane's catalog", async () => {
+    const r = await run('\\dt\n\\d items\n');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/public \| items \| table \| \w+/);
+    expect(r.stdout).toContain('Table "public.items"');
+    expect(r.stdout).toMatch(/ owner +\| text +\| +\| not null \|/);
+  });
+
   it('errors carry SQLSTATE and position: psql draws its caret, also after a substituted $auth', async () => {
     const r = await psql(server.port, ['-v', 'VERBOSITY=verbose'], { input: 'SELECT $auth.username, nope FROM items;\n' });
     expect(r.stderr).toContain('ERROR:  42703: column "nope" does not exist');
