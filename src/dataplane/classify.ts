@@ -277,12 +277,49 @@ export interface Classified {
   statements: StatementInfo[];
 }
 
+export interface ClassifyOptions {
+  /**
+   * Sessions take turns on one connection (the embedded plane): what one session leaves on
+   * the connection would reach the next, so statements that leave session state are 0A000.
+   */
+  sharedConnection?: boolean;
+}
+
+const SESSION_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared']);
+
+/** CURSOR_OPT_HOLD (src/include/nodes/parsenodes.h). */
+const CURSOR_OPT_HOLD = 0x0020;
+
+function sessionState(what: string, at: number, hint: string): PgError {
+  return new PgError('feature_not_supported', `${what} are not supported on the embedded data plane`, {
+    detail: 'Sessions take turns on one PGlite connection: what a session leaves on it would reach the next session.',
+    hint: `${hint} An upstream PostgreSQL (--upstream) gives each session a connection of its own.`,
+    position: at,
+  });
+}
+
+/** Statements that leave state on the connection beyond their transaction (SPEC §10 "Pooling"). */
+function checkSessionState(kind: string, node: Record<string, unknown>, at: number, bytes: Buffer): void {
+  if (kind === 'PrepareStmt') throw sessionState('SQL prepared statements (PREPARE)', at, "Use your driver's prepared statements (the extended protocol).");
+  if (kind === 'ListenStmt') throw sessionState('notifications (LISTEN)', at, '');
+  if (kind === 'DeclareCursorStmt' && typeof node.options === 'number' && (node.options & CURSOR_OPT_HOLD) !== 0) {
+    throw sessionState('cursors WITH HOLD', at, 'Declare the cursor without HOLD, inside a transaction block.');
+  }
+  walk(node, (key, value) => {
+    const v = value as { relpersistence?: string; funcname?: { String?: { sval?: string } }[]; location?: number };
+    if (v.relpersistence === 't') throw sessionState('temporary tables, views and sequences', at, 'Use a regular table.');
+    if (key === 'FuncCall' && SESSION_LOCKS.has(v.funcname?.at(-1)?.String?.sval ?? '')) {
+      throw sessionState('session-level advisory locks', v.location === undefined ? at : characterPosition(bytes, v.location), 'Use pg_advisory_xact_lock(), released at the end of the transaction.');
+    }
+  });
+}
+
 /**
  * PostgreSQL's view of `sql` (already substituted): its statements, or null when its parser
  * refuses the text (a syntax error: the caller decides what to say). Throws the refusal
  * (42501) of the first statement that may not be forwarded, positioned at it.
  */
-export function classify(pg: LibPgQuery, sql: string): Classified | null {
+export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}): Classified | null {
   let parsed: ParseResult;
   try {
     parsed = pg.parseSync(sql);
@@ -301,6 +338,7 @@ export function classify(pg: LibPgQuery, sql: string): Classified | null {
     // The statement's first token, for positions of refusals that have no location of their own.
     const at = characterPosition(bytes, firstTokenAt(bytes, start));
     checkStatement(kind, node, at, bytes);
+    if (opts.sharedConnection) checkSessionState(kind, node, at, bytes);
     const intoTable = kind === 'SelectStmt' && node.intoClause !== undefined;
     out.push({
       kind,

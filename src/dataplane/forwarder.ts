@@ -86,7 +86,7 @@ export class PlaneSession {
     const position = (p: number) => originalPosition(sql, sub.sql, sub.edits, p);
     let classified;
     try {
-      classified = classify(pg, sub.sql);
+      classified = classify(pg, sub.sql, { sharedConnection: this.opts.plane.kind === 'embedded' });
     } catch (err) {
       if (err instanceof PgError && err.position !== undefined) {
         throw new PgError(err.state, err.message, { detail: err.detail, hint: err.hint, position: position(err.position) });
