@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import type { PGlite } from '@electric-sql/pglite';
+import { PgliteHost } from './pglite-host.js';
 import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
 import { planeDatabaseName } from './names.js';
 import { FifoMutex } from './mutex.js';
@@ -83,20 +83,14 @@ function refusedFrame(msgs: Uint8Array[]): string | null {
 /** Extended-protocol messages: after one of them, the connection expects a Sync. */
 const EXTENDED_TYPES = new Set(['P', 'B', 'D', 'E', 'C', 'H'].map((c) => c.charCodeAt(0)));
 
-let pgliteModule: Promise<typeof import('@electric-sql/pglite')> | null = null;
-function loadPglite(): Promise<typeof import('@electric-sql/pglite')> {
-  pgliteModule ??= import('@electric-sql/pglite');
-  return pgliteModule;
-}
-
 /** Who held a turn last: a session key, or portcullis itself. */
 const ADMIN = Symbol('portcullis');
 
 interface Instance {
   readonly name: string;
   readonly mutex: FifoMutex;
-  pg: PGlite | null;
-  opening: Promise<PGlite> | null;
+  pg: PgliteHost | null;
+  opening: Promise<PgliteHost> | null;
   /** The session that held the last turn (ADMIN for withAdmin); null right after opening. */
   lastHolder: object | symbol | null;
   /** Times, for figures and tests. */
@@ -192,7 +186,12 @@ export class EmbeddedPlane implements DataPlane {
       const admin = adminOver((frames) => this.exchange(inst, pg, frames));
       // Portcullis's own identity, whatever the last turn left set.
       await admin.exec('RESET ROLE');
-      return await fn(admin);
+      try {
+        return await fn(admin);
+      } finally {
+        // The turn ends idle, as a lease's does.
+        if (inst.pg === pg && (await pg.inTransaction().catch(() => false))) await admin.exec('ROLLBACK').catch(() => undefined);
+      }
     } finally {
       inst.lastUsed = performance.now();
       release();
@@ -203,7 +202,7 @@ export class EmbeddedPlane implements DataPlane {
     if (this.closed) throw new Error('embedded data plane is closed');
     const inst = this.instance(db);
     const release = await inst.mutex.acquire();
-    let pg: PGlite;
+    let pg: PgliteHost;
     try {
       pg = await this.open(inst);
     } catch (err) {
@@ -244,14 +243,13 @@ export class EmbeddedPlane implements DataPlane {
   }
 
   /** The instance's PGlite, opened (and created from the template) on first use. */
-  private open(inst: Instance): Promise<PGlite> {
+  private open(inst: Instance): Promise<PgliteHost> {
     if (this.closed) return Promise.reject(new Error('embedded data plane is closed'));
     if (inst.pg && !inst.pg.closed) return Promise.resolve(inst.pg);
     inst.opening ??= (async () => {
       const started = performance.now();
-      const { PGlite } = await loadPglite();
       const template = await this.templateData();
-      let pg: PGlite;
+      let pg: PgliteHost;
       if (typeof template === 'string') {
         const dir = path.join(this.root!, inst.name);
         if (!existsSync(path.join(dir, 'PG_VERSION'))) {
@@ -261,9 +259,9 @@ export class EmbeddedPlane implements DataPlane {
           rmSync(dir, { recursive: true, force: true });
           renameSync(work, dir);
         }
-        pg = await PGlite.create({ dataDir: dir });
+        pg = await PgliteHost.open({ dataDir: dir });
       } else {
-        pg = await PGlite.create({ loadDataDir: new Blob([template]) });
+        pg = await PgliteHost.open({ tar: template });
       }
       inst.pg = pg;
       inst.lastHolder = null;
@@ -282,7 +280,6 @@ export class EmbeddedPlane implements DataPlane {
    */
   private templateData(): Promise<string | Uint8Array> {
     this.template ??= (async () => {
-      const { PGlite } = await loadPglite();
       const started = performance.now();
       if (this.root) {
         const dir = path.join(this.root, '.template');
@@ -290,8 +287,7 @@ export class EmbeddedPlane implements DataPlane {
         mkdirSync(this.root, { recursive: true });
         const work = `${dir}.building-${randomBytes(4).toString('hex')}`;
         try {
-          const pg = await PGlite.create({ dataDir: work });
-          await pg.close();
+          await PgliteHost.makeTemplate(work);
           rmSync(dir, { recursive: true, force: true });
           renameSync(work, dir);
           this.templateMs = performance.now() - started;
@@ -303,9 +299,7 @@ export class EmbeddedPlane implements DataPlane {
       }
       const file = path.join(this.cacheDir, `portcullis-pglite-template-${pgliteVersion()}.tar`);
       if (existsSync(file)) return new Uint8Array(readFileSync(file));
-      const pg = await PGlite.create();
-      const tar = new Uint8Array(await (await pg.dumpDataDir('none')).arrayBuffer());
-      await pg.close();
+      const tar = (await PgliteHost.makeTemplate(null))!;
       this.templateMs = performance.now() - started;
       try {
         mkdirSync(this.cacheDir, { recursive: true });
@@ -322,10 +316,10 @@ export class EmbeddedPlane implements DataPlane {
   }
 
   /** Runs frames on the instance and returns its backend frames; a failure closes the instance. */
-  async exchange(inst: Instance, pg: PGlite, frames: Uint8Array): Promise<Uint8Array[]> {
+  async exchange(inst: Instance, pg: PgliteHost, frames: Uint8Array): Promise<Uint8Array[]> {
     let out: Uint8Array;
     try {
-      out = await pg.execProtocolRaw(frames);
+      out = await pg.exec(frames);
     } catch (err) {
       // PGlite exits on a FATAL error (its single backend is gone): open it again next time.
       await this.broken(inst);
@@ -344,7 +338,8 @@ export class EmbeddedPlane implements DataPlane {
     const pg = inst.pg;
     inst.pg = null;
     inst.lastHolder = null;
-    if (pg && !pg.closed) await pg.close().catch(() => undefined);
+    // terminate, not close: after a failure PGlite may not be able to shut down cleanly.
+    if (pg) await pg.terminate().catch(() => undefined);
   }
 
   private async shut(inst: Instance): Promise<void> {
@@ -375,7 +370,7 @@ class EmbeddedLease implements Lease {
   constructor(
     private readonly plane: EmbeddedPlane,
     private readonly inst: Instance,
-    private readonly pg: PGlite,
+    private readonly pg: PgliteHost,
     fresh: boolean,
     private readonly unlock: () => void,
   ) {

@@ -163,6 +163,39 @@ describe('embedded plane: turns', () => {
     await plane.dropDatabase(second);
   });
 
+  it('a long query runs in its own thread: the server and other databases go on meanwhile', async () => {
+    const other: PlaneDatabase = { tenantId: 1, databaseId: 3, tenantName: 'default', databaseName: 'third' };
+    await plane.ensureDatabase(other);
+    const slow = await plane.lease(db, {});
+    const fast = await plane.lease(other, {});
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      slow.write(serialize.query('SELECT count(*) FROM generate_series(1, 5000000)'));
+      const slowDone = untilReady(slow).then(() => ticks);
+      // Another database answers while the first one is still counting.
+      expect(await simple(fast, 'SELECT 1')).toEqual(['rowDescription', 'row ["1"]', 'complete SELECT 1', 'ready I']);
+      const ticksAtFast = ticks;
+      const ticksAtSlow = await slowDone;
+      clearInterval(timer);
+      expect(ticksAtSlow, 'timers ran while the long query did').toBeGreaterThan(ticksAtFast + 5);
+    } finally {
+      slow.release();
+      fast.release();
+      await plane.dropDatabase(other);
+    }
+  });
+
+  it('withAdmin ends its turn idle, even when its SQL left a transaction open', async () => {
+    await plane.withAdmin(db, (sql) => sql.exec('BEGIN; DELETE FROM t'));
+    const l = await plane.lease(db, {});
+    try {
+      expect(await simple(l, 'SELECT count(*) FROM t')).toEqual(['rowDescription', 'row ["3"]', 'complete SELECT 1', 'ready I']);
+    } finally {
+      l.release();
+    }
+  });
+
   it('an idle instance is closed and opens again, with its data, on the next lease', async () => {
     const held = await plane.lease(db, {});
     expect(await plane.closeIdle(0), 'a held instance stays open').toBe(0);
