@@ -265,6 +265,22 @@ describe(`drivers on the ${label} data plane`, () => {
     }
   });
 
+  it('SET SESSION AUTHORIZATION: the next turn is told the identity changed, and a prepared statement reads the new $auth values', async () => {
+    const c = await client(server.port);
+    try {
+      const q = { name: 'who', text: 'SELECT $auth.username AS u FROM items LIMIT 1' };
+      expect((await c.query(q)).rows).toEqual([{ u: 'admin' }]);
+      const before = turns.length;
+      await c.query('SET SESSION AUTHORIZATION alice');
+      expect((await c.query(q)).rows).toEqual([{ u: 'alice' }]);
+      expect(turns.slice(before).some((t) => t.changed)).toBe(true);
+      await c.query('RESET SESSION AUTHORIZATION');
+      expect((await c.query(q)).rows).toEqual([{ u: 'admin' }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('postgres.js with its defaults (named statements, pipelining, its type look-up)', async () => {
     const sql = postgres({ host: '127.0.0.1', port: server.port, user: 'admin', password: ADMIN_PASSWORD, database: 'default', max: 1, onnotice: () => {} });
     try {
