@@ -14,7 +14,7 @@ import { isAuthVariable, type AuthValues } from './auth-vars.js';
  * Statements both sides understand (SET, SHOW, simple SELECTs, BEGIN / COMMIT / ROLLBACK,
  * DISCARD, DEALLOCATE) are the admin language's while the data plane is idle, and the data
  * plane's while a data-plane transaction block is open or when they share a message with
- * SQL. A SELECT the admin grammar parses but only PostgreSQL can answer (FROM a table,
+ * SQL. SET / RESET / SHOW of a setting the session does not have are the data plane's. A SELECT the admin grammar parses but only PostgreSQL can answer (FROM a table,
  * `now()`) is SQL. Catalog statements (CREATE USER, GRANT, SHOW USERS, ...) do not mix with
  * SQL yet: in one message with SQL, or inside a data-plane transaction block, they are
  * 0A000; a BEGIN the session answered opens the data plane's block at its first SQL, as
@@ -32,6 +32,8 @@ export interface RoutedSession {
   auth(): AuthValues;
   /** Who the session acts as (changes with SET SESSION AUTHORIZATION). */
   identityKey(): string;
+  /** A setting the session itself has (SET / SHOW of others are the data plane's). */
+  knowsSetting(name: string): boolean;
 }
 
 type Kind = 'catalog' | 'session' | 'plane';
@@ -64,8 +66,11 @@ function answersItself(e: Expr): boolean {
   }
 }
 
-function kindOf(cmd: AdminCommand): Kind {
+function kindOf(cmd: AdminCommand, knowsSetting: (name: string) => boolean): Kind {
   if (cmd.type === 'Select') return cmd.from === null && cmd.items.every((i) => answersItself(i.expr)) ? 'session' : 'plane';
+  // Settings the session has are its own; any other (enable_seqscan, role, auth.x, myapp.x)
+  // is the data plane's, where the forwarder refuses the reserved ones (42501).
+  if ((cmd.type === 'SetVariable' || cmd.type === 'ResetVariable' || cmd.type === 'ShowVariable') && cmd.name !== null && cmd.name !== 'all' && !knowsSetting(cmd.name)) return 'plane';
   return SESSION_STATEMENTS.has(cmd.type) ? 'session' : 'catalog';
 }
 
@@ -74,6 +79,7 @@ const ADMIN_LOOKALIKES = new Set(['CreateRoleStmt', 'AlterRoleStmt', 'DropRoleSt
 
 export class SessionPlaneRoute implements PlaneRoute {
   private identity: string;
+  private readonly knows = (name: string) => this.session.knowsSetting(name);
 
   constructor(
     private readonly session: RoutedSession,
@@ -107,7 +113,7 @@ export class SessionPlaneRoute implements PlaneRoute {
 
   /** An admin statement prepared earlier runs now: not inside a data-plane transaction block (0A000). */
   checkAdmin(cmd: AdminCommand): void {
-    if (this.plane.status !== 'I' && kindOf(cmd) === 'catalog') throw adminInBlock();
+    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') throw adminInBlock();
   }
 
   ddlExecuted(): void {
@@ -145,7 +151,7 @@ export class SessionPlaneRoute implements PlaneRoute {
     const planeIdle = this.plane.status === 'I';
     if (commands) {
       if (commands.length === 0) return null;
-      const kinds = commands.map(kindOf);
+      const kinds = commands.map((c) => kindOf(c, this.knows));
       if (planeIdle && !kinds.includes('plane')) {
         // The data plane's own session state goes with DISCARD ALL too (at the next turn).
         if (commands.some((c) => c.type === 'Discard' && c.what === 'ALL')) this.plane.resetConnection();
@@ -195,7 +201,7 @@ export class SessionPlaneRoute implements PlaneRoute {
         const piece = bytes.subarray(s.start, s.end).toString('utf8');
         let kinds: Kind[];
         try {
-          kinds = parse(piece, this.session.parseLimits).map((st) => kindOf(st.command));
+          kinds = parse(piece, this.session.parseLimits).map((st) => kindOf(st.command, this.knows));
         } catch {
           continue;
         }

@@ -300,6 +300,7 @@ export class EngineSession implements QuerySession {
         },
         auth: () => session.authValues(session.view(), session.engine.clock()),
         identityKey: () => session.settings.internal(CURRENT_USER_KEY) ?? '',
+        knowsSetting: (name) => session.settings.has(name),
       },
       plane,
     );

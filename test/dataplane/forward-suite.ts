@@ -157,7 +157,7 @@ describe(`psql on the ${label} data plane`, () => {
   it('SET ROLE, SET SESSION AUTHORIZATION in SQL and set_config of $auth names are refused with 42501 before the data plane', async () => {
     const c = await client(server.port);
     try {
-      for (const sql of ['SET ROLE postgres', 'SET LOCAL ROLE postgres', "SELECT set_config('auth.username', 'bob', false)", 'SELECT 1 FROM items; RESET ROLE', 'ALTER TABLE items DISABLE ROW LEVEL SECURITY', 'GRANT SELECT ON items TO PUBLIC']) {
+      for (const sql of ['SET ROLE postgres', 'SET LOCAL ROLE postgres', "SET role = 'postgres'", 'RESET ROLE', "SET auth.username = 'bob'", "SELECT set_config('auth.username', 'bob', false)", 'SELECT 1 FROM items; RESET ROLE', 'ALTER TABLE items DISABLE ROW LEVEL SECURITY', 'GRANT SELECT ON items TO PUBLIC']) {
         const err = (await c.query(sql).catch((e: unknown) => e)) as { code?: string };
         expect(err.code, sql).toBe('42501');
       }
@@ -181,6 +181,14 @@ describe(`psql on the ${label} data plane`, () => {
     } finally {
       await c.end();
     }
+  });
+
+  it("settings the session does not have are the data plane's; its own stay its own", async () => {
+    const r = await run(['SET enable_seqscan = off;', 'SHOW enable_seqscan;', 'RESET enable_seqscan;', 'SHOW enable_seqscan;', 'SHOW max_statement_bytes;'].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(
+      ['SET', ' enable_seqscan ', '----------------', ' off', '(1 row)', '', 'RESET', ' enable_seqscan ', '----------------', ' on', '(1 row)', '', ' max_statement_bytes ', '---------------------', ' 1048576', '(1 row)', '', ''].join('\n'),
+    );
   });
 
   it('session state that would outlive a turn: 0A000 where sessions share one connection, PostgreSQL\'s own answer where not', async () => {
