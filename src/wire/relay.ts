@@ -90,6 +90,8 @@ export class Relay {
   /** The data plane's portals, and whether each runs DDL. */
   private readonly portals = new Map<string, boolean>();
   private readonly w = new FrontendWriter();
+  /** Extended-protocol messages went out since the last Sync (the data plane has an implicit transaction open). */
+  private unsynced = false;
   /** DDL went out in this group: wait for its answer before sending more (see Forwarded.barrier). */
   private barrierPending = false;
   private dead = false;
@@ -145,7 +147,7 @@ export class Relay {
     this.statements.delete('');
     this.portals.delete('');
     this.push({ kind: 'reply', done: 'Z', swallow: false, end: 'query', position: f.position });
-    this.write(ch);
+    this.write(ch, false);
     if (f.barrier) await this.idle();
   }
 
@@ -230,7 +232,8 @@ export class Relay {
     const ch = this.channel!;
     this.w.sync();
     this.push({ kind: 'reply', done: 'Z', swallow: false, end: 'sync' });
-    this.write(ch);
+    this.write(ch, false);
+    this.unsynced = false;
     if (this.barrierPending) {
       this.barrierPending = false;
       await this.idle();
@@ -245,7 +248,7 @@ export class Relay {
     }
     this.w.flush();
     this.push({ kind: 'flush' });
-    this.write(ch);
+    this.write(ch, false);
   }
 
   /** CopyData / CopyDone / CopyFail: to the data plane while a turn is held, else ignored (as PostgreSQL does outside COPY). */
@@ -259,19 +262,20 @@ export class Relay {
   }
 
   /**
-   * An error the connection raised itself while the data plane is in a transaction block:
-   * PostgreSQL fails the block on any error, so the data plane's block is made to fail too
-   * (a statement that cannot succeed, its answer not the client's), and ROLLBACK, COMMIT
-   * and ROLLBACK TO SAVEPOINT then do what they do in PostgreSQL.
+   * An error the connection raised itself while the data plane has a transaction open (a
+   * block, or the implicit one of this extended-protocol group): PostgreSQL rolls back or
+   * fails it on any error, so the data plane's is made to fail too (a statement that cannot
+   * succeed, its answer not the client's): the group's earlier statements are not
+   * committed, and ROLLBACK, COMMIT and ROLLBACK TO SAVEPOINT then do what they do in
+   * PostgreSQL.
    */
   async abortBlock(): Promise<void> {
-    const ch = this.channel;
-    if (!ch || this.status !== 'T' || this.groupFailed) return;
+    if (!this.channel || this.groupFailed || (this.status !== 'T' && !this.unsynced)) return;
     await this.idle();
-    if (this.status !== 'T' || this.groupFailed || !this.channel) return;
+    if (!this.channel || this.groupFailed || (this.status !== 'T' && !this.unsynced)) return;
     this.w.query('SELECT 1/0');
     this.push({ kind: 'reply', done: 'Z', swallow: true, swallowErrors: true, end: 'query' });
-    this.write(this.channel);
+    this.write(this.channel, false);
     await this.idle();
   }
 
@@ -350,7 +354,8 @@ export class Relay {
     else this.out.raw(frame);
   }
 
-  private write(ch: PlaneChannel): void {
+  private write(ch: PlaneChannel, extended = true): void {
+    if (extended) this.unsynced = true;
     if (!this.w.empty) ch.write(this.w.take());
     this.drainHead();
     if (!this.reading && this.expect.length > 0) {
@@ -426,6 +431,7 @@ export class Relay {
         this.status = status;
         this.groupFailed = false;
         const idle = this.expect.length === 0;
+        if (idle) this.unsynced = false;
         if (idle) {
           this.settling = this.settle(status);
           await this.settling;

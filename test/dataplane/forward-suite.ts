@@ -393,6 +393,29 @@ describe(`the extended protocol on the ${label} data plane`, () => {
     }
   });
 
+  it("an error portcullis raises mid-group rolls back the group's data-plane statements, as PostgreSQL would", async () => {
+    const c = await RawClient.login(server.port);
+    try {
+      const ms = await pipeline(
+        c,
+        1,
+        serialize.parse({ text: "INSERT INTO items (owner, qty) VALUES ('grp', 1)", types: [] }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.parse({ text: 'SET ROLE postgres', types: [] }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.sync(),
+      );
+      expect(names(ms)).toEqual(['parseComplete', 'bindComplete', 'commandComplete', 'error', 'readyForQuery']);
+      expect((ms[3] as unknown as { code: string }).code).toBe('42501');
+      const count = await c.roundTrip(serialize.query("SELECT count(*) FROM items WHERE owner = 'grp'"));
+      expect((count.find((m) => m.name === 'dataRow') as unknown as { fields: string[] }).fields).toEqual(['0']);
+    } finally {
+      c.end();
+    }
+  });
+
   it('row limits on Execute of a data-plane portal inside a block: PortalSuspended, then the rest', async () => {
     const c = await RawClient.login(server.port);
     try {
