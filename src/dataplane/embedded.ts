@@ -49,6 +49,16 @@ export interface EmbeddedPlaneOptions {
 
 const DEFAULT_IDLE_CLOSE_MS = 10 * 60_000;
 
+/**
+ * Settings a client must not set on the embedded plane: when one of these timeouts fires
+ * (a FATAL in PostgreSQL), PGlite's next call never returns and the instance hangs with
+ * every session waiting for it. The lease cannot see a SET inside SQL; the forwarder's
+ * parser refuses SET / RESET / SET LOCAL of these names (set_config is not executable by
+ * principals). `statement_timeout` is harmless there, and has no effect: a query in PGlite
+ * cannot be interrupted.
+ */
+export const EMBEDDED_FORBIDDEN_SETTINGS: readonly string[] = ['idle_in_transaction_session_timeout', 'idle_session_timeout', 'transaction_timeout'];
+
 const require = createRequire(import.meta.url);
 
 function pgliteVersion(): string {
@@ -97,6 +107,8 @@ interface Instance {
   openedMs: number;
   /** performance.now() when the last turn ended (or the instance opened). */
   lastUsed: number;
+  /** Set by dropDatabase: turns still waiting for this instance fail instead of reopening it. */
+  dropped: boolean;
 }
 
 export class EmbeddedPlane implements DataPlane {
@@ -169,12 +181,15 @@ export class EmbeddedPlane implements DataPlane {
       const release = await inst.mutex.acquire();
       try {
         await this.shut(inst);
+        inst.dropped = true;
         this.instances.delete(name);
+        if (this.root) rmSync(path.join(this.root, name), { recursive: true, force: true });
       } finally {
         release();
       }
+    } else if (this.root) {
+      rmSync(path.join(this.root, name), { recursive: true, force: true });
     }
-    if (this.root) rmSync(path.join(this.root, name), { recursive: true, force: true });
   }
 
   async withAdmin<T>(db: PlaneDatabase, fn: (sql: AdminSql) => Promise<T>): Promise<T> {
@@ -236,7 +251,7 @@ export class EmbeddedPlane implements DataPlane {
     const name = planeDatabaseName(db);
     let inst = this.instances.get(name);
     if (!inst) {
-      inst = { name, mutex: new FifoMutex(), pg: null, opening: null, lastHolder: null, openedMs: 0, lastUsed: performance.now() };
+      inst = { name, mutex: new FifoMutex(), pg: null, opening: null, lastHolder: null, openedMs: 0, lastUsed: performance.now(), dropped: false };
       this.instances.set(name, inst);
     }
     return inst;
@@ -245,6 +260,7 @@ export class EmbeddedPlane implements DataPlane {
   /** The instance's PGlite, opened (and created from the template) on first use. */
   private open(inst: Instance): Promise<PgliteHost> {
     if (this.closed) return Promise.reject(new Error('embedded data plane is closed'));
+    if (inst.dropped) return Promise.reject(new Error(`embedded data plane: ${inst.name} was dropped`));
     if (inst.pg && !inst.pg.closed) return Promise.resolve(inst.pg);
     inst.opening ??= (async () => {
       const started = performance.now();
@@ -322,19 +338,21 @@ export class EmbeddedPlane implements DataPlane {
       out = await pg.exec(frames);
     } catch (err) {
       // PGlite exits on a FATAL error (its single backend is gone): open it again next time.
-      await this.broken(inst);
+      await this.broken(inst, pg);
       throw new Error(`embedded data plane: the instance for ${inst.name} failed: ${(err as Error).message ?? String(err)}`);
     }
     const { frames: msgs, rest } = splitFrames(out);
     if (rest.length > 0) {
-      await this.broken(inst);
+      await this.broken(inst, pg);
       throw new Error(`embedded data plane: ${inst.name} answered with an incomplete message`);
     }
     return msgs;
   }
 
   /** Forgets a failed instance; the next lease opens it again from its data directory. */
-  async broken(inst: Instance): Promise<void> {
+  async broken(inst: Instance, failed: PgliteHost | null = inst.pg): Promise<void> {
+    // Only the instance that failed: another may have been opened since.
+    if (inst.pg !== failed) return;
     const pg = inst.pg;
     inst.pg = null;
     inst.lastHolder = null;
@@ -401,7 +419,7 @@ class EmbeddedLease implements Lease {
     const finish = async () => {
       await this.chain;
       if (broken || this.queue.failed) {
-        await this.plane.broken(this.inst);
+        await this.plane.broken(this.inst, this.pg);
         return;
       }
       // A turn ends idle: a holder that leaves mid-pipeline or inside a transaction (its

@@ -21,7 +21,10 @@ export interface PlaneDatabase {
   databaseName: string;
 }
 
-/** SQL run as portcullis's own identity in one database (provisioning, not client SQL). */
+/**
+ * SQL run as portcullis's own identity in one database (provisioning, not client SQL).
+ * PostgreSQL's errors reject with an error whose `code` is the SQLSTATE (AdminSqlError).
+ */
 export interface AdminSql {
   /** One or more statements, simple protocol, no results wanted. */
   exec(sql: string): Promise<void>;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedPlane } from '../../src/dataplane/embedded.js';
@@ -194,6 +194,18 @@ describe('embedded plane: turns', () => {
     } finally {
       l.release();
     }
+  });
+
+  it('a turn waiting for a database that is dropped meanwhile fails, and does not bring it back', async () => {
+    const doomed: PlaneDatabase = { tenantId: 1, databaseId: 4, tenantName: 'default', databaseName: 'doomed' };
+    await plane.ensureDatabase(doomed);
+    const holder = await plane.lease(doomed, {});
+    const dropped = plane.dropDatabase(doomed);
+    const late = plane.lease(doomed, {});
+    holder.release();
+    await dropped;
+    await expect(late).rejects.toThrow(/pcu_t1_d4 was dropped/);
+    expect(existsSync(path.join(dir, 'plane', 'pcu_t1_d4'))).toBe(false);
   });
 
   it('an idle instance is closed and opens again, with its data, on the next lease', async () => {
