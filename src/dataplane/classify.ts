@@ -283,6 +283,8 @@ export interface ClassifyOptions {
    * the connection would reach the next, so statements that leave session state are 0A000.
    */
   sharedConnection?: boolean;
+  /** Settings this data plane cannot survive (SET / RESET / set_config of them is 0A000). */
+  forbiddenSettings?: readonly string[];
 }
 
 const SESSION_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared']);
@@ -339,6 +341,7 @@ export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}
     const at = characterPosition(bytes, firstTokenAt(bytes, start));
     checkStatement(kind, node, at, bytes);
     if (opts.sharedConnection) checkSessionState(kind, node, at, bytes);
+    if (opts.forbiddenSettings?.length) checkForbiddenSettings(kind, node, at, bytes, opts.forbiddenSettings);
     const intoTable = kind === 'SelectStmt' && node.intoClause !== undefined;
     out.push({
       kind,
@@ -391,6 +394,23 @@ function checkStatement(kind: string, node: Record<string, unknown>, at: number,
     const position = call.location === undefined ? at : characterPosition(bytes, call.location);
     if (name === undefined) throw refused('set_config() with a computed setting name', position);
     if (reservedSetting(name)) throw refused(`set_config('${name}', ...)`, position, name.startsWith('auth.') ? '$auth.* values come from the login: they are read with $auth.<name> or portcullis.auth(name).' : undefined);
+  });
+}
+
+function checkForbiddenSettings(kind: string, node: Record<string, unknown>, at: number, bytes: Buffer, names: readonly string[]): void {
+  const refuse = (name: string, position: number) =>
+    new PgError('feature_not_supported', `parameter "${name}" cannot be set on the embedded data plane`, {
+      detail: 'When this timeout fires, the embedded PostgreSQL (PGlite) stops answering every session.',
+      hint: 'An upstream PostgreSQL (--upstream) takes it.',
+      position,
+    });
+  if (kind === 'VariableSetStmt' && typeof node.name === 'string' && names.includes(node.name.toLowerCase())) throw refuse(node.name, at);
+  walk(node, (key, value) => {
+    if (key !== 'FuncCall') return;
+    const call = value as { funcname?: { String?: { sval?: string } }[]; args?: unknown[]; location?: number };
+    if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return;
+    const name = (call.args?.[0] as { A_Const?: { sval?: { sval?: string } } } | undefined)?.A_Const?.sval?.sval;
+    if (name && names.includes(name.toLowerCase())) throw refuse(name, call.location === undefined ? at : characterPosition(bytes, call.location));
   });
 }
 

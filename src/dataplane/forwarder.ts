@@ -3,6 +3,7 @@ import type { TransactionStatus } from '../wire/messages.js';
 import { classify, originalPosition, substituteAuth, type AuthSource, type StatementInfo } from './classify.js';
 import { postgresParser } from './pg-parser.js';
 import type { DataPlane, Lease, PlaneDatabase } from './types.js';
+import { EMBEDDED_FORBIDDEN_SETTINGS } from './embedded.js';
 
 /**
  * One client session's part of the data plane: its turns (leases), the identity each turn
@@ -86,7 +87,8 @@ export class PlaneSession {
     const position = (p: number) => originalPosition(sql, sub.sql, sub.edits, p);
     let classified;
     try {
-      classified = classify(pg, sub.sql, { sharedConnection: this.opts.plane.kind === 'embedded' });
+      const embedded = this.opts.plane.kind === 'embedded';
+      classified = classify(pg, sub.sql, { sharedConnection: embedded, forbiddenSettings: embedded ? EMBEDDED_FORBIDDEN_SETTINGS : [] });
     } catch (err) {
       if (err instanceof PgError && err.position !== undefined) {
         throw new PgError(err.state, err.message, { detail: err.detail, hint: err.hint, position: position(err.position) });

@@ -113,4 +113,18 @@ describe('classification', () => {
     ]);
     expect(classify(pg, 'SELEC 1')).toBeNull();
   });
+  it('on a shared connection: session state and the settings the plane cannot survive are 0A000', () => {
+    const opts = { sharedConnection: true, forbiddenSettings: ['idle_session_timeout', 'transaction_timeout'] };
+    for (const sql of ["SET transaction_timeout = '1s'", 'SET LOCAL idle_session_timeout = 1', "SELECT set_config('transaction_timeout', '1', false)", 'CREATE TEMP TABLE x (a int)', 'PREPARE p AS SELECT 1', 'DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'SELECT pg_try_advisory_lock(1)', 'LISTEN ch']) {
+      let code: string | undefined;
+      try {
+        classify(pg, sql, opts);
+      } catch (e) {
+        code = (e as PgError).code;
+      }
+      expect(code, sql).toBe('0A000');
+      expect(classify(pg, sql), sql).not.toBeNull();
+    }
+    expect(classify(pg, 'DECLARE c CURSOR FOR SELECT 1; SELECT pg_advisory_xact_lock(1); SET statement_timeout = 5', opts)).not.toBeNull();
+  });
 });

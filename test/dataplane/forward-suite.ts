@@ -194,12 +194,12 @@ describe(`psql on the ${label} data plane`, () => {
   it('session state that would outlive a turn: 0A000 where sessions share one connection, PostgreSQL\'s own answer where not', async () => {
     const c = await client(server.port);
     try {
-      for (const sql of ['CREATE TEMP TABLE scratch (a int)', 'PREPARE p AS SELECT 1', 'SELECT pg_advisory_lock(42)']) {
+      for (const sql of ['CREATE TEMP TABLE scratch (a int)', 'PREPARE p AS SELECT 1', 'SELECT pg_advisory_lock(42)', "SELECT 1 FROM items LIMIT 1; SET idle_session_timeout = 0"]) {
         const r = (await c.query(sql).catch((e: unknown) => e)) as { code?: string; command?: string };
         if (under.oneConnection) expect(r.code, sql).toBe('0A000');
         else expect(r.code, sql).toBeUndefined();
       }
-      if (!under.oneConnection) await c.query('DROP TABLE scratch; DEALLOCATE p; SELECT pg_advisory_unlock(42)');
+      if (!under.oneConnection) await c.query('DROP TABLE scratch; DEALLOCATE p; SELECT pg_advisory_unlock(42); RESET idle_session_timeout');
     } finally {
       await c.end();
     }
