@@ -70,8 +70,17 @@ export interface ServerOptions {
    * caller (tests share one), or 'off' (the default here: 0A000).
    */
   dataPlane?: 'embedded' | 'off' | { upstream: string } | DataPlane;
-  /** What each turn on the data plane runs (identity) and what follows DDL: see forwarder.ts. */
-  dataPlaneHooks?: { identity?: TurnIdentity; afterDdl?: AfterDdl };
+  /**
+   * For each session opened on the data plane: what each of its turns runs first (its
+   * identity) and what follows its DDL (see forwarder.ts). The session is the one logging
+   * in, so the hooks can read its principal, effective privileges and `$auth` values.
+   */
+  dataPlaneHooks?: (session: EngineSession, database: PlaneDatabase) => DataPlaneHooks;
+}
+
+export interface DataPlaneHooks {
+  identity?: TurnIdentity;
+  afterDdl?: AfterDdl;
 }
 
 export interface TlsFiles {
@@ -130,7 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   // A plane the caller made is the caller's to close.
   const ownPlane = plane !== null && plane !== opts.dataPlane;
-  const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, opts.dataPlaneHooks ?? {}) : exchange);
+  const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, opts.dataPlaneHooks) : exchange);
   const handler: WireHandler = { startAuth: (startup, peer) => onPlane(startLogin(engine, startup, peer, opts.certLogin ?? 'subject')) };
   let offer: TlsOffer | null = opts.tls ? tlsOffer(opts.tls) : null;
   if (opts.requireTls && opts.requireTls !== 'off' && !offer) {
@@ -201,7 +210,7 @@ function makeDataPlane(opts: ServerOptions): DataPlane | null {
  * The login's session gets its data plane: the PostgreSQL database of its startup
  * database (by ids: SPEC §10's name mapping is the plane's), made on first use.
  */
-function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane, hooks: { identity?: TurnIdentity; afterDdl?: AfterDdl }): AuthExchange {
+function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane, hooks: ServerOptions['dataPlaneHooks']): AuthExchange {
   return {
     mechanisms: exchange.mechanisms,
     immediate: exchange.immediate,
@@ -219,7 +228,7 @@ function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane,
             tenantName: engine.catalog.tenantById(tenantId)?.name ?? String(tenantId),
             databaseName: db.name,
           };
-          session.attachDataPlane(new PlaneSession({ plane, database, ...hooks }));
+          session.attachDataPlane(new PlaneSession({ plane, database, ...hooks?.(session, database) }));
         }
       }
       return session;

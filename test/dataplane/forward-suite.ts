@@ -50,7 +50,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'pcu-forward-'));
 beforeAll(async () => {
   server = await startTestServer({
     dataPlane: await under.dataPlane(),
-    dataPlaneHooks: {
+    dataPlaneHooks: () => ({
       identity: async (t: TurnContext) => {
         turns.push({ reset: t.reset, changed: t.changed });
         // As the provisioner's identity will: the connection's session state is reset, so
@@ -62,7 +62,7 @@ beforeAll(async () => {
         // The hook runs on the lease, between the client's messages.
         await lease.admin.query('SELECT 1');
       },
-    },
+    }),
   });
   const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
     input: "CREATE USER alice WITH PASSWORD 'alice pw' ROLE readwrite;\nGRANT READ, WRITE ON DATABASE default TO alice;\n",
