@@ -17,6 +17,12 @@ import { dataDirOptions } from './engine/data-dir.js';
 import { listen, type Listener, type TlsOffer } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
 import type { ParseLimits } from '../grammar/index.js';
+import type { AuthExchange, QuerySession } from './wire/handler.js';
+import { EngineSession } from './engine/session.js';
+import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
+import { EmbeddedPlane } from './dataplane/embedded.js';
+import { UpstreamPlane } from './dataplane/upstream.js';
+import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
 
 export interface ServerOptions {
   host: string;
@@ -58,6 +64,23 @@ export interface ServerOptions {
   certLogin?: 'subject' | 'cn';
   /** Statement size and complexity limits (max_statement_bytes, ...); defaults where absent. */
   parseLimits?: Partial<ParseLimits>;
+  /**
+   * Where SQL that is not the admin language runs (SPEC §10): 'embedded' (PGlite under the
+   * data directory, in memory without one), an upstream PostgreSQL, a DataPlane made by the
+   * caller (tests share one), or 'off' (the default here: 0A000).
+   */
+  dataPlane?: 'embedded' | 'off' | { upstream: string } | DataPlane;
+  /**
+   * For each session opened on the data plane: what each of its turns runs first (its
+   * identity) and what follows its DDL (see forwarder.ts). The session is the one logging
+   * in, so the hooks can read its principal, effective privileges and `$auth` values.
+   */
+  dataPlaneHooks?: (session: EngineSession, database: PlaneDatabase) => DataPlaneHooks;
+}
+
+export interface DataPlaneHooks {
+  identity?: TurnIdentity;
+  afterDdl?: AfterDdl;
 }
 
 export interface TlsFiles {
@@ -107,7 +130,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     parseLimits: opts.parseLimits,
   });
   await engine.open();
-  const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer, opts.certLogin ?? 'subject') };
+  let plane: DataPlane | null;
+  try {
+    plane = makeDataPlane(opts);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  // A plane the caller made is the caller's to close.
+  const ownPlane = plane !== null && plane !== opts.dataPlane;
+  const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, opts.dataPlaneHooks) : exchange);
+  const handler: WireHandler = { startAuth: (startup, peer) => onPlane(startLogin(engine, startup, peer, opts.certLogin ?? 'subject')) };
   let offer: TlsOffer | null = opts.tls ? tlsOffer(opts.tls) : null;
   if (opts.requireTls && opts.requireTls !== 'off' && !offer) {
     await engine.close();
@@ -160,6 +193,45 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       await engine.flushKeyUses().catch(() => undefined);
       await engine.close();
+      if (ownPlane) await plane!.close();
+    },
+  };
+}
+
+function makeDataPlane(opts: ServerOptions): DataPlane | null {
+  const p = opts.dataPlane ?? 'off';
+  if (p === 'off') return null;
+  if (p === 'embedded') return new EmbeddedPlane(opts.dataDir === null ? { memory: true } : { dataDir: opts.dataDir });
+  if ('upstream' in p) return new UpstreamPlane(p.upstream);
+  return p;
+}
+
+/**
+ * The login's session gets its data plane: the PostgreSQL database of its startup
+ * database (by ids: SPEC §10's name mapping is the plane's), made on first use.
+ */
+function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane, hooks: ServerOptions['dataPlaneHooks']): AuthExchange {
+  return {
+    mechanisms: exchange.mechanisms,
+    immediate: exchange.immediate,
+    step: (mechanism, data) => exchange.step(mechanism, data),
+    password: (text) => exchange.password(text),
+    async open(): Promise<QuerySession> {
+      const session = await exchange.open();
+      if (session instanceof EngineSession) {
+        const tenantId = session.login.user.tenantId;
+        const db = engine.catalog.databaseByName(tenantId, session.database);
+        if (db) {
+          const database: PlaneDatabase = {
+            tenantId,
+            databaseId: db.id,
+            tenantName: engine.catalog.tenantById(tenantId)?.name ?? String(tenantId),
+            databaseName: db.name,
+          };
+          session.attachDataPlane(new PlaneSession({ plane, database, ...hooks?.(session, database) }));
+        }
+      }
+      return session;
     },
   };
 }

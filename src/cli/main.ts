@@ -73,6 +73,12 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
                         encrypt the data directory at rest (AES-256-GCM) with the 256-bit key
                         in FILE (openssl rand -hex 32 > FILE; PORTCULLIS_ENCRYPTION_KEY_FILE);
                         also taken by apply, dump, compact, audit verify and rekey
+  --data-plane embedded|off
+                        where SQL that is not the admin language runs: an embedded
+                        PostgreSQL (PGlite) under the data directory (in memory with
+                        --memory), or nowhere (0A000); default off for now (PORTCULLIS_DATA_PLANE)
+  --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
+                        sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
 On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
 is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr.
@@ -160,6 +166,8 @@ async function serve(args: string[]): Promise<void> {
       'tls-crl': { type: 'string' },
       'tls-cert-login': { type: 'string' },
       'encryption-key-file': { type: 'string' },
+      'data-plane': { type: 'string' },
+      upstream: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -183,7 +191,10 @@ async function serve(args: string[]): Promise<void> {
   if (values['tls-crl'] !== undefined) flags.tlsCrl = values['tls-crl'];
   if (values['tls-cert-login'] !== undefined) flags.tlsCertLogin = values['tls-cert-login'];
   if (values['encryption-key-file'] !== undefined) flags.encryptionKeyFile = values['encryption-key-file'];
+  if (values['data-plane'] !== undefined) flags.dataPlane = values['data-plane'];
+  if (values.upstream !== undefined) flags.upstream = values.upstream;
   const cfg = resolveConfig(flags, process.env, values.config);
+  if (cfg.upstream && cfg.dataPlane === 'off') fail('--upstream and --data-plane off cannot be used together');
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
   if (values.deterministic) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
@@ -233,6 +244,7 @@ async function serve(args: string[]): Promise<void> {
       maxBytes: cfg.jwksMaxBytes,
     },
     deterministic: values.deterministic === true,
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? 'off'),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.

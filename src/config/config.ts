@@ -58,6 +58,14 @@ export interface Config {
   maxNestingDepth: number;
   maxPredicateSize: number;
   maxInListLength: number;
+  /**
+   * Where SQL that is not the admin language runs (SPEC §10): the embedded PGlite, or
+   * nowhere ('off': 0A000). undefined: the built-in default (serve: off, until each
+   * session's identity is applied on the data plane).
+   */
+  dataPlane: 'embedded' | 'off' | undefined;
+  /** An operator's PostgreSQL 14+ as the data plane (postgres://...); implies it. */
+  upstream: string | undefined;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -104,6 +112,8 @@ export const DEFAULTS: Config = {
   requireTls: 'off',
   encryptionKeyFile: undefined,
   ...DEFAULT_PARSE_LIMITS,
+  dataPlane: undefined,
+  upstream: undefined,
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -176,6 +186,8 @@ const KEYS: Record<string, keyof Config> = {
   max_nesting_depth: 'maxNestingDepth',
   max_predicate_size: 'maxPredicateSize',
   max_in_list_length: 'maxInListLength',
+  data_plane: 'dataPlane',
+  upstream: 'upstream',
 };
 
 export class ConfigError extends Error {}
@@ -256,6 +268,14 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     else if (k === 'tlsCertLogin') {
       if (v !== 'subject' && v !== 'cn') throw new ConfigError(`tls_cert_login must be subject or cn, got "${v}"`);
       c.tlsCertLogin = v;
+    }
+    else if (k === 'dataPlane') {
+      if (v !== 'embedded' && v !== 'off') throw new ConfigError(`data_plane must be embedded or off, got "${v}"`);
+      c.dataPlane = v;
+    } else if (k === 'upstream') {
+      const url = String(v);
+      if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`upstream must be a postgres:// URL, got "${url.replace(/:[^:@/]*@/, ':***@')}"`);
+      c.upstream = url;
     }
     else if (k === 'requireTls') {
       const r = v === true ? 'on' : v === false ? 'off' : String(v);

@@ -1,5 +1,6 @@
 import { parse as parseAdmin } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
+import { postgresParser } from '../dataplane/pg-parser.js';
 
 /**
  * SQL that is not the admin language: psql's \du, \l and \dt, `SELECT * FROM pg_roles`,
@@ -12,21 +13,6 @@ import { PgError } from '../errors/pg-error.js';
  */
 
 type LibPgQuery = typeof import('libpg-query');
-
-let loading: Promise<LibPgQuery> | null = null;
-
-/**
- * The parser, loaded on first use (about 130 ms of import and WASM compilation on a quiet
- * machine): nothing is paid at start-up, and a server that only ever sees the admin
- * language never loads it.
- */
-function postgresParser(): Promise<LibPgQuery> {
-  loading ??= import('libpg-query').then(async (m) => {
-    await m.loadModule();
-    return m;
-  });
-  return loading;
-}
 
 /**
  * Longer texts are not handed to PostgreSQL's parser: a tool's catalog query is a few
@@ -149,7 +135,7 @@ function notAdminLanguage(text: string, parsed: Parsed, byteOffset: number, star
   // Without a catalog to point at, the statement's first word.
   const at = best ? byteOffset + best.at : startByte;
   return new PgError('feature_not_supported', 'portcullis answers only its admin language on this connection', {
-    detail: 'This is SQL for PostgreSQL itself, and no data plane is configured to run it.',
+    detail: 'This is SQL for PostgreSQL itself, and no data plane is configured to run it (the server runs with --data-plane off).',
     hint: best?.hint ?? GENERAL_HINT,
     position: characterPosition(text, at),
   });

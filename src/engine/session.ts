@@ -28,6 +28,8 @@ import { TokenRejected } from '../auth/jwt.js';
 import { CredentialRefused, expiryNotice, keyPrincipal, type LoginMethod, type Principal } from './credentials.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import { refusal } from './data-plane-sql.js';
+import type { PlaneSession } from '../dataplane/forwarder.js';
+import { SessionPlaneRoute } from './plane-route.js';
 
 /** A credential used outside its databases: 42501 DATABASE_NOT_AUTHORIZED. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -289,7 +291,31 @@ export class EngineSession implements QuerySession {
   }
 
   txStatus(): TransactionStatus {
+    if (this.mode === 'none' && this.dataPlane) return this.dataPlane.status;
     return this.mode === 'block' ? 'T' : this.mode === 'failed' ? 'E' : 'I';
+  }
+
+  // ---- the data plane ----------------------------------------------------------------
+
+  /** Where SQL that is not the admin language goes (plane-route.ts); absent with --data-plane off. */
+  dataPlane?: SessionPlaneRoute;
+
+  /** Gives the session its data plane (server.ts, right after login). */
+  attachDataPlane(plane: PlaneSession): void {
+    const session = this;
+    this.dataPlane = new SessionPlaneRoute(
+      {
+        parseLimits: this.engine.parseLimits,
+        adminTransaction: () => (this.mode === 'failed' ? 'failed' : this.mode !== 'block' ? 'none' : (this.tx?.mutations.length ?? 0) > 0 ? 'changed' : 'block'),
+        handOverBlock: () => {
+          if (this.mode === 'block') this.endTx(true);
+        },
+        auth: () => session.authValues(session.view(), session.engine.clock()),
+        identityKey: () => session.settings.internal(CURRENT_USER_KEY) ?? '',
+        knowsSetting: (name) => session.settings.has(name),
+      },
+      plane,
+    );
   }
 
   async simpleQuery(sql: string, out: ResultSink): Promise<void> {
@@ -348,6 +374,7 @@ export class EngineSession implements QuerySession {
   async execute(stmt: PreparedStatement, params: (string | null)[], out: NoticeSink): Promise<Execution> {
     const p = stmt as EnginePrepared;
     if (!p.statement) return emptyStatement();
+    this.dataPlane?.checkAdmin(p.statement.command);
     this.busy = true;
     try {
       return await this.run(p.statement, params, false, out, p.text);
@@ -376,6 +403,7 @@ export class EngineSession implements QuerySession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dataPlane?.plane.end();
     this.tx = null;
     this.mode = 'none';
     this.engine.sessionClosed(this.sessionUserId);

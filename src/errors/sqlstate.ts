@@ -28,6 +28,7 @@ export const SqlState = {
   invalid_catalog_name: '3D000',
   feature_not_supported: '0A000',
   protocol_violation: '08P01',
+  connection_failure: '08006',
   too_many_connections: '53300',
   program_limit_exceeded: '54000',
   statement_too_complex: '54001',

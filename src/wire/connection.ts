@@ -16,6 +16,7 @@ import type {
 } from './handler.js';
 import { assertNever, type FieldDescription, type FrontendMessage } from './messages.js';
 import { MessageReader, malformed } from './reader.js';
+import { Relay } from './relay.js';
 import { isLoopbackHost as isLoopbackAddress } from '../net/loopback.js';
 
 /** What the connection needs from a socket: bytes out, close, and backpressure. */
@@ -70,6 +71,9 @@ interface Portal {
   rowsSent: number;
   done: boolean;
 }
+
+/** Thrown by `local()` for a message the data plane's error in its group discards. */
+const SKIPPED = Symbol('discarded until Sync');
 
 /** Flush the output buffer once it holds this much, so a long result streams. */
 const FLUSH_AT = 64 * 1024;
@@ -128,6 +132,7 @@ export class Connection {
 
   /** The socket ended or failed. */
   shutdown(): void {
+    this.relay?.shutdown();
     if (this.phase.kind === 'ready') {
       this.cancels.unregister(this.phase.processId);
       this.phase.session.close();
@@ -349,26 +354,61 @@ export class Connection {
   // ---- queries ---------------------------------------------------------------------
 
   private async handleQuery(m: FrontendMessage, s: QuerySession): Promise<void> {
+    const relay = this.relayFor(s);
+    // An error the data plane reported in this group: it discards up to Sync, and so does the connection.
+    if (relay?.groupFailed && m.type !== 'Sync' && m.type !== 'Terminate' && m.type !== 'Query') this.discardUntilSync = true;
     if (this.discardUntilSync && m.type !== 'Sync' && m.type !== 'Terminate') return;
     switch (m.type) {
       case 'Query':
-        return this.simpleQuery(m.sql, s);
+        return this.simpleQuery(m.sql, s, relay);
       case 'Parse':
         return this.guardAsync(async () => {
-          if (m.name !== '' && this.statements.has(m.name)) {
+          if (m.name !== '' && (this.statements.has(m.name) || relay?.hasStatement(m.name))) {
             throw new PgError('duplicate_prepared_statement', `prepared statement "${m.name}" already exists`);
           }
+          const forwarded = relay ? await s.dataPlane!.routeParse(m.sql) : null;
+          if (forwarded) {
+            this.statements.delete(m.name);
+            return relay!.parse(m.name, forwarded, m.sql, m.paramTypes);
+          }
+          await this.local(relay);
+          relay?.forget(m.name);
           this.statements.set(m.name, await s.prepare(m.sql, m.paramTypes));
           this.out.write({ type: 'ParseComplete' });
         }, s);
       case 'Bind':
-        return this.guard(() => this.bind(m), s);
+        return this.guardAsync(async () => {
+          const portalTaken = m.portal !== '' && (this.portals.has(m.portal) || relay?.hasPortal(m.portal));
+          if (relay?.hasStatement(m.statement)) {
+            if (portalTaken) throw new PgError('duplicate_cursor', `portal "${m.portal}" already exists`);
+            this.portals.delete(m.portal);
+            return relay.bind(m);
+          }
+          await this.local(relay);
+          if (portalTaken && relay?.hasPortal(m.portal)) throw new PgError('duplicate_cursor', `portal "${m.portal}" already exists`);
+          relay?.forgetPortal(m.portal);
+          this.bind(m);
+        }, s);
       case 'Describe':
-        return this.guard(() => this.describe(m.target, m.name), s);
+        return this.guardAsync(async () => {
+          if (relay && (m.target === 'S' ? relay.hasStatement(m.name) : relay.hasPortal(m.name))) return relay.describe(m.target, m.name);
+          await this.local(relay);
+          this.describe(m.target, m.name);
+        }, s);
       case 'Execute':
-        return this.guardAsync(() => this.execute(m.portal, m.maxRows, s), s);
+        return this.guardAsync(async () => {
+          if (relay?.hasPortal(m.portal)) return relay.execute(m.portal, m.maxRows);
+          await this.local(relay);
+          return this.execute(m.portal, m.maxRows, s);
+        }, s);
       case 'Sync':
         this.discardUntilSync = false;
+        if (relay?.holding) {
+          // The data plane's ReadyForQuery answers this Sync, with its transaction status.
+          this.portals.clear();
+          return relay.sync();
+        }
+        await this.settle(relay);
         try {
           await s.sync();
         } catch (err) {
@@ -377,21 +417,31 @@ export class Connection {
         if (s.txStatus() === 'I') this.portals.clear();
         return this.readyForQuery(s);
       case 'Flush':
-        this.flush();
+        if (relay) relay.flush();
+        else this.flush();
         return;
       case 'Close':
-        if (m.target === 'S') this.statements.delete(m.name);
-        else this.portals.delete(m.name);
-        this.out.write({ type: 'CloseComplete' });
+        return this.guardAsync(async () => {
+          if (relay && (m.target === 'S' ? relay.hasStatement(m.name) : relay.hasPortal(m.name))) return relay.close(m.target, m.name);
+          await this.local(relay);
+          if (m.target === 'S') this.statements.delete(m.name);
+          else this.portals.delete(m.name);
+          this.out.write({ type: 'CloseComplete' });
+        }, s);
+      case 'CopyData':
+      case 'CopyDone':
+      case 'CopyFail':
+        // COPY FROM STDIN's data, for the data plane; outside COPY it is ignored, as PostgreSQL does.
+        relay?.copy(m);
         return;
       case 'Terminate':
         this.shutdown();
         this.transport.close();
         return;
       case 'Unsupported':
-        // CopyData / CopyDone / CopyFail outside COPY are ignored, as PostgreSQL does.
         if (m.code === 0x46) {
-          return this.guard(() => {
+          return this.guardAsync(async () => {
+            await this.local(relay);
             throw new PgError('feature_not_supported', 'the function call protocol is not supported');
           }, s);
         }
@@ -407,6 +457,44 @@ export class Connection {
     }
   }
 
+  /** The relay to the data plane, made on first use; null when the session has no data plane. */
+  private relayFor(s: QuerySession): Relay | null {
+    if (!s.dataPlane) return null;
+    if (!this.relay) {
+      const out = this.out;
+      this.relay = new Relay(s.dataPlane, {
+        raw: (f) => void out.raw(Buffer.from(f.buffer, f.byteOffset, f.byteLength)),
+        get size() {
+          return out.size;
+        },
+        send: () => (out.size > 0 ? this.send() : true),
+        drained: () => this.transport.drained(),
+        fatal: (e) => this.fatal(e),
+      });
+    }
+    return this.relay;
+  }
+
+  private relay: Relay | null = null;
+
+  /**
+   * Before the connection answers a message itself: everything forwarded before it has been
+   * answered (answers go out in the order of the messages).
+   */
+  private async local(relay: Relay | null): Promise<void> {
+    await this.settle(relay);
+    // The data plane failed this group meanwhile: the message is discarded, as PostgreSQL
+    // discards everything up to Sync after an error.
+    if (relay?.groupFailed) {
+      this.discardUntilSync = true;
+      throw SKIPPED;
+    }
+  }
+
+  private async settle(relay: Relay | null): Promise<void> {
+    if (relay?.busy) await relay.idle();
+  }
+
   private readyForQuery(s: QuerySession): void {
     for (const [name, value] of s.takeParameterChanges()) this.out.write({ type: 'ParameterStatus', name, value });
     this.out.write({ type: 'ReadyForQuery', status: s.txStatus() });
@@ -414,39 +502,53 @@ export class Connection {
   }
 
   /** An error in the extended protocol: report it and skip to the next Sync. */
-  private guard(fn: () => void, s: QuerySession): void {
-    try {
-      fn();
-    } catch (err) {
-      this.extendedError(err, s);
-    }
-  }
-
   private async guardAsync(fn: () => Promise<void>, s: QuerySession): Promise<void> {
     try {
       await fn();
     } catch (err) {
-      this.extendedError(err, s);
+      if (err === SKIPPED) return;
+      await this.extendedError(err, s);
     }
   }
 
-  private extendedError(err: unknown, s: QuerySession): void {
+  private async extendedError(err: unknown, s: QuerySession): Promise<void> {
     const e = asPgError(err);
     if (e.severity === 'FATAL') throw e;
     if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    await this.settle(this.relay);
+    await this.relay?.abortBlock();
     s.fail();
     this.sendError(e);
     this.discardUntilSync = true;
   }
 
-  private async simpleQuery(sql: string, s: QuerySession): Promise<void> {
+  private async simpleQuery(sql: string, s: QuerySession, relay: Relay | null): Promise<void> {
     const sink = this.sink();
     try {
+      let forwarded = null;
+      try {
+        forwarded = relay ? await s.dataPlane!.routeQuery(sql) : null;
+      } catch (err) {
+        s.fail(); // a refused message fails an open transaction block, as an error does in PostgreSQL
+        throw err;
+      }
+      if (forwarded) {
+        // The data plane answers, up to its ReadyForQuery.
+        this.statements.delete('');
+        this.portals.delete('');
+        return await relay!.query(forwarded);
+      }
+      await this.local(relay);
+      relay?.forget('');
+      relay?.forgetPortal('');
       await s.simpleQuery(sql, sink);
     } catch (err) {
+      if (err === SKIPPED) return;
       const e = asPgError(err);
       if (e.severity === 'FATAL') throw e;
       if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+      await this.settle(relay);
+      await relay?.abortBlock();
       this.sendError(e);
     }
     // Unnamed portal and statement do not outlive a simple query (PostgreSQL drops them).
@@ -495,10 +597,17 @@ export class Connection {
 
   /** What DEALLOCATE and DISCARD ALL do to this connection's prepared statements. */
   private readonly protocol: ProtocolState = {
-    deallocate: (name) => name !== '' && this.statements.delete(name),
+    deallocate: (name) => {
+      if (name !== '' && this.relay?.hasStatement(name)) {
+        this.relay.forget(name);
+        return true;
+      }
+      return name !== '' && this.statements.delete(name);
+    },
     deallocateAll: () => {
       // "DEALLOCATE ALL": every named prepared statement; the unnamed one is the protocol's own.
       for (const name of [...this.statements.keys()]) if (name !== '') this.statements.delete(name);
+      this.relay?.forgetAll();
     },
   };
 

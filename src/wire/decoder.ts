@@ -176,8 +176,15 @@ function decodeTyped(code: number, r: MessageReader): FrontendMessage {
     case FrontendCode.AuthenticationResponse:
       return { type: 'AuthenticationResponse', data: Buffer.from(r.rest()) };
     case FrontendCode.CopyData:
+      return { type: 'CopyData', data: Buffer.from(r.rest()) };
     case FrontendCode.CopyDone:
-    case FrontendCode.CopyFail:
+      r.end_();
+      return { type: 'CopyDone' };
+    case FrontendCode.CopyFail: {
+      const message = r.cstring();
+      r.end_();
+      return { type: 'CopyFail', message };
+    }
     case FrontendCode.FunctionCall:
       return { type: 'Unsupported', code };
     default:

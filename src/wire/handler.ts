@@ -131,6 +131,65 @@ export interface QuerySession {
   sync(): Promise<void>;
   cancel(): void;
   close(): void;
+  /** Where SQL that is not the admin language goes; absent without a data plane. */
+  readonly dataPlane?: PlaneRoute;
+}
+
+/**
+ * A connection to the data plane as the wire layer sees it: frontend frames in, backend
+ * frames out (a data plane's `Lease` is one). The wire layer forwards a client's messages
+ * through it and never learns what they mean.
+ */
+export interface PlaneChannel {
+  write(frames: Uint8Array): void;
+  next(): Promise<Uint8Array>;
+}
+
+/** A turn on the data plane: the channel, identity applied. */
+export interface PlaneTurn {
+  channel: PlaneChannel;
+  /**
+   * The connection's session state is not what this client left there (another session
+   * used it, or it was reset): prepared statements made on it before are gone.
+   */
+  reset: boolean;
+}
+
+/** A message's text as it goes to the data plane. */
+export interface Forwarded {
+  /** The text to send: the client's, with `$auth.*` replaced by the session's values. */
+  sql: string;
+  /** Open a transaction block on the data plane first (the client's BEGIN was answered already). */
+  begin: boolean;
+  /**
+   * DDL: the session must act on the data plane's answer before anything else is sent
+   * (for a Parse, when a portal of the statement is executed).
+   */
+  barrier: boolean;
+  /** Maps an error position PostgreSQL reports in `sql` back to the client's text. */
+  position(p: number): number;
+}
+
+/**
+ * The session's side of forwarding. The wire layer asks it, for each Query and Parse,
+ * whether the text is the admin language (null) or SQL for the data plane; refusals are
+ * thrown as PgError. It hands out turns, and is told each ReadyForQuery of the data plane.
+ */
+export interface PlaneRoute {
+  routeQuery(sql: string): Promise<Forwarded | null>;
+  routeParse(sql: string): Promise<Forwarded | null>;
+  /** Changes whenever values substituted into SQL would differ (a prepared statement is prepared again). */
+  readonly epoch: number;
+  acquire(): Promise<PlaneTurn>;
+  /** A portal of a statement Parse said was DDL is executed. */
+  ddlExecuted(): void;
+  /**
+   * The data plane's ReadyForQuery. `idle`: nothing else is on its way, so the session may
+   * use the connection itself (after DDL) and gives it back when the status is 'I'.
+   */
+  ready(status: TransactionStatus, idle: boolean): Promise<void>;
+  /** The channel broke: the turn ends (the connection is closed, not reused). */
+  broken(): void;
 }
 
 export interface WireHandler {

@@ -75,6 +75,10 @@ export type FrontendMessage =
   | { type: 'Terminate' }
   /** 'p': the session decides, from its state, which kind of response this is. */
   | { type: 'AuthenticationResponse'; data: Buffer }
+  /** COPY FROM STDIN's data from the client: passed to the data plane, ignored elsewhere. */
+  | { type: 'CopyData'; data: Buffer }
+  | { type: 'CopyDone' }
+  | { type: 'CopyFail'; message: string }
   | { type: 'Unsupported'; code: number };
 
 export interface FieldDescription {

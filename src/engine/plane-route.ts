@@ -1,0 +1,234 @@
+import { parse, type AdminCommand, type Expr, type ParseLimits } from '../../grammar/index.js';
+import { PgError } from '../errors/pg-error.js';
+import type { AuthSource } from '../dataplane/classify.js';
+import type { PlaneSession, PreparedSql } from '../dataplane/forwarder.js';
+import type { Forwarded, PlaneRoute, PlaneTurn } from '../wire/handler.js';
+import type { TransactionStatus } from '../wire/messages.js';
+import { isAuthVariable, type AuthValues } from './auth-vars.js';
+
+/**
+ * Routing between the admin language and the data plane (SPEC §10 "Routing"): a text the
+ * admin grammar parses is the admin language, answered by portcullis; everything else is
+ * SQL for the session's database in the data plane.
+ *
+ * Statements both sides understand (SET, SHOW, simple SELECTs, BEGIN / COMMIT / ROLLBACK,
+ * DISCARD, DEALLOCATE) are the admin language's while the data plane is idle, and the data
+ * plane's while a data-plane transaction block is open or when they share a message with
+ * SQL. SET / RESET / SHOW of a setting the session does not have are the data plane's. A SELECT the admin grammar parses but only PostgreSQL can answer (FROM a table,
+ * `now()`) is SQL. Catalog statements (CREATE USER, GRANT, SHOW USERS, ...) do not mix with
+ * SQL yet: in one message with SQL, or inside a data-plane transaction block, they are
+ * 0A000; a BEGIN the session answered opens the data plane's block at its first SQL, as
+ * long as the block has not changed the catalog.
+ */
+
+/** What the session offers the router. */
+export interface RoutedSession {
+  readonly parseLimits: ParseLimits;
+  /** The admin side's transaction: none, a block (with or without catalog changes), failed. */
+  adminTransaction(): 'none' | 'block' | 'changed' | 'failed';
+  /** Ends an admin block without catalog changes: the data plane's block takes over from here. */
+  handOverBlock(): void;
+  /** This session's `$auth` values as of now. */
+  auth(): AuthValues;
+  /** Who the session acts as (changes with SET SESSION AUTHORIZATION). */
+  identityKey(): string;
+  /** A setting the session itself has (SET / SHOW of others are the data plane's). */
+  knowsSetting(name: string): boolean;
+}
+
+type Kind = 'catalog' | 'session' | 'plane';
+
+const SESSION_STATEMENTS = new Set<AdminCommand['type']>([
+  'Transaction',
+  'SetVariable',
+  'ResetVariable',
+  'ShowVariable',
+  'SetTransactionMode',
+  'Discard',
+  'Deallocate',
+  'Close',
+  'Unlisten',
+  'Listen',
+]);
+
+/** Functions the admin language's SELECT answers itself (src/engine/select.ts). */
+const ADMIN_FUNCTIONS = new Set(['current_user', 'session_user', 'current_database', 'version', 'pg_advisory_unlock_all', 'current_schema']);
+
+function answersItself(e: Expr): boolean {
+  switch (e.kind) {
+    case 'value':
+    case 'auth':
+      return true;
+    case 'function':
+      return ADMIN_FUNCTIONS.has(e.name);
+    case 'cast':
+      return answersItself(e.expr);
+  }
+}
+
+function kindOf(cmd: AdminCommand, knowsSetting: (name: string) => boolean): Kind {
+  if (cmd.type === 'Select') return cmd.from === null && cmd.items.every((i) => answersItself(i.expr)) ? 'session' : 'plane';
+  // Settings the session has are its own; any other (enable_seqscan, role, auth.x, myapp.x)
+  // is the data plane's, where the forwarder refuses the reserved ones (42501).
+  if ((cmd.type === 'SetVariable' || cmd.type === 'ResetVariable' || cmd.type === 'ShowVariable') && cmd.name !== null && cmd.name !== 'all' && !knowsSetting(cmd.name)) return 'plane';
+  return SESSION_STATEMENTS.has(cmd.type) ? 'session' : 'catalog';
+}
+
+/** PostgreSQL statements that are also admin statements: a typo in the admin form is reported as the admin grammar's syntax error. */
+const ADMIN_LOOKALIKES = new Set(['CreateRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'GrantStmt', 'GrantRoleStmt', 'CreatePolicyStmt', 'DropStmt', 'CreatedbStmt', 'DropdbStmt']);
+
+export class SessionPlaneRoute implements PlaneRoute {
+  private identity: string;
+  private readonly knows = (name: string) => this.session.knowsSetting(name);
+
+  constructor(
+    private readonly session: RoutedSession,
+    readonly plane: PlaneSession,
+  ) {
+    this.identity = session.identityKey();
+  }
+
+  get epoch(): number {
+    this.noticeIdentity();
+    return this.plane.epoch;
+  }
+
+  get status(): TransactionStatus {
+    return this.plane.status;
+  }
+
+  routeQuery(sql: string): Promise<Forwarded | null> {
+    return this.route(sql, false);
+  }
+
+  routeParse(sql: string): Promise<Forwarded | null> {
+    return this.route(sql, true);
+  }
+
+  async acquire(): Promise<PlaneTurn> {
+    this.noticeIdentity();
+    const { lease, reset } = await this.plane.acquire();
+    return { channel: lease, reset };
+  }
+
+  /** An admin statement prepared earlier runs now: not inside a data-plane transaction block (0A000). */
+  checkAdmin(cmd: AdminCommand): void {
+    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') throw adminInBlock();
+  }
+
+  ddlExecuted(): void {
+    this.plane.noteDdl();
+  }
+
+  ready(status: TransactionStatus, idle: boolean): Promise<void> {
+    return this.plane.ready(status, idle);
+  }
+
+  broken(): void {
+    this.plane.broken();
+  }
+
+  /** SET SESSION AUTHORIZATION (and its RESET) changes what the data plane must run as. */
+  private noticeIdentity(): void {
+    const now = this.session.identityKey();
+    if (now !== this.identity) {
+      this.identity = now;
+      this.plane.identityChanged();
+    }
+  }
+
+  private async route(sql: string, parseMessage: boolean): Promise<Forwarded | null> {
+    this.noticeIdentity();
+    let adminError: PgError | null = null;
+    let commands: AdminCommand[] | null = null;
+    try {
+      commands = parse(sql, this.session.parseLimits).map((s) => s.command);
+    } catch (err) {
+      // Statement limits (54000, 54001) stand for SQL too; a syntax error means "not admin".
+      if (!(err instanceof PgError) || err.state !== 'syntax_error') throw err;
+      adminError = err;
+    }
+    const planeIdle = this.plane.status === 'I';
+    if (commands) {
+      if (commands.length === 0) return null;
+      const kinds = commands.map((c) => kindOf(c, this.knows));
+      if (planeIdle && !kinds.includes('plane')) {
+        // The data plane's own session state goes with DISCARD ALL too (at the next turn).
+        if (commands.some((c) => c.type === 'Discard' && c.what === 'ALL')) this.plane.resetConnection();
+        return null;
+      }
+      if (kinds.includes('catalog')) throw planeIdle ? mixed() : adminInBlock();
+    }
+    const admin = this.session.adminTransaction();
+    if (admin === 'failed') {
+      throw new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
+        hint: 'ROLLBACK ends the transaction.',
+      });
+    }
+    if (admin === 'changed') {
+      throw new PgError('feature_not_supported', 'SQL for the data plane cannot join a transaction block that changed the catalog', {
+        detail: 'Admin statements and SQL in one transaction block are not supported yet.',
+        hint: 'COMMIT the admin statements first, then run the SQL in a transaction of its own.',
+      });
+    }
+    const p = await this.plane.prepare(sql, this.auth());
+    if ('syntaxError' in p) throw adminError ?? p.syntaxError;
+    this.checkStatements(p, adminError, parseMessage);
+    const begin = admin === 'block';
+    if (begin) this.session.handOverBlock();
+    const barrier = p.statements.some((s) => s.ddl);
+    // A prepared statement is DDL when a portal of it runs (ddlExecuted).
+    if (barrier && !parseMessage) this.plane.noteDdl();
+    return { sql: p.sql, begin, barrier, position: p.position };
+  }
+
+  private checkStatements(p: PreparedSql, adminError: PgError | null, parseMessage: boolean): void {
+    if (adminError) {
+      const lookalike = p.statements.find((s) => ADMIN_LOOKALIKES.has(s.kind));
+      // `CREATE USER bob PASSWORD 'x'` (no WITH) is PostgreSQL's CREATE ROLE too: the admin
+      // grammar's error says what the admin statement needs.
+      if (lookalike && p.statements.length === 1) throw adminError;
+    }
+    if (p.statements.some((s) => s.resetsIdentity)) {
+      // PostgreSQL refuses it in any transaction block, implicit ones (several statements in
+      // one message, a pipeline) included; alone and outside a block, the session answers it.
+      throw new PgError('active_sql_transaction', 'DISCARD ALL cannot run inside a transaction block');
+    }
+    if (p.statements.length > 1 && !parseMessage) {
+      // An admin statement in a message of SQL: the pieces, as PostgreSQL's parser cut them.
+      const bytes = Buffer.from(p.sql, 'utf8');
+      for (const s of p.statements) {
+        const piece = bytes.subarray(s.start, s.end).toString('utf8');
+        let kinds: Kind[];
+        try {
+          kinds = parse(piece, this.session.parseLimits).map((st) => kindOf(st.command, this.knows));
+        } catch {
+          continue;
+        }
+        if (kinds.includes('catalog')) throw mixed();
+      }
+    }
+  }
+
+  private auth(): AuthSource {
+    const values = this.session.auth();
+    return {
+      variable: (name) => (isAuthVariable(name) ? values[name] : undefined),
+      claim: (name) => values.claims[name],
+    };
+  }
+}
+
+function mixed(): PgError {
+  return new PgError('feature_not_supported', 'admin statements and SQL for the data plane cannot share one message', {
+    detail: 'A message (or a transaction) is either the admin language or SQL, for now.',
+    hint: 'Send the admin statements and the SQL as separate messages (psql: on separate lines, not with -c "...; ...").',
+  });
+}
+
+function adminInBlock(): PgError {
+  return new PgError('feature_not_supported', 'admin statements cannot run inside a data-plane transaction block', {
+    detail: 'Admin statements and SQL in one transaction block are not supported yet.',
+    hint: 'COMMIT or ROLLBACK first, then run the admin statement.',
+  });
+}
