@@ -17,6 +17,7 @@ import { dataDirOptions } from './engine/data-dir.js';
 import { listen, type Listener, type TlsOffer } from './wire/listener.js';
 import type { WireHandler } from './wire/handler.js';
 import type { ParseLimits } from '../grammar/index.js';
+import type { IssuerPolicy } from './engine/issuer.js';
 
 export interface ServerOptions {
   host: string;
@@ -58,6 +59,8 @@ export interface ServerOptions {
   certLogin?: 'subject' | 'cn';
   /** Statement size and complexity limits (max_statement_bytes, ...); defaults where absent. */
   parseLimits?: Partial<ParseLimits>;
+  /** The token issuer (SPEC §12): its URL (default: this HTTP API's own) and token lifetimes. */
+  issuer?: Partial<IssuerPolicy>;
 }
 
 export interface TlsFiles {
@@ -105,6 +108,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
     lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,
     parseLimits: opts.parseLimits,
+    issuer: opts.issuer,
   });
   await engine.open();
   const handler: WireHandler = { startAuth: (startup, peer) => startLogin(engine, startup, peer, opts.certLogin ?? 'subject') };
@@ -137,6 +141,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw err;
     }
     httpPort = (httpServer.address() as { port: number }).port;
+    // The issuer's URL is where its discovery document is served, unless configured.
+    if (!opts.issuer?.url) engine.issuer.policy.url = `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${httpPort}`;
   }
   const flushKeyUses = setInterval(() => {
     engine.flushKeyUses().catch((err: Error) => opts.log?.(`could not record API key use (will retry): ${err.message}`));

@@ -18,6 +18,7 @@ import { CommitPipeline } from './commit-pipeline.js';
 import { ConnectionCounts } from './connection-counts.js';
 import { engineMetrics } from './engine-metrics.js';
 import { KeyUses } from './key-uses.js';
+import { TokenIssuer, type IssuerPolicy } from './issuer.js';
 import { LoginRecorder, type LoginRecord } from './login-recording.js';
 
 export type { LoginRecord } from './login-recording.js';
@@ -51,6 +52,8 @@ export interface EngineOptions {
   openAudit?: () => AuditTrail;
   /** How large and complex one statement may be (max_statement_bytes, ...; 54000 / 54001 past them). */
   parseLimits?: Partial<ParseLimits>;
+  /** portcullis as a token issuer: its URL and token lifetimes (DEFAULT_ISSUER_POLICY where absent). */
+  issuer?: Partial<IssuerPolicy>;
 }
 
 /**
@@ -73,6 +76,8 @@ export class Engine {
   readonly lockouts: Lockouts;
   /** One frozen object for the engine's life: parse() keeps parses per limits object. */
   readonly parseLimits: ParseLimits;
+  /** The built-in token issuer (SPEC §12). */
+  readonly issuer: TokenIssuer;
   private readonly connections = new ConnectionCounts();
   private readonly auditPipeline: AuditPipeline;
   private readonly commits: CommitPipeline;
@@ -94,6 +99,7 @@ export class Engine {
     this.commits = new CommitPipeline(this.catalog, opts.store, this.auditPipeline, { compactAt: opts.compactAt, log: opts.log });
     this.logins = new LoginRecorder({ catalog: this.catalog, lockouts: this.lockouts, metrics: this.metrics, audit: this.auditPipeline, clock: this.clock, log: opts.log });
     this.keyUses = new KeyUses(this.catalog, this.commits, this.clock);
+    this.issuer = new TokenIssuer(this, opts.issuer);
   }
 
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */

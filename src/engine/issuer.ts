@@ -1,0 +1,417 @@
+import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { decodeJwt, type JWK, type JWTPayload } from 'jose';
+import { TokenRejected, type TokenPolicy } from '../auth/jwt.js';
+import type { JwksCache } from '../auth/jwks.js';
+import { saslprep } from '../auth/saslprep.js';
+import { digest, ISSUER_ALG, ISSUER_AUDIENCE, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
+import { keysFromSaltedPassword, parseVerifier } from '../auth/verifier.js';
+import type { CatalogReader } from '../catalog/catalog.js';
+import type { SigningKey, User } from '../catalog/model.js';
+import { CatalogTransaction } from '../catalog/transaction.js';
+import { PgError } from '../errors/pg-error.js';
+import type { AuthValues } from './auth-vars.js';
+import { CredentialRefused, keyFromText, keyPrincipal, passwordPrincipal, type Principal } from './credentials.js';
+import { effectiveOf } from './effective.js';
+import type { Engine } from './engine.js';
+import type { JwtPrincipal } from './jwt-principal.js';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+/**
+ * portcullis as a token issuer (SPEC §12): the built-in OIDC provider `portcullis`. It
+ * exchanges a password, an API key or a refresh token for a short-lived access token (an
+ * ES256 JWT signed with a key held in the catalog) and an opaque, single-use refresh
+ * token; it publishes its public keys (JWKS) and discovery document; and it turns its own
+ * access tokens back into principals — the catalog's user or service account, narrowed by
+ * the credential exchanged, never wider, and re-derived at every statement so that a
+ * dropped or disabled principal or key ends the token's access.
+ */
+export const ISSUER_PROVIDER = 'portcullis';
+
+export interface IssuerPolicy {
+  /** The `iss` of its tokens; by default the HTTP API's own URL, set when it listens. */
+  url: string;
+  accessTokenSeconds: number;
+  refreshTokenSeconds: number;
+}
+
+export const DEFAULT_ISSUER_POLICY: IssuerPolicy = { url: 'http://127.0.0.1', accessTokenSeconds: 15 * 60, refreshTokenSeconds: 30 * 24 * 3600 };
+
+/** What a token was granted for: whom, through which credential, narrowed to which database. */
+export interface TokenGrant {
+  ownerKind: 'user' | 'service_account';
+  ownerId: number;
+  apiKeyId: number | null;
+  databaseId: number | null;
+}
+
+/** An RFC 6749 §5.1 token response. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+}
+
+/** An RFC 6749 §5.2 error: its code, its HTTP status, and the real reason (recorded, not sent). */
+export class TokenGrantError extends Error {
+  constructor(
+    readonly error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type',
+    readonly description: string,
+    readonly status = 400,
+  ) {
+    super(description);
+  }
+}
+
+const REFRESH_PREFIX = 'pcr_';
+
+/** The principal of a grant as of now, or why none: CredentialRefused. */
+export function grantPrincipal(g: TokenGrant, view: CatalogReader, now: number): Principal {
+  let p: Principal;
+  if (g.apiKeyId !== null) {
+    const key = view.apiKeyById(g.apiKeyId);
+    if (!key || key.ownerKind !== g.ownerKind || key.ownerId !== g.ownerId) throw new CredentialRefused('no_longer_exists', 'the API key the token was issued for was dropped');
+    p = keyPrincipal(key, view, now);
+  } else {
+    const u = g.ownerKind === 'user' ? view.userById(g.ownerId) : undefined;
+    if (!u) throw new CredentialRefused('no_longer_exists', 'the user the token was issued for no longer exists');
+    if (!u.login) throw new CredentialRefused('disabled', `user "${u.name}" is disabled (NOLOGIN)`);
+    if (u.validUntil !== null && u.validUntil <= now) throw new CredentialRefused('expired', `user "${u.name}" has expired (VALID UNTIL)`);
+    p = passwordPrincipal(u, view, now);
+  }
+  if (g.databaseId === null) return p;
+  // Narrowed to one database: a cap like an API key's (the database must still be reached).
+  const base = p.user;
+  const e = effectiveOf(base, view, now);
+  if (!e.databases.some((d) => d.id === g.databaseId)) throw new CredentialRefused('other', 'the credential no longer reaches the database the token was issued for');
+  const limits = base.limits ?? { role: 'superuser' as const, databaseIds: null, exact: false, scopes: e.scopes };
+  const user: User = { ...base, limits: { ...limits, databaseIds: [g.databaseId] } };
+  return { ...p, user, auth: { ...p.auth, databases: e.databases.filter((d) => d.id === g.databaseId).map((d) => d.name) } };
+}
+
+export class TokenIssuer {
+  readonly policy: IssuerPolicy;
+  /** The private halves opened so far, by kid. */
+  private readonly opened = new Map<string, JWK>();
+  private creating: Promise<SigningKey> | null = null;
+  /** Access tokens already verified, by text (an ECDSA verification costs more than the rest of a request). */
+  private readonly verified = new Map<string, { claims: JWTPayload; kid: string }>();
+
+  constructor(
+    private readonly engine: Engine,
+    policy: Partial<IssuerPolicy> = {},
+  ) {
+    this.policy = { ...DEFAULT_ISSUER_POLICY, ...policy };
+  }
+
+  get url(): string {
+    return this.policy.url;
+  }
+
+  /** The keys that verify tokens now: the current one, and rotated-out ones within their grace. */
+  verifyingKeys(view: CatalogReader, now: number): SigningKey[] {
+    return [...view.signingKeys()].filter((k) => k.retiresAt === null || k.retiresAt > now).sort((a, b) => a.createdAt - b.createdAt || a.id - b.id);
+  }
+
+  /** The JWKS document (RFC 7517): public halves only. */
+  jwks(view: CatalogReader, now: number): { keys: JWK[] } {
+    return { keys: this.verifyingKeys(view, now).map((k) => JSON.parse(k.publicJwk) as JWK) };
+  }
+
+  /** The discovery document (OpenID Connect Discovery 1.0 §3), for clients and verifiers. */
+  discovery(): Record<string, unknown> {
+    const u = this.url;
+    return {
+      issuer: u,
+      jwks_uri: `${u}/.well-known/jwks.json`,
+      token_endpoint: `${u}/v1/token`,
+      grant_types_supported: ['password', 'api_key', 'refresh_token'],
+      response_types_supported: ['token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [ISSUER_ALG],
+      token_endpoint_auth_methods_supported: ['none'],
+    };
+  }
+
+  /**
+   * The current signing key, created (and committed) on first need: a catalog that never
+   * issues a token holds none. Concurrent first uses wait for one creation.
+   */
+  async currentKey(): Promise<SigningKey> {
+    const current = [...this.engine.catalog.signingKeys()].find((k) => k.retiresAt === null);
+    if (current) return current;
+    if (!this.creating) {
+      this.creating = (async () => {
+        const tx = new CatalogTransaction(this.engine.catalog);
+        const row = await newSigningKeyRow(tx, this.engine.clock());
+        tx.insert('signingKeys', row);
+        await this.engine.commit(tx);
+        return row;
+      })().finally(() => {
+        this.creating = null;
+      });
+    }
+    return this.creating;
+  }
+
+  private privateHalf(k: SigningKey): JWK {
+    let jwk = this.opened.get(k.kid);
+    if (!jwk) this.opened.set(k.kid, (jwk = openPrivateKey(k.sealedPrivate, k.kid, this.engine.catalog.serverSecret)));
+    return jwk;
+  }
+
+  /** Is this token (unverified) one of ours? Decides which verifier a bearer token goes to. */
+  issuedHere(token: string): boolean {
+    try {
+      return decodeJwt(token).iss === this.url;
+    } catch {
+      return false;
+    }
+  }
+
+  /** An access token for a grant, and a new refresh token of `family` (a new family when null). */
+  async issue(g: TokenGrant, family: string | null, tx: CatalogTransaction = new CatalogTransaction(this.engine.catalog)): Promise<TokenResponse> {
+    const key = await this.currentKey();
+    const now = this.engine.clock();
+    const p = grantPrincipal(g, this.engine.catalog, now);
+    const access = await this.sign(g, p, key, now, this.policy.accessTokenSeconds);
+    const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+    tx.insert('refreshTokens', {
+      id: tx.allocateId(),
+      hash: digest(refresh),
+      family: family ?? randomBytes(16).toString('hex'),
+      ownerKind: g.ownerKind,
+      ownerId: g.ownerId,
+      apiKeyId: g.apiKeyId,
+      databaseId: g.databaseId,
+      credentialStamp: stampOf(g, this.engine.catalog),
+      usedAt: null,
+      revokedAt: null,
+      expiresAt: now + this.policy.refreshTokenSeconds * 1000,
+      createdAt: now,
+    });
+    await this.engine.commit(tx);
+    return { access_token: access, token_type: 'Bearer', expires_in: this.policy.accessTokenSeconds, refresh_token: refresh };
+  }
+
+  private async sign(g: TokenGrant, p: Principal, key: SigningKey, now: number, seconds: number): Promise<string> {
+    const iat = Math.floor(now / 1000);
+    const view = this.engine.catalog;
+    const claims: JWTPayload = {
+      iss: this.url,
+      sub: p.user.name,
+      aud: ISSUER_AUDIENCE,
+      iat,
+      exp: iat + seconds,
+      jti: randomBytes(16).toString('hex'),
+      uid: `${g.ownerKind}:${g.ownerId}`,
+      role: p.auth.role,
+      tenant: view.tenantById(p.user.tenantId)?.name ?? String(p.user.tenantId),
+      databases: p.auth.databases,
+      scopes: p.auth.scopes,
+      ...(g.apiKeyId !== null ? { key: view.apiKeyById(g.apiKeyId)?.keyId } : {}),
+      ...(g.databaseId !== null ? { db: view.databaseById(g.databaseId)?.name } : {}),
+    };
+    return signAccessToken(claims, this.privateHalf(key), key.kid);
+  }
+
+  // ---- the grants of POST /v1/token ----------------------------------------------------
+
+  /**
+   * grant_type=password: the user's password checked against its SCRAM verifier (an
+   * unknown user or one without a password costs the same PBKDF2 work, against a mock
+   * verifier). Refusals carry the real reason for the record; the client hears invalid_grant.
+   */
+  async passwordGrant(username: string, password: string, database: string | null): Promise<{ grant: TokenGrant; user: User }> {
+    const view = this.engine.catalog;
+    const u = view.userByName(username);
+    const v = u?.verifier ? parseVerifier(u.verifier) : null;
+    const salt = v?.salt ?? this.mockSalt(username);
+    const iterations = v?.iterations ?? this.engine.scramIterations;
+    let prepared: string;
+    try {
+      prepared = saslprep(password);
+    } catch {
+      prepared = password;
+    }
+    const salted = await pbkdf2Async(Buffer.from(prepared, 'utf8'), salt, iterations, 32, 'sha256');
+    const { storedKey } = keysFromSaltedPassword(salted);
+    const ok = v !== null && storedKey.length === v.storedKey.length && timingSafeEqual(storedKey, v.storedKey);
+    if (!u || !v) throw new CredentialRefused('unknown_user', 'unknown user or no password');
+    if (!ok) throw new CredentialRefused('wrong_password', 'wrong password');
+    const now = this.engine.clock();
+    if (u.validUntil !== null && u.validUntil <= now) throw new CredentialRefused('expired', 'password expired (VALID UNTIL)');
+    if (!u.login) throw new CredentialRefused('nologin', 'NOLOGIN');
+    return { grant: { ownerKind: 'user', ownerId: u.id, apiKeyId: null, databaseId: this.databaseFor(u, database, now) }, user: u };
+  }
+
+  /** grant_type=api_key: the key as any HTTP request presents it. */
+  apiKeyGrant(text: string, database: string | null): { grant: TokenGrant; user: User } {
+    const view = this.engine.catalog;
+    const now = this.engine.clock();
+    const { key, previous } = keyFromText(text, view, now);
+    const p = keyPrincipal(key, view, now);
+    this.engine.noteKeyUse(key.id, previous);
+    return { grant: { ownerKind: key.ownerKind, ownerId: key.ownerId, apiKeyId: key.id, databaseId: this.databaseFor(p.user, database, now) }, user: p.user };
+  }
+
+  /** The database a grant is narrowed to: one the credential reaches, or a refusal. */
+  private databaseFor(u: User, database: string | null, now: number): number | null {
+    if (database === null) return null;
+    const db = effectiveOf(u, this.engine.catalog, now).databases.find((d) => d.name === database);
+    if (!db) throw new CredentialRefused('other', `DATABASE_NOT_AUTHORIZED: the credential does not reach database "${database}"`);
+    return db.id;
+  }
+
+  /**
+   * grant_type=refresh_token: single-use, rotated on use (RFC 6819 §5.2.2.3, OAuth 2.0
+   * Security BCP §4.14). A used (or revoked) token presented again revokes its whole family:
+   * one of the two holders is a thief, and the server cannot tell which. The use is a
+   * delete of the row and an insert of its used copy under a new id, so two uses racing
+   * each other conflict at commit (the later one is a reuse).
+   */
+  async refreshGrant(text: string): Promise<{ response: TokenResponse; grant: TokenGrant }> {
+    const view = this.engine.catalog;
+    const now = this.engine.clock();
+    const row = text.startsWith(REFRESH_PREFIX) ? view.refreshTokenByHash(digest(text)) : undefined;
+    if (!row) throw new CredentialRefused('wrong_secret', 'unknown refresh token');
+    if (row.usedAt !== null || row.revokedAt !== null) {
+      await this.revokeFamily(row.family, now);
+      throw new CredentialRefused('other', `refresh token reused (family ${row.family.slice(0, 8)} revoked)`);
+    }
+    if (row.expiresAt <= now) throw new CredentialRefused('expired', 'refresh token expired');
+    const g: TokenGrant = { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, databaseId: row.databaseId };
+    grantPrincipal(g, view, now); // the principal and key still good: else refused with the reason
+    if (stampOf(g, view) !== row.credentialStamp) throw new CredentialRefused('other', 'the password changed since the refresh token was issued');
+    const tx = new CatalogTransaction(view);
+    tx.delete('refreshTokens', row.id);
+    tx.insert('refreshTokens', { ...row, id: tx.allocateId(), usedAt: now });
+    try {
+      return { response: await this.issue(g, row.family, tx), grant: g };
+    } catch (err) {
+      if (err instanceof PgError && err.state === 'serialization_failure') {
+        await this.revokeFamily(row.family, now);
+        throw new CredentialRefused('other', `refresh token reused concurrently (family ${row.family.slice(0, 8)} revoked)`);
+      }
+      throw err;
+    }
+  }
+
+  private async revokeFamily(family: string, now: number): Promise<void> {
+    const tx = new CatalogTransaction(this.engine.catalog);
+    for (const r of this.engine.catalog.refreshTokenFamily(family)) if (r.revokedAt === null) tx.update('refreshTokens', { ...r, revokedAt: now });
+    try {
+      await this.engine.commit(tx);
+    } catch (err) {
+      // A concurrent use of the family moved a row: revoke what is there now.
+      if (!(err instanceof PgError && err.state === 'serialization_failure')) throw err;
+      await this.revokeFamily(family, now);
+    }
+  }
+
+  private mockSalt(name: string): Buffer {
+    return Buffer.from(digest(`${this.engine.catalog.serverSecret}\0mock-salt:${name}`), 'hex').subarray(0, 16);
+  }
+
+  // ---- access tokens presented back --------------------------------------------------
+
+  /** The principal of one of our access tokens, or TokenRejected / CredentialRefused with the reason. */
+  async principalOf(token: string): Promise<{ principal: Principal; login: IssuedTokenLogin }> {
+    const now = this.engine.clock();
+    const view = this.engine.catalog;
+    const skew = this.engine.tokenPolicy.clockSkewSeconds;
+    if (Buffer.byteLength(token) > this.engine.tokenPolicy.maxTokenBytes) throw new TokenRejected('larger_than', 'token too large');
+    let v = this.verified.get(token);
+    const keys = this.verifyingKeys(view, now);
+    if (!v || !keys.some((k) => k.kid === v!.kid) || (v.claims.exp as number) + skew <= now / 1000) {
+      this.verified.delete(token);
+      v = await verifyIssued(token, keys.map((k) => ({ kid: k.kid, publicJwk: JSON.parse(k.publicJwk) as JWK })), this.url, now, skew);
+      if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, v);
+    }
+    const login = new IssuedTokenLogin(this, v.claims, v.kid, grantOf(v.claims, view), skew);
+    const current = login.current(view, null, now);
+    return { principal: { user: current.user, method: 'jwt', apiKeyId: null, auth: current.auth, expiresAt: null, token: login }, login };
+  }
+}
+
+/** The grant an access token names (uid, key, db claims), as of `view`. */
+function grantOf(c: JWTPayload, view: CatalogReader): TokenGrant {
+  const m = /^(user|service_account):(\d+)$/.exec(typeof c.uid === 'string' ? c.uid : '');
+  if (!m) throw new TokenRejected('malformed', 'token without a uid claim');
+  const ownerKind = m[1] as 'user' | 'service_account';
+  const ownerId = Number(m[2]);
+  let apiKeyId: number | null = null;
+  if (c.key !== undefined) {
+    const k = typeof c.key === 'string' ? view.apiKeyByKeyId(c.key) : undefined;
+    if (!k) throw new TokenRejected('other', 'the API key the token was issued for was dropped');
+    apiKeyId = k.id;
+  }
+  let databaseId: number | null = null;
+  if (c.db !== undefined) {
+    const owner = ownerKind === 'user' ? view.userById(ownerId) : view.serviceAccountById(ownerId);
+    const db = owner && typeof c.db === 'string' ? view.databaseByName(owner.tenantId, c.db) : undefined;
+    if (!db) throw new TokenRejected('other', 'the database the token was issued for no longer exists');
+    databaseId = db.id;
+  }
+  return { ownerKind, ownerId, apiKeyId, databaseId };
+}
+
+/** What a refresh token's family stays bound to: the owner's password (a new one ends it). */
+function stampOf(g: TokenGrant, view: CatalogReader): string | null {
+  if (g.apiKeyId !== null || g.ownerKind !== 'user') return null;
+  return digest(`stamp\0${view.userById(g.ownerId)?.verifier ?? ''}`).slice(0, 32);
+}
+
+/**
+ * A session logged in with one of our access tokens: at each statement, the token must
+ * still be within its exp (plus skew), its signing key still verifying (a rotation's grace
+ * over ends it), and its grant's principal still good — asked of the catalog as of now.
+ */
+export class IssuedTokenLogin {
+  readonly until: number;
+
+  constructor(
+    private readonly issuer: TokenIssuer,
+    private readonly claims: JWTPayload,
+    private readonly kid: string,
+    private readonly grant: TokenGrant,
+    skewSeconds: number,
+  ) {
+    this.until = ((claims.exp as number) + skewSeconds) * 1000;
+  }
+
+  get expiry(): number {
+    return (this.claims.exp as number) * 1000;
+  }
+
+  current(view: CatalogReader, _jwks: JwksCache | null, now: number, _policy?: TokenPolicy): JwtPrincipal {
+    if (now >= this.until) throw new TokenRejected('expired', 'token expired');
+    if (!this.issuer.verifyingKeys(view, now).some((k) => k.kid === this.kid)) throw new TokenRejected('unknown_kid', `signing key ${this.kid} was rotated out`);
+    let p: Principal;
+    try {
+      p = grantPrincipal(this.grant, view, now);
+    } catch (err) {
+      if (err instanceof CredentialRefused) throw new TokenRejected(err.code, err.reason);
+      throw err;
+    }
+    const auth: AuthValues = { ...p.auth, method: 'jwt', claims: { jti: String(this.claims.jti), iss: String(this.claims.iss) } };
+    return { user: p.user, auth };
+  }
+}
+
+/** A new signing key row, its private half sealed under the catalog's server secret. */
+export async function newSigningKeyRow(view: CatalogReader & { allocateId(): number }, now: number): Promise<SigningKey> {
+  const k = await newSigningKey();
+  return {
+    id: view.allocateId(),
+    kid: k.kid,
+    alg: ISSUER_ALG,
+    publicJwk: JSON.stringify(k.publicJwk),
+    sealedPrivate: sealPrivateKey(k.privateJwk, k.kid, view.serverSecret),
+    createdAt: now,
+    retiresAt: null,
+  };
+}
