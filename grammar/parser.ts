@@ -96,6 +96,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.alterApiKey) },
       { ALT: () => this.SUBRULE(this.alterServiceAccount) },
       { ALT: () => this.SUBRULE(this.alterOidcProvider) },
+      { ALT: () => this.SUBRULE(this.alterTokenIssuer) },
     ];
 
   private alterStmt = this.RULE('alterStmt', (): AdminCommand => {

@@ -81,6 +81,7 @@ export const Oidc = kw('OIDC');
 export const Provider = kw('PROVIDER');
 export const Providers = kw('PROVIDERS');
 export const Issuer = kw('ISSUER');
+export const Token = kw('TOKEN');
 export const JwksUri = kw('JWKS_URI');
 export const Audience = kw('AUDIENCE');
 export const Rls = kw('RLS');

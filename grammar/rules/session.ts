@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, CollectionRef, Expr, Name, SelectItem, Value } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { RlsRules } from './rls.js';
+import { IssuerRules } from './issuer.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends RlsRules {
+export class SessionRules extends IssuerRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -81,6 +81,13 @@ export class SessionRules extends RlsRules {
           this.CONSUME(T.Service);
           this.CONSUME(T.Accounts);
           return { type: 'ShowServiceAccounts' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Token);
+          this.CONSUME(T.Issuer);
+          return { type: 'ShowTokenIssuer' };
         },
       },
       {

@@ -558,6 +558,12 @@ function enginePort(e: Engine): EnginePort {
     get audit() {
       return e.audit;
     },
+    get issuerUrl() {
+      return e.issuer.url;
+    },
+    get accessTokenSeconds() {
+      return e.issuer.policy.accessTokenSeconds;
+    },
   };
 }
 

@@ -48,6 +48,9 @@ export interface EnginePort {
   lastUsed(k: ApiKey, previous?: boolean): number | null;
   readonly lockouts: Lockouts;
   readonly audit: AuditTrail;
+  /** The built-in token issuer's URL (its tokens' `iss`) and access token lifetime. */
+  readonly issuerUrl: string;
+  readonly accessTokenSeconds: number;
 }
 
 /** What a statement sees while it runs. */

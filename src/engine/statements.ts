@@ -38,6 +38,7 @@ import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, 
 import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
 import { AUDIT_COLUMNS, LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
 import { closeCursor, deallocate, discard, listen, unlisten } from './housekeeping.js';
+import { alterTokenIssuer, ISSUER_COLUMNS, showTokenIssuer } from './issuer-statements.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
 
 /**
@@ -242,6 +243,10 @@ export const STATEMENTS: { readonly [K in StatementType]: StatementSpec<K> } = {
   AlterOidcProvider: { write: true, execute: alterOidcProvider, columns: noColumns, params: noParams, databases: noDatabases, object: objectName, imports: null },
   DropOidcProvider: { write: true, execute: dropOidcProvider, columns: noColumns, params: noParams, databases: noDatabases, object: objectName, imports: null },
   ShowOidcProviders: { write: false, execute: (_, ctx) => showOidcProviders(ctx), columns: statementColumns(OIDC_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
+
+  // ---- the built-in token issuer (its keys are not dumped: a restored catalog makes its own)
+  AlterTokenIssuer: { write: true, execute: alterTokenIssuer, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: null },
+  ShowTokenIssuer: { write: false, execute: (_, ctx) => showTokenIssuer(ctx), columns: statementColumns(ISSUER_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
 
   // ---- row-level security
   CreateRlsPolicy: {

@@ -150,3 +150,144 @@ describe('forged tokens', () => {
     expect(logs.some((l) => l.includes('algorithm \\"HS256\\" is never accepted'))).toBe(true);
   });
 });
+
+describe('signing key rotation', () => {
+  it('keeps the old key verifying for the grace, then refuses its tokens, in open sessions too', async () => {
+    const before = (await login()).body.access_token as string;
+    const oldKid = decodeProtectedHeader(before).kid;
+    const session = await pgLogin(before);
+    const admin = await client(server.port);
+    const shown = (await admin.query('SHOW TOKEN ISSUER')).rows as Record<string, string | null>[];
+    expect(shown).toEqual([expect.objectContaining({ issuer: base(), kid: oldKid, algorithm: 'ES256', status: 'current', retires_at: null })]);
+    await admin.query(`ALTER TOKEN ISSUER ROTATE KEY GRACE '10 minutes'`);
+    const after = (await admin.query('SHOW TOKEN ISSUER')).rows as Record<string, string | null>[];
+    expect(after.map((r) => r.status)).toEqual(['current', 'retiring']);
+    expect(after[1]!.kid).toBe(oldKid);
+
+    const fresh = (await login()).body.access_token as string;
+    expect(decodeProtectedHeader(fresh).kid).not.toBe(oldKid);
+    const kids = ((await (await fetch(`${base()}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    expect(kids).toContain(oldKid);
+    expect((await whoami(before)).status).toBe(200);
+    expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+
+    now += 11 * 60_000; // past the grace, within the token's 15 minutes
+    try {
+      expect((await whoami(before)).status).toBe(401);
+      expect(await pgLoginError(before)).toBe('28P01');
+      await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+      expect((await whoami(fresh)).status).toBe(200);
+      const left = ((await (await fetch(`${base()}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      expect(left).not.toContain(oldKid);
+    } finally {
+      await session.end().catch(() => {});
+      await admin.end();
+    }
+  });
+
+  it('is a superuser statement', async () => {
+    const ada = await client(server.port, 'ada', 'ada-secret-1');
+    await expect(ada.query('ALTER TOKEN ISSUER ROTATE KEY')).rejects.toMatchObject({ code: '42501' });
+    await expect(ada.query('SHOW TOKEN ISSUER')).rejects.toMatchObject({ code: '42501' });
+    await ada.end();
+  });
+});
+
+describe('refresh tokens', () => {
+  const refresh = (t: string) => token({ grant_type: 'refresh_token', refresh_token: t });
+
+  it('are single-use and rotated; a reused one revokes its family', async () => {
+    const first = (await login()).body;
+    const second = await refresh(first.refresh_token as string);
+    expect(second.status).toBe(200);
+    expect(second.body.refresh_token).not.toBe(first.refresh_token);
+    expect((await whoami(second.body.access_token as string)).body.principal).toMatchObject({ name: 'ada' });
+    // The first one again: refused, and the family with it (the second one too).
+    expect(await refresh(first.refresh_token as string)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await refresh(second.body.refresh_token as string)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    // Another family is untouched.
+    const other = (await login()).body;
+    expect((await refresh(other.refresh_token as string)).status).toBe(200);
+  });
+
+  it('refuses random strings alike, without a trace of them in the log', async () => {
+    const garbage = ['pcr_' + 'A'.repeat(43), 'nothing', 'pcr_'];
+    for (const g of garbage) expect(await refresh(g)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'the credential was refused' } });
+    expect(logs.some((l) => l.includes('AAAAAAAA'))).toBe(false);
+  });
+
+  it('die with the principal: DROP USER, NOLOGIN, a new password, DROP API KEY', async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER bo WITH PASSWORD 'bo-secret-1' ROLE readonly`);
+    const get = async () => (await login('bo', 'bo-secret-1')).body.refresh_token as string;
+
+    let t = await get();
+    await admin.query('ALTER USER bo NOLOGIN');
+    expect((await refresh(t)).status).toBe(400);
+    await admin.query('ALTER USER bo LOGIN');
+    expect((await refresh(t)).status).toBe(200); // NOLOGIN refuses while it lasts; the token was not spent
+
+    t = await get();
+    await admin.query(`ALTER USER bo WITH PASSWORD 'bo-secret-2'`);
+    expect((await refresh(t)).status).toBe(400);
+
+    const key = (await admin.query(`CREATE API KEY 'ci' FOR bo`)).rows[0].key as string;
+    const viaKey = await token({ grant_type: 'api_key', api_key: key });
+    expect(viaKey.status).toBe(200);
+    expect(decodeJwt(viaKey.body.access_token as string)).toMatchObject({ sub: 'bo', key: key.slice(4, 20) });
+    await admin.query(`DROP API KEY 'ci' FOR bo`);
+    expect((await refresh(viaKey.body.refresh_token as string)).status).toBe(400);
+    expect((await whoami(viaKey.body.access_token as string)).status).toBe(401);
+
+    const last = (await login('bo', 'bo-secret-2')).body;
+    await admin.query('DROP USER bo');
+    expect((await refresh(last.refresh_token as string)).status).toBe(400);
+    expect((await whoami(last.access_token as string)).status).toBe(401);
+    await admin.end();
+  });
+});
+
+describe('the private key', () => {
+  it('never appears in the dump, the data directory, the server log or any response', async () => {
+    const responses: string[] = [];
+    const keep = async (r: Response) => {
+      const text = await r.text();
+      responses.push(text);
+      return text;
+    };
+    const login1 = await fetch(`${base()}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&username=ada&password=ada-secret-1' });
+    await keep(login1);
+    await keep(await fetch(`${base()}/.well-known/jwks.json`));
+    await keep(await fetch(`${base()}/.well-known/openid-configuration`));
+    const admin = await client(server.port);
+    responses.push(JSON.stringify((await admin.query('SHOW TOKEN ISSUER')).rows));
+    const dump = ((await admin.query('DUMP CATALOG')).rows as { statement: string }[]).map((r) => r.statement).join('\n');
+    await admin.end();
+    await server.engine.compact(); // the snapshot too
+
+    const { openPrivateKey } = await import('../../src/auth/signing.js');
+    const secrets: string[] = [];
+    for (const k of server.engine.catalog.signingKeys()) {
+      const d = openPrivateKey(k.sealedPrivate, k.kid, server.engine.catalog.serverSecret).d!;
+      secrets.push(d, Buffer.from(d, 'base64url').toString('hex'), Buffer.from(d, 'base64url').toString('base64'));
+    }
+    expect(secrets.length).toBeGreaterThan(0);
+    const files: Buffer[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else files.push(await readFile(p));
+      }
+    };
+    await walk(dataDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const s of secrets) {
+      expect(dump).not.toContain(s);
+      for (const r of responses) expect(r).not.toContain(s);
+      for (const l of logs) expect(l).not.toContain(s);
+      for (const f of files) expect(f.includes(Buffer.from(s))).toBe(false);
+    }
+    expect(ADMIN_PASSWORD).toBeTruthy();
+  });
+});

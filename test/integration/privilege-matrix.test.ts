@@ -27,6 +27,7 @@ type ReadOnly =
   | 'ShowApiKeys'
   | 'ShowServiceAccounts'
   | 'ShowOidcProviders'
+  | 'ShowTokenIssuer'
   | 'ShowRlsPolicies'
   | 'ExplainRls'
   | 'ShowAuth'
@@ -83,6 +84,8 @@ const MATRIX: Record<WriteKind, Row> = {
   DropOidcProvider: { own: 'DROP OIDC PROVIDER p_own', other: 'DROP OIDC PROVIDER p_other', expect: { own: 'ddddyd', other: 'ddddyd' } },
   CreateRlsPolicy: { own: 'CREATE RLS POLICY pol2 ON db_own.t FOR READ USING (true)', other: 'CREATE RLS POLICY pol2 ON db_other.t FOR READ USING (true)', expect: { own: 'ndyyyd', other: 'nnnnnn' } },
   DropRlsPolicy: { own: 'DROP RLS POLICY pol ON db_own.t', other: 'DROP RLS POLICY pol ON db_other.t', expect: { own: 'ndyyyd', other: 'nnnnnn' } },
+  // One issuer for the whole server: its superusers' alone.
+  AlterTokenIssuer: { own: "ALTER TOKEN ISSUER ROTATE KEY GRACE '1 minute'", other: "ALTER TOKEN ISSUER ROTATE KEY GRACE '1 minute'", expect: { own: 'ddddyd', other: 'ddddyd' } },
 };
 
 const ACTORS = ['ro', 'rw', 'ad', 'ta', 'su', 'cr'] as const;

@@ -53,6 +53,8 @@ const SAMPLES: { readonly [K in StatementType]: readonly string[] } = {
   AlterOidcProvider: ['ALTER OIDC PROVIDER p SET (enabled = false)'],
   DropOidcProvider: ['DROP OIDC PROVIDER p'],
   ShowOidcProviders: ['SHOW OIDC PROVIDERS'],
+  ShowTokenIssuer: ['SHOW TOKEN ISSUER'],
+  AlterTokenIssuer: ["ALTER TOKEN ISSUER ROTATE KEY GRACE '5 minutes'"],
   CreateRlsPolicy: ['CREATE RLS POLICY own ON elsewhere.orders FOR READ USING (owner = $auth.id)', 'CREATE RLS POLICY own ON orders FOR READ USING (owner = $auth.id)'],
   DropRlsPolicy: ['DROP RLS POLICY own ON elsewhere.orders', 'DROP RLS POLICY own ON orders'],
   ShowRlsPolicies: ['SHOW RLS POLICIES ON elsewhere.orders', 'SHOW RLS POLICIES'],
