@@ -4,6 +4,8 @@ import path from 'node:path';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { createHmac } from 'node:crypto';
 import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import { RawClient } from '../support/raw-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { ADMIN_PASSWORD, client, startTestServer } from '../support/server.js';
@@ -115,6 +117,21 @@ describe('POST /v1/token, grant_type=password', () => {
     expect(await token({ username: 'ada' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const notReached = await token({ grant_type: 'password', username: 'ada', password: 'ada-secret-1', database: 'nowhere' });
     expect(notReached.body.error).toBe('invalid_grant');
+  });
+});
+
+describe('SASL OAUTHBEARER', () => {
+  it('logs in with an access token of the built-in issuer (RFC 7628)', async () => {
+    const t = (await login()).body.access_token as string;
+    const c = await RawClient.connect(server.port);
+    c.send(serialize.startup({ user: 'anyone', database: 'default' }));
+    const sasl = (await c.until('authenticationSASL')) as unknown as { mechanisms: string[] };
+    expect(sasl.mechanisms).toEqual(['SCRAM-SHA-256', 'OAUTHBEARER']);
+    c.send(serialize.sendSASLInitialResponseMessage('OAUTHBEARER', `n,,\x01auth=Bearer ${t}\x01\x01`));
+    await c.until('readyForQuery');
+    const ms = await c.roundTrip(serialize.query('SELECT $auth.username AS u'));
+    expect(ms.find((m) => m.name === 'dataRow')).toMatchObject({ fields: ['ada'] });
+    c.end();
   });
 });
 
