@@ -208,6 +208,12 @@ describe('signing key rotation', () => {
     await expect(ada.query('SHOW TOKEN ISSUER')).rejects.toMatchObject({ code: '42501' });
     await ada.end();
   });
+
+  it('owns the name portcullis among OIDC providers', async () => {
+    const admin = await client(server.port);
+    await expect(admin.query(`CREATE OIDC PROVIDER portcullis ISSUER 'https://i/' JWKS_URI 'https://i/j' AUDIENCE 'a'`)).rejects.toMatchObject({ code: '42710' });
+    await admin.end();
+  });
 });
 
 describe('refresh tokens', () => {
