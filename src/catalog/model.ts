@@ -222,6 +222,31 @@ export interface RefreshToken {
   createdAt: number;
 }
 
+/**
+ * An access token portcullis issued (POST /v1/token, or minted by CREATE TOKEN): its jti
+ * and what it was granted for, never the token. A token is accepted only while its row
+ * says so: REVOKE TOKEN and REVOKE TOKENS set `revokedAt`. Rows past their expiry are
+ * removed as new tokens are issued.
+ */
+export interface IssuedToken {
+  id: number;
+  jti: string;
+  ownerKind: 'user' | 'service_account';
+  ownerId: number;
+  /** The API key exchanged (null: a password, a refresh token's grant, or CREATE TOKEN). */
+  apiKeyId: number | null;
+  /** Caps on the principal, as an API key's: null where the token does not narrow it. */
+  role: BuiltinRole | null;
+  databaseIds: number[] | null;
+  scopes: string[] | null;
+  /** CREATE TOKEN (shown once to whoever minted it) rather than a token endpoint grant. */
+  minted: boolean;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  createdBy: string | null;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -238,10 +263,11 @@ export interface Rows {
   rlsPolicies: RlsPolicy;
   signingKeys: SigningKey;
   refreshTokens: RefreshToken;
+  issuedTokens: IssuedToken;
 }
 export type TableName = keyof Rows;
 /** In dependency order: a snapshot replays tenants before their databases and users. */
-export const TABLE_NAMES: readonly TableName[] = ['tenants', 'databases', 'users', 'roles', 'serviceAccounts', 'grants', 'apiKeys', 'oidcProviders', 'rlsPolicies', 'signingKeys', 'refreshTokens'];
+export const TABLE_NAMES: readonly TableName[] = ['tenants', 'databases', 'users', 'roles', 'serviceAccounts', 'grants', 'apiKeys', 'oidcProviders', 'rlsPolicies', 'signingKeys', 'refreshTokens', 'issuedTokens'];
 
 /** One catalog change: the unit of the log and of replay. */
 export type Mutation =

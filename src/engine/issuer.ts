@@ -7,12 +7,14 @@ import { saslprep } from '../auth/saslprep.js';
 import { digest, ISSUER_ALG, ISSUER_AUDIENCE, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
 import { keysFromSaltedPassword, parseVerifier } from '../auth/verifier.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import type { SigningKey, User } from '../catalog/model.js';
+import { roleRank, type BuiltinRole, type IssuedToken, type SigningKey, type User } from '../catalog/model.js';
 import { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { AuthValues } from './auth-vars.js';
 import { CredentialRefused, keyFromText, keyPrincipal, passwordPrincipal, type Principal } from './credentials.js';
-import { effectiveOf } from './effective.js';
+import { effectiveOf, scopesOf } from './effective.js';
+import { passwordAuthValues } from './auth-vars.js';
+import { standInUser } from './stand-in.js';
 import type { Engine } from './engine.js';
 import type { JwtPrincipal } from './jwt-principal.js';
 
@@ -38,12 +40,18 @@ export interface IssuerPolicy {
 
 export const DEFAULT_ISSUER_POLICY: IssuerPolicy = { url: 'http://127.0.0.1', accessTokenSeconds: 15 * 60, refreshTokenSeconds: 30 * 24 * 3600 };
 
-/** What a token was granted for: whom, through which credential, narrowed to which database. */
+/**
+ * What a token was granted for: whom, through which credential, and the caps it puts on
+ * that principal (a database asked for at the token endpoint; CREATE TOKEN's ROLE,
+ * DATABASES and SCOPES) — null where it does not narrow.
+ */
 export interface TokenGrant {
   ownerKind: 'user' | 'service_account';
   ownerId: number;
   apiKeyId: number | null;
-  databaseId: number | null;
+  role: BuiltinRole | null;
+  databaseIds: number[] | null;
+  scopes: string[] | null;
 }
 
 /** An RFC 6749 §5.1 token response. */
@@ -67,6 +75,8 @@ export class TokenGrantError extends Error {
 
 const REFRESH_PREFIX = 'pcr_';
 
+const narrower = (a: BuiltinRole, b: BuiltinRole | null): BuiltinRole => (b !== null && roleRank(b) < roleRank(a) ? b : a);
+
 /** The principal of a grant as of now, or why none: CredentialRefused. */
 export function grantPrincipal(g: TokenGrant, view: CatalogReader, now: number): Principal {
   let p: Principal;
@@ -74,21 +84,43 @@ export function grantPrincipal(g: TokenGrant, view: CatalogReader, now: number):
     const key = view.apiKeyById(g.apiKeyId);
     if (!key || key.ownerKind !== g.ownerKind || key.ownerId !== g.ownerId) throw new CredentialRefused('no_longer_exists', 'the API key the token was issued for was dropped');
     p = keyPrincipal(key, view, now);
+  } else if (g.ownerKind === 'service_account') {
+    // A service account without a key (CREATE TOKEN FOR it): its role, databases and scopes.
+    const sa = view.serviceAccountById(g.ownerId);
+    if (!sa) throw new CredentialRefused('no_longer_exists', 'the service account the token was issued for no longer exists');
+    const user = standInUser({
+      id: sa.id,
+      name: sa.name,
+      tenantId: sa.tenantId,
+      role: sa.role,
+      createdAt: sa.createdAt,
+      updatedAt: sa.createdAt,
+      createdBy: sa.createdBy,
+      limits: { role: sa.role, databaseIds: sa.databaseIds, exact: true, scopes: scopesOf(view, 'service_account', sa.id, now) },
+    });
+    p = { user, method: 'jwt', apiKeyId: null, auth: passwordAuthValues(user, view, 'jwt', now), expiresAt: null };
   } else {
-    const u = g.ownerKind === 'user' ? view.userById(g.ownerId) : undefined;
+    const u = view.userById(g.ownerId);
     if (!u) throw new CredentialRefused('no_longer_exists', 'the user the token was issued for no longer exists');
     if (!u.login) throw new CredentialRefused('disabled', `user "${u.name}" is disabled (NOLOGIN)`);
     if (u.validUntil !== null && u.validUntil <= now) throw new CredentialRefused('expired', `user "${u.name}" has expired (VALID UNTIL)`);
     p = passwordPrincipal(u, view, now);
   }
-  if (g.databaseId === null) return p;
-  // Narrowed to one database: a cap like an API key's (the database must still be reached).
+  if (g.role === null && g.databaseIds === null && g.scopes === null) return p;
+  // The token's caps on top of the credential's, as an API key's on its owner: never wider.
   const base = p.user;
   const e = effectiveOf(base, view, now);
-  if (!e.databases.some((d) => d.id === g.databaseId)) throw new CredentialRefused('other', 'the credential no longer reaches the database the token was issued for');
   const limits = base.limits ?? { role: 'superuser' as const, databaseIds: null, exact: false, scopes: e.scopes };
-  const user: User = { ...base, limits: { ...limits, databaseIds: [g.databaseId] } };
-  return { ...p, user, auth: { ...p.auth, databases: e.databases.filter((d) => d.id === g.databaseId).map((d) => d.name) } };
+  let databaseIds = limits.databaseIds;
+  if (g.databaseIds !== null) {
+    const reach = new Set(e.databases.map((d) => d.id));
+    databaseIds = g.databaseIds.filter((id) => reach.has(id));
+    if (databaseIds.length === 0) throw new CredentialRefused('other', 'the credential no longer reaches the databases the token was issued for');
+  }
+  const role = narrower(limits.role, g.role);
+  const scopes = g.scopes === null ? limits.scopes : limits.scopes.filter((x) => g.scopes!.includes(x));
+  const user: User = { ...base, role: limits.exact ? narrower(base.role, g.role) : base.role, limits: { ...limits, role, databaseIds, scopes } };
+  return { ...p, user, auth: passwordAuthValues(user, view, p.method, now) };
 }
 
 export class TokenIssuer {
@@ -175,8 +207,7 @@ export class TokenIssuer {
   async issue(g: TokenGrant, family: string | null, tx: CatalogTransaction = new CatalogTransaction(this.engine.catalog)): Promise<TokenResponse> {
     const key = await this.currentKey();
     const now = this.engine.clock();
-    const p = grantPrincipal(g, this.engine.catalog, now);
-    const access = await this.sign(g, p, key, now, this.policy.accessTokenSeconds);
+    const { token: access } = await this.signInto(tx, g, key, now, this.policy.accessTokenSeconds, false, null);
     const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
     tx.insert('refreshTokens', {
       id: tx.allocateId(),
@@ -185,7 +216,7 @@ export class TokenIssuer {
       ownerKind: g.ownerKind,
       ownerId: g.ownerId,
       apiKeyId: g.apiKeyId,
-      databaseId: g.databaseId,
+      databaseId: g.databaseIds?.length === 1 ? g.databaseIds[0]! : null,
       credentialStamp: stampOf(g, this.engine.catalog),
       usedAt: null,
       revokedAt: null,
@@ -196,25 +227,46 @@ export class TokenIssuer {
     return { access_token: access, token_type: 'Bearer', expires_in: this.policy.accessTokenSeconds, refresh_token: refresh };
   }
 
-  private async sign(g: TokenGrant, p: Principal, key: SigningKey, now: number, seconds: number): Promise<string> {
+  /**
+   * Signs an access token for a grant and records it (its jti and grant, never the token)
+   * in `tx`. `tx`'s view decides the principal it names.
+   */
+  async signInto(tx: CatalogTransaction, g: TokenGrant, key: SigningKey, now: number, seconds: number, minted: boolean, createdBy: string | null): Promise<{ token: string; row: IssuedToken }> {
+    const view = tx;
+    const p = grantPrincipal(g, view, now);
     const iat = Math.floor(now / 1000);
-    const view = this.engine.catalog;
+    const jti = randomBytes(16).toString('hex');
     const claims: JWTPayload = {
       iss: this.url,
       sub: p.user.name,
       aud: ISSUER_AUDIENCE,
       iat,
       exp: iat + seconds,
-      jti: randomBytes(16).toString('hex'),
+      jti,
       uid: `${g.ownerKind}:${g.ownerId}`,
       role: p.auth.role,
       tenant: view.tenantById(p.user.tenantId)?.name ?? String(p.user.tenantId),
       databases: p.auth.databases,
       scopes: p.auth.scopes,
       ...(g.apiKeyId !== null ? { key: view.apiKeyById(g.apiKeyId)?.keyId } : {}),
-      ...(g.databaseId !== null ? { db: view.databaseById(g.databaseId)?.name } : {}),
     };
-    return signAccessToken(claims, this.privateHalf(key), key.kid);
+    const row: IssuedToken = {
+      id: tx.allocateId(),
+      jti,
+      ownerKind: g.ownerKind,
+      ownerId: g.ownerId,
+      apiKeyId: g.apiKeyId,
+      role: g.role,
+      databaseIds: g.databaseIds,
+      scopes: g.scopes,
+      minted,
+      issuedAt: now,
+      expiresAt: (iat + seconds) * 1000,
+      revokedAt: null,
+      createdBy,
+    };
+    tx.insert('issuedTokens', row);
+    return { token: await signAccessToken(claims, this.privateHalf(key), key.kid), row };
   }
 
   // ---- the grants of POST /v1/token ----------------------------------------------------
@@ -244,7 +296,7 @@ export class TokenIssuer {
     const now = this.engine.clock();
     if (u.validUntil !== null && u.validUntil <= now) throw new CredentialRefused('expired', 'password expired (VALID UNTIL)');
     if (!u.login) throw new CredentialRefused('nologin', 'NOLOGIN');
-    return { grant: { ownerKind: 'user', ownerId: u.id, apiKeyId: null, databaseId: this.databaseFor(u, database, now) }, user: u };
+    return { grant: { ownerKind: 'user', ownerId: u.id, apiKeyId: null, role: null, databaseIds: this.databaseFor(u, database, now), scopes: null }, user: u };
   }
 
   /** grant_type=api_key: the key as any HTTP request presents it. */
@@ -254,15 +306,15 @@ export class TokenIssuer {
     const { key, previous } = keyFromText(text, view, now);
     const p = keyPrincipal(key, view, now);
     this.engine.noteKeyUse(key.id, previous);
-    return { grant: { ownerKind: key.ownerKind, ownerId: key.ownerId, apiKeyId: key.id, databaseId: this.databaseFor(p.user, database, now) }, user: p.user };
+    return { grant: { ownerKind: key.ownerKind, ownerId: key.ownerId, apiKeyId: key.id, role: null, databaseIds: this.databaseFor(p.user, database, now), scopes: null }, user: p.user };
   }
 
   /** The database a grant is narrowed to: one the credential reaches, or a refusal. */
-  private databaseFor(u: User, database: string | null, now: number): number | null {
+  private databaseFor(u: User, database: string | null, now: number): number[] | null {
     if (database === null) return null;
     const db = effectiveOf(u, this.engine.catalog, now).databases.find((d) => d.name === database);
     if (!db) throw new CredentialRefused('other', `DATABASE_NOT_AUTHORIZED: the credential does not reach database "${database}"`);
-    return db.id;
+    return [db.id];
   }
 
   /**
@@ -282,7 +334,7 @@ export class TokenIssuer {
       throw new CredentialRefused('other', `refresh token reused (family ${row.family.slice(0, 8)} revoked)`);
     }
     if (row.expiresAt <= now) throw new CredentialRefused('expired', 'refresh token expired');
-    const g: TokenGrant = { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, databaseId: row.databaseId };
+    const g: TokenGrant = { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, role: null, databaseIds: row.databaseId === null ? null : [row.databaseId], scopes: null };
     grantPrincipal(g, view, now); // the principal and key still good: else refused with the reason
     if (stampOf(g, view) !== row.credentialStamp) throw new CredentialRefused('other', 'the password changed since the refresh token was issued');
     const tx = new CatalogTransaction(view);
@@ -331,32 +383,22 @@ export class TokenIssuer {
       if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, v);
     }
-    const login = new IssuedTokenLogin(this, v.claims, v.kid, grantOf(v.claims, view), skew);
+    const login = new IssuedTokenLogin(this, v.claims, v.kid, skew);
     const current = login.current(view, null, now);
     return { principal: { user: current.user, method: 'jwt', apiKeyId: null, auth: current.auth, expiresAt: null, token: login }, login };
   }
 }
 
-/** The grant an access token names (uid, key, db claims), as of `view`. */
+/**
+ * The grant behind an access token: its row (by jti), which must be there, unrevoked, and
+ * for the principal the token names. REVOKE TOKEN and REVOKE TOKENS act here, at once.
+ */
 function grantOf(c: JWTPayload, view: CatalogReader): TokenGrant {
-  const m = /^(user|service_account):(\d+)$/.exec(typeof c.uid === 'string' ? c.uid : '');
-  if (!m) throw new TokenRejected('malformed', 'token without a uid claim');
-  const ownerKind = m[1] as 'user' | 'service_account';
-  const ownerId = Number(m[2]);
-  let apiKeyId: number | null = null;
-  if (c.key !== undefined) {
-    const k = typeof c.key === 'string' ? view.apiKeyByKeyId(c.key) : undefined;
-    if (!k) throw new TokenRejected('other', 'the API key the token was issued for was dropped');
-    apiKeyId = k.id;
-  }
-  let databaseId: number | null = null;
-  if (c.db !== undefined) {
-    const owner = ownerKind === 'user' ? view.userById(ownerId) : view.serviceAccountById(ownerId);
-    const db = owner && typeof c.db === 'string' ? view.databaseByName(owner.tenantId, c.db) : undefined;
-    if (!db) throw new TokenRejected('other', 'the database the token was issued for no longer exists');
-    databaseId = db.id;
-  }
-  return { ownerKind, ownerId, apiKeyId, databaseId };
+  const row = typeof c.jti === 'string' ? view.issuedTokenByJti(c.jti) : undefined;
+  if (!row) throw new TokenRejected('no_longer_exists', 'no such token was issued (or it was removed)');
+  if (row.revokedAt !== null) throw new TokenRejected('disabled', `token ${row.jti} was revoked`);
+  if (c.uid !== `${row.ownerKind}:${row.ownerId}`) throw new TokenRejected('other', `token ${row.jti} names another principal than it was issued for`);
+  return { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, role: row.role, databaseIds: row.databaseIds, scopes: row.scopes };
 }
 
 /** What a refresh token's family stays bound to: the owner's password (a new one ends it). */
@@ -377,7 +419,6 @@ export class IssuedTokenLogin {
     private readonly issuer: TokenIssuer,
     private readonly claims: JWTPayload,
     private readonly kid: string,
-    private readonly grant: TokenGrant,
     skewSeconds: number,
   ) {
     this.until = ((claims.exp as number) + skewSeconds) * 1000;
@@ -390,9 +431,10 @@ export class IssuedTokenLogin {
   current(view: CatalogReader, _jwks: JwksCache | null, now: number, _policy?: TokenPolicy): JwtPrincipal {
     if (now >= this.until) throw new TokenRejected('expired', 'token expired');
     if (!this.issuer.verifyingKeys(view, now).some((k) => k.kid === this.kid)) throw new TokenRejected('unknown_kid', `signing key ${this.kid} was rotated out`);
+    const grant = grantOf(this.claims, view);
     let p: Principal;
     try {
-      p = grantPrincipal(this.grant, view, now);
+      p = grantPrincipal(grant, view, now);
     } catch (err) {
       if (err instanceof CredentialRefused) throw new TokenRejected(err.code, err.reason);
       throw err;

@@ -102,7 +102,7 @@ describe('POST /v1/token, grant_type=password', () => {
     const r = await token({ grant_type: 'password', username: 'ada', password: 'ada-secret-1', database: 'sales' }, false);
     expect(r.status).toBe(200);
     const access = r.body.access_token as string;
-    expect(decodeJwt(access)).toMatchObject({ db: 'sales', databases: ['sales'] });
+    expect(decodeJwt(access)).toMatchObject({ databases: ['sales'] });
     const w = await whoami(access);
     expect((w.body.auth as Record<string, unknown>).databases).toEqual(['sales']);
   });
