@@ -82,6 +82,7 @@ export const Provider = kw('PROVIDER');
 export const Providers = kw('PROVIDERS');
 export const Issuer = kw('ISSUER');
 export const Token = kw('TOKEN');
+export const Tokens = kw('TOKENS');
 export const JwksUri = kw('JWKS_URI');
 export const Audience = kw('AUDIENCE');
 export const Rls = kw('RLS');

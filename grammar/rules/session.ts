@@ -92,6 +92,14 @@ export class SessionRules extends IssuerRules {
       },
       {
         ALT: (): AdminCommand => {
+          // SHOW TOKENS alone is decided with the setting names below.
+          this.CONSUME(T.Tokens);
+          this.CONSUME2(T.For);
+          return { type: 'ShowTokens', owner: this.SUBRULE2(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
           this.CONSUME(T.Api);
           this.CONSUME(T.Keys);
           return { type: 'ShowApiKeys', owner: this.SUBRULE(this.keyOwner) };
@@ -112,6 +120,7 @@ export class SessionRules extends IssuerRules {
             if (!quoted && name === 'grants') return { type: 'ShowGrants', grantee: null };
             if (!quoted && name === 'permissions') return { type: 'ShowPermissions' };
             if (!quoted && name === 'lockouts') return { type: 'ShowLockouts' };
+            if (!quoted && name === 'tokens') return { type: 'ShowTokens', owner: null };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;
         },

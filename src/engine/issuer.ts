@@ -36,9 +36,11 @@ export interface IssuerPolicy {
   url: string;
   accessTokenSeconds: number;
   refreshTokenSeconds: number;
+  /** The longest CREATE TOKEN may make a token live (a cluster node's token). */
+  maxMintedTokenSeconds: number;
 }
 
-export const DEFAULT_ISSUER_POLICY: IssuerPolicy = { url: 'http://127.0.0.1', accessTokenSeconds: 15 * 60, refreshTokenSeconds: 30 * 24 * 3600 };
+export const DEFAULT_ISSUER_POLICY: IssuerPolicy = { url: 'http://127.0.0.1', accessTokenSeconds: 15 * 60, refreshTokenSeconds: 30 * 24 * 3600, maxMintedTokenSeconds: 365 * 24 * 3600 };
 
 /**
  * What a token was granted for: whom, through which credential, and the caps it puts on
@@ -225,6 +227,13 @@ export class TokenIssuer {
     });
     await this.engine.commit(tx);
     return { access_token: access, token_type: 'Bearer', expires_in: this.policy.accessTokenSeconds, refresh_token: refresh };
+  }
+
+  /** CREATE TOKEN: a token signed with the current key of `tx` (made there if there is none yet). */
+  async mint(tx: CatalogTransaction, g: TokenGrant, seconds: number, now: number, createdBy: string): Promise<{ token: string; row: IssuedToken }> {
+    let key = [...tx.signingKeys()].find((k) => k.retiresAt === null);
+    if (!key) tx.insert('signingKeys', (key = await newSigningKeyRow(tx, now)));
+    return this.signInto(tx, g, key, now, seconds, true, createdBy);
   }
 
   /**

@@ -564,6 +564,10 @@ function enginePort(e: Engine): EnginePort {
     get accessTokenSeconds() {
       return e.issuer.policy.accessTokenSeconds;
     },
+    get maxMintedTokenSeconds() {
+      return e.issuer.policy.maxMintedTokenSeconds;
+    },
+    mintToken: (tx, grant, seconds, now, createdBy) => e.issuer.mint(tx, grant, seconds, now, createdBy),
   };
 }
 

@@ -314,3 +314,60 @@ describe('the private key', () => {
     expect(ADMIN_PASSWORD).toBeTruthy();
   });
 });
+
+describe('tokens minted and revoked from SQL', () => {
+  const authenticate = async (credential: string, database: string) =>
+    (await fetch(`${base()}/v1/authenticate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ credential, database }) })).status;
+
+  it('CREATE TOKEN FOR a service account: shown once, within its databases, listed by SHOW TOKENS without its text', async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE SERVICE ACCOUNT 'node1' FOR DATABASES (sales) ROLE readwrite`);
+    const r = await admin.query(`CREATE TOKEN FOR node1 ROLE readonly EXPIRES IN '30 days'`);
+    expect(r.fields.map((f) => f.name)).toEqual(['jti', 'subject', 'token', 'expires_at']);
+    const { jti, token: t } = r.rows[0] as { jti: string; token: string };
+    expect(decodeJwt(t)).toMatchObject({ sub: 'node1', uid: expect.stringMatching(/^service_account:\d+$/), role: 'readonly', databases: ['sales'] });
+    expect(decodeJwt(t).exp! - decodeJwt(t).iat!).toBe(30 * 24 * 3600);
+    expect(await authenticate(t, 'sales')).toBe(200);
+    expect(await authenticate(t, 'default')).toBe(403);
+
+    const shown = (await admin.query('SHOW TOKENS FOR node1')).rows as Record<string, unknown>[];
+    expect(shown).toEqual([expect.objectContaining({ jti, subject: 'node1', subject_kind: 'service_account', minted: true, role: 'readonly', created_by: 'admin' })]);
+    expect(JSON.stringify((await admin.query('SHOW TOKENS')).rows)).not.toContain(t.split('.')[2]);
+
+    await expect(admin.query(`CREATE TOKEN FOR node1`)).rejects.toMatchObject({ code: '22023' });
+    await expect(admin.query(`CREATE TOKEN FOR node1 EXPIRES IN '400 days'`)).rejects.toMatchObject({ code: '22023' });
+    await expect(admin.query(`CREATE TOKEN FOR node1 WITH DATABASES (default) EXPIRES IN '1 day'`)).rejects.toMatchObject({ code: '42501' });
+    await admin.end();
+  });
+
+  it('REVOKE TOKEN ends it at once, in an open session too', async () => {
+    const admin = await client(server.port);
+    const { jti, token: t } = (await admin.query(`CREATE TOKEN FOR ada EXPIRES IN '1 hour'`)).rows[0] as { jti: string; token: string };
+    const session = await pgLogin(t);
+    expect((await session.query('SELECT $auth.username AS u')).rows).toEqual([{ u: 'ada' }]);
+    const other = (await login()).body.access_token as string;
+    await admin.query(`REVOKE TOKEN '${jti}'`);
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+    expect((await whoami(t)).status).toBe(401);
+    expect((await whoami(other)).status).toBe(200); // only that one
+    const row = ((await admin.query('SHOW TOKENS FOR ada')).rows as { jti: string; revoked_at: unknown }[]).find((x) => x.jti === jti);
+    expect(row?.revoked_at).not.toBeNull();
+    await expect(admin.query(`REVOKE TOKEN 'no-such-token'`)).rejects.toMatchObject({ code: '42704' });
+    await session.end().catch(() => {});
+    await admin.end();
+  });
+
+  it('REVOKE TOKENS FOR name ends its access and refresh tokens', async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER cy WITH PASSWORD 'cy-secret-1' ROLE readonly`);
+    const a = (await login('cy', 'cy-secret-1')).body;
+    const b = (await login('cy', 'cy-secret-1')).body;
+    expect((await whoami(a.access_token as string)).status).toBe(200);
+    await admin.query('REVOKE TOKENS FOR cy');
+    expect((await whoami(a.access_token as string)).status).toBe(401);
+    expect((await whoami(b.access_token as string)).status).toBe(401);
+    expect((await token({ grant_type: 'refresh_token', refresh_token: b.refresh_token as string })).status).toBe(400);
+    expect((await login('cy', 'cy-secret-1')).status).toBe(200); // new logins go on
+    await admin.end();
+  });
+});
