@@ -29,6 +29,8 @@ export interface ServerOptions {
   scramIterations?: number;
   bootstrapUser?: string;
   bootstrapPassword?: string;
+  /** PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP (see EngineOptions). */
+  bootstrapDisableAfterSetup?: boolean;
   announce?: (line: string) => void;
   log?: (line: string) => void;
   authTimeoutMs?: number;
@@ -98,6 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapUser: opts.bootstrapUser,
     bootstrapPassword: opts.bootstrapPassword || (det ? DETERMINISTIC_BOOTSTRAP_PASSWORD : undefined),
     announce: opts.announce,
+    bootstrapDisableAfterSetup: opts.bootstrapDisableAfterSetup,
     maxConnections: opts.maxConnections,
     compactAt: opts.compactAt,
     log: opts.log,

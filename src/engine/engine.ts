@@ -13,7 +13,7 @@ import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
 import { AuditPipeline } from './audit-pipeline.js';
-import { bootstrapCommit, bootstrapUserName } from './bootstrap.js';
+import { bootstrapCommit, bootstrapUserName, disableBootstrapOnceReplaced } from './bootstrap.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { ConnectionCounts } from './connection-counts.js';
 import { engineMetrics } from './engine-metrics.js';
@@ -30,6 +30,11 @@ export interface EngineOptions {
   bootstrapUser?: string;
   /** When absent on first start, a random password is generated and printed once. */
   bootstrapPassword?: string;
+  /**
+   * PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: the bootstrap superuser is set NOLOGIN by the
+   * commit that gives another user superuser (audited in that commit).
+   */
+  bootstrapDisableAfterSetup?: boolean;
   /** Where the one-time bootstrap password goes (stderr by default). */
   announce?: (line: string) => void;
   clock?: () => number;
@@ -146,7 +151,9 @@ export class Engine {
    * commit is acknowledged only once both are durable.
    */
   commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
-    return tx.dirty ? this.commits.commit(tx.mutations, audit) : Promise.resolve();
+    if (!tx.dirty) return Promise.resolve();
+    if (this.opts.bootstrapDisableAfterSetup) disableBootstrapOnceReplaced(tx, audit, this.clock());
+    return this.commits.commit(tx.mutations, audit);
   }
 
   /** Writes the catalog as a snapshot and starts the log again behind it. */

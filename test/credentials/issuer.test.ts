@@ -8,7 +8,7 @@ import { serialize } from 'pg-protocol';
 import { RawClient } from '../support/raw-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { ADMIN_PASSWORD, client, startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, client, loginError, startTestServer } from '../support/server.js';
 
 /**
  * portcullis as a token issuer (SPEC §12), over real sockets: POST /v1/token's grants in
@@ -311,7 +311,6 @@ describe('the private key', () => {
       for (const l of logs) expect(l).not.toContain(s);
       for (const f of files) expect(f.includes(Buffer.from(s))).toBe(false);
     }
-    expect(ADMIN_PASSWORD).toBeTruthy();
   });
 });
 
@@ -369,5 +368,25 @@ describe('tokens minted and revoked from SQL', () => {
     expect((await token({ grant_type: 'refresh_token', refresh_token: b.refresh_token as string })).status).toBe(400);
     expect((await login('cy', 'cy-secret-1')).status).toBe(200); // new logins go on
     await admin.end();
+  });
+});
+
+describe('PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP', () => {
+  it('sets the bootstrap superuser NOLOGIN in the commit that makes another superuser, audited', async () => {
+    const s = await startTestServer({ bootstrapDisableAfterSetup: true });
+    try {
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER helper WITH PASSWORD 'helper-secret-1' ROLE admin`);
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toBeNull(); // not a superuser: nothing changes
+      await admin.query(`CREATE USER root2 WITH PASSWORD 'root2-secret-1' ROLE superuser`);
+      await admin.end();
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toMatchObject({ code: '28000' });
+      const root2 = await client(s.port, 'root2', 'root2-secret-1');
+      const audit = (await root2.query('SHOW AUDIT LOG')).rows as Record<string, string | null>[];
+      expect(audit.some((r) => r.actor === 'portcullis' && String(r.detail ?? r.statement ?? '').includes('NOLOGIN'))).toBe(true);
+      await root2.end();
+    } finally {
+      await s.close();
+    }
   });
 });
