@@ -390,3 +390,59 @@ describe('PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP', () => {
     }
   });
 });
+
+describe('the edges of exp', () => {
+  it('accepts a token until exp plus the clock skew, and no longer', async () => {
+    const t = (await login()).body.access_token as string;
+    const exp = decodeJwt(t).exp! * 1000;
+    const saved = now;
+    try {
+      now = exp + 60_000 - 1; // the default skew is 60 s
+      expect((await whoami(t)).status).toBe(200);
+      now = exp + 60_000;
+      expect((await whoami(t)).status).toBe(401);
+    } finally {
+      now = saved;
+    }
+  });
+});
+
+describe('lockouts and rate limits at the token endpoint', () => {
+  it('locks an address out after failed grants: a right password or a good refresh token is then refused too, and not spent', async () => {
+    let at = Date.UTC(2026, 5, 1, 12);
+    const s = await startTestServer({ clock: () => at, httpPort: 0, lockoutPolicy: { ipFailures: 5, userFailures: 1000 } });
+    try {
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER dee WITH PASSWORD 'dee-secret-1'`);
+      await admin.end();
+      const post = async (params: Record<string, string>) => {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+        return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+      };
+      const good = await post({ grant_type: 'password', username: 'dee', password: 'dee-secret-1' });
+      expect(good.status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await post({ grant_type: 'refresh_token', refresh_token: `pcr_${i}guess` })).body.error).toBe('invalid_grant');
+      expect(await post({ grant_type: 'password', username: 'dee', password: 'dee-secret-1' })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect((await post({ grant_type: 'refresh_token', refresh_token: good.body.refresh_token as string })).status).toBe(400);
+      at += 61 * 60_000; // the lock is over: the refresh token was not spent by the refused attempt
+      expect((await post({ grant_type: 'refresh_token', refresh_token: good.body.refresh_token as string })).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('counts requests per address against the rate limit', async () => {
+    const s = await startTestServer({ httpPort: 0, rateLimit: { perMinute: 3 } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x' });
+        statuses.push(r.status);
+        expect(r.headers.get('x-ratelimit-limit')).toBe('3');
+      }
+      expect(statuses).toEqual([400, 400, 400, 429]);
+    } finally {
+      await s.close();
+    }
+  });
+});
