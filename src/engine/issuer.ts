@@ -76,6 +76,8 @@ export class TokenGrantError extends Error {
 }
 
 const REFRESH_PREFIX = 'pcr_';
+/** Expired rows removed per grant, at most (sweep). */
+const SWEEP = 100;
 
 const narrower = (a: BuiltinRole, b: BuiltinRole | null): BuiltinRole => (b !== null && roleRank(b) < roleRank(a) ? b : a);
 
@@ -226,7 +228,28 @@ export class TokenIssuer {
       createdAt: now,
     });
     await this.engine.commit(tx);
+    void this.sweep(g, now);
     return { access_token: access, token_type: 'Bearer', expires_in: this.policy.accessTokenSeconds, refresh_token: refresh };
+  }
+
+  /**
+   * Removes some of the owner's expired token rows (access tokens past exp, refresh tokens
+   * past their expiry, used ones included: reuse detection needs them only until then), so
+   * an owner's rows stay about as many as its live tokens. Its own commit, after the
+   * grant's, and best effort: a concurrent sweep of the same rows conflicts, and the next
+   * grant tries again.
+   */
+  private async sweep(g: TokenGrant, now: number): Promise<void> {
+    const view = this.engine.catalog;
+    const tx = new CatalogTransaction(view);
+    let n = 0;
+    for (const t of view.issuedTokensOf(g.ownerKind, g.ownerId)) if (t.expiresAt <= now && n++ < SWEEP) tx.delete('issuedTokens', t.id);
+    for (const r of view.refreshTokensOf(g.ownerKind, g.ownerId)) if (r.expiresAt <= now && n++ < SWEEP) tx.delete('refreshTokens', r.id);
+    try {
+      await this.engine.commit(tx);
+    } catch {
+      // Another grant swept first; what is left goes at the next one.
+    }
   }
 
   /** CREATE TOKEN: a token signed with the current key of `tx` (made there if there is none yet). */

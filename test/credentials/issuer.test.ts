@@ -446,3 +446,25 @@ describe('lockouts and rate limits at the token endpoint', () => {
     }
   });
 });
+
+describe('expired token rows', () => {
+  it('are removed as the owner is given new tokens', async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER eve WITH PASSWORD 'eve-secret-1'`);
+    await admin.end();
+    const rows = () => server.engine.catalog.issuedTokensOf('user', server.engine.catalog.userByName('eve')!.id).length;
+    await login('eve', 'eve-secret-1');
+    await login('eve', 'eve-secret-1');
+    expect(rows()).toBe(2);
+    const saved = now;
+    try {
+      now += 16 * 60_000; // both access tokens expired
+      await login('eve', 'eve-secret-1');
+      // The sweep commits right after the grant's, so it is in before the next grant's.
+      await login('eve', 'eve-secret-1');
+      expect(rows()).toBe(2);
+    } finally {
+      now = saved;
+    }
+  });
+});
