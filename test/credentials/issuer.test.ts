@@ -328,6 +328,13 @@ describe('tokens minted and revoked from SQL', () => {
     expect(decodeJwt(t).exp! - decodeJwt(t).iat!).toBe(30 * 24 * 3600);
     expect(await authenticate(t, 'sales')).toBe(200);
     expect(await authenticate(t, 'default')).toBe(403);
+    const outside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: t, database: 'default' });
+    outside.on('error', () => {});
+    await expect(outside.connect()).rejects.toMatchObject({ code: '42501' });
+    const inside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: t, database: 'sales' });
+    await inside.connect();
+    expect((await inside.query('SELECT $auth.username AS u, $auth.role AS r')).rows).toEqual([{ u: 'node1', r: 'readonly' }]);
+    await inside.end();
 
     const shown = (await admin.query('SHOW TOKENS FOR node1')).rows as Record<string, unknown>[];
     expect(shown).toEqual([expect.objectContaining({ jti, subject: 'node1', subject_kind: 'service_account', minted: true, role: 'readonly', created_by: 'admin' })]);
