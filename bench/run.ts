@@ -5,9 +5,10 @@ import { measureScale } from './scale.js';
 import { benchHttp } from './http.js';
 import { fdatasyncMicros } from './disk.js';
 import { benchEngine } from './engine.js';
+import { benchIssuer } from './issuer.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|pg|http|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -25,6 +26,11 @@ if (!only || only === 'engine') {
     `engine: GRANT + REVOKE in-process (data directory on tmpfs), median ${r.medianUs.toFixed(1)} µs per pair of ${r.runsUs.length} runs ` +
       `(${r.runsUs.map((x) => x.toFixed(1)).join(', ')})`,
   );
+}
+if (!only || only === 'issuer') {
+  const r = await benchIssuer(Number(process.env.BENCH_TOKENS ?? 2000));
+  const f = (x: number) => Math.round(x).toLocaleString('en-US');
+  console.log(`issuer: access tokens (API key grant, in memory) issued ${f(r.issuedPerSecond)}/s; verified ${f(r.firstVerifyPerSecond)}/s the first time, ${f(r.repeatVerifyPerSecond)}/s again (cached)`);
 }
 if (!only || only === 'pg') {
   const runs = Number(process.env.BENCH_RUNS ?? 3);

@@ -138,6 +138,12 @@ export type AdminCommand =
   | { type: 'AlterApiKey'; name: Name; owner: Name | null; change: ApiKeyChange }
   | { type: 'DropApiKey'; name: Name; ifExists: boolean; owner: Name | null }
   | { type: 'ShowApiKeys'; owner: Name | null }
+  | { type: 'ShowTokenIssuer' }
+  | { type: 'CreateToken'; owner: Name; options: ApiKeyOption[] }
+  | { type: 'ShowTokens'; owner: Name | null }
+  | { type: 'RevokeToken'; jti: Value }
+  | { type: 'RevokeTokens'; owner: Name }
+  | { type: 'AlterTokenIssuer'; grace: Value | null }
   | { type: 'CreateServiceAccount'; name: Name; ifNotExists: boolean; databases: Name[]; role: Name | null; tenant: TenantRef | null }
   | { type: 'AlterServiceAccount'; name: Name; change: { kind: 'databases'; names: Name[] } | { kind: 'role'; role: Name } | { kind: 'rename'; name: Name } }
   | { type: 'DropServiceAccount'; name: Name; ifExists: boolean; cascade: boolean }

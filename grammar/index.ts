@@ -178,8 +178,10 @@ function expectedFrom(message: string, pointedAt: string): string | null {
   // Categories and alternative spellings of a name add noise, not information.
   const noise = new Set(['EOF', 'NonReserved', 'Reserved', 'a quoted name']);
   const list = [...labels].filter((l) => !noise.has(l) && l !== pointedAt).map((l) => (/^[A-Za-z]/.test(l) ? l : `"${l}"`));
-  // A long list (any expression could go here) says less than none at all.
-  if (list.length === 0 || list.length > 8) return null;
+  // A long list (any expression could go here) says less than none at all; a list of
+  // keywords (the statements CREATE or ALTER can start) stays readable a little longer.
+  const max = list.every((l) => /^[A-Z][A-Z_]*$/.test(l)) ? 10 : 8;
+  if (list.length === 0 || list.length > max) return null;
   if (list.length === 1) return list[0]!;
   return `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
 }

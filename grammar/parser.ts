@@ -84,6 +84,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.createServiceAccount) },
       { ALT: () => this.SUBRULE(this.createOidcProvider) },
       { ALT: () => this.SUBRULE(this.createRlsPolicy) },
+      { ALT: () => this.SUBRULE(this.createToken) },
     ];
 
   private createStmt = this.RULE('createStmt', (): AdminCommand => {
@@ -96,6 +97,7 @@ export class AdminParser extends SessionRules {
       { ALT: () => this.SUBRULE(this.alterApiKey) },
       { ALT: () => this.SUBRULE(this.alterServiceAccount) },
       { ALT: () => this.SUBRULE(this.alterOidcProvider) },
+      { ALT: () => this.SUBRULE(this.alterTokenIssuer) },
     ];
 
   private alterStmt = this.RULE('alterStmt', (): AdminCommand => {

@@ -23,6 +23,7 @@ import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
 import { EmbeddedPlane } from './dataplane/embedded.js';
 import { UpstreamPlane } from './dataplane/upstream.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
+import type { IssuerPolicy } from './engine/issuer.js';
 
 export interface ServerOptions {
   host: string;
@@ -34,6 +35,8 @@ export interface ServerOptions {
   scramIterations?: number;
   bootstrapUser?: string;
   bootstrapPassword?: string;
+  /** PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP (see EngineOptions). */
+  bootstrapDisableAfterSetup?: boolean;
   announce?: (line: string) => void;
   log?: (line: string) => void;
   authTimeoutMs?: number;
@@ -64,6 +67,8 @@ export interface ServerOptions {
   certLogin?: 'subject' | 'cn';
   /** Statement size and complexity limits (max_statement_bytes, ...); defaults where absent. */
   parseLimits?: Partial<ParseLimits>;
+  /** The token issuer: its URL (default: this HTTP API's own) and token lifetimes. */
+  issuer?: Partial<IssuerPolicy>;
   /**
    * Where SQL that is not the admin language runs (SPEC §10): 'embedded' (PGlite under the
    * data directory, in memory without one), an upstream PostgreSQL, a DataPlane made by the
@@ -118,6 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapUser: opts.bootstrapUser,
     bootstrapPassword: opts.bootstrapPassword || (det ? DETERMINISTIC_BOOTSTRAP_PASSWORD : undefined),
     announce: opts.announce,
+    bootstrapDisableAfterSetup: opts.bootstrapDisableAfterSetup,
     maxConnections: opts.maxConnections,
     compactAt: opts.compactAt,
     log: opts.log,
@@ -128,6 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tokenPolicy: opts.tokenPolicy ? { ...DEFAULT_TOKEN_POLICY, ...opts.tokenPolicy } : undefined,
     lockoutPolicy: opts.lockoutPolicy ? { ...DEFAULT_LOCKOUT_POLICY, ...opts.lockoutPolicy } : undefined,
     parseLimits: opts.parseLimits,
+    issuer: opts.issuer,
   });
   await engine.open();
   let plane: DataPlane | null;
@@ -170,6 +177,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw err;
     }
     httpPort = (httpServer.address() as { port: number }).port;
+    // The issuer's URL is where its discovery document is served, unless configured.
+    if (!opts.issuer?.url) engine.issuer.policy.url = `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${httpPort}`;
   }
   const flushKeyUses = setInterval(() => {
     engine.flushKeyUses().catch((err: Error) => opts.log?.(`could not record API key use (will retry): ${err.message}`));

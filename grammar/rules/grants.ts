@@ -55,6 +55,19 @@ export class GrantRules extends TenantRules {
     return this.OR([
       {
         ALT: (): AdminCommand => {
+          this.CONSUME(T.Token);
+          return { type: 'RevokeToken', jti: this.SUBRULE(this.stringValue) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          this.CONSUME(T.Tokens);
+          this.CONSUME(T.For);
+          return { type: 'RevokeTokens', owner: this.SUBRULE(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
           this.CONSUME(T.Scope);
           const scopes = this.SUBRULE(this.scopeList);
           this.CONSUME(T.From);

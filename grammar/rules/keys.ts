@@ -99,7 +99,7 @@ export class KeyRules extends GrantRules {
   });
 
   /** EXPIRES AT 'timestamp' | EXPIRES IN 'interval' | EXPIRES NEVER (NULL). */
-  private keyExpiry = this.RULE('keyExpiry', (): KeyExpiry => {
+  protected keyExpiry = this.RULE('keyExpiry', (): KeyExpiry => {
     this.CONSUME(T.Expires);
     return this.OR([
       {
@@ -119,7 +119,7 @@ export class KeyRules extends GrantRules {
   });
 
   /** ('a', 'b') or 'a', 'b'. */
-  private stringList = this.RULE('stringList', (): Value[] => {
+  protected stringList = this.RULE('stringList', (): Value[] => {
     const out: Value[] = [];
     const item = () => {
       const v = this.SUBRULE(this.stringValue);

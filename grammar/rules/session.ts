@@ -2,10 +2,10 @@ import * as T from '../tokens.js';
 import type { AdminCommand, CollectionRef, Expr, Name, SelectItem, Value } from '../ast.js';
 import { unquoteIdentifier } from '../literals.js';
 import { identifierValue } from './common.js';
-import { RlsRules } from './rls.js';
+import { IssuerRules } from './issuer.js';
 
 /** The session's own statements: SHOW, SELECT, transactions, SET / RESET of settings. */
-export class SessionRules extends RlsRules {
+export class SessionRules extends IssuerRules {
   protected showStmt = this.RULE('showStmt', (): AdminCommand => {
     const show = this.CONSUME(T.Show);
     const position = this.pos(show);
@@ -85,6 +85,21 @@ export class SessionRules extends RlsRules {
       },
       {
         ALT: (): AdminCommand => {
+          this.CONSUME(T.Token);
+          this.CONSUME(T.Issuer);
+          return { type: 'ShowTokenIssuer' };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
+          // SHOW TOKENS alone is decided with the setting names below.
+          this.CONSUME(T.Tokens);
+          this.CONSUME2(T.For);
+          return { type: 'ShowTokens', owner: this.SUBRULE2(this.name) };
+        },
+      },
+      {
+        ALT: (): AdminCommand => {
           this.CONSUME(T.Api);
           this.CONSUME(T.Keys);
           return { type: 'ShowApiKeys', owner: this.SUBRULE(this.keyOwner) };
@@ -105,6 +120,7 @@ export class SessionRules extends RlsRules {
             if (!quoted && name === 'grants') return { type: 'ShowGrants', grantee: null };
             if (!quoted && name === 'permissions') return { type: 'ShowPermissions' };
             if (!quoted && name === 'lockouts') return { type: 'ShowLockouts' };
+            if (!quoted && name === 'tokens') return { type: 'ShowTokens', owner: null };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;
         },

@@ -6,7 +6,8 @@ import { JwksError, publicKeys, type Jwk, type JwksCache } from './jwks.js';
 import type { Refusal, RefusalCode } from './refusal.js';
 
 /**
- * OIDC token verification: the one place that talks to jose. A token is routed to the
+ * OIDC token verification: with signing.ts (the built-in issuer's own tokens), the only
+ * module that talks to jose. A token is routed to the
  * provider whose issuer and audience both match, verified with that provider's
  * allowed algorithms only (never `none`, never HS* — an HMAC "signed" with a public key),
  * its `exp` required, `nbf` and `iat` checked with a clock skew, and its size capped.

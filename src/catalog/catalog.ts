@@ -1,4 +1,4 @@
-import type { ApiKey, OidcProvider, RlsPolicy, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
+import type { ApiKey, IssuedToken, OidcProvider, RefreshToken, RlsPolicy, SigningKey, ServiceAccount, Database, Grant, Mutation, Role, Rows, TableName, Tenant, User } from './model.js';
 import { nameSkeleton, SKELETON_TABLES, tenantScoped } from './names.js';
 import { hashedIndex, Table, TableView, type Indexes, type RowChunk, type TableReader } from './table.js';
 import { TABLE_NAMES } from './model.js';
@@ -26,6 +26,9 @@ export const KEYS: { [T in TableName]: (r: Rows[T]) => string } = {
   serviceAccounts: (a) => a.name,
   oidcProviders: (p) => p.name,
   rlsPolicies: (p) => `${String(p.databaseId).padStart(10, '0')}/${p.collection}/${p.name}`,
+  signingKeys: (k) => k.kid,
+  refreshTokens: (r) => r.hash,
+  issuedTokens: (t) => t.jti,
 };
 
 /** One grant per grantee and thing granted: granting it again only moves the expiry. */
@@ -90,6 +93,8 @@ export const INDEXES: { [T in TableName]?: Indexes<Rows[T]> } = {
   oidcProviders: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.oidcProviders) },
   roles: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.roles) },
   rlsPolicies: { [LOOKALIKE]: byLook(LOOKALIKE_KEYS.rlsPolicies) },
+  refreshTokens: { family: (r) => r.family, owner: (r) => kindId(r.ownerKind === 'user', r.ownerId) },
+  issuedTokens: { owner: (t) => kindId(t.ownerKind === 'user', t.ownerId) },
 };
 
 /**
@@ -179,6 +184,31 @@ export abstract class CatalogReader {
   rlsPolicies(): IterableIterator<RlsPolicy> {
     return this.tables.rlsPolicies.scan();
   }
+  /** The token issuer's signing keys, by kid (the current one has no retiresAt). */
+  signingKeys(): IterableIterator<SigningKey> {
+    return this.tables.signingKeys.scan();
+  }
+  refreshTokenByHash(hash: string): RefreshToken | undefined {
+    return this.tables.refreshTokens.find(hash);
+  }
+  /** The refresh tokens rotated from one grant. */
+  refreshTokenFamily(family: string): RefreshToken[] {
+    return this.tables.refreshTokens.where('family', family);
+  }
+  /** The refresh tokens of one user or service account. */
+  refreshTokensOf(ownerKind: 'user' | 'service_account', ownerId: number): RefreshToken[] {
+    return this.tables.refreshTokens.where('owner', kindId(ownerKind === 'user', ownerId));
+  }
+  issuedTokenByJti(jti: string): IssuedToken | undefined {
+    return this.tables.issuedTokens.find(jti);
+  }
+  /** Access tokens issued, by jti. */
+  issuedTokens(): IterableIterator<IssuedToken> {
+    return this.tables.issuedTokens.scan();
+  }
+  issuedTokensOf(ownerKind: 'user' | 'service_account', ownerId: number): IssuedToken[] {
+    return this.tables.issuedTokens.where('owner', kindId(ownerKind === 'user', ownerId));
+  }
   /** Every grant, in grantee order. */
   grants(): IterableIterator<Grant> {
     return this.tables.grants.scan();
@@ -232,6 +262,9 @@ export class Catalog extends CatalogReader {
     serviceAccounts: new Table<ServiceAccount>(KEYS.serviceAccounts, INDEXES.serviceAccounts),
     oidcProviders: new Table<OidcProvider>(KEYS.oidcProviders, INDEXES.oidcProviders),
     rlsPolicies: new Table<RlsPolicy>(KEYS.rlsPolicies, INDEXES.rlsPolicies),
+    signingKeys: new Table<SigningKey>(KEYS.signingKeys, INDEXES.signingKeys),
+    refreshTokens: new Table<RefreshToken>(KEYS.refreshTokens, INDEXES.refreshTokens),
+    issuedTokens: new Table<IssuedToken>(KEYS.issuedTokens, INDEXES.issuedTokens),
   };
   private nextId = 1;
   serverSecret = '';
@@ -317,5 +350,8 @@ export function viewsOver(base: Tables): { [T in TableName]: TableView<Rows[T]> 
     serviceAccounts: new TableView(base.serviceAccounts, KEYS.serviceAccounts, INDEXES.serviceAccounts),
     oidcProviders: new TableView(base.oidcProviders, KEYS.oidcProviders, INDEXES.oidcProviders),
     rlsPolicies: new TableView(base.rlsPolicies, KEYS.rlsPolicies, INDEXES.rlsPolicies),
+    signingKeys: new TableView(base.signingKeys, KEYS.signingKeys, INDEXES.signingKeys),
+    refreshTokens: new TableView(base.refreshTokens, KEYS.refreshTokens, INDEXES.refreshTokens),
+    issuedTokens: new TableView(base.issuedTokens, KEYS.issuedTokens, INDEXES.issuedTokens),
   };
 }

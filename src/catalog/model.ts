@@ -180,6 +180,73 @@ export interface RlsPolicy {
   createdBy: string;
 }
 
+/**
+ * A key portcullis signs its own tokens with (SPEC §12). The private half is sealed
+ * (AES-256-GCM under a key derived from the server secret, the kid as associated data):
+ * a row read on its own — a dump, a catalog table, a log line — never holds it in clear.
+ */
+export interface SigningKey {
+  id: number;
+  kid: string;
+  alg: 'ES256';
+  /** The public JWK, as JSON text (what the JWKS publishes). */
+  publicJwk: string;
+  /** The private JWK, sealed: base64 of nonce | ciphertext | tag. */
+  sealedPrivate: string;
+  createdAt: number;
+  /** null: the current key; else it was rotated out and verifies tokens until then (the grace). */
+  retiresAt: number | null;
+}
+
+/**
+ * A refresh token (SPEC §12): only its SHA-256 is stored. Single-use: a use replaces the
+ * row with a used one (`usedAt`) and issues the next token of the same family; presenting
+ * a used one revokes the family.
+ */
+export interface RefreshToken {
+  id: number;
+  hash: string;
+  /** Every token rotated from one grant shares its family. */
+  family: string;
+  ownerKind: 'user' | 'service_account';
+  ownerId: number;
+  /** The API key exchanged (null: a password); dropping the key ends the family. */
+  apiKeyId: number | null;
+  /** The database the grant was narrowed to (null: every database of the credential). */
+  databaseId: number | null;
+  /** A digest of the owner's password verifier at issue: a new password ends the family. */
+  credentialStamp: string | null;
+  usedAt: number | null;
+  revokedAt: number | null;
+  expiresAt: number;
+  createdAt: number;
+}
+
+/**
+ * An access token portcullis issued (POST /v1/token, or minted by CREATE TOKEN): its jti
+ * and what it was granted for, never the token. A token is accepted only while its row
+ * says so: REVOKE TOKEN and REVOKE TOKENS set `revokedAt`. Rows past their expiry are
+ * removed as new tokens are issued.
+ */
+export interface IssuedToken {
+  id: number;
+  jti: string;
+  ownerKind: 'user' | 'service_account';
+  ownerId: number;
+  /** The API key exchanged (null: a password, a refresh token's grant, or CREATE TOKEN). */
+  apiKeyId: number | null;
+  /** Caps on the principal, as an API key's: null where the token does not narrow it. */
+  role: BuiltinRole | null;
+  databaseIds: number[] | null;
+  scopes: string[] | null;
+  /** CREATE TOKEN (shown once to whoever minted it) rather than a token endpoint grant. */
+  minted: boolean;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  createdBy: string | null;
+}
+
 export const DEFAULT_TENANT_ID = 1;
 export const DEFAULT_DATABASE = 'default';
 
@@ -194,10 +261,13 @@ export interface Rows {
   serviceAccounts: ServiceAccount;
   oidcProviders: OidcProvider;
   rlsPolicies: RlsPolicy;
+  signingKeys: SigningKey;
+  refreshTokens: RefreshToken;
+  issuedTokens: IssuedToken;
 }
 export type TableName = keyof Rows;
 /** In dependency order: a snapshot replays tenants before their databases and users. */
-export const TABLE_NAMES: readonly TableName[] = ['tenants', 'databases', 'users', 'roles', 'serviceAccounts', 'grants', 'apiKeys', 'oidcProviders', 'rlsPolicies'];
+export const TABLE_NAMES: readonly TableName[] = ['tenants', 'databases', 'users', 'roles', 'serviceAccounts', 'grants', 'apiKeys', 'oidcProviders', 'rlsPolicies', 'signingKeys', 'refreshTokens', 'issuedTokens'];
 
 /** One catalog change: the unit of the log and of replay. */
 export type Mutation =

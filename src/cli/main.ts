@@ -212,6 +212,9 @@ async function serve(args: string[]): Promise<void> {
     scramIterations: cfg.scramIterations,
     bootstrapUser: cfg.bootstrapUser,
     bootstrapPassword: cfg.bootstrapPassword,
+    // Read from the environment alone until portcullis.toml and the README document them.
+    bootstrapDisableAfterSetup: process.env.PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP === 'true',
+    ...(process.env.PORTCULLIS_ISSUER_URL ? { issuer: { url: process.env.PORTCULLIS_ISSUER_URL.replace(/\/+$/, '') } } : {}),
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
     encryption: cfg.encryptionKeyFile && !cfg.memory ? readKeyFile(cfg.encryptionKeyFile) : null,

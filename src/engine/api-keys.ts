@@ -19,11 +19,11 @@ export const KEY_RESULT_COLUMNS = [col('name'), col('key_id'), col('key'), col('
 
 
 /** A key's owner: a user or a service account. */
-type Owner = { kind: 'user'; user: User; name: string; id: number; tenantId: number } | { kind: 'service_account'; sa: ServiceAccount; name: string; id: number; tenantId: number };
+export type Owner = { kind: 'user'; user: User; name: string; id: number; tenantId: number } | { kind: 'service_account'; sa: ServiceAccount; name: string; id: number; tenantId: number };
 
-const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account');
+export const ownerWord = (o: Owner) => (o.kind === 'user' ? 'user' : 'service account');
 
-function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
+export function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
   const asUser = (user: User): Owner => ({ kind: 'user', user, name: user.name, id: user.id, tenantId: user.tenantId });
   const asAccount = (sa: ServiceAccount): Owner => ({ kind: 'service_account', sa, name: sa.name, id: sa.id, tenantId: sa.tenantId });
   if (owner === null) {
@@ -41,7 +41,7 @@ function resolveOwner(owner: Name | null, ctx: StatementContext): Owner {
   throw new PgError('undefined_object', `user or service account "${owner.value}" does not exist`, { position: owner.position });
 }
 
-function authorizeOwner(owner: Owner, statement: string, ctx: StatementContext): void {
+export function authorizeOwner(owner: Owner, statement: string, ctx: StatementContext): void {
   if (owner.kind === 'user') authorize(ctx.actor, { kind: 'manageApiKey', owner: owner.user, ownerRole: effectiveOf(owner.user, ctx.view, ctx.now).role, statement });
   else authorizeServiceAccount(owner.sa, statement, ctx);
 }
@@ -61,7 +61,7 @@ interface Reach {
  * or rotate a wider key of its owner and read the new secret. A key without ROLE or WITH
  * DATABASES reaches all its owner's, so it is wider than any key that has them.
  */
-function withinSession(k: Reach, statement: string, ctx: StatementContext): void {
+export function withinSession(k: Reach, statement: string, ctx: StatementContext): void {
   const cap = ctx.actor.limits;
   if (!cap) return;
   const beyond: string[] = [];
@@ -84,9 +84,9 @@ function findKey(name: Name, owner: Owner, ctx: StatementContext): ApiKey | unde
 const missingKey = (name: Name, owner: Owner) =>
   new PgError('undefined_object', `API key "${name.value}" does not exist for ${ownerWord(owner)} "${owner.name}"`, { position: name.position });
 
-const keyRole = (role: Name): BuiltinRole => builtinRoleNamed(role, 'A key');
+export const keyRole = (role: Name): BuiltinRole => builtinRoleNamed(role, 'A key');
 
-function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Database[] {
+export function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Database[] {
   return names.map((n) => {
     const db = ctx.view.databaseByName(owner.tenantId, n.value);
     if (!db) throw new PgError('undefined_object', `database "${n.value}" does not exist`, { position: n.position });
@@ -99,7 +99,7 @@ function keyDatabases(names: Name[], owner: Owner, ctx: StatementContext): Datab
  * mistake (a wrong year, a time zone), refused rather than minted dead. A restore (IMPORT)
  * brings keys back as they were, expired ones included.
  */
-function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
+export function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
   if (e.kind === 'never') return null;
   const text = valueText(e.value, ctx.params);
   if (text === null) return null;
@@ -140,7 +140,7 @@ function shownOnce(row: (string | null)[], ctx: StatementContext, tag: string): 
   return rowsResult(KEY_RESULT_COLUMNS, [row][Symbol.iterator](), tag, false);
 }
 
-function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext, scopes: string[] = []): void {
+export function checkLimits(owner: Owner, role: BuiltinRole | null, dbs: Database[], ctx: StatementContext, scopes: string[] = []): void {
   if (owner.kind === 'service_account') {
     limitKey(owner, owner.sa.role, role, dbs, databasesOf(owner.sa, ctx.view), scopes, scopesOf(ctx.view, 'service_account', owner.id, ctx.now));
     return;

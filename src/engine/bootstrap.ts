@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Mutation, type User } from '../catalog/model.js';
+import type { CatalogTransaction } from '../catalog/transaction.js';
+import type { AuditEntry } from '../audit/audit-record.js';
 import { formatVerifier, makeVerifier, SALT_LEN } from '../auth/verifier.js';
 
 /** Ids 1 and 2 are the default tenant and its database; 3 is the first superuser. */
@@ -57,4 +59,34 @@ export async function bootstrapCommit(o: BootstrapOptions): Promise<Mutation[]> 
     { op: 'insert', table: 'databases', row: { id: 2, tenantId: DEFAULT_TENANT_ID, name: DEFAULT_DATABASE, createdAt: now } },
     { op: 'insert', table: 'users', row: admin },
   ];
+}
+
+/**
+ * PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: once another user can log in as a superuser —
+ * created or altered to superuser with LOGIN, or granted the superuser role — the same
+ * commit sets the bootstrap superuser NOLOGIN, with its own audit record (actor
+ * "portcullis"), so the well-known first account stops being a way in the moment it is no
+ * longer the only way to administer. Only this transaction's own changes are looked at.
+ */
+export function disableBootstrapOnceReplaced(tx: CatalogTransaction, audit: AuditEntry[], now: number): void {
+  const boot = tx.userById(BOOTSTRAP_USER_ID);
+  if (!boot || !boot.login || boot.role !== 'superuser') return;
+  const another = tx.mutations.some((m) => {
+    if (m.op !== 'insert' && m.op !== 'update') return false;
+    if (m.table === 'users') return m.row.id !== BOOTSTRAP_USER_ID && m.row.role === 'superuser' && m.row.login && tx.userById(m.row.id)?.role === 'superuser';
+    if (m.table === 'grants') return m.row.builtinRole === 'superuser' && m.row.granteeKind === 'user' && m.row.granteeId !== BOOTSTRAP_USER_ID && tx.userById(m.row.granteeId)?.login === true;
+    return false;
+  });
+  if (!another) return;
+  tx.update('users', { ...boot, login: false, updatedAt: now });
+  audit.push({
+    kind: 'change',
+    at: now,
+    tenant: boot.tenantId,
+    actor: 'portcullis',
+    address: '',
+    statement: 'AlterUser',
+    object: boot.name,
+    text: `ALTER USER ${JSON.stringify(boot.name)} NOLOGIN; -- PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: another superuser exists`,
+  });
 }

@@ -7,15 +7,18 @@ import { roleRank, type ApiKey, type BuiltinRole, type User } from '../catalog/m
 import { passwordAuthValues, type AuthValues } from './auth-vars.js';
 import type { Engine } from './engine.js';
 import { keyScopes } from './effective.js';
-import { principalFromClaims, TokenLogin } from './jwt-principal.js';
+import { principalFromClaims, TokenLogin, type JwtPrincipal } from './jwt-principal.js';
+import type { JwksCache } from '../auth/jwks.js';
+import type { TokenPolicy } from '../auth/jwt.js';
 import { standInUser } from './stand-in.js';
+import { ISSUER_PROVIDER } from './issuer.js';
 
 /**
  * Credentials other than passwords, turned into the principal a session acts as (with
  * its $auth.* variables): an API key (its owner, narrowed by the key's role and databases) or an OIDC token.
  * pgwire and HTTP both come through here, so a credential means the same on either.
  */
-export type LoginMethod = 'password' | 'api_key' | 'jwt' | 'certificate';
+export type LoginMethod = 'password' | 'api_key' | 'jwt' | 'certificate' | 'refresh_token';
 
 /** A refused credential, with its code and real reason: recorded, never shown to the client. */
 export class CredentialRefused extends Error implements Refusal {
@@ -37,7 +40,20 @@ export interface Principal {
   /** The earliest of the credential's and the account's expiry (for the login NOTICE). */
   expiresAt: { what: string; at: number } | null;
   /** The token behind a token login (re-checked at every statement, as a key is). */
-  token?: TokenLogin;
+  token?: TokenSession;
+}
+
+/**
+ * A token login as its session re-checks it: an OIDC provider's token (TokenLogin) or one
+ * portcullis issued (IssuedTokenLogin). `current` answers the principal as of now, or
+ * throws TokenRejected once a login with the token would be refused.
+ */
+export interface TokenSession {
+  /** When the token stops being accepted (its exp plus the clock skew). */
+  readonly until: number;
+  /** When its `exp` passes (for messages). */
+  readonly expiry: number;
+  current(view: CatalogReader, jwks: JwksCache, now: number, policy: TokenPolicy): JwtPrincipal;
 }
 
 const narrower = (a: BuiltinRole, b: BuiltinRole | null): BuiltinRole => (b !== null && roleRank(b) < roleRank(a) ? b : a);
@@ -116,6 +132,16 @@ export function keyFromText(text: string, view: CatalogReader, now: number): { k
 export async function tokenPrincipal(engine: Engine, token: string, only?: string): Promise<Principal> {
   const view = engine.catalog;
   const now = engine.clock();
+  // The built-in provider: tokens portcullis issued itself (issuer.ts), named as
+  // jwt:portcullis or recognised by their issuer.
+  if (only === ISSUER_PROVIDER || (only === undefined && engine.issuer.issuedHere(token))) {
+    try {
+      return (await engine.issuer.principalOf(token)).principal;
+    } catch (err) {
+      if (err instanceof CredentialRefused) throw err;
+      throw err instanceof TokenRejected ? new CredentialRefused(err.code, err.reason) : new CredentialRefused('other', `token refused: ${(err as Error).message}`);
+    }
+  }
   let verified;
   try {
     verified = await verifyJwt(token, [...view.oidcProviders()], engine.jwks, now, engine.tokenPolicy, only);

@@ -13,11 +13,12 @@ import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
 import { AuditPipeline } from './audit-pipeline.js';
-import { bootstrapCommit, bootstrapUserName } from './bootstrap.js';
+import { bootstrapCommit, bootstrapUserName, disableBootstrapOnceReplaced } from './bootstrap.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { ConnectionCounts } from './connection-counts.js';
 import { engineMetrics } from './engine-metrics.js';
 import { KeyUses } from './key-uses.js';
+import { TokenIssuer, type IssuerPolicy } from './issuer.js';
 import { LoginRecorder, type LoginRecord } from './login-recording.js';
 
 export type { LoginRecord } from './login-recording.js';
@@ -29,6 +30,11 @@ export interface EngineOptions {
   bootstrapUser?: string;
   /** When absent on first start, a random password is generated and printed once. */
   bootstrapPassword?: string;
+  /**
+   * PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: the bootstrap superuser is set NOLOGIN by the
+   * commit that gives another user superuser (audited in that commit).
+   */
+  bootstrapDisableAfterSetup?: boolean;
   /** Where the one-time bootstrap password goes (stderr by default). */
   announce?: (line: string) => void;
   clock?: () => number;
@@ -51,6 +57,8 @@ export interface EngineOptions {
   openAudit?: () => AuditTrail;
   /** How large and complex one statement may be (max_statement_bytes, ...; 54000 / 54001 past them). */
   parseLimits?: Partial<ParseLimits>;
+  /** portcullis as a token issuer: its URL and token lifetimes (DEFAULT_ISSUER_POLICY where absent). */
+  issuer?: Partial<IssuerPolicy>;
 }
 
 /**
@@ -73,6 +81,8 @@ export class Engine {
   readonly lockouts: Lockouts;
   /** One frozen object for the engine's life: parse() keeps parses per limits object. */
   readonly parseLimits: ParseLimits;
+  /** The built-in token issuer (SPEC §12). */
+  readonly issuer: TokenIssuer;
   private readonly connections = new ConnectionCounts();
   private readonly auditPipeline: AuditPipeline;
   private readonly commits: CommitPipeline;
@@ -94,6 +104,7 @@ export class Engine {
     this.commits = new CommitPipeline(this.catalog, opts.store, this.auditPipeline, { compactAt: opts.compactAt, log: opts.log });
     this.logins = new LoginRecorder({ catalog: this.catalog, lockouts: this.lockouts, metrics: this.metrics, audit: this.auditPipeline, clock: this.clock, log: opts.log });
     this.keyUses = new KeyUses(this.catalog, this.commits, this.clock);
+    this.issuer = new TokenIssuer(this, opts.issuer);
   }
 
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
@@ -141,6 +152,7 @@ export class Engine {
    */
   async commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
     if (!tx.dirty) return;
+    if (this.opts.bootstrapDisableAfterSetup) disableBootstrapOnceReplaced(tx, audit, this.clock());
     await this.commits.commit(tx.mutations, audit);
     for (const follow of this.followers) await follow(tx.mutations);
   }

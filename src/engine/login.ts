@@ -151,7 +151,8 @@ class SaslLogin extends Login {
 
   constructor(engine: Engine, startup: StartupInfo, peer: PeerInfo) {
     super(engine, startup, peer);
-    const anyProvider = [...engine.catalog.oidcProviders()].some((p) => p.enabled);
+    // The built-in issuer counts once it has a signing key (it has issued, or been asked for its keys).
+    const anyProvider = [...engine.catalog.oidcProviders()].some((p) => p.enabled) || !engine.catalog.signingKeys().next().done;
     // With TLS, -PLUS first: clients that can bind the channel (libpq does) choose it.
     this.mechanisms = [...(peer.channelBinding ? [SCRAM_PLUS] : []), SCRAM, ...(anyProvider && tokenTransportAllowed(peer) ? [OAUTHBEARER] : [])];
   }

@@ -1,6 +1,7 @@
 import { isLoopbackHost } from '../net/loopback.js';
 import type { ProviderOption } from '../../grammar/index.js';
 import { isBuiltinRole, roleRank, type BuiltinRole, type OidcProvider } from '../catalog/model.js';
+import { ISSUER_PROVIDER } from './issuer.js';
 import { PgError } from '../errors/pg-error.js';
 import { providersClash } from '../catalog/transaction.js';
 import type { Execution } from '../wire/handler.js';
@@ -191,6 +192,10 @@ export async function createOidcProvider(cmd: Cmd<'CreateOidcProvider'>, ctx: St
   const tx = writeTx(ctx);
   authorize(ctx.actor, { kind: 'manageOidcProvider', statement: 'CREATE OIDC PROVIDER' });
   checkObjectName('OIDC provider', cmd.name);
+  // jwt:portcullis names the built-in issuer (issuer.ts): a provider of that name could never be reached.
+  if (cmd.name.value === ISSUER_PROVIDER) {
+    throw new PgError('duplicate_object', `OIDC provider "${ISSUER_PROVIDER}" already exists`, { position: cmd.name.position, detail: 'It is the built-in token issuer.' });
+  }
   if (tx.oidcProviderByName(cmd.name.value)) {
     if (cmd.ifNotExists) {
       ctx.notice({ severity: 'NOTICE', code: '42710', message: `OIDC provider "${cmd.name.value}" already exists, skipping` });

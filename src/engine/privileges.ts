@@ -36,6 +36,8 @@ export type Action =
   | { kind: 'showLockouts' }
   | { kind: 'showAuditLog' }
   | { kind: 'manageOidcProvider'; statement: string }
+  /** The built-in token issuer's signing keys: one for the whole server, so its superusers'. */
+  | { kind: 'manageTokenIssuer'; statement: string }
   /** RLS policies: whoever holds ADMIN on the database (the admin role, on its databases). */
   | { kind: 'manageRlsPolicy'; database: Database; statement: string }
   /**
@@ -197,6 +199,8 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       needRole(actor, 'tenant_admin', 'SHOW AUDIT LOG');
       return;
     case 'manageOidcProvider':
+      throw onlySuperuser(actor, action.statement);
+    case 'manageTokenIssuer':
       throw onlySuperuser(actor, action.statement);
     case 'manageRlsPolicy':
       needManager(actor, action.statement);

@@ -586,6 +586,16 @@ function enginePort(e: Engine): EnginePort {
     get audit() {
       return e.audit;
     },
+    get issuerUrl() {
+      return e.issuer.url;
+    },
+    get accessTokenSeconds() {
+      return e.issuer.policy.accessTokenSeconds;
+    },
+    get maxMintedTokenSeconds() {
+      return e.issuer.policy.maxMintedTokenSeconds;
+    },
+    mintToken: (tx, grant, seconds, now, createdBy) => e.issuer.mint(tx, grant, seconds, now, createdBy),
   };
 }
 

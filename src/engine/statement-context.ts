@@ -1,7 +1,8 @@
 import type { AdminCommand } from '../../grammar/index.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import type { ApiKey, User } from '../catalog/model.js';
+import type { ApiKey, IssuedToken, User } from '../catalog/model.js';
+import type { TokenGrant } from './issuer.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import type { ProtocolState } from '../wire/handler.js';
 import type { NoticeFields } from '../wire/messages.js';
@@ -48,6 +49,13 @@ export interface EnginePort {
   lastUsed(k: ApiKey, previous?: boolean): number | null;
   readonly lockouts: Lockouts;
   readonly audit: AuditTrail;
+  /** The built-in token issuer's URL (its tokens' `iss`) and access token lifetime. */
+  readonly issuerUrl: string;
+  readonly accessTokenSeconds: number;
+  /** The longest CREATE TOKEN may make a token live. */
+  readonly maxMintedTokenSeconds: number;
+  /** Signs a token for `grant` and records it in `tx` (CREATE TOKEN). */
+  mintToken(tx: CatalogTransaction, grant: TokenGrant, seconds: number, now: number, createdBy: string): Promise<{ token: string; row: IssuedToken }>;
 }
 
 /** What a statement sees while it runs. */

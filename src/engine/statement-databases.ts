@@ -26,7 +26,7 @@ export const grantTargetDatabases = (cmd: { target: GrantTarget }): Name[] => {
 export const collectionDatabases = (cmd: { on: CollectionRef | null }): Name[] => (cmd.on?.database ? [cmd.on.database] : []);
 
 /** CREATE API KEY ... WITH DATABASES a, b. */
-export const keyOptionDatabases = (cmd: Cmd<'CreateApiKey'>): Name[] => cmd.options.flatMap((o) => (o.kind === 'databases' ? o.names : []));
+export const keyOptionDatabases = (cmd: Cmd<'CreateApiKey' | 'CreateToken'>): Name[] => cmd.options.flatMap((o) => (o.kind === 'databases' ? o.names : []));
 
 /** ALTER API KEY / SERVICE ACCOUNT ... SET DATABASES a, b. */
 export const changedDatabases = (cmd: Cmd<'AlterApiKey' | 'AlterServiceAccount'>): Name[] => (cmd.change.kind === 'databases' ? cmd.change.names : []);

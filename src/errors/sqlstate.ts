@@ -36,6 +36,7 @@ export const SqlState = {
   io_error: '58030',
   query_canceled: '57014',
   object_in_use: '55006',
+  object_not_in_prerequisite_state: '55000',
   cant_change_runtime_param: '55P02',
   invalid_sql_statement_name: '26000',
   invalid_cursor_name: '34000',

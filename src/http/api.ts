@@ -2,7 +2,9 @@ import type http from 'node:http';
 import { looksLikeJwt } from '../auth/jwt.js';
 import { LocalConnection } from '../client/local-connection.js';
 import type { QueryOutcome } from '../client/connection.js';
-import { CredentialRefused, keyFromText, keyPrincipal, tokenPrincipal, type Principal } from '../engine/credentials.js';
+import { CredentialRefused, keyFromText, keyPrincipal, tokenPrincipal, type LoginMethod, type Principal } from '../engine/credentials.js';
+import { TokenGrantError, type TokenGrant, type TokenResponse } from '../engine/issuer.js';
+import { TokenRejected } from '../auth/jwt.js';
 import type { Engine } from '../engine/engine.js';
 import { effectiveOf, permissionsOf } from '../engine/effective.js';
 import { effectivePredicate } from '../engine/rls.js';
@@ -72,6 +74,8 @@ export class HttpApi {
     this.serve(req, res, route)
       .catch((err: unknown) => {
         if (err instanceof HttpError) return send(res, err.status, { error: publicFields(err.fields) }, err.headers);
+        // RFC 6749 §5.2: the token endpoint's errors have their own shape.
+        if (err instanceof TokenGrantError) return send(res, err.status, { error: err.error, error_description: err.description }, { pragma: 'no-cache' });
         const e = asPgError(err);
         if (e.state === 'internal_error') console.error(`portcullis: internal error on ${route}: ${(err as Error)?.stack ?? String(err)}`);
         return send(res, statusOf(e.code), { error: publicFields(errorFields(e)) });
@@ -101,10 +105,19 @@ export class HttpApi {
         return this.query(req, res);
       case 'POST /v1/authenticate':
         return this.authenticate(req, res);
+      case 'POST /v1/token':
+        return this.token(req, res);
+      case 'GET /.well-known/jwks.json': {
+        // The first look at the keys creates the signing key, so the set is never empty.
+        await this.engine.issuer.currentKey();
+        return send(res, 200, this.engine.issuer.jwks(this.engine.catalog, this.engine.clock()), { 'cache-control': 'public, max-age=300' });
+      }
+      case 'GET /.well-known/openid-configuration':
+        return send(res, 200, this.engine.issuer.discovery(), { 'cache-control': 'public, max-age=300' });
     }
     const path = route.slice(route.indexOf(' ') + 1);
     if ([...ROUTES].some((r) => r.endsWith(` ${path}`))) throw fail(405, '0A000', `method ${req.method} not allowed on ${path}`);
-    throw fail(404, '42704', `no route ${path}`, 'Routes: POST /v1/query, GET /v1/whoami, POST /v1/authenticate, GET /healthz, /readyz, /metrics.');
+    throw fail(404, '42704', `no route ${path}`, 'Routes: POST /v1/query, GET /v1/whoami, POST /v1/authenticate, POST /v1/token, GET /.well-known/jwks.json, /.well-known/openid-configuration, /healthz, /readyz, /metrics.');
   }
 
   /**
@@ -173,6 +186,84 @@ export class HttpApi {
   }
 
   /**
+   * POST /v1/token (SPEC §12, RFC 6749 §4.3 and §6): a password, an API key or a refresh
+   * token for an access token and a refresh token. The body is a form (RFC 6749's encoding)
+   * or a JSON object. A refused credential counts towards the lockouts as any failed login
+   * does, is recorded with its real reason, and answers `invalid_grant` whatever the
+   * reason; a locked address or user is refused the same way.
+   */
+  private async token(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const peer = peerOf(req);
+    const d = this.rate.take(`token:${peer.address}`);
+    for (const [k, v] of Object.entries(d.headers)) res.setHeader(k, v);
+    if (!d.allowed) throw fail(429, '53400', 'rate limit exceeded', `Retry after ${d.headers['retry-after']} s.`);
+    const body = await readForm(req);
+    const field = (name: string): string => {
+      const v = body[name];
+      if (typeof v !== 'string' || v === '') throw new TokenGrantError('invalid_request', `the request has no "${name}"`);
+      return v;
+    };
+    const optional = (name: string): string | null => (typeof body[name] === 'string' && body[name] !== '' ? (body[name] as string) : null);
+    const grantType = field('grant_type');
+    const issuer = this.engine.issuer;
+    let method: LoginMethod;
+    let subject: string;
+    let obtain: () => Promise<{ grant: TokenGrant; response?: TokenResponse; tenant: number | null }>;
+    switch (grantType) {
+      case 'password': {
+        const username = field('username');
+        const password = field('password');
+        method = 'password';
+        subject = username;
+        obtain = async () => {
+          const { grant, user } = await issuer.passwordGrant(username, password, optional('database'));
+          return { grant, tenant: user.tenantId };
+        };
+        break;
+      }
+      case 'api_key': {
+        const key = field('api_key');
+        method = 'api_key';
+        subject = /^pcu_[a-z0-9]{16}/.exec(key)?.[0] ?? 'not a key';
+        obtain = async () => {
+          const { grant, user } = issuer.apiKeyGrant(key, optional('database'));
+          return { grant, tenant: user.tenantId };
+        };
+        break;
+      }
+      case 'refresh_token': {
+        const token = field('refresh_token');
+        method = 'refresh_token';
+        subject = 'refresh token';
+        obtain = async () => {
+          // A locked address spends no refresh token (the check comes first: guessing one is
+          // a lookup, with nothing to time).
+          const locked = this.engine.lockouts.locked(peer.address, subject);
+          if (locked) throw new CredentialRefused(locked.code, locked.reason);
+          const { response, grant } = await issuer.refreshGrant(token);
+          return { grant, response, tenant: null };
+        };
+        break;
+      }
+      default:
+        throw new TokenGrantError('unsupported_grant_type', `grant_type "${grantType}" is not supported`, 400);
+    }
+    let response: TokenResponse;
+    try {
+      const got = await obtain();
+      const locked = this.engine.lockouts.locked(peer.address, subject);
+      if (locked) throw new CredentialRefused(locked.code, locked.reason);
+      response = got.response ?? (await issuer.issue(got.grant, null));
+      await this.engine.recordLogin({ method, ok: true, principal: subject, tenant: got.tenant, address: peer.address, via: 'http' });
+    } catch (err) {
+      if (!(err instanceof CredentialRefused) && !(err instanceof TokenRejected)) throw err;
+      this.engine.recordLogin({ method, ok: false, code: err.code, reason: err.reason, principal: subject, address: peer.address, via: 'http' });
+      throw new TokenGrantError('invalid_grant', 'the credential was refused');
+    }
+    return send(res, 200, response, { pragma: 'no-cache' });
+  }
+
+  /**
    * For data planes: is this credential good, who is it, which databases does it reach and
    * which RLS predicates apply — or 401 (and 403 for a database it does not reach).
    */
@@ -216,7 +307,17 @@ export class HttpApi {
   }
 }
 
-const ROUTES = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/whoami', 'POST /v1/query', 'POST /v1/authenticate']);
+const ROUTES = new Set([
+  'GET /healthz',
+  'GET /readyz',
+  'GET /metrics',
+  'GET /v1/whoami',
+  'POST /v1/query',
+  'POST /v1/authenticate',
+  'POST /v1/token',
+  'GET /.well-known/jwks.json',
+  'GET /.well-known/openid-configuration',
+]);
 
 function describePrincipal(p: Principal): Json {
   const auth: Json = {};
@@ -240,8 +341,36 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers }).end(text);
 }
 
+/**
+ * The token endpoint's body: application/x-www-form-urlencoded (RFC 6749 §4.3.2), or a
+ * JSON object for clients that send one.
+ */
+async function readForm(req: http.IncomingMessage): Promise<Json> {
+  if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return readJson(req);
+  const text = await readText(req);
+  const out: Json = {};
+  for (const [k, v] of new URLSearchParams(text)) {
+    // RFC 6749 §3.2: parameters must not be included more than once.
+    if (k in out) throw new TokenGrantError('invalid_request', `parameter "${k}" given more than once`);
+    out[k] = v;
+  }
+  return out;
+}
+
 /** A JSON object body of at most MAX_BODY_BYTES (413 beyond, 400 when not JSON). */
-function readJson(req: http.IncomingMessage): Promise<Json> {
+async function readJson(req: http.IncomingMessage): Promise<Json> {
+  const text = await readText(req);
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Json;
+  } catch {
+    throw fail(400, '22P02', 'the request body is not a JSON object');
+  }
+}
+
+/** A body of at most MAX_BODY_BYTES (413 beyond), as text. */
+function readText(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) {
@@ -259,15 +388,7 @@ function readJson(req: http.IncomingMessage): Promise<Json> {
       }
       chunks.push(c);
     });
-    req.on('end', () => {
-      try {
-        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-        resolve(v as Json);
-      } catch {
-        reject(fail(400, '22P02', 'the request body is not a JSON object'));
-      }
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }

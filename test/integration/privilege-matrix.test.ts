@@ -27,6 +27,8 @@ type ReadOnly =
   | 'ShowApiKeys'
   | 'ShowServiceAccounts'
   | 'ShowOidcProviders'
+  | 'ShowTokenIssuer'
+  | 'ShowTokens'
   | 'ShowRlsPolicies'
   | 'ExplainRls'
   | 'ShowAuth'
@@ -83,6 +85,12 @@ const MATRIX: Record<WriteKind, Row> = {
   DropOidcProvider: { own: 'DROP OIDC PROVIDER p_own', other: 'DROP OIDC PROVIDER p_other', expect: { own: 'ddddyd', other: 'ddddyd' } },
   CreateRlsPolicy: { own: 'CREATE RLS POLICY pol2 ON db_own.t FOR READ USING (true)', other: 'CREATE RLS POLICY pol2 ON db_other.t FOR READ USING (true)', expect: { own: 'ndyyyd', other: 'nnnnnn' } },
   DropRlsPolicy: { own: 'DROP RLS POLICY pol ON db_own.t', other: 'DROP RLS POLICY pol ON db_other.t', expect: { own: 'ndyyyd', other: 'nnnnnn' } },
+  // One issuer for the whole server: its superusers' alone.
+  // A token is a credential of its owner: minted and revoked by whoever may make the owner's API keys.
+  CreateToken: { own: "CREATE TOKEN FOR v_own EXPIRES IN '1 hour'", other: "CREATE TOKEN FOR v_other EXPIRES IN '1 hour'", expect: { own: 'nnyyyn', other: 'nnnnyn' } },
+  RevokeToken: { own: "REVOKE TOKEN 'no-such-jti'", other: "REVOKE TOKEN 'no-such-jti'", expect: { own: 'nnnnnn', other: 'nnnnnn' } },
+  RevokeTokens: { own: 'REVOKE TOKENS FOR v_own', other: 'REVOKE TOKENS FOR v_other', expect: { own: 'nnyyyn', other: 'nnnnyn' } },
+  AlterTokenIssuer: { own: "ALTER TOKEN ISSUER ROTATE KEY GRACE '1 minute'", other: "ALTER TOKEN ISSUER ROTATE KEY GRACE '1 minute'", expect: { own: 'ddddyd', other: 'ddddyd' } },
 };
 
 const ACTORS = ['ro', 'rw', 'ad', 'ta', 'su', 'cr'] as const;
