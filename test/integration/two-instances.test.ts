@@ -1,0 +1,208 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseKey } from '../../src/auth/apikey.js';
+import type { RunningServer } from '../../src/server.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { cli } from '../support/cli.js';
+import { client, loginError, spawnServer, startTestServer, type ServerProcess } from '../support/server.js';
+
+let pgsrv: PostgresServer;
+let databases = 0;
+const running: RunningServer[] = [];
+
+beforeAll(async () => {
+  pgsrv = await startPostgres();
+}, 120_000);
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.close();
+});
+afterAll(async () => {
+  await pgsrv?.stop();
+});
+
+/** A new, empty database on the test PostgreSQL: the URL of a catalog there. */
+async function freshCatalog(): Promise<string> {
+  const db = `instances_${++databases}`;
+  await pgsrv.query(`CREATE DATABASE ${db}`);
+  return pgsrv.url.replace(/\/postgres$/, `/${db}`);
+}
+
+async function instance(catalog: string): Promise<RunningServer> {
+  const s = await startTestServer({ catalog });
+  running.push(s);
+  return s;
+}
+
+/** Polls `probe` until it returns true; the time it took, or a failure after `ms`. */
+async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await probe()) return Date.now() - started;
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('two instances on one catalog in PostgreSQL', () => {
+  it('a user created on A logs in on B within a second', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    const b = await instance(catalog);
+    const admin = await client(a.port);
+    await admin.query("CREATE USER carol PASSWORD 'c-secret'");
+    await admin.end();
+    const took = await within(1000, 'carol logs in on B', async () => (await loginError(b.port, 'carol', 'c-secret')) === null);
+    expect(took).toBeLessThan(1000);
+  });
+
+  it('DROP API KEY on A ends the session on B that logged in with it, at its next statement', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    const b = await instance(catalog);
+    const admin = await client(a.port);
+    await admin.query("CREATE USER dave PASSWORD 'd'");
+    const key = (await admin.query("CREATE API KEY 'k' FOR dave")).rows[0].key as string;
+    const user = `pcu_${parseKey(key)!.keyId}`;
+    const keyLogin = () => loginError(b.port, user, key);
+    await within(1000, 'the key logs in on B', async () => (await keyLogin()) === null);
+    const session = new pg.Client({ host: '127.0.0.1', port: b.port, user, password: key, database: 'default' });
+    session.on('error', () => {});
+    await session.connect();
+    expect((await session.query('SELECT current_user AS u')).rows).toEqual([{ u: 'dave' }]);
+
+    await admin.query("DROP API KEY 'k' FOR dave");
+    await admin.end();
+    await within(1000, 'B refuses the dropped key', async () => (await keyLogin())?.code === '28P01');
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000', message: 'the API key of this session no longer grants access' });
+    await session.end().catch(() => undefined);
+  });
+
+  it('two instances committing the same user at once: exactly one succeeds, the other gets 40001 and its retry 42710', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    const b = await instance(catalog);
+    const [ca, cb] = [await client(a.port), await client(b.port)];
+    try {
+      // Both transactions check the name before either commits: the commits race.
+      for (const c of [ca, cb]) await c.query("BEGIN; CREATE USER erin PASSWORD 'e'");
+      const results = await Promise.allSettled([ca.query('COMMIT'), cb.query('COMMIT')]);
+      const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code: string }).code)).sort();
+      expect(codes).toEqual(['40001', 'ok']);
+      const loser = results[0]!.status === 'rejected' ? ca : cb;
+      // The losing instance applied the winner's commit before answering: the retry sees erin.
+      await expect(loser.query("CREATE USER erin PASSWORD 'e'")).rejects.toMatchObject({ code: '42710' });
+      for (const s of [a, b]) {
+        const c = await client(s.port);
+        expect((await c.query('SHOW USERS')).rows.filter((u) => u.name === 'erin')).toHaveLength(1);
+        await c.end();
+      }
+    } finally {
+      await ca.end();
+      await cb.end();
+    }
+  });
+
+  it('instances started at once on an empty catalog: one bootstraps it, all serve it', async () => {
+    const catalog = await freshCatalog();
+    const servers = await Promise.all([instance(catalog), instance(catalog), instance(catalog)]);
+    for (const s of servers) expect(await loginError(s.port, 'admin', 'bootstrap-secret')).toBeNull();
+    const c = new pg.Client({ connectionString: catalog });
+    await c.connect();
+    const inits = (await c.query(`SELECT count(*)::int AS n FROM portcullis.commits, json_array_elements(mutations) m WHERE m->>'op' = 'init'`)).rows;
+    await c.end();
+    expect(inits).toEqual([{ n: 1 }]);
+  });
+
+  it('many commits through both at once: each acknowledged one holds on both, in one order', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    const b = await instance(catalog);
+    const clients = await Promise.all([a, b, a, b].map((s) => client(s.port)));
+    const acknowledged: string[] = [];
+    try {
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let n = 0; n < 8; n++) {
+            const name = `u${i}_${n}`;
+            for (;;) {
+              try {
+                await c.query(`CREATE USER ${name} PASSWORD 'p'`);
+                acknowledged.push(name);
+                break;
+              } catch (err) {
+                if ((err as { code?: string }).code !== '40001') throw err;
+              }
+            }
+          }
+        }),
+      );
+    } finally {
+      for (const c of clients) await c.end();
+    }
+    expect(acknowledged).toHaveLength(32);
+    const users = async (s: RunningServer) => {
+      const c = await client(s.port);
+      const names = (await c.query('SHOW USERS')).rows.map((u) => u.name as string).filter((n) => n.startsWith('u'));
+      await c.end();
+      return names.sort();
+    };
+    await within(1000, 'both instances hold every acknowledged user', async () => (await users(a)).length === 32 && (await users(b)).length === 32);
+    expect(await users(a)).toEqual([...acknowledged].sort());
+    // The same commits applied in the same order: the same rows, ids and all.
+    const show = async (s: RunningServer) => {
+      const c = await client(s.port);
+      const rows = (await c.query('SHOW USERS')).rows;
+      await c.end();
+      return rows;
+    };
+    expect(await show(b)).toEqual(await show(a));
+  });
+
+  it('an instance started again reloads the catalog from PostgreSQL', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    let b = await instance(catalog);
+    const admin = await client(a.port);
+    await admin.query("CREATE USER frank PASSWORD 'f1'");
+    await b.close();
+    running.splice(running.indexOf(b), 1);
+    await admin.query("ALTER USER frank PASSWORD 'f2'"); // while B is down
+    await admin.end();
+    b = await instance(catalog);
+    expect(await loginError(b.port, 'frank', 'f2')).toBeNull();
+    expect((await loginError(b.port, 'frank', 'f1'))?.code).toBe('28P01');
+    expect(await loginError(b.port, 'admin', 'bootstrap-secret')).toBeNull();
+  });
+});
+
+describe('portcullis serve --catalog', () => {
+  let procs: ServerProcess[] = [];
+  afterEach(async () => {
+    for (const p of procs) await p.stop();
+    procs = [];
+  });
+
+  it('serves a catalog in PostgreSQL from the flag or PORTCULLIS_CATALOG, naming it without its password', async () => {
+    const catalog = await freshCatalog();
+    procs.push(await spawnServer(['--catalog', catalog]));
+    procs.push(await spawnServer([], { PORTCULLIS_CATALOG: catalog }));
+    const [a, b] = procs as [ServerProcess, ServerProcess];
+    const line = `catalog: PostgreSQL ${catalog.replace(`:${pgsrv.password}@`, '@')} (schema portcullis)`;
+    for (const p of procs) {
+      expect(p.stderr()).toContain(line);
+      expect(p.stderr()).not.toContain(pgsrv.password);
+    }
+    const admin = await client(a.port);
+    await admin.query("CREATE USER gina PASSWORD 'g'");
+    await admin.end();
+    await within(1000, 'gina logs in through the other process', async () => (await loginError(b.port, 'gina', 'g')) === null);
+  });
+
+  it('refuses --catalog with --data or --memory', async () => {
+    for (const other of [['--data', '/tmp/x'], ['--memory']]) {
+      const r = await cli(['serve', '--catalog', 'postgres://u@127.0.0.1:1/x', ...other]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--catalog cannot be used with --data, --memory or --deterministic');
+    }
+  });
+});
