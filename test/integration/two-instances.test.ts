@@ -102,6 +102,24 @@ describe('two instances on one catalog in PostgreSQL', () => {
     }
   });
 
+  it('an id handed out on B to an open transaction and used meanwhile by A: B\'s commit fails with 40001', async () => {
+    const catalog = await freshCatalog();
+    const a = await instance(catalog);
+    const b = await instance(catalog);
+    const [ca, cb, watch] = [await client(a.port), await client(b.port), await client(b.port)];
+    try {
+      // Both instances are level: B's transaction takes the next id, and so does A's role.
+      await cb.query("BEGIN; CREATE USER hal PASSWORD 'h'");
+      await ca.query('CREATE ROLE auditors');
+      await within(1000, 'B applies the role', async () => (await watch.query('SHOW ROLES')).rows.some((r) => r.name === 'auditors'));
+      await expect(cb.query('COMMIT')).rejects.toMatchObject({ code: '40001' });
+      await cb.query("CREATE USER hal PASSWORD 'h'"); // the retry takes a new id
+      expect(await loginError(b.port, 'hal', 'h')).toBeNull();
+    } finally {
+      for (const c of [ca, cb, watch]) await c.end();
+    }
+  });
+
   it('instances started at once on an empty catalog: one bootstraps it, all serve it', async () => {
     const catalog = await freshCatalog();
     const servers = await Promise.all([instance(catalog), instance(catalog), instance(catalog)]);
