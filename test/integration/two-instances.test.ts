@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/auth/apikey.js';
+import { PostgresStore } from '../../src/store/postgres-store.js';
 import type { RunningServer } from '../../src/server.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { cli } from '../support/cli.js';
@@ -122,7 +123,25 @@ describe('two instances on one catalog in PostgreSQL', () => {
 
   it('instances started at once on an empty catalog: one bootstraps it, all serve it', async () => {
     const catalog = await freshCatalog();
-    const servers = await Promise.all([instance(catalog), instance(catalog), instance(catalog)]);
+    const logs: string[] = [];
+    // The schema exists, and its table is locked until all three instances wait to read it:
+    // every one then reads the empty catalog before any has committed its bootstrap.
+    const schema = new PostgresStore(catalog);
+    await schema.load(() => {});
+    await schema.close();
+    const gate = new pg.Client({ connectionString: catalog });
+    await gate.connect();
+    await gate.query('BEGIN; LOCK TABLE portcullis.commits IN ACCESS EXCLUSIVE MODE');
+    const start = () => startTestServer({ catalog, log: (l) => logs.push(l) }).then((s) => (running.push(s), s));
+    const starting = Promise.all([start(), start(), start()]);
+    await within(10_000, 'three instances wait for the catalog', async () => {
+      const r = await pgsrv.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = $1 AND NOT l.granted`, [catalog.split('/').at(-1)]);
+      return r[0]!.n === 3;
+    });
+    await gate.query('COMMIT');
+    await gate.end();
+    const servers = await starting;
+    expect(logs.filter((l) => l.includes('another instance created the catalog first'))).toHaveLength(2);
     for (const s of servers) expect(await loginError(s.port, 'admin', 'bootstrap-secret')).toBeNull();
     const c = new pg.Client({ connectionString: catalog });
     await c.connect();
