@@ -15,6 +15,9 @@ const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
  * applied to memory only once durable, in order. So a commit is never visible before it
  * is on disk, concurrent commits share fsyncs, and a failed write leaves no trace. Once the
  * log is large enough, the catalog is written as a snapshot and the log starts again.
+ * With a store shared by several instances, each commit goes to the store with the commit
+ * it was checked against (refused with 40001 if another instance committed since), and the
+ * other instances' commits are applied as they are heard of, the way this one's are.
  */
 export class CommitPipeline {
   /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */

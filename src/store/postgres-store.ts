@@ -311,6 +311,7 @@ function safeUrl(url: string): string {
   try {
     const u = new URL(url);
     u.password = '';
+    u.searchParams.delete('password');
     return u.toString();
   } catch {
     return '(connection string)';

@@ -138,6 +138,36 @@ describe('the catalog in PostgreSQL, shared by several instances', () => {
     }
   });
 
+  it('goes on after its connections to PostgreSQL are cut: the next commit reconnects, the version check covers the lost LISTEN', async () => {
+    const url = await freshDatabase();
+    const a = await follower(url);
+    const b = await follower(url, { pollMs: 200 });
+    try {
+      await a.store.append(tenant(1), 0);
+      await until(() => b.seen.length === 1, 1000, 'B applies commit 1');
+      const db = url.split('/').at(-1);
+      const cut = await pgsrv.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'portcullis catalog%'`,
+        [db],
+      );
+      expect(cut).toEqual([{ n: 4 }]); // each store's connection and its LISTEN connection
+      // The cut may reach the client only as its next statement fails: at most one refusal.
+      let seq: number | null = null;
+      for (let attempt = 0; attempt < 2 && seq === null; attempt++) {
+        seq = await a.store.append(tenant(2), 1).catch((err: { code?: string }) => {
+          expect(err.code).toBe('58030');
+          return null;
+        });
+      }
+      expect(seq).toBe(2);
+      await until(() => b.seen.length === 2, 1000, 'B applies commit 2');
+      expect(b.seen.map((s) => s.seq)).toEqual([1, 2]);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
   it('refuses to load a catalog with a commit missing, naming it', async () => {
     const url = await freshDatabase();
     const { store } = await follower(url);
