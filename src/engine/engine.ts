@@ -120,6 +120,8 @@ export class Engine {
         o.log?.('another instance created the catalog first: its bootstrap superuser is the one in use');
       }
     }
+    // Failed logins counted with the other instances sharing the store (and the last hour's read).
+    if (this.opts.store.lockoutLedger) await this.lockouts.share(this.opts.store.lockoutLedger);
   }
 
   async close(): Promise<void> {

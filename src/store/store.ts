@@ -21,12 +21,33 @@ export interface Store {
    * instances to `apply`, in commit order, as it hears of them (called once, after load).
    */
   follow?(apply: (commit: Mutation[], seq: number) => void): void;
+  /** A store shared by several instances: where they count failed logins together. */
+  readonly lockoutLedger?: LockoutLedger;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
   readonly logBytes?: number;
   /** Replaces the log by a snapshot of `image` (Catalog.snapshot). */
   compact?(image: Iterable<SnapshotPart>): Promise<{ logBytesBefore: number; snapshotBytes: number }>;
+}
+
+/** One change to the counters, as instances sharing a catalog tell each other of them. */
+export interface LockoutEvent {
+  kind: 'failed' | 'succeeded' | 'unlocked';
+  address: string;
+  user: string;
+  /** When it happened (milliseconds since the epoch). */
+  at: number;
+}
+
+/**
+ * Where instances sharing a catalog tell each other of failed logins, so that spreading
+ * attempts over N instances does not buy N times the tries (a shared Store provides it).
+ */
+export interface LockoutLedger {
+  publish(event: LockoutEvent): void;
+  /** `hear` gets every other instance's events from now on, and first the recent ones. */
+  subscribe(hear: (event: LockoutEvent) => void): Promise<void>;
 }
 
 /** `--memory`: nothing survives the process. */

@@ -146,11 +146,17 @@ describe('the catalog in PostgreSQL, shared by several instances', () => {
       await a.store.append(tenant(1), 0);
       await until(() => b.seen.length === 1, 1000, 'B applies commit 1');
       const db = url.split('/').at(-1);
+      const connected = async () => (await pgsrv.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'portcullis catalog%'`, [db]))[0]!.n;
+      // Each store's connection and its LISTEN connection (which connects in the background).
+      for (const started = Date.now(); (await connected()) < 4; ) {
+        if (Date.now() - started > 5000) throw new Error('the LISTEN connections did not come up');
+        await new Promise((r) => setTimeout(r, 10));
+      }
       const cut = await pgsrv.query<{ n: number }>(
         `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'portcullis catalog%'`,
         [db],
       );
-      expect(cut).toEqual([{ n: 4 }]); // each store's connection and its LISTEN connection
+      expect(cut).toEqual([{ n: 4 }]);
       // The cut may reach the client only as its next statement fails: at most one refusal.
       let seq: number | null = null;
       for (let attempt = 0; attempt < 2 && seq === null; attempt++) {
