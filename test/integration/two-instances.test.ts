@@ -253,6 +253,22 @@ describe('lockouts across instances', () => {
   });
 });
 
+describe('user lockouts across instances', () => {
+  it('10 wrong passwords for one name over A and B lock it on both; ALTER USER ... UNLOCK on A lifts it on B', async () => {
+    const catalog = await freshCatalog();
+    const [a, b] = [await instance(catalog), await instance(catalog)];
+    const admin = await client(a.port);
+    await admin.query("CREATE USER jude PASSWORD 'right'");
+    await within(1000, 'jude logs in on B', async () => (await loginFrom(b.port, 'jude', 'right', '127.0.0.4')) === null);
+    // From ten addresses: only the name's counter can lock.
+    for (let i = 0; i < 10; i++) expect(await loginFrom([a, b][i % 2]!.port, 'jude', 'wrong', `127.0.1.${i + 1}`)).toBe('28P01');
+    for (const s of [a, b]) await within(1000, 'jude is locked everywhere', async () => (await loginFrom(s.port, 'jude', 'right', '127.0.0.4')) === '28P01');
+    await admin.query('ALTER USER jude UNLOCK');
+    await admin.end();
+    await within(1000, 'B lifts the lock', async () => (await loginFrom(b.port, 'jude', 'right', '127.0.0.4')) === null);
+  });
+});
+
 describe('portcullis serve --catalog', () => {
   let procs: ServerProcess[] = [];
   afterEach(async () => {
