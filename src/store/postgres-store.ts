@@ -233,7 +233,8 @@ export class PostgresStore implements Store {
         // Another instance took the number first. Apply what it committed before failing
         // the commit, so that the client's retry is checked against it.
         try {
-          await this.read(this.follower ?? (() => undefined));
+          // (Before follow, there is no one to apply to: the read waits for follow's.)
+          if (this.follower) await this.read(this.follower);
         } catch (readErr) {
           this.catchUp = true;
           this.opts.log?.(`catalog: could not read new commits from PostgreSQL (will retry): ${(readErr as Error).message}`);
