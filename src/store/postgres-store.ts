@@ -133,11 +133,6 @@ export class PostgresStore implements Store {
     return `PostgreSQL ${safeUrl(this.url)} (schema ${CATALOG_SCHEMA})`;
   }
 
-  /** The last commit this instance has applied (tests and metrics). */
-  get version(): number {
-    return this.applied;
-  }
-
   async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
     try {
       await this.open(apply);
