@@ -12,6 +12,7 @@ import { DEFAULT_JWKS_POLICY, type JwksPolicy } from './auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './auth/jwt.js';
 import type { LogIo } from './store/log-store.js';
 import { MemoryStore } from './store/store.js';
+import { PostgresStore } from './store/postgres-store.js';
 import { keysOf, type Cipher } from './store/cipher.js';
 import { dataDirOptions } from './engine/data-dir.js';
 import { listen, type Listener, type TlsOffer } from './wire/listener.js';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   httpPort: number | null;
   /** null: in memory. */
   dataDir: string | null;
+  /** A PostgreSQL URL (--catalog): the catalog lives there, shared with other instances; dataDir is not used. */
+  catalog?: string | null;
   scramIterations?: number;
   bootstrapUser?: string;
   bootstrapPassword?: string;
@@ -115,7 +118,9 @@ export interface RunningServer {
 
 /** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const onDisk = opts.dataDir === null ? { store: new MemoryStore() } : dataDirOptions(opts.dataDir, { keys: keysOf(opts.encryption ?? null), warn: opts.log, io: opts.logIo });
+  const onDisk = opts.catalog
+    ? { store: new PostgresStore(opts.catalog, { log: opts.log }) }
+    : opts.dataDir === null ? { store: new MemoryStore() } : dataDirOptions(opts.dataDir, { keys: keysOf(opts.encryption ?? null), warn: opts.log, io: opts.logIo });
   const det = opts.deterministic ? deterministic() : null;
   const engine = new Engine({
     ...onDisk,

@@ -54,6 +54,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --http-port N|off     HTTP API port (default ${DEFAULTS.httpPort}; PORTCULLIS_HTTP_PORT)
   --data DIR            catalog data directory (default ${DEFAULTS.data}; PORTCULLIS_DATA)
   --memory              keep the catalog in memory only: nothing survives exit
+  --catalog URL         keep the catalog in PostgreSQL (postgres://...), schema portcullis,
+                        shared by every instance given the same URL (PORTCULLIS_CATALOG)
   --deterministic       with --memory (implied): fixed clock stepping one second per
                         statement, seeded ids, secrets and salts — for golden files
   --tls-cert FILE       PEM certificate (chain) for TLS on pgwire and HTTPS (PORTCULLIS_TLS_CERT);
@@ -155,6 +157,7 @@ async function serve(args: string[]): Promise<void> {
       'http-port': { type: 'string' },
       data: { type: 'string' },
       memory: { type: 'boolean' },
+      catalog: { type: 'string' },
       deterministic: { type: 'boolean' },
       config: { type: 'string' },
       'scram-iterations': { type: 'string' },
@@ -182,6 +185,7 @@ async function serve(args: string[]): Promise<void> {
   if (values['http-port'] !== undefined) flags.httpPort = values['http-port'];
   if (values.data !== undefined) flags.data = values.data;
   if (values.memory) flags.memory = true;
+  if (values.catalog !== undefined) flags.catalog = values.catalog;
   if (values['scram-iterations'] !== undefined) flags.scramIterations = values['scram-iterations'];
   if (values['compact-at'] !== undefined) flags.compactAt = values['compact-at'];
   if (values['tls-cert'] !== undefined) flags.tlsCert = values['tls-cert'];
@@ -196,6 +200,9 @@ async function serve(args: string[]): Promise<void> {
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.upstream && cfg.dataPlane === 'off') fail('--upstream and --data-plane off cannot be used together');
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
+  if (cfg.catalog !== undefined && (cfg.memory || values.deterministic || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
+    fail('--catalog cannot be used with --data, --memory or --deterministic: the catalog lives in that PostgreSQL');
+  }
   if (values.deterministic) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
     if (values.data !== undefined || process.env.PORTCULLIS_DATA) {
@@ -208,7 +215,8 @@ async function serve(args: string[]): Promise<void> {
     host: cfg.host,
     port: cfg.port,
     httpPort: cfg.httpPort,
-    dataDir: cfg.memory ? null : cfg.data,
+    dataDir: cfg.memory || cfg.catalog !== undefined ? null : cfg.data,
+    catalog: cfg.catalog,
     scramIterations: cfg.scramIterations,
     bootstrapUser: cfg.bootstrapUser,
     bootstrapPassword: cfg.bootstrapPassword,

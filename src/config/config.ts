@@ -17,6 +17,8 @@ export interface Config {
   httpPort: number | null;
   data: string;
   memory: boolean;
+  /** A PostgreSQL URL: the catalog lives there, shared by every instance given it. */
+  catalog: string | undefined;
   scramIterations: number;
   bootstrapUser: string;
   bootstrapPassword: string | undefined;
@@ -83,6 +85,7 @@ export const DEFAULTS: Config = {
   httpPort: 6480,
   data: './portcullis-data',
   memory: false,
+  catalog: undefined,
   scramIterations: DEFAULT_ITERATIONS,
   bootstrapUser: 'admin',
   bootstrapPassword: undefined,
@@ -153,6 +156,7 @@ const KEYS: Record<string, keyof Config> = {
   http_port: 'httpPort',
   data: 'data',
   memory: 'memory',
+  catalog: 'catalog',
   scram_iterations: 'scramIterations',
   bootstrap_user: 'bootstrapUser',
   bootstrap_password: 'bootstrapPassword',
@@ -264,6 +268,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     else if (k === 'memory') c.memory = v === true || v === 'true' || v === '1';
     else if (k === 'host' || k === 'data' || k === 'bootstrapUser') c[k] = String(v);
     else if (k === 'bootstrapPassword') c.bootstrapPassword = String(v);
+    else if (k === 'catalog') c.catalog = String(v);
     else if (k === 'tlsCert' || k === 'tlsKey' || k === 'tlsClientCa' || k === 'tlsCrl' || k === 'encryptionKeyFile') c[k] = String(v);
     else if (k === 'tlsCertLogin') {
       if (v !== 'subject' && v !== 'cn') throw new ConfigError(`tls_cert_login must be subject or cn, got "${v}"`);

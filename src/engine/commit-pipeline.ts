@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Mutation } from '../catalog/model.js';
 import { checkCommit } from '../catalog/transaction.js';
 import type { AuditEntry } from '../audit/audit-record.js';
-import { asPgError } from '../errors/pg-error.js';
+import { asPgError, PgError } from '../errors/pg-error.js';
 import type { Store } from '../store/store.js';
 import type { AuditPipeline, CarriedAudit } from './audit-pipeline.js';
 
@@ -15,12 +15,19 @@ const DEFAULT_COMPACT_AT = 64 * 1024 * 1024;
  * applied to memory only once durable, in order. So a commit is never visible before it
  * is on disk, concurrent commits share fsyncs, and a failed write leaves no trace. Once the
  * log is large enough, the catalog is written as a snapshot and the log starts again.
+ * With a store shared by several instances, each commit goes to the store with the commit
+ * it was checked against (refused with 40001 if another instance committed since), and the
+ * other instances' commits are applied as they are heard of, the way this one's are.
  */
 export class CommitPipeline {
   /** Commits accepted (checked, queued for the log) but not yet durable, in log order. */
   private readonly pending: Mutation[][] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private compacting: Promise<void> | null = null;
+  /** The last commit applied to the catalog (its sequence number in the store). */
+  private version = 0;
+  /** Ids another instance's commits inserted after this instance may have handed them out. */
+  private readonly doubled = new Set<number>();
 
   constructor(
     private readonly catalog: Catalog,
@@ -37,8 +44,32 @@ export class CommitPipeline {
         if (m.op === 'audit') carried.push({ commit: seq, entries: m.entries as AuditEntry[] });
         else this.catalog.apply(m);
       }
+      this.version = seq;
     }, (part) => this.catalog.load(part));
     return carried;
+  }
+
+  /**
+   * A store shared with other instances: their commits, as they are heard of, are applied
+   * the way this instance's own are once durable (sessions see them at their next
+   * statement). Called once the audit trail is open, before anything is committed here.
+   */
+  follow(): void {
+    this.store.follow?.((commit, seq) => {
+      // An id below this instance's next one may have been handed out here too, to a
+      // transaction not yet committed: that transaction must not commit a second row with it.
+      const next = this.catalog.peekNextId();
+      const ms: Mutation[] = [];
+      let audit: AuditEntry[] = [];
+      for (const m of commit) {
+        if (m.op === 'audit') audit = m.entries as AuditEntry[];
+        else {
+          if (m.op === 'insert' && m.row.id < next) this.doubled.add(m.row.id);
+          ms.push(m);
+        }
+      }
+      this.applyDurable(ms, audit, seq);
+    });
   }
 
   /** Changes accepted but not yet durable (a builder passed to `commit` may look at them). */
@@ -55,14 +86,17 @@ export class CommitPipeline {
     const ms = typeof what === 'function' ? what() : what;
     if (ms.length === 0) return;
     checkCommit(this.catalog, ms, this.pending);
+    if (this.doubled.size > 0) checkIds(ms, this.doubled);
+    // What the commit was checked against: the catalog as of `version`, then the commits
+    // accepted before it (a shared store refuses it if another instance committed since).
+    const base = this.version + this.pending.length;
     this.pending.push(ms);
     // The audit records ride in the same log record: one fdatasync makes both durable.
-    const durable = this.store.append(audit.length === 0 ? ms : [...ms, { op: 'audit', entries: audit }]);
+    const durable = this.store.append(audit.length === 0 ? ms : [...ms, { op: 'audit', entries: audit }], base);
     const done = durable.then(
       (seq) => {
         this.pending.splice(this.pending.indexOf(ms), 1);
-        for (const m of ms) this.catalog.apply(m);
-        if (audit.length > 0) this.audit.recordCommitted(audit, seq);
+        this.applyDurable(ms, audit, seq);
         this.maybeCompact();
       },
       (err: unknown) => {
@@ -76,6 +110,13 @@ export class CommitPipeline {
     } finally {
       this.inFlight.delete(done);
     }
+  }
+
+  /** A durable commit (this instance's or another's) into the catalog and the audit trail. */
+  private applyDurable(ms: Mutation[], audit: AuditEntry[], seq: number): void {
+    for (const m of ms) this.catalog.apply(m);
+    this.version = seq;
+    if (audit.length > 0) this.audit.recordCommitted(audit, seq);
   }
 
   private maybeCompact(): void {
@@ -110,5 +151,17 @@ export class CommitPipeline {
   async drain(): Promise<void> {
     while (this.compacting) await this.compacting;
     await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+/** Refuses a commit that inserts a row under an id another instance has used meanwhile. */
+function checkIds(ms: Mutation[], doubled: Set<number>): void {
+  for (const m of ms) {
+    if (m.op === 'insert' && doubled.has(m.row.id)) {
+      throw new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
+        detail: `Another portcullis instance committed a change using id ${m.row.id} after this transaction allocated it.`,
+        hint: 'Retry the transaction.',
+      });
+    }
   }
 }

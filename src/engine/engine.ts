@@ -15,6 +15,7 @@ import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
 import { AuditPipeline } from './audit-pipeline.js';
 import { bootstrapCommit, bootstrapUserName, disableBootstrapOnceReplaced } from './bootstrap.js';
 import { CommitPipeline } from './commit-pipeline.js';
+import { PgError } from '../errors/pg-error.js';
 import { ConnectionCounts } from './connection-counts.js';
 import { engineMetrics } from './engine-metrics.js';
 import { KeyUses } from './key-uses.js';
@@ -117,11 +118,21 @@ export class Engine {
       await this.opts.store.close();
       throw err;
     }
+    this.commits.follow();
     if (this.catalog.empty) {
       const o = this.opts;
       const now = this.clock();
-      await this.commits.commit(await bootstrapCommit({ user: o.bootstrapUser, password: o.bootstrapPassword, announce: o.announce, scramIterations: this.scramIterations, random: this.random, now }));
+      try {
+        await this.commits.commit(await bootstrapCommit({ user: o.bootstrapUser, password: o.bootstrapPassword, announce: o.announce, scramIterations: this.scramIterations, random: this.random, now }));
+      } catch (err) {
+        // Instances starting at once on an empty shared catalog: one bootstraps it, the
+        // others fail their bootstrap commit (40001) having applied that one.
+        if (!(err instanceof PgError && err.state === 'serialization_failure' && !this.catalog.empty)) throw err;
+        o.log?.('another instance created the catalog first: its bootstrap superuser is the one in use');
+      }
     }
+    // Failed logins counted with the other instances sharing the store (and the last hour's read).
+    if (this.opts.store.lockoutLedger) await this.lockouts.share(this.opts.store.lockoutLedger);
   }
 
   async close(): Promise<void> {

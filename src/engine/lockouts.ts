@@ -1,4 +1,7 @@
 import type { Refusal } from '../auth/refusal.js';
+import type { LockoutEvent, LockoutLedger } from '../store/store.js';
+
+export type { LockoutEvent, LockoutLedger } from '../store/store.js';
 
 /**
  * Brute-force protection: failed logins counted per source address and per user
@@ -39,10 +42,26 @@ export class Lockouts {
   private readonly byAddress = new Map<string, Counter>();
   private readonly byUser = new Map<string, Counter>();
 
+  private ledger: LockoutLedger | null = null;
+
   constructor(
     readonly policy: LockoutPolicy,
     private readonly clock: () => number,
   ) {}
+
+  /** Counts other instances' failures too, and tells them of this one's. */
+  async share(ledger: LockoutLedger): Promise<void> {
+    await ledger.subscribe((e) => this.heard(e));
+    this.ledger = ledger;
+  }
+
+  /** Another instance's event, counted as if it had happened here (at its time, never in the future). */
+  private heard(e: LockoutEvent): void {
+    const at = Math.min(e.at, this.clock());
+    if (e.kind === 'failed') this.count(e.address, e.user, at);
+    else if (e.kind === 'succeeded') this.clearRun(e.user, at);
+    else this.byUser.delete(e.user);
+  }
 
   /** Why an attempt from `address` as `user` is refused before its credential counts, or null. */
   locked(address: string, user: string): Refusal | null {
@@ -56,6 +75,11 @@ export class Lockouts {
 
   failed(address: string, user: string): void {
     const now = this.clock();
+    this.count(address, user, now);
+    this.ledger?.publish({ kind: 'failed', address, user, at: now });
+  }
+
+  private count(address: string, user: string, now: number): void {
     this.prune(now);
     const p = this.policy;
     const a = this.counter(this.byAddress, address);
@@ -72,12 +96,19 @@ export class Lockouts {
 
   /** A success ends a user's run of consecutive failures (an address's window stays). */
   succeeded(user: string): void {
+    const now = this.clock();
+    // Only a run of failures is news to the other instances (not every good login).
+    if (this.clearRun(user, now)) this.ledger?.publish({ kind: 'succeeded', address: '', user, at: now });
+  }
+
+  private clearRun(user: string, now: number): boolean {
     const u = this.byUser.get(user);
-    if (u && u.lockedUntil <= this.clock()) this.byUser.delete(user);
+    return !!u && u.lockedUntil <= now && this.byUser.delete(user);
   }
 
   /** ALTER USER ... UNLOCK: true when there was something to clear. */
   unlockUser(user: string): boolean {
+    this.ledger?.publish({ kind: 'unlocked', address: '', user, at: this.clock() });
     return this.byUser.delete(user);
   }
 

@@ -9,14 +9,45 @@ export interface Store {
    * is never held twice in memory.
    */
   load(apply: (commit: Mutation[], seq: number) => void, bulk: (part: SnapshotPart) => void): Promise<void>;
-  /** Durably appends one commit; resolves, with the commit's sequence number, only once it is on disk. */
-  append(commit: Mutation[]): Promise<number>;
+  /**
+   * Durably appends one commit; resolves, with the commit's sequence number, only once it is
+   * on disk. `base`: the sequence number of the last commit this one was checked against
+   * (applied, or accepted before it). A store with one writer ignores it; a store shared by
+   * several instances refuses (40001) a commit whose base is not the last commit there.
+   */
+  append(commit: Mutation[], base?: number): Promise<number>;
+  /**
+   * A store shared by several instances: from now on hands the commits made through other
+   * instances to `apply`, in commit order, as it hears of them (called once, after load).
+   */
+  follow?(apply: (commit: Mutation[], seq: number) => void): void;
+  /** A store shared by several instances: where they count failed logins together. */
+  readonly lockoutLedger?: LockoutLedger;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
   readonly logBytes?: number;
   /** Replaces the log by a snapshot of `image` (Catalog.snapshot). */
   compact?(image: Iterable<SnapshotPart>): Promise<{ logBytesBefore: number; snapshotBytes: number }>;
+}
+
+/** One change to the counters, as instances sharing a catalog tell each other of them. */
+export interface LockoutEvent {
+  kind: 'failed' | 'succeeded' | 'unlocked';
+  address: string;
+  user: string;
+  /** When it happened (milliseconds since the epoch). */
+  at: number;
+}
+
+/**
+ * Where instances sharing a catalog tell each other of failed logins, so that spreading
+ * attempts over N instances does not buy N times the tries (a shared Store provides it).
+ */
+export interface LockoutLedger {
+  publish(event: LockoutEvent): void;
+  /** `hear` gets every other instance's events from now on, and first the recent ones. */
+  subscribe(hear: (event: LockoutEvent) => void): Promise<void>;
 }
 
 /** `--memory`: nothing survives the process. */

@@ -1,0 +1,452 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import type { Mutation } from '../catalog/model.js';
+import { PgError } from '../errors/pg-error.js';
+import type { LockoutEvent, LockoutLedger, Store } from './store.js';
+
+/** The schema the catalog lives in, in the database the URL names. */
+export const CATALOG_SCHEMA = 'portcullis';
+/** Every commit is announced on this channel (payload: its sequence number). */
+export const COMMIT_CHANNEL = 'portcullis_commits';
+/**
+ * How often an instance looks for commits it was not told of (a notification lost with a
+ * dropped connection): a commit through another instance holds here within this, at worst.
+ */
+export const POLL_MS = 500;
+/** Failed logins (and the successes and unlocks that clear them) are announced on this channel. */
+export const LOGIN_EVENTS_CHANNEL = 'portcullis_login_events';
+/**
+ * Login events are kept this long: an instance starting reads the last hour's, so a restart
+ * does not forget lockouts, and nothing older is needed by the default policy (windows and
+ * locks of a minute, counters forgotten after ten).
+ */
+const LOGIN_EVENTS_KEPT = '1 hour';
+/** Commits read per query when loading or catching up (a large catalog is read in steps). */
+const READ_BATCH = 5000;
+/** Serializes schema creation between instances starting at once (pg_advisory_xact_lock). */
+const SCHEMA_LOCK = 0x70637573; // "pcus"
+
+const SCHEMA_SQL = [
+  `CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`,
+  // One row per commit, numbered without gaps: a commit goes in as seq = the last one + 1,
+  // and the primary key refuses a second commit with the same number (see append).
+  `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.commits (
+    seq bigint PRIMARY KEY CHECK (seq > 0),
+    committed_at timestamptz NOT NULL DEFAULT now(),
+    instance text NOT NULL,
+    mutations json NOT NULL
+  )`,
+  // Lockout counters' events: numbered for de-duplication only (bigserial numbers commit
+  // out of order), read back by the time PostgreSQL logged them.
+  `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.login_events (
+    id bigserial PRIMARY KEY,
+    logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    instance text NOT NULL,
+    kind text NOT NULL,
+    address text NOT NULL,
+    username text NOT NULL,
+    at bigint NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS login_events_logged_at ON ${CATALOG_SCHEMA}.login_events (logged_at)`,
+];
+
+interface LoginEventRow {
+  id: string;
+  instance: string;
+  kind: LockoutEvent['kind'];
+  address: string;
+  username: string;
+  at: string;
+}
+
+export interface PostgresStoreOptions {
+  log?: (line: string) => void;
+  /** The version check's interval (POLL_MS by default); tests shorten or lengthen it. */
+  pollMs?: number;
+  /** Tests: no LISTEN, so only the version check hears of other instances' commits. */
+  listen?: boolean;
+  /** Names this instance in the rows it writes (diagnostics only). */
+  instance?: string;
+}
+
+interface Pending {
+  seq: number;
+  json: string;
+  resolve: (seq: number) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * The catalog in a PostgreSQL database (`--catalog URL`), shared by any number of
+ * instances. Each keeps the whole catalog in memory as with the embedded log; PostgreSQL
+ * holds the commits, one row each, and orders them.
+ *
+ * Compare-and-append: a commit was checked against this instance's catalog as of commit
+ * `base`, so it may only become commit base + 1. It is inserted with that number, and the
+ * primary key refuses it when another instance took the number first; the instance then
+ * reads what it missed, applies it, and the commit fails with 40001 (the client retries,
+ * and its retry is checked against the catalog with the other instance's change in it).
+ * Commits queued behind a refused one were checked against it and fail with it.
+ *
+ * Following: a LISTEN connection hears each commit's number as it commits, and a version
+ * check every POLL_MS reads anything missed; new commits are handed to `follow`'s `apply`
+ * in order. Reads and writes go through one connection, one statement at a time, so the
+ * commits this instance writes and those it reads arrive in sequence order.
+ */
+export class PostgresStore implements Store {
+  private client: pg.Client | null = null;
+  private listener: pg.Client | null = null;
+  private listening: Promise<void> | null = null;
+  /** The last commit handed out: loaded, followed, or this instance's, acknowledged. */
+  private applied = 0;
+  /** The last sequence number given to a commit of this instance (queued, in the air or acknowledged). */
+  private tip = 0;
+  private queue: Pending[] = [];
+  /** The worker: writes the queue, else reads what other instances committed. */
+  private working: Promise<void> | null = null;
+  private catchUp = false;
+  private follower: ((commit: Mutation[], seq: number) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly instance: string;
+  /** Login events: the connection that writes them, the queue, and who hears other instances'. */
+  private events: pg.Client | null = null;
+  private eventQueue: LockoutEvent[] = [];
+  private eventWriting: Promise<void> | null = null;
+  private hearEvent: ((e: LockoutEvent) => void) | null = null;
+  /** Events already heard (id → when logged), and where the next check of the table starts. */
+  private readonly heardEvents = new Map<string, number>();
+  private eventsSince: Date | null = null;
+  private eventChecking: Promise<void> | null = null;
+  private lastPrune = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly opts: PostgresStoreOptions = {},
+  ) {
+    // Unique across machines and restarts: an instance ignores only its own login events.
+    this.instance = opts.instance ?? `${os.hostname()} pid ${process.pid} ${randomBytes(4).toString('hex')}`;
+  }
+
+  get description(): string {
+    return `PostgreSQL ${safeUrl(this.url)} (schema ${CATALOG_SCHEMA})`;
+  }
+
+  async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+    try {
+      await this.open(apply);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async open(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+    const c = await this.connection();
+    await c.query('BEGIN');
+    try {
+      // CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE: instances starting
+      // at once take turns.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+      for (const sql of SCHEMA_SQL) await c.query(sql);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    await this.read(apply);
+    this.tip = this.applied;
+  }
+
+  follow(apply: (commit: Mutation[], seq: number) => void): void {
+    this.follower = apply;
+    this.listening = this.opts.listen === false ? null : this.listen();
+    this.timer = setInterval(() => {
+      this.kick(true);
+      if (this.hearEvent) this.eventChecking ??= this.checkEvents().finally(() => (this.eventChecking = null));
+    }, this.opts.pollMs ?? POLL_MS);
+    this.timer.unref();
+    this.kick(true); // whatever was committed between load and now
+  }
+
+  /**
+   * `base`: the commit this one was checked against (the last one applied, or accepted
+   * before it here). Anything else than this instance's last one means the commit was
+   * checked against a history that did not happen (a commit before it failed): 40001.
+   */
+  append(commit: Mutation[], base?: number): Promise<number> {
+    if (this.closed) return Promise.reject(new PgError('admin_shutdown', 'the catalog is closed'));
+    if (base !== undefined && base !== this.tip) return Promise.reject(superseded(base + 1));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ seq: ++this.tip, json: JSON.stringify(commit), resolve, reject });
+      this.kick(false);
+    });
+  }
+
+  private kick(catchUp: boolean): void {
+    if (catchUp) this.catchUp = true;
+    if (!this.working && !this.closed) this.working = this.work().finally(() => (this.working = null));
+  }
+
+  private async work(): Promise<void> {
+    while (this.queue.length > 0 || (this.catchUp && this.follower && !this.closed)) {
+      if (this.queue.length > 0) await this.write();
+      else {
+        this.catchUp = false;
+        try {
+          await this.read(this.follower!);
+          this.failQueued();
+        } catch (err) {
+          this.opts.log?.(`catalog: could not read new commits from PostgreSQL (will retry): ${(err as Error).message}`);
+          // The version check comes round again; no busy loop while PostgreSQL is away.
+          if (this.queue.length === 0) return;
+        }
+      }
+    }
+  }
+
+  /** Writes the queue as one statement: all of its commits or none. */
+  private async write(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (const p of batch) {
+      values.push(`($${params.length + 1}, $${params.length + 2}, $${params.length + 3})`);
+      params.push(p.seq, this.instance, p.json);
+    }
+    const sql =
+      `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) VALUES ${values.join(', ')} RETURNING seq) ` +
+      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text) FROM ins`;
+    try {
+      const c = await this.connection();
+      await c.query(sql, params);
+    } catch (err) {
+      this.tip = this.applied;
+      if ((err as { code?: string }).code === '23505') {
+        // Another instance took the number first. Apply what it committed before failing
+        // the commit, so that the client's retry is checked against it.
+        try {
+          // (Before follow, there is no one to apply to: the read waits for follow's.)
+          if (this.follower) await this.read(this.follower);
+        } catch (readErr) {
+          this.catchUp = true;
+          this.opts.log?.(`catalog: could not read new commits from PostgreSQL (will retry): ${(readErr as Error).message}`);
+        }
+        this.fail(batch, superseded(batch[0]!.seq));
+      } else {
+        // The commit may have landed before the connection broke: the next read finds out,
+        // and applies it if it did.
+        this.catchUp = true;
+        this.fail(batch, new PgError('io_error', `could not write to the catalog in PostgreSQL: ${(err as Error).message}`));
+      }
+      return;
+    }
+    this.applied = batch.at(-1)!.seq;
+    for (const p of batch) p.resolve(p.seq);
+  }
+
+  /** Fails `batch` and everything queued behind it (checked against it) and resets the numbering. */
+  private fail(batch: Pending[], err: unknown): void {
+    const behind = this.queue;
+    this.queue = [];
+    this.tip = this.applied;
+    for (const p of batch) p.reject(err);
+    for (const p of behind) p.reject(superseded(p.seq));
+  }
+
+  /** After a read applied other instances' commits: what is queued was numbered over them. */
+  private failQueued(): void {
+    if (this.queue.length === 0 || this.queue[0]!.seq > this.applied) return;
+    const queued = this.queue;
+    this.queue = [];
+    this.tip = this.applied;
+    for (const p of queued) p.reject(superseded(p.seq));
+  }
+
+  /** Hands every commit after `applied` to `apply`, in order. */
+  private async read(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+    const c = await this.connection();
+    for (;;) {
+      const r = await c.query<{ seq: string; mutations: Mutation[] }>(
+        `SELECT seq, mutations FROM ${CATALOG_SCHEMA}.commits WHERE seq > $1 ORDER BY seq LIMIT ${READ_BATCH}`,
+        [this.applied],
+      );
+      for (const row of r.rows) {
+        const seq = Number(row.seq);
+        if (seq !== this.applied + 1) {
+          throw new Error(`the catalog in PostgreSQL lacks commit ${this.applied + 1} (the next one there is ${seq}): rows were removed from ${CATALOG_SCHEMA}.commits`);
+        }
+        apply(row.mutations, seq);
+        this.applied = seq;
+        if (this.tip < seq) this.tip = seq;
+      }
+      if (r.rows.length < READ_BATCH) return;
+    }
+  }
+
+  private async connection(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog' });
+    // A broken connection is replaced by the next statement; its error is the statement's.
+    c.on('error', () => {
+      if (this.client === c) this.client = null;
+    });
+    await c.connect();
+    this.client = c;
+    return c;
+  }
+
+  /** The login events' connection (apart, so that a burst of failed logins never delays a commit). */
+  private async eventConnection(): Promise<pg.Client> {
+    if (this.events) return this.events;
+    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog events' });
+    c.on('error', () => {
+      if (this.events === c) this.events = null;
+    });
+    await c.connect();
+    if (this.closed) {
+      await c.end();
+      throw new Error('the catalog is closed');
+    }
+    this.events = c;
+    return c;
+  }
+
+  /** Lockout counters shared through the catalog's database (see Lockouts.share). */
+  get lockoutLedger(): LockoutLedger {
+    return {
+      publish: (e) => {
+        if (this.closed) return;
+        this.eventQueue.push(e);
+        this.eventWriting ??= this.writeEvents().finally(() => (this.eventWriting = null));
+      },
+      subscribe: async (hear) => {
+        this.hearEvent = hear;
+        await this.checkEvents(LOGIN_EVENTS_KEPT);
+      },
+    };
+  }
+
+  private async writeEvents(): Promise<void> {
+    while (this.eventQueue.length > 0 && !this.closed) {
+      const batch = this.eventQueue.splice(0);
+      const values: string[] = [];
+      const params: unknown[] = [];
+      for (const e of batch) {
+        const n = params.length;
+        values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5})`);
+        params.push(this.instance, e.kind, e.address, e.user, e.at);
+      }
+      try {
+        const c = await this.eventConnection();
+        await c.query(
+          `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.login_events (instance, kind, address, username, at) VALUES ${values.join(', ')} RETURNING id, instance, kind, address, username, at) ` +
+            `SELECT pg_notify('${LOGIN_EVENTS_CHANNEL}', row_to_json(ins)::text) FROM ins`,
+          params,
+        );
+      } catch (err) {
+        // Counted here all the same; the other instances miss them (logged, not retried:
+        // a login must not wait for PostgreSQL).
+        this.opts.log?.(`catalog: could not share ${batch.length} login event(s) with other instances: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Reads the login events logged since the last check (or in the last `back`), hearing other instances'. */
+  private async checkEvents(back?: string): Promise<void> {
+    try {
+      const c = await this.eventConnection();
+      // Rows become visible when their insert commits, a moment after they were logged:
+      // each check goes back a few seconds before where the last one ended.
+      const r = await c.query<LoginEventRow & { now: Date }>(
+        `SELECT id, instance, kind, address, username, at, now() AS now FROM ${CATALOG_SCHEMA}.login_events ` +
+          `WHERE logged_at > ${back ? `now() - interval '${back}'` : `$1::timestamptz - interval '5 seconds'`} ORDER BY id`,
+        back ? [] : [this.eventsSince ?? new Date(0)],
+      );
+      for (const row of r.rows) this.heardRow(row);
+      const now = (r.rows[0]?.now ?? (await c.query<{ now: Date }>('SELECT now()')).rows[0]!.now).getTime();
+      this.eventsSince = new Date(now);
+      // Ids heard a minute ago cannot come round again (each check goes back 5 seconds).
+      for (const [id, at] of this.heardEvents) if (at < Date.now() - 60_000) this.heardEvents.delete(id);
+      if (now - this.lastPrune > 60_000) {
+        this.lastPrune = now;
+        await c.query(`DELETE FROM ${CATALOG_SCHEMA}.login_events WHERE logged_at < now() - interval '${LOGIN_EVENTS_KEPT}'`);
+      }
+    } catch (err) {
+      if (back) throw err;
+      this.opts.log?.(`catalog: could not read login events from PostgreSQL (will retry): ${(err as Error).message}`);
+    }
+  }
+
+  private heardRow(row: LoginEventRow): void {
+    if (row.instance === this.instance || this.heardEvents.has(String(row.id))) return;
+    this.heardEvents.set(String(row.id), Date.now());
+    this.hearEvent?.({ kind: row.kind, address: row.address, user: row.username, at: Number(row.at) });
+  }
+
+  private async listen(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog listener' });
+    c.on('notification', (n) => {
+      if (n.channel === COMMIT_CHANNEL && Number(n.payload) > this.applied) this.kick(true);
+      else if (n.channel === LOGIN_EVENTS_CHANNEL && n.payload && this.hearEvent) this.heardRow(JSON.parse(n.payload) as LoginEventRow);
+    });
+    c.on('error', (err) => {
+      if (this.listener !== c) return;
+      this.listener = null;
+      this.opts.log?.(`catalog: lost the notification connection to PostgreSQL (reconnecting; the version check goes on meanwhile): ${err.message}`);
+      if (!this.closed) setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${COMMIT_CHANNEL}; LISTEN ${LOGIN_EVENTS_CHANNEL}`);
+      if (this.closed) {
+        await c.end();
+        return;
+      }
+      this.listener = c;
+      this.kick(true); // anything committed while no one listened
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      if (this.closed) return;
+      this.opts.log?.(`catalog: could not LISTEN on PostgreSQL (will retry; the version check goes on meanwhile): ${(err as Error).message}`);
+      setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    // Commits already queued are written first (as the embedded log does at close).
+    while (this.working) await this.working;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.listening?.catch(() => undefined);
+    await this.eventWriting;
+    await this.eventChecking;
+    const clients = [this.client, this.listener, this.events];
+    this.client = null;
+    this.events = null;
+    this.listener = null;
+    await Promise.all(clients.map((c) => c?.end().catch(() => undefined)));
+  }
+}
+
+function superseded(seq: number): PgError {
+  return new PgError('serialization_failure', 'could not serialize access due to concurrent update', {
+    detail: `Another portcullis instance committed a change to the catalog (commit ${seq}) after this transaction read it.`,
+    hint: 'Retry the transaction.',
+  });
+}
+
+/** The URL without its password (for logs and the start-up line). */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    u.searchParams.delete('password');
+    return u.toString();
+  } catch {
+    return '(connection string)';
+  }
+}
