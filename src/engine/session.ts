@@ -311,7 +311,7 @@ export class EngineSession implements QuerySession {
           if (this.mode === 'block') this.endTx(true);
         },
         auth: () => session.authValues(session.view(), session.engine.clock()),
-        identityKey: () => session.settings.internal(CURRENT_USER_KEY) ?? '',
+        identityKey: () => actingKey(session.acting),
         knowsSetting: (name) => session.settings.has(name),
       },
       plane,
@@ -636,4 +636,15 @@ function startupSettings(params: Map<string, string>): [string, string][] {
     } else if (k !== 'replication') out.push([k, v]);
   }
   return out;
+}
+
+/** A string that changes whenever the acting principal does (each token principal is its own). */
+const tokenKeys = new WeakMap<JwtPrincipal, number>();
+let tokenKeyCount = 0;
+function actingKey(a: Acting): string {
+  if (a.kind === 'login') return '';
+  if (a.kind === 'user') return `user:${a.userId}`;
+  let n = tokenKeys.get(a.principal);
+  if (n === undefined) tokenKeys.set(a.principal, (n = ++tokenKeyCount));
+  return `token:${n}`;
 }
