@@ -24,6 +24,7 @@ import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
 import { EmbeddedPlane } from './dataplane/embedded.js';
 import { UpstreamPlane } from './dataplane/upstream.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
+import { DataPlaneGate } from './dataplane/gate.js';
 import type { IssuerPolicy } from './engine/issuer.js';
 
 export interface ServerOptions {
@@ -89,6 +90,7 @@ export interface ServerOptions {
 export interface DataPlaneHooks {
   identity?: TurnIdentity;
   afterDdl?: AfterDdl;
+  ended?: () => void;
 }
 
 export interface TlsFiles {
@@ -151,7 +153,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   // A plane the caller made is the caller's to close.
   const ownPlane = plane !== null && plane !== opts.dataPlane;
-  const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, opts.dataPlaneHooks) : exchange);
+  // The gate keeps the data plane in line with the catalog and gives each turn its identity;
+  // tests of the forwarding alone may bring hooks of their own.
+  const gate = plane ? new DataPlaneGate(plane, { catalog: () => engine.catalog, clock: () => engine.clock(), log: opts.log }) : null;
+  if (gate) engine.followCommits((mutations) => gate.committed(mutations));
+  const hooks =
+    opts.dataPlaneHooks ??
+    ((session: EngineSession, database: PlaneDatabase): DataPlaneHooks => ({
+      identity: (turn) => gate!.turn(session, database, turn),
+      afterDdl: (lease) => gate!.afterDdl(database, lease),
+      ended: () => gate!.forget(session),
+    }));
+  const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, hooks) : exchange);
   const handler: WireHandler = { startAuth: (startup, peer) => onPlane(startLogin(engine, startup, peer, opts.certLogin ?? 'subject')) };
   let offer: TlsOffer | null = opts.tls ? tlsOffer(opts.tls) : null;
   if (opts.requireTls && opts.requireTls !== 'off' && !offer) {

@@ -78,7 +78,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --data-plane embedded|off
                         where SQL that is not the admin language runs: an embedded
                         PostgreSQL (PGlite) under the data directory (in memory with
-                        --memory), or nowhere (0A000); default off for now (PORTCULLIS_DATA_PLANE)
+                        --memory), or nowhere (0A000); default embedded, off with
+                        --deterministic (PORTCULLIS_DATA_PLANE)
   --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
@@ -206,7 +207,7 @@ async function serve(args: string[]): Promise<void> {
   if (values.deterministic) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
     if (values.data !== undefined || process.env.PORTCULLIS_DATA) {
-      fail('--deterministic cannot be used with --data: deterministic mode keeps the catalog in memory (SPEC §8)');
+      fail('--deterministic cannot be used with --data: deterministic mode keeps the catalog in memory');
     }
     cfg.memory = true;
   }
@@ -255,7 +256,8 @@ async function serve(args: string[]): Promise<void> {
       maxBytes: cfg.jwksMaxBytes,
     },
     deterministic: values.deterministic === true,
-    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? 'off'),
+    // Embedded by default; --deterministic (golden output, which has no data plane yet) keeps it off.
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (values.deterministic ? 'off' : 'embedded')),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.

@@ -45,6 +45,8 @@ export interface PlaneSessionOptions {
   database: PlaneDatabase;
   identity?: TurnIdentity;
   afterDdl?: AfterDdl;
+  /** The session ended (its identity no longer needs keeping). */
+  ended?: () => void;
 }
 
 /** A statement text ready for the data plane. */
@@ -133,6 +135,12 @@ export class PlaneSession {
       this.changed = false;
       await this.opts.identity?.({ lease, reset, changed });
     } catch (err) {
+      // The identity's own refusal (no privilege on the database now, a dropped principal)
+      // comes before it touches the connection: the lease goes back as it was.
+      if (err instanceof PgError) {
+        lease.release();
+        throw err;
+      }
       lease.release(true);
       throw new PgError('connection_failure', 'could not start a turn on the data plane', {
         detail: err instanceof Error ? err.message : String(err),
@@ -177,6 +185,7 @@ export class PlaneSession {
     this.lease = null;
     lease?.release();
     this.opts.plane.endSession(this);
+    this.opts.ended?.();
   }
 
   private ensure(): Promise<void> {

@@ -123,6 +123,13 @@ export function superuserLockdownSql(portcullisRole: string): string {
   return `${LOCKDOWN_SQL}GRANT USAGE ON LANGUAGE plpgsql TO ${r};\nGRANT USAGE ON LANGUAGE sql TO ${r};\n`;
 }
 
+/**
+ * What a role that is no superuser can take away itself: the rest belongs to the bootstrap
+ * superuser (REVOKE on a function the role holds no grant option on is an error, on a
+ * language a warning), and `exposed` reports what PUBLIC kept.
+ */
+const PUBLIC_SCHEMA_LOCKDOWN = `REVOKE CREATE ON SCHEMA ${quoteIdent(DATA_SCHEMA)} FROM PUBLIC;\n`;
+
 /** What PUBLIC still holds of what the lock-down takes away. */
 const EXPOSED_SQL = `
 SELECT 'language ' || l.lanname AS what FROM pg_catalog.pg_language l
@@ -182,7 +189,7 @@ GRANT ${quoteIdent(owner)} TO ${quoteIdent(role)};
 GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(DATA_SCHEMA)} TO ${quoteIdent(owner)};
 COMMENT ON ROLE ${quoteIdent(owner)} IS ${quoteLiteral(`portcullis: owner of the tables of data-plane database ${dbKey}`)};
 ${functionsSql(serverVersion)}
-${LOCKDOWN_SQL}`);
+${superuser ? LOCKDOWN_SQL : PUBLIC_SCHEMA_LOCKDOWN}`);
     const exposed = await exposedToPublic(sql);
     return { role, superuser, serverVersion, ownerRole: owner, exposed };
   });

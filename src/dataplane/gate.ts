@@ -1,0 +1,228 @@
+import type { CatalogReader } from '../catalog/catalog.js';
+import type { Mutation, RlsPolicy, User } from '../catalog/model.js';
+import type { AuthValues } from '../engine/auth-vars.js';
+import { effectiveOf } from '../engine/effective.js';
+import { PgError } from '../errors/pg-error.js';
+import type { TurnContext } from './forwarder.js';
+import { planeDbKey } from './names.js';
+import {
+  adoptNewObjects,
+  applyIdentity,
+  ensureProfileRole,
+  installedPolicySql,
+  installSchema,
+  profileFor,
+  profileRoleName,
+  syncDatabase,
+  type Profile,
+} from './provision/index.js';
+import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
+
+/**
+ * The gate between the catalog and the data plane: what a session's turn carries (its
+ * profile role and `$auth` values), what follows DDL, and keeping each database's policies
+ * and roles in line with the catalog. The session gives it who acts; the provisioner
+ * (provision/) writes the SQL; the forwarder (forwarder.ts) calls it at each turn.
+ *
+ * In line with the catalog, failing closed: a commit that changes a database's policies
+ * marks it stale and syncs it before the commit is acknowledged; a database whose sync
+ * failed stays stale, and no session's SQL runs there until a sync succeeds (each turn
+ * tries again first).
+ */
+
+/** What the gate needs of a session: who acts now, and its `$auth` values. */
+export interface GateSession {
+  actor(view: CatalogReader, now: number): User;
+  authValues(view: CatalogReader, now: number): AuthValues;
+}
+
+interface DatabaseState {
+  db: PlaneDatabase;
+  dbKey: string;
+  /** installSchema done (once per process per database). */
+  installed: Promise<void> | null;
+  /** Catalog changes to its policies not yet installed. */
+  stale: boolean;
+  /** Profile roles known to exist (created or seen this process). */
+  roles: Set<string>;
+}
+
+interface Held {
+  dbKey: string;
+  role: string;
+  profile: Profile;
+  /** What the connection it last ran on carries: role and values. */
+  applied: string;
+}
+
+export interface GateOptions {
+  catalog: () => CatalogReader;
+  clock: () => number;
+  log?: (line: string) => void;
+}
+
+export class DataPlaneGate {
+  private readonly databases = new Map<string, DatabaseState>();
+  private readonly held = new Map<object, Held>();
+  /** The catalog's databases as of the last commit seen: a dropped one is known by its id. */
+  private known: Map<number, PlaneDatabase>;
+
+  constructor(
+    readonly plane: DataPlane,
+    private readonly opts: GateOptions,
+  ) {
+    this.known = knownDatabases(opts.catalog());
+  }
+
+  private state(db: PlaneDatabase): DatabaseState {
+    const dbKey = planeDbKey(db);
+    let s = this.databases.get(dbKey);
+    if (!s) {
+      // A database first seen this process may hold policies from before a restart or a
+      // crash: it is synced with the catalog before any session's SQL runs there.
+      s = { db, dbKey, installed: null, stale: true, roles: new Set() };
+      this.databases.set(dbKey, s);
+    }
+    return s;
+  }
+
+  private policiesOf(databaseId: number): RlsPolicy[] {
+    const out: RlsPolicy[] = [];
+    for (const p of this.opts.catalog().rlsPolicies()) if (p.databaseId === databaseId) out.push(p);
+    return out;
+  }
+
+  /** The profiles sessions hold in a database: their roles must survive a sync. */
+  private profilesHeld(dbKey: string): Profile[] {
+    const out: Profile[] = [];
+    for (const h of this.held.values()) if (h.dbKey === dbKey) out.push(h.profile);
+    return out;
+  }
+
+  private async install(s: DatabaseState, sql: AdminSql): Promise<void> {
+    s.installed ??= (async () => {
+      const report = await installSchema(sql, s.dbKey);
+      if (report.exposed.length > 0) {
+        throw new PgError('insufficient_privilege', `the data plane's database for "${s.db.databaseName}" is not locked down`, {
+          detail: `PUBLIC can still use: ${report.exposed.join(', ')}. A session's identity there could be left from inside PostgreSQL.`,
+          hint: 'Run the lock-down of docs/data-plane.md once as a PostgreSQL superuser (in template1), or connect portcullis as a superuser.',
+        });
+      }
+    })().catch((err) => {
+      s.installed = null;
+      throw err;
+    });
+    await s.installed;
+  }
+
+  private async sync(s: DatabaseState, sql: AdminSql): Promise<void> {
+    await this.install(s, sql);
+    const result = await syncDatabase(sql, { dbKey: s.dbKey, policies: this.policiesOf(s.db.databaseId), profiles: this.profilesHeld(s.dbKey) });
+    for (const r of result.rolesCreated) s.roles.add(r);
+    for (const r of result.rolesDropped) s.roles.delete(r);
+    for (const i of result.invalid) this.opts.log?.(`data plane: policy "${i.policy}" on "${i.table}" in ${s.dbKey} is installed as false: ${i.reason}`);
+    s.stale = false;
+  }
+
+  /**
+   * The identity hook of a session's turns: syncs a stale database, then, when the
+   * connection does not carry this session's current profile role and values, applies them.
+   * The profile is computed at every turn, so a revoked or expired grant takes effect at
+   * the session's next turn, and a dropped principal's next statement ends its session.
+   */
+  async turn(session: GateSession & object, db: PlaneDatabase, t: TurnContext): Promise<void> {
+    const s = this.state(db);
+    const sql = t.lease.admin;
+    if (s.stale) await this.sync(s, sql);
+    else await this.install(s, sql);
+    const view = this.opts.catalog();
+    const now = this.opts.clock();
+    const user = session.actor(view, now);
+    const profile = profileFor(effectiveOf(user, view, now), db.databaseId);
+    if (!profile) {
+      throw new PgError('insufficient_privilege', `permission denied for database "${db.databaseName}"`, {
+        detail: `${user.name} has no privilege on database "${db.databaseName}" now.`,
+      });
+    }
+    const role = profileRoleName(s.dbKey, profile);
+    if (!s.roles.has(role)) {
+      await ensureProfileRole(sql, s.dbKey, profile);
+      s.roles.add(role);
+    }
+    const auth = session.authValues(view, now);
+    const applied = `${role}\n${JSON.stringify(auth)}`;
+    const before = this.held.get(session);
+    const held = { dbKey: s.dbKey, role, profile, applied };
+    if (!t.reset && !t.changed && before?.applied === applied) return;
+    // Until it is applied, nothing says the connection carries this session's identity.
+    this.held.set(session, { ...held, applied: '' });
+    await applyIdentity(sql, role, auth, { reset: t.reset || !before ? 'another-session' : 'same-session' });
+    this.held.set(session, held);
+  }
+
+  /** After a session's DDL: what its role created goes to the owner role, waiting policies go on. */
+  async afterDdl(db: PlaneDatabase, lease: Lease): Promise<void> {
+    const s = this.state(db);
+    await adoptNewObjects(lease.admin, s.dbKey, this.policiesOf(db.databaseId));
+  }
+
+  /** The session ended: its profile no longer keeps a role alive. */
+  forget(session: object): void {
+    this.held.delete(session);
+  }
+
+  /**
+   * After a commit: databases whose policies changed are synced now (the commit is
+   * acknowledged after), dropped databases dropped. A failed sync leaves the database
+   * stale: its next turn syncs first, or refuses.
+   */
+  async committed(mutations: readonly Mutation[]): Promise<void> {
+    const touched = new Set<number>();
+    for (const m of mutations) {
+      if (m.op === 'insert' || m.op === 'update') {
+        if (m.table === 'rlsPolicies') touched.add(m.row.databaseId);
+      } else if (m.op === 'delete' && m.table === 'rlsPolicies') {
+        // The deleted row is gone from the catalog: every open database re-checks.
+        for (const s of this.databases.values()) touched.add(s.db.databaseId);
+      } else if (m.op === 'delete' && m.table === 'databases') {
+        const db = this.known.get(m.id);
+        if (db) {
+          this.databases.delete(planeDbKey(db));
+          await this.plane.dropDatabase(db).catch((err) => this.opts.log?.(`data plane: could not drop ${planeDbKey(db)}: ${(err as Error).message}`));
+        }
+      }
+    }
+    this.known = knownDatabases(this.opts.catalog());
+    for (const s of this.databases.values()) {
+      if (!touched.has(s.db.databaseId)) continue;
+      s.stale = true;
+      try {
+        await this.plane.withAdmin(s.db, (sql) => this.sync(s, sql));
+      } catch (err) {
+        this.opts.log?.(`data plane: ${s.dbKey} not yet in line with the catalog (its next turn tries again): ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** EXPLAIN RLS: the policy as PostgreSQL holds it, or null while its table does not exist. */
+  async installed(db: PlaneDatabase, policy: RlsPolicy): Promise<string | null> {
+    const s = this.state(db);
+    return this.plane.withAdmin(db, async (sql) => {
+      if (s.stale) await this.sync(s, sql);
+      return installedPolicySql(sql, policy);
+    });
+  }
+}
+
+/** A portcullis database as the data plane names it (by ids; names for messages only). */
+export function planeDatabaseOf(view: CatalogReader, databaseId: number): PlaneDatabase | null {
+  const db = view.databaseById(databaseId);
+  if (!db) return null;
+  return { tenantId: db.tenantId, databaseId: db.id, tenantName: view.tenantById(db.tenantId)?.name ?? String(db.tenantId), databaseName: db.name };
+}
+
+function knownDatabases(view: CatalogReader): Map<number, PlaneDatabase> {
+  const out = new Map<number, PlaneDatabase>();
+  for (const db of view.databases()) out.set(db.id, planeDatabaseOf(view, db.id)!);
+  return out;
+}
