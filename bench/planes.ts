@@ -7,7 +7,7 @@ import type { Lease, PlaneDatabase } from '../src/dataplane/types.js';
 import { readyStatus } from '../src/dataplane/frames.js';
 
 /**
- * Figures for the embedded data plane (docs/data-plane-planes.md): `node dist/bench/planes.js`.
+ * Figures for the embedded data plane (docs/data-plane.md, "The two planes"): `node dist/bench/planes.js`.
  * PLANES_MEMORY=1 measures the in-memory mode; PLANES_SECONDS sets the length of each rate.
  */
 const memory = process.env.PLANES_MEMORY === '1';

@@ -24,7 +24,7 @@ import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
 import { EmbeddedPlane } from './dataplane/embedded.js';
 import { UpstreamPlane } from './dataplane/upstream.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
-import { DataPlaneGate } from './dataplane/gate.js';
+import { DataPlaneGate, planeDatabaseOf } from './dataplane/gate.js';
 import type { IssuerPolicy } from './engine/issuer.js';
 
 export interface ServerOptions {
@@ -156,7 +156,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The gate keeps the data plane in line with the catalog and gives each turn its identity;
   // tests of the forwarding alone may bring hooks of their own.
   const gate = plane ? new DataPlaneGate(plane, { catalog: () => engine.catalog, clock: () => engine.clock(), log: opts.log }) : null;
-  if (gate) engine.followCommits((mutations) => gate.committed(mutations));
+  if (gate) {
+    engine.followCommits((mutations) => gate.committed(mutations));
+    engine.policySql = async (policy) => {
+      const db = planeDatabaseOf(engine.catalog, policy.databaseId);
+      return db ? gate.installed(db, policy) : null;
+    };
+  }
   const hooks =
     opts.dataPlaneHooks ??
     ((session: EngineSession, database: PlaneDatabase): DataPlaneHooks => ({

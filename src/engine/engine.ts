@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.js';
-import type { ApiKey, Mutation } from '../catalog/model.js';
+import type { ApiKey, Mutation, RlsPolicy } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
 import type { Store } from '../store/store.js';
@@ -173,6 +173,9 @@ export class Engine {
    * in line with the catalog). A follower's failure is its own to handle: the commit stands.
    */
   private readonly followers: ((mutations: readonly Mutation[]) => Promise<void>)[] = [];
+
+  /** The SQL the data plane holds for a policy (EXPLAIN RLS); null without a data plane. */
+  policySql: ((policy: RlsPolicy) => Promise<string | null>) | null = null;
 
   followCommits(follow: (mutations: readonly Mutation[]) => Promise<void>): void {
     this.followers.push(follow);

@@ -148,17 +148,22 @@ export const EXPLAIN_COLUMNS = [col('policies', 'int8'), col('predicate'), col('
 /**
  * EXPLAIN RLS: this session's combined predicate on a collection — permissive policies
  * OR-ed, restrictive ones AND-ed on top, no permissive policy = nothing visible — with
- * $auth values substituted, and the same rendered as PostgreSQL SQL over
- * current_setting('auth.<var>', true) for a PostgreSQL data plane.
+ * $auth values substituted; and, with a data plane, the CREATE POLICY statements PostgreSQL
+ * holds for them (read back from pg_policies), else the predicate as PostgreSQL SQL.
  */
-export function explainRls(cmd: Cmd<'ExplainRls'>, ctx: StatementContext): Execution {
+export async function explainRls(cmd: Cmd<'ExplainRls'>, ctx: StatementContext): Promise<Execution> {
   const { db, collection } = resolveCollection(cmd.on, ctx);
   const policies: RlsPolicy[] = [];
   for (const p of ctx.view.rlsPolicies()) {
     if (p.databaseId === db.id && p.collection === collection && (p.kind === cmd.kind || p.kind === 'all')) policies.push(p);
   }
   const e = effectivePredicate(policies, ctx.session.authValues(ctx.view, ctx.now));
-  const row = [String(e.policies), e.predicate, e.postgresql];
+  // With a data plane: what PostgreSQL holds for these policies, read back from it.
+  const installed = await Promise.all(policies.map((p) => ctx.engine.installedPolicy(p)));
+  const postgresql = installed.some((x) => x !== undefined)
+    ? installed.map((x, i) => x ?? `-- ${policies[i]!.name}: waiting for table ${policies[i]!.collection} (installed when it is created)`).join('\n')
+    : e.postgresql;
+  const row = [String(e.policies), e.predicate, postgresql];
   return rowsResult(EXPLAIN_COLUMNS, [row][Symbol.iterator](), 'EXPLAIN', false);
 }
 

@@ -596,6 +596,7 @@ function enginePort(e: Engine): EnginePort {
       return e.issuer.policy.maxMintedTokenSeconds;
     },
     mintToken: (tx, grant, seconds, now, createdBy) => e.issuer.mint(tx, grant, seconds, now, createdBy),
+    installedPolicy: async (policy) => (e.policySql ? e.policySql(policy) : undefined),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { AdminCommand } from '../../grammar/index.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import type { ApiKey, IssuedToken, User } from '../catalog/model.js';
+import type { ApiKey, IssuedToken, User, RlsPolicy } from '../catalog/model.js';
 import type { TokenGrant } from './issuer.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import type { ProtocolState } from '../wire/handler.js';
@@ -56,6 +56,11 @@ export interface EnginePort {
   readonly maxMintedTokenSeconds: number;
   /** Signs a token for `grant` and records it in `tx` (CREATE TOKEN). */
   mintToken(tx: CatalogTransaction, grant: TokenGrant, seconds: number, now: number, createdBy: string): Promise<{ token: string; row: IssuedToken }>;
+  /**
+   * The SQL a data plane holds for a policy (EXPLAIN RLS): `undefined` without a data plane,
+   * null while the policy waits for its table.
+   */
+  installedPolicy(policy: RlsPolicy): Promise<string | null | undefined>;
 }
 
 /** What a statement sees while it runs. */

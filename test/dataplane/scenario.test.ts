@@ -103,6 +103,13 @@ describe.each([embedded(), upstream()])('the shop scenario on the $name data pla
     expect(r.stdout).toBe('CREATE TABLE\nINSERT 0 2\nCREATE RLS POLICY\n');
   });
 
+  it('EXPLAIN RLS shows the policy PostgreSQL holds', async () => {
+    const r = await admin('EXPLAIN RLS ON shop.orders');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('CREATE POLICY own ON public.orders AS PERMISSIVE FOR ALL TO PUBLIC USING');
+    expect(r.stdout).toContain("portcullis.auth('username'");
+  });
+
   it('alice inserts her own rows; a row for bob is refused by the policy', async () => {
     expect((await as('alice', 'alice-pw', "INSERT INTO orders (owner, amount) VALUES ('alice', 10)")).stdout).toBe('INSERT 0 1\n');
     const refused = await as('alice', 'alice-pw', "INSERT INTO orders (owner, amount) VALUES ('bob', 10)");
