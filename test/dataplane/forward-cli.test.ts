@@ -4,8 +4,8 @@ import { psql } from '../support/psql.js';
 import { spawnServer } from '../support/server.js';
 
 describe('portcullis serve: where SQL goes', () => {
-  it('PORTCULLIS_DATA_PLANE=embedded runs SQL on PGlite; the default keeps 0A000', async () => {
-    const on = await spawnServer(['--memory'], { PORTCULLIS_DATA_PLANE: 'embedded' });
+  it('by default SQL runs on PGlite; PORTCULLIS_DATA_PLANE=off and --deterministic keep 0A000', async () => {
+    const on = await spawnServer(['--memory'], { PORTCULLIS_DATA_PLANE: '' });
     try {
       const r = await psql(on.port, ['-v', 'ON_ERROR_STOP=1'], { input: 'CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (2);\nSELECT sum(a) FROM t;\n' });
       expect(r.stderr).toBe('');
@@ -13,13 +13,18 @@ describe('portcullis serve: where SQL goes', () => {
     } finally {
       await on.stop();
     }
-    const off = await spawnServer(['--memory']);
-    try {
-      const r = await psql(off.port, [], { input: 'SELECT sum(a) FROM t;\n' });
-      expect(r.stderr).toContain('ERROR:  portcullis answers only its admin language on this connection');
-      expect(r.stderr).toContain('--data-plane off');
-    } finally {
-      await off.stop();
+    for (const [args, env] of [
+      [['--memory'], { PORTCULLIS_DATA_PLANE: 'off' }],
+      [['--deterministic'], { PORTCULLIS_DATA_PLANE: '' }],
+    ] as const) {
+      const off = await spawnServer([...args], env);
+      try {
+        const r = await psql(off.port, [], { input: 'SELECT sum(a) FROM t;\n' });
+        expect(r.stderr).toContain('ERROR:  portcullis answers only its admin language on this connection');
+        expect(r.stderr).toContain('--data-plane off');
+      } finally {
+        await off.stop();
+      }
     }
   }, 120_000);
 
