@@ -1,5 +1,5 @@
 import { PgError } from '../errors/pg-error.js';
-import { scanTokens, type LibPgQuery, type ParseResult, type Token } from './pg-parser.js';
+import { scanTokens, walk, type LibPgQuery, type ParseResult, type Token } from './pg-parser.js';
 
 /**
  * What forwarded SQL is, as PostgreSQL's own parser (libpg-query) sees it: never a regular
@@ -414,16 +414,3 @@ function checkForbiddenSettings(kind: string, node: Record<string, unknown>, at:
   });
 }
 
-/** Calls `visit` for every object under a key (the parse tree's node types are keys). */
-function walk(node: unknown, visit: (key: string, value: unknown) => void): void {
-  if (Array.isArray(node)) {
-    for (const item of node) walk(item, visit);
-  } else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      if (value !== null && typeof value === 'object') {
-        visit(key, value);
-        walk(value, visit);
-      }
-    }
-  }
-}

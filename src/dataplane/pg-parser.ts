@@ -33,3 +33,17 @@ export function scanTokens(pg: LibPgQuery, text: string): Token[] | null {
     return null;
   }
 }
+
+/** Calls `visit` for every object under a key (the parse tree's node types are keys). */
+export function walk(node: unknown, visit: (key: string, value: unknown) => void): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walk(item, visit);
+  } else if (node !== null && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (value !== null && typeof value === 'object') {
+        visit(key, value);
+        walk(value, visit);
+      }
+    }
+  }
+}

@@ -1,4 +1,4 @@
-import type { KeyExpiry, Name } from '../../grammar/index.js';
+import type { ApiKeyOption, KeyExpiry, Name } from '../../grammar/index.js';
 import { newKey, newKeyId } from '../auth/apikey.js';
 import { formatVerifier, makeVerifier, parseVerifier, SALT_LEN } from '../auth/verifier.js';
 import { roleRank, type ApiKey, type BuiltinRole, type Database, type ServiceAccount, type User } from '../catalog/model.js';
@@ -163,19 +163,10 @@ export async function createApiKey(cmd: Cmd<'CreateApiKey'>, ctx: StatementConte
     throw new PgError('duplicate_object', `API key "${cmd.name.value}" already exists for ${ownerWord(owner)} "${owner.name}"`, { position: cmd.name.position });
   }
   checkNewName(cmd.name, { kind: 'API key', ownerKind: owner.kind, ownerId: owner.id }, ctx);
-  let role: BuiltinRole | null = null;
-  let dbs: Database[] | null = null;
-  let scopes: string[] = [];
-  let expiresAt: number | null = null;
-  const seen = new Set<string>();
-  for (const o of cmd.options) {
-    if (seen.has(o.kind)) throw new PgError('syntax_error', 'conflicting or redundant options');
-    seen.add(o.kind);
-    if (o.kind === 'role') role = keyRole(o.role);
-    else if (o.kind === 'databases') dbs = keyDatabases(o.names, owner, ctx);
-    else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
-    else expiresAt = expiryOf(o.expiry, ctx);
-  }
+  const opts = credentialOptions(cmd.options, owner, ctx);
+  let { role, dbs } = opts;
+  const expiresAt = opts.expiresAt;
+  const scopes = opts.scopes ?? [];
   // A restore (IMPORT key_id, hash, verifier) brings the secret's hashes: nothing to mint or
   // show, and scopes as they were (a scope revoked since is clamped at use, not at restore).
   const restore = restoring(ctx);
@@ -326,4 +317,26 @@ export function showApiKeys(cmd: Cmd<'ShowApiKeys'>, ctx: StatementContext): Exe
     }
   }
   return rowsResult(API_KEY_COLUMNS, rows(), 'SHOW', false);
+}
+
+/** The options an API key and a minted token share (ROLE, WITH DATABASES, SCOPES, EXPIRES), each at most once. */
+export function credentialOptions(
+  options: readonly ApiKeyOption[],
+  owner: Parameters<typeof keyDatabases>[1],
+  ctx: StatementContext,
+): { role: BuiltinRole | null; dbs: Database[] | null; scopes: string[] | null; expiresAt: number | null } {
+  let role: BuiltinRole | null = null;
+  let dbs: Database[] | null = null;
+  let scopes: string[] | null = null;
+  let expiresAt: number | null = null;
+  const seen = new Set<string>();
+  for (const o of options) {
+    if (seen.has(o.kind)) throw new PgError('syntax_error', 'conflicting or redundant options');
+    seen.add(o.kind);
+    if (o.kind === 'role') role = keyRole(o.role);
+    else if (o.kind === 'databases') dbs = keyDatabases(o.names, owner, ctx);
+    else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
+    else expiresAt = expiryOf(o.expiry, ctx);
+  }
+  return { role, dbs, scopes, expiresAt };
 }

@@ -1,6 +1,6 @@
 import { parse as parseAdmin } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
-import { postgresParser } from '../dataplane/pg-parser.js';
+import { postgresParser, walk } from '../dataplane/pg-parser.js';
 
 /**
  * SQL that is not the admin language: psql's \du, \l and \dt, `SELECT * FROM pg_roles`,
@@ -141,19 +141,6 @@ function notAdminLanguage(text: string, parsed: Parsed, byteOffset: number, star
   });
 }
 
-/** Calls `visit` for every object under a key (the parse tree's node types are keys). */
-function walk(node: unknown, visit: (key: string, value: unknown) => void): void {
-  if (Array.isArray(node)) {
-    for (const item of node) walk(item, visit);
-  } else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      if (value !== null && typeof value === 'object') {
-        visit(key, value);
-        walk(value, visit);
-      }
-    }
-  }
-}
 
 /** libpg-query's locations are UTF-8 byte offsets; PostgreSQL's error positions count characters from 1. */
 function characterPosition(text: string, byteOffset: number): number {

@@ -1,5 +1,5 @@
-import type { BuiltinRole, Database, IssuedToken, RefreshToken, SigningKey } from '../catalog/model.js';
-import { authorizeOwner, checkLimits, expiryOf, keyDatabases, keyRole, ownerWord, resolveOwner, withinSession, type Owner } from './api-keys.js';
+import type { Database, IssuedToken, RefreshToken, SigningKey } from '../catalog/model.js';
+import { authorizeOwner, checkLimits, credentialOptions, ownerWord, resolveOwner, withinSession, type Owner } from './api-keys.js';
 import { CredentialRefused } from './credentials.js';
 import { canListKeysOf } from './privileges.js';
 import { PgError } from '../errors/pg-error.js';
@@ -63,19 +63,9 @@ export async function createToken(cmd: Cmd<'CreateToken'>, ctx: StatementContext
   const tx = writeTx(ctx);
   const owner = resolveOwner(cmd.owner, ctx);
   authorizeOwner(owner, 'CREATE TOKEN', ctx);
-  let role: BuiltinRole | null = null;
-  let dbs: Database[] | null = null;
-  let scopes: string[] | null = null;
-  let expiresAt: number | null = null;
-  const seen = new Set<string>();
-  for (const o of cmd.options) {
-    if (seen.has(o.kind)) throw new PgError('syntax_error', 'conflicting or redundant options');
-    seen.add(o.kind);
-    if (o.kind === 'role') role = keyRole(o.role);
-    else if (o.kind === 'databases') dbs = keyDatabases(o.names, owner, ctx);
-    else if (o.kind === 'scopes') scopes = [...new Set(o.scopes.map((v) => valueText(v, ctx.params) ?? ''))].filter((x) => x !== '');
-    else expiresAt = expiryOf(o.expiry, ctx);
-  }
+  const opts = credentialOptions(cmd.options, owner, ctx);
+  let { role, dbs } = opts;
+  const { scopes, expiresAt } = opts;
   const max = ctx.engine.maxMintedTokenSeconds;
   if (expiresAt === null) {
     throw new PgError('invalid_parameter_value', 'CREATE TOKEN needs an expiry', { hint: `Add EXPIRES IN 'interval' (at most ${max} seconds).` });
