@@ -44,6 +44,13 @@ beforeAll(async () => {
       'GRANT clerks TO alice;',
       'GRANT READ, WRITE ON DATABASE shop TO alice;',
       'GRANT READ, WRITE ON DATABASE other TO mallory;',
+      'CREATE TENANT acme;',
+      'SET TENANT acme;',
+      'CREATE DATABASE acmedb;',
+      'CREATE ROLE acme_staff;',
+      "CREATE USER acme_admin WITH PASSWORD 'acme-pw' ROLE admin;",
+      'GRANT READ ON DATABASE acmedb TO acme_admin;',
+      'RESET TENANT;',
     ].join('\n'),
   });
   expect(setup.stderr).toBe('');
@@ -142,4 +149,64 @@ describe('drivers against the embedded data plane, default options', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('table public.orders TABLE\ncount 1\n');
   }, 60_000);
+});
+
+describe("\\du and \\l list this session's principals and databases, from the catalog", () => {
+  const as = (user: string, password: string, cmd: string, db: string) => psql(server.port, ['-v', 'ON_ERROR_STOP=1'], { user, password, db, input: `${cmd}\n` });
+
+  it('\\du as alice: herself and the roles of her tenant, none of the data plane\'s roles', async () => {
+    const r = await as('alice', 'alice-pw', '\\du', 'shop');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(
+      [
+        '                 List of roles',
+        ' Role name |  Attributes  |     Member of      ',
+        '-----------+--------------+--------------------',
+        ' alice     |              | {readwrite,clerks}',
+        ' clerks    | Cannot login | {}',
+        '',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("\\du as another tenant's admin: that tenant's users and roles only", async () => {
+    const r = await as('acme_admin', 'acme-pw', '\\du', 'acmedb');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^ acme_admin +\| Create role, Create DB \| \{admin\}$/m);
+    expect(r.stdout).toMatch(/^ acme_staff +\| Cannot login +\| \{\}$/m);
+    const names = r.stdout.split('\n').slice(3).filter((l) => l.includes('|')).map((l) => l.split('|')[0]!.trim());
+    expect(names).toEqual(['acme_admin', 'acme_staff']);
+  });
+
+  it("\\l as alice: the databases she may reach, none of another tenant's", async () => {
+    const r = await as('alice', 'alice-pw', '\\l', 'shop');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(
+      [
+        '                                         List of databases',
+        '  Name   |  Owner  | Encoding | Collate | Ctype | ICU Locale | Locale Provider | Access privileges ',
+        '---------+---------+----------+---------+-------+------------+-----------------+-------------------',
+        ' default | default | UTF8     | C       | C     |            | libc            | ',
+        ' shop    | default | UTF8     | C       | C     |            | libc            | ',
+        '(2 rows)',
+        '',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("\\l as another tenant's admin: its tenant's databases only", async () => {
+    const r = await as('acme_admin', 'acme-pw', '\\l', 'acmedb');
+    expect(r.stderr).toBe('');
+    // Each tenant has a database called default of its own.
+    const rows = r.stdout.split('\n').slice(3).filter((l) => l.includes('|')).map((l) => l.split('|').slice(0, 2).map((c) => c.trim()));
+    expect(rows).toEqual([['acmedb', 'acme'], ['default', 'acme']]);
+  });
+
+  it('other queries of pg_roles still go to the data plane', async () => {
+    const r = await psql(server.port, ['-At', '-c', "SELECT count(*) > 0 FROM pg_catalog.pg_roles WHERE rolname = 'pg_read_all_data'"], { user: 'alice', password: 'alice-pw', db: 'shop' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('t\n');
+  });
 });
