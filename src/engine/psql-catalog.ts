@@ -103,7 +103,7 @@ function roleRows(actor: User, view: CatalogReader, now: number): Record<string,
         if (r) memberOf.push(r.name);
       } else if (g.builtinRole !== null && !memberOf.includes(g.builtinRole)) memberOf.push(g.builtinRole);
     }
-    const admin = u.role === 'admin' || u.role === 'superuser';
+    const admin = u.role === 'admin' || u.role === 'tenant_admin' || u.role === 'superuser';
     rows.push({
       rolname: u.name,
       rolsuper: u.role === 'superuser',
