@@ -6,6 +6,9 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { PGJDBC_JAR, requireJava, requirePython, SYSTEM_PYTHON } from '../support/drivers.js';
+import pg from 'pg';
+import { superuserLockdownSql } from '../../src/dataplane/provision/index.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { psql } from '../support/psql.js';
 import { startTestServer } from '../support/server.js';
 
@@ -208,5 +211,56 @@ describe("\\du and \\l list this session's principals and databases, from the ca
     const r = await psql(server.port, ['-At', '-c', "SELECT count(*) > 0 FROM pg_catalog.pg_roles WHERE rolname = 'pg_read_all_data'"], { user: 'alice', password: 'alice-pw', db: 'shop' });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('t\n');
+  });
+});
+
+// On an upstream PostgreSQL, pg_database holds every tenant's databases: \l shows the session's.
+describe('\\du and \\l on an upstream PostgreSQL', () => {
+  let pgsrv: PostgresServer;
+  let up: RunningServer;
+  const as = (user: string, password: string, cmd: string, db: string) => psql(up.port, ['-v', 'ON_ERROR_STOP=1'], { user, password, db, input: `${cmd}\n` });
+  const firstColumn = (out: string) => out.split('\n').slice(3).filter((l) => l.includes('|')).map((l) => l.split('|')[0]!.trim());
+
+  beforeAll(async () => {
+    pgsrv = await startPostgres();
+    await pgsrv.query("CREATE ROLE gateway LOGIN CREATEDB CREATEROLE PASSWORD 'gw'");
+    const t1 = new pg.Client(pgsrv.connection(undefined, undefined, 'template1'));
+    await t1.connect();
+    await t1.query(superuserLockdownSql('gateway'));
+    await t1.end();
+    up = await startTestServer({ dataDir: path.join(dir, 'up'), dataPlane: { upstream: `postgres://gateway:gw@${pgsrv.host}:${pgsrv.port}/postgres` } });
+    const setup = await psql(up.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
+      input: [
+        'CREATE DATABASE shop;',
+        "CREATE USER alice WITH PASSWORD 'alice-pw' ROLE readwrite;",
+        'GRANT READ, WRITE ON DATABASE shop TO alice;',
+        'CREATE TENANT acme;',
+        'SET TENANT acme;',
+        'CREATE DATABASE acmedb;',
+        "CREATE USER acme_admin WITH PASSWORD 'acme-pw' ROLE admin;",
+        'GRANT READ ON DATABASE acmedb TO acme_admin;',
+      ].join('\n'),
+    });
+    expect(setup.stderr).toBe('');
+    // Both tenants' databases exist in the upstream (pg_database lists them).
+    expect((await as('acme_admin', 'acme-pw', 'SELECT 1;', 'acmedb')).stderr).toBe('');
+    expect((await as('alice', 'alice-pw', 'SELECT 1;', 'shop')).stderr).toBe('');
+  }, 180_000);
+
+  afterAll(async () => {
+    await up?.close();
+    await pgsrv?.stop();
+  });
+
+  it("\\l as alice lists her databases, not acme's nor the upstream's own", async () => {
+    const r = await as('alice', 'alice-pw', '\\l', 'shop');
+    expect(r.stderr).toBe('');
+    expect(firstColumn(r.stdout)).toEqual(['default', 'shop']);
+  });
+
+  it("\\du as acme's admin lists acme's users only", async () => {
+    const r = await as('acme_admin', 'acme-pw', '\\du', 'acmedb');
+    expect(r.stderr).toBe('');
+    expect(firstColumn(r.stdout)).toEqual(['acme_admin']);
   });
 });
