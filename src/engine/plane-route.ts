@@ -4,7 +4,9 @@ import type { AuthSource } from '../dataplane/classify.js';
 import type { PlaneSession, PreparedSql } from '../dataplane/forwarder.js';
 import type { Forwarded, PlaneRoute, PlaneTurn } from '../wire/handler.js';
 import type { TransactionStatus } from '../wire/messages.js';
+import { postgresParser } from '../dataplane/pg-parser.js';
 import { isAuthVariable, type AuthValues } from './auth-vars.js';
+import { recognise, type CatalogQuery } from './psql-catalog.js';
 
 /**
  * Routing between the admin language and the data plane (SPEC §10 "Routing"): a text the
@@ -34,6 +36,8 @@ export interface RoutedSession {
   identityKey(): string;
   /** A setting the session itself has (SET / SHOW of others are the data plane's). */
   knowsSetting(name: string): boolean;
+  /** The SELECT that answers psql's \du or \l from the catalog, as this session may see it (psql-catalog.ts). */
+  answerCatalog(q: CatalogQuery): string;
 }
 
 type Kind = 'catalog' | 'session' | 'plane';
@@ -170,6 +174,12 @@ export class SessionPlaneRoute implements PlaneRoute {
         detail: 'Admin statements and SQL in one transaction block are not supported yet.',
         hint: 'COMMIT the admin statements first, then run the SQL in a transaction of its own.',
       });
+    }
+    // psql's \du and \l would list the data plane's own roles and databases: the catalog
+    // answers them (the text test only spares other SQL a second parse).
+    if (adminError && (sql.includes('pg_roles') || sql.includes('pg_database'))) {
+      const q = recognise(await postgresParser(), sql);
+      if (q) sql = this.session.answerCatalog(q);
     }
     const p = await this.plane.prepare(sql, this.auth());
     if ('syntaxError' in p) throw adminError ?? p.syntaxError;

@@ -30,6 +30,7 @@ import type { AuditEntry } from '../audit/audit-record.js';
 import { refusal } from './data-plane-sql.js';
 import type { PlaneSession } from '../dataplane/forwarder.js';
 import { SessionPlaneRoute } from './plane-route.js';
+import { answerSql } from './psql-catalog.js';
 
 /** A credential used outside its databases: 42501 DATABASE_NOT_AUTHORIZED. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -313,6 +314,11 @@ export class EngineSession implements QuerySession {
         auth: () => session.authValues(session.view(), session.engine.clock()),
         identityKey: () => actingKey(session.acting),
         knowsSetting: (name) => session.settings.has(name),
+        answerCatalog: (q) => {
+          const view = session.view();
+          const now = session.engine.clock();
+          return answerSql(q, session.actor(view, now), view, now);
+        },
       },
       plane,
     );
