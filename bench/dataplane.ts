@@ -59,6 +59,7 @@ export async function benchDataPlane(runs: number, seconds: number, log: (s: str
       psql(bin, pb, POLICY);
     }
     const embSetupRss = rssMb(emb.pid);
+    const embSetupPeak = rssMb(emb.pid, 'VmHWM');
     const pbUp = { ...up, database: 'pb' };
     const pbEmb = { ...emb, database: 'pb' };
     const configs: Config[] = [
@@ -122,7 +123,7 @@ export async function benchDataPlane(runs: number, seconds: number, log: (s: str
       );
     }
     log(
-      `  portcullis embedded, resident memory: ${n(embStartRss)} MB at start, ${n(embSetupRss)} MB with database pb open (two tables of ${n(ROWS)} rows), ` +
+      `  portcullis embedded, resident memory: ${n(embStartRss)} MB at start, ${n(embSetupRss)} MB with database pb open (two tables of ${n(ROWS)} rows; peak so far ${n(embSetupPeak)} MB), ` +
         `${n(rssMb(emb.pid))} MB after the runs (peak ${n(rssMb(emb.pid, 'VmHWM'))} MB); portcullis --upstream: ${n(rssMb(up.pid))} MB`,
     );
   } finally {
