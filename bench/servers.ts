@@ -136,7 +136,9 @@ export async function startPostgres(bin: string, port: number): Promise<BenchSer
 
 export async function startPortcullis(args: string[] = []): Promise<BenchServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pcu-'));
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--http-port', 'off', ...args], {
+  // BENCH_NODE_ARGS: options for portcullis's node (`--cpu-prof --cpu-prof-dir=DIR` to profile it; NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/portcullis.js'), 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--http-port', 'off', ...args], {
     env: { ...process.env, PORTCULLIS_BOOTSTRAP_USER: 'bench', PORTCULLIS_BOOTSTRAP_PASSWORD: PASSWORD },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -174,6 +176,19 @@ export async function startFloor(mode: 'durable' | 'reply'): Promise<BenchServer
   return nodeServer(`floor (${mode})`, child, port, 'floor', 'floor');
 }
 
+/**
+ * The floor for a proxy (pipe-proxy.ts): a bare Node.js TCP proxy to PostgreSQL on `pgPort`
+ * that only pipes bytes, one upstream socket per client; logins pass through to PostgreSQL.
+ */
+export async function startPipeProxy(pgPort: number, user: string, database: string): Promise<BenchServer> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/pipe-proxy.js'), String(pgPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.once('exit', (code) => reject(new Error(`pipe proxy exited with ${code}`)));
+  });
+  return nodeServer('pipe proxy', child, port, user, database);
+}
+
 /** Readiness is the server's own "listening" line (it carries the real port). */
 export function listening(child: ChildProcess): Promise<number> {
   let err = '';
@@ -208,12 +223,12 @@ export interface PgbenchRun {
   wallUs: number;
 }
 
-/** One pgbench run (simple protocol); tps as pgbench reports it. */
-export function pgbench(bin: string, s: BenchServer, script: string, clients: number, seconds: number, connectEach = false): PgbenchRun {
+/** One pgbench run (simple protocol unless `mode` says otherwise); tps as pgbench reports it. */
+export function pgbench(bin: string, s: BenchServer, script: string, clients: number, seconds: number, connectEach = false, mode: 'simple' | 'prepared' = 'simple'): PgbenchRun {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-script-'));
   const file = path.join(dir, 'script.sql');
   writeFileSync(file, script);
-  const args = ['-n', '-M', 'simple', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
+  const args = ['-n', '-M', mode, '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
   if (connectEach) args.push('-C');
   args.push('-h', '127.0.0.1', '-p', String(s.port), '-U', s.user, s.database);
   const before = s.cpu();
