@@ -215,6 +215,16 @@ describe('two instances on one catalog in PostgreSQL', () => {
 });
 
 /** One login over pgwire to `port` from the loopback address `from`: its SQLSTATE, or null on success. */
+/** Whether `port`'s instance has `subject` locked out now (SHOW LOCKOUTS: unlike a probing login, it changes no counter). */
+async function lockedOn(port: number, kind: 'address' | 'user', subject: string): Promise<boolean> {
+  const admin = await client(port);
+  try {
+    return (await admin.query('SHOW LOCKOUTS')).rows.some((r) => r.kind === kind && r.subject === subject);
+  } finally {
+    await admin.end();
+  }
+}
+
 async function loginFrom(port: number, user: string, password: string, from: string): Promise<string | null> {
   const { c } = await RawClient.authenticate(port, { user }, password, from);
   try {
@@ -238,7 +248,10 @@ describe('lockouts across instances', () => {
 
     for (let i = 0; i < 20; i++) expect(await loginFrom(servers[i % 3]!.port, `nobody${i}`, 'wrong', '127.0.0.2')).toBe('28P01');
     // No instance saw more than 7 of them: each counts the others' too.
-    for (const s of servers) await within(1000, 'the address is locked out everywhere', async () => (await loginFrom(s.port, 'ivy', 'right', '127.0.0.2')) === '28P01');
+    // Waiting on SHOW LOCKOUTS, not on a login with the right password: a success heard
+    // before the last failure would clear the counter and race the test.
+    for (const s of servers) await within(1000, 'the address is locked out everywhere', () => lockedOn(s.port, 'address', '127.0.0.2'));
+    for (const s of servers) expect(await loginFrom(s.port, 'ivy', 'right', '127.0.0.2')).toBe('28P01');
     for (const s of servers) expect(await loginFrom(s.port, 'ivy', 'right', '127.0.0.3')).toBeNull();
     const b = await client(servers[1]!.port);
     expect((await b.query('SHOW LOCKOUTS')).rows).toEqual([expect.objectContaining({ kind: 'address', subject: '127.0.0.2' })]);
@@ -262,7 +275,8 @@ describe('user lockouts across instances', () => {
     await within(1000, 'jude logs in on B', async () => (await loginFrom(b.port, 'jude', 'right', '127.0.0.4')) === null);
     // From ten addresses: only the name's counter can lock.
     for (let i = 0; i < 10; i++) expect(await loginFrom([a, b][i % 2]!.port, 'jude', 'wrong', `127.0.1.${i + 1}`)).toBe('28P01');
-    for (const s of [a, b]) await within(1000, 'jude is locked everywhere', async () => (await loginFrom(s.port, 'jude', 'right', '127.0.0.4')) === '28P01');
+    for (const s of [a, b]) await within(1000, 'jude is locked everywhere', () => lockedOn(s.port, 'user', 'jude'));
+    for (const s of [a, b]) expect(await loginFrom(s.port, 'jude', 'right', '127.0.0.4')).toBe('28P01');
     await admin.query('ALTER USER jude UNLOCK');
     await admin.end();
     await within(1000, 'B lifts the lock', async () => (await loginFrom(b.port, 'jude', 'right', '127.0.0.4')) === null);
