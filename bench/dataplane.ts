@@ -70,8 +70,12 @@ export async function benchDataPlane(runs: number, seconds: number, log: (s: str
       { key: 'e', label: 'portcullis embedded (PGlite), no policy', server: pbEmb, script: select('items') },
       { key: 'f', label: 'portcullis embedded (PGlite), RLS policy on $auth', server: pbEmb, script: select('owned') },
     ];
+    // BENCH_DATAPLANE=a,b,c,d keeps some configurations (while working on one side), BENCH_MODES=simple one mode.
+    const keep = process.env.BENCH_DATAPLANE?.split(',');
+    if (keep) configs.splice(0, configs.length, ...configs.filter((c) => keep.includes(c.key)));
+    const modes = (process.env.BENCH_MODES?.split(',') ?? ['simple', 'prepared']) as ('simple' | 'prepared')[];
     const n = (x: number) => Math.round(x).toLocaleString('en-US');
-    for (const mode of ['simple', 'prepared'] as const) {
+    for (const mode of modes) {
       const tallies = configs.map(() => ({ tps: [] as number[], tx: 0, all: 0, main: 0, pg: 0, client: 0, error: '' }));
       for (let r = 0; r < runs; r++) {
         configs.forEach((c, i) => {

@@ -1,5 +1,5 @@
 import { PgError } from '../errors/pg-error.js';
-import { scanTokens, walk, type LibPgQuery, type ParseResult, type Token } from './pg-parser.js';
+import { parseSql, scanTokens, statementsOf, walk, type LibPgQuery, type ParseResult, type Token } from './pg-parser.js';
 
 /**
  * What forwarded SQL is, as PostgreSQL's own parser (libpg-query) sees it: never a regular
@@ -321,22 +321,12 @@ function checkSessionState(kind: string, node: Record<string, unknown>, at: numb
  * refuses the text (a syntax error: the caller decides what to say). Throws the refusal
  * (42501) of the first statement that may not be forwarded, positioned at it.
  */
-export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}): Classified | null {
-  let parsed: ParseResult;
-  try {
-    parsed = pg.parseSync(sql);
-  } catch {
-    return null;
-  }
+export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}, parsed: ParseResult | null = parseSql(pg, sql)): Classified | null {
+  if (!parsed) return null;
   const bytes = Buffer.from(sql, 'utf8');
   const out: StatementInfo[] = [];
-  for (const raw of parsed.stmts ?? []) {
-    const r = raw as { stmt?: Record<string, unknown>; stmt_location?: number; stmt_len?: number };
-    const start = r.stmt_location ?? 0;
-    const end = r.stmt_len ? start + r.stmt_len : bytes.length;
-    const stmt = r.stmt ?? {};
-    const kind = Object.keys(stmt)[0] ?? 'unknown';
-    const node = (stmt[kind] ?? {}) as Record<string, unknown>;
+  for (const { kind, node, location: start, length } of statementsOf(parsed)) {
+    const end = length ? start + length : bytes.length;
     // The statement's first token, for positions of refusals that have no location of their own.
     const at = characterPosition(bytes, firstTokenAt(bytes, start));
     checkStatement(kind, node, at, bytes);

@@ -1,7 +1,7 @@
 import { PgError } from '../errors/pg-error.js';
 import type { TransactionStatus } from '../wire/messages.js';
 import { classify, originalPosition, substituteAuth, type AuthSource, type StatementInfo } from './classify.js';
-import { postgresParser } from './pg-parser.js';
+import { postgresParser, type ParseResult } from './pg-parser.js';
 import type { DataPlane, Lease, PlaneDatabase } from './types.js';
 import { EMBEDDED_FORBIDDEN_SETTINGS } from './embedded.js';
 
@@ -83,14 +83,16 @@ export class PlaneSession {
    * position in the client's text). Null when PostgreSQL's parser refuses the text, with
    * its syntax error in `syntaxError`.
    */
-  async prepare(sql: string, auth: AuthSource): Promise<PreparedSql | { syntaxError: PgError }> {
+  async prepare(sql: string, auth: AuthSource, parsed?: ParseResult): Promise<PreparedSql | { syntaxError: PgError }> {
     const pg = await postgresParser();
     const sub = substituteAuth(pg, sql, auth);
+    // The caller's parse of the text stands when nothing was substituted into it.
+    if (sub.edits.length > 0) parsed = undefined;
     const position = (p: number) => originalPosition(sql, sub.sql, sub.edits, p);
     let classified;
     try {
       const embedded = this.opts.plane.kind === 'embedded';
-      classified = classify(pg, sub.sql, { sharedConnection: embedded, forbiddenSettings: embedded ? EMBEDDED_FORBIDDEN_SETTINGS : [] });
+      classified = classify(pg, sub.sql, { sharedConnection: embedded, forbiddenSettings: embedded ? EMBEDDED_FORBIDDEN_SETTINGS : [] }, parsed);
     } catch (err) {
       if (err instanceof PgError && err.position !== undefined) {
         throw new PgError(err.state, err.message, { detail: err.detail, hint: err.hint, position: position(err.position) });

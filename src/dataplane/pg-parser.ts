@@ -17,6 +17,32 @@ export function postgresParser(): Promise<LibPgQuery> {
 
 export type ParseResult = ReturnType<LibPgQuery['parseSync']>;
 
+/** PostgreSQL's parse of `text`, or null when its parser refuses it (a syntax error). */
+export function parseSql(pg: LibPgQuery, text: string): ParseResult | null {
+  try {
+    return pg.parseSync(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A statement of a parse: its node type (`SelectStmt`, ...) and node, and where it is (UTF-8 bytes). */
+export interface ParsedStatement {
+  kind: string;
+  node: Record<string, unknown>;
+  location: number;
+  length: number | undefined;
+}
+
+export function statementsOf(parsed: ParseResult): ParsedStatement[] {
+  return (parsed.stmts ?? []).map((raw) => {
+    const r = raw as { stmt?: Record<string, unknown>; stmt_location?: number; stmt_len?: number };
+    const stmt = r.stmt ?? {};
+    const kind = Object.keys(stmt)[0] ?? 'unknown';
+    return { kind, node: (stmt[kind] ?? {}) as Record<string, unknown>, location: r.stmt_location ?? 0, length: r.stmt_len || undefined };
+  });
+}
+
 export interface Token {
   /** UTF-8 byte offsets in the text. */
   start: number;

@@ -4,7 +4,7 @@ import type { AuthSource } from '../dataplane/classify.js';
 import type { PlaneSession, PreparedSql } from '../dataplane/forwarder.js';
 import type { Forwarded, PlaneRoute, PlaneTurn } from '../wire/handler.js';
 import type { TransactionStatus } from '../wire/messages.js';
-import { postgresParser } from '../dataplane/pg-parser.js';
+import { parseSql, postgresParser, statementsOf, type ParsedStatement } from '../dataplane/pg-parser.js';
 import { isAuthVariable, type AuthValues } from './auth-vars.js';
 import { recognise, type CatalogQuery } from './psql-catalog.js';
 
@@ -78,6 +78,20 @@ function kindOf(cmd: AdminCommand, knowsSetting: (name: string) => boolean): Kin
   return SESSION_STATEMENTS.has(cmd.type) ? 'session' : 'catalog';
 }
 
+/**
+ * PostgreSQL statements the admin language has nothing like (none of its statements starts
+ * with INSERT, UPDATE, DELETE, MERGE, COPY, or CREATE / ALTER of a table, index or view), and
+ * SELECTs with a FROM clause, which are the data plane's whichever way the admin grammar
+ * takes them (kindOf). A text made only of these goes to the data plane without the admin
+ * grammar: its failure (by exception) cost more than PostgreSQL's whole parse, and this is
+ * the SQL an application sends most.
+ */
+const SQL_ONLY = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt', 'CreateStmt', 'CreateTableAsStmt', 'IndexStmt', 'ViewStmt', 'AlterTableStmt']);
+
+function sqlOnly(s: ParsedStatement): boolean {
+  return SQL_ONLY.has(s.kind) || (s.kind === 'SelectStmt' && s.node.fromClause !== undefined);
+}
+
 /** PostgreSQL statements that are also admin statements: a typo in the admin form is reported as the admin grammar's syntax error. */
 const ADMIN_LOOKALIKES = new Set(['CreateRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'GrantStmt', 'GrantRoleStmt', 'CreatePolicyStmt', 'DropStmt', 'CreatedbStmt', 'DropdbStmt']);
 
@@ -143,14 +157,21 @@ export class SessionPlaneRoute implements PlaneRoute {
 
   private async route(sql: string, parseMessage: boolean): Promise<Forwarded | null> {
     this.noticeIdentity();
+    // PostgreSQL's parse of the text as written (a `$auth` reference or the admin language
+    // fails it): when it shows SQL only, the admin grammar is not asked. A text past
+    // max_statement_bytes goes to the grammar, which refuses it (54000) before any parse.
+    const parsed = Buffer.byteLength(sql) <= this.session.parseLimits.maxStatementBytes ? parseSql(await postgresParser(), sql) : null;
+    const plain = parsed !== null && parsed.stmts !== undefined && parsed.stmts.length > 0 && statementsOf(parsed).every(sqlOnly);
     let adminError: PgError | null = null;
     let commands: AdminCommand[] | null = null;
-    try {
-      commands = parse(sql, this.session.parseLimits).map((s) => s.command);
-    } catch (err) {
-      // Statement limits (54000, 54001) stand for SQL too; a syntax error means "not admin".
-      if (!(err instanceof PgError) || err.state !== 'syntax_error') throw err;
-      adminError = err;
+    if (!plain) {
+      try {
+        commands = parse(sql, this.session.parseLimits).map((s) => s.command);
+      } catch (err) {
+        // Statement limits (54000, 54001) stand for SQL too; a syntax error means "not admin".
+        if (!(err instanceof PgError) || err.state !== 'syntax_error') throw err;
+        adminError = err;
+      }
     }
     const planeIdle = this.plane.status === 'I';
     if (commands) {
@@ -177,13 +198,17 @@ export class SessionPlaneRoute implements PlaneRoute {
     }
     // psql's \du and \l would list the data plane's own roles and databases: the catalog
     // answers them (the text test only spares other SQL a second parse).
-    if (adminError && (sql.includes('pg_roles') || sql.includes('pg_database'))) {
+    let reuse = plain ? parsed : undefined;
+    if ((plain || adminError) && (sql.includes('pg_roles') || sql.includes('pg_database'))) {
       const q = recognise(await postgresParser(), sql);
-      if (q) sql = this.session.answerCatalog(q);
+      if (q) {
+        sql = this.session.answerCatalog(q);
+        reuse = undefined;
+      }
     }
-    const p = await this.plane.prepare(sql, this.auth());
+    const p = await this.plane.prepare(sql, this.auth(), reuse);
     if ('syntaxError' in p) throw adminError ?? p.syntaxError;
-    this.checkStatements(p, adminError, parseMessage);
+    if (!plain) this.checkStatements(p, adminError, parseMessage);
     const begin = admin === 'block';
     if (begin) this.session.handOverBlock();
     const barrier = p.statements.some((s) => s.ddl);

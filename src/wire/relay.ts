@@ -8,11 +8,14 @@ import type { FrontendMessage, TransactionStatus } from './messages.js';
  * through a `PlaneChannel`, and the data plane's answers come back to the client as they
  * arrive, in order with whatever the connection answers itself.
  *
- * Messages are written as soon as the connection reads them (a driver's Parse / Bind /
- * Execute / Sync pipeline costs no round trip per message); a queue of expectations, one
- * per forwarded message, says which backend message ends each answer, so the connection
- * can wait for the data plane to catch up before it answers a message itself, and knows
- * when a turn ends (a ReadyForQuery with nothing else on its way).
+ * Extended-protocol messages (Parse, Bind, Describe, Execute, Close) are gathered and go
+ * out together with the Sync, Flush or Query that follows them, or when the connection must
+ * wait for their answers: one write (one wake-up of the backend) per group instead of one
+ * per message, and no round trip per message either. PostgreSQL answers an extended group
+ * only at its Sync or Flush, so holding the messages until then changes nothing the client
+ * sees. A queue of expectations, one per forwarded message, says which backend message ends
+ * each answer, so the connection can wait for the data plane to catch up before it answers
+ * a message itself, and knows when a turn ends (a ReadyForQuery with nothing else on its way).
  *
  * Names: the client's prepared statements for the data plane get backend names of their
  * own (`pcu_<n>`), unique in the process, so that sessions taking turns on one connection
@@ -33,6 +36,8 @@ type Expect =
       swallowErrors?: boolean;
       /** 'query': an error does not end it (its ReadyForQuery does); 'sync': the group's end. */
       end?: 'query' | 'sync';
+      /** The extended-protocol group it belongs to (the number of Syncs sent before it). */
+      group: number;
       position?: (p: number) => number;
     }
   /** A message the connection answers itself, in order with the data plane's answers. */
@@ -54,6 +59,8 @@ interface PlaneStatement {
   /** DDL: executing a portal of it waits for the answer (see Forwarded.barrier). */
   ddl: boolean;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** What the relay needs from the connection's output. */
 export interface RelayOutput {
@@ -95,8 +102,10 @@ export class Relay {
   /** DDL went out in this group: wait for its answer before sending more (see Forwarded.barrier). */
   private barrierPending = false;
   private dead = false;
-  /** An ErrorResponse in the current extended-protocol group: the data plane skips to Sync. */
-  groupFailed = false;
+  /** Syncs sent: the number of the extended-protocol group the client is sending now. */
+  private group = 0;
+  /** The group in which the data plane reported an error (it skips the rest of that group, up to its Sync). */
+  private failedGroup = -1;
   /** The data plane's transaction status, from its last ReadyForQuery. */
   status: TransactionStatus = 'I';
 
@@ -104,6 +113,15 @@ export class Relay {
     private readonly route: PlaneRoute,
     private readonly out: RelayOutput,
   ) {}
+
+  /**
+   * An ErrorResponse in the group the client is sending now: the data plane skips to its
+   * Sync. (An error of a group already ended by the client's Sync does not make the next
+   * group's messages skipped, however late it arrives.)
+   */
+  get groupFailed(): boolean {
+    return this.failedGroup === this.group;
+  }
 
   hasStatement(name: string): boolean {
     return this.statements.has(name);
@@ -232,6 +250,7 @@ export class Relay {
     const ch = this.channel!;
     this.w.sync();
     this.push({ kind: 'reply', done: 'Z', swallow: false, end: 'sync' });
+    this.group++;
     this.write(ch, false);
     this.unsynced = false;
     if (this.barrierPending) {
@@ -282,6 +301,7 @@ export class Relay {
   /** Resolves once every forwarded message is answered and the session has acted on the last ReadyForQuery. */
   async idle(): Promise<void> {
     // An upstream PostgreSQL holds extended-protocol answers until Sync or Flush.
+    // The gathered messages go with it.
     if (this.expect.length > 0 && this.channel && !this.dead) this.channel.write(this.w.flush().take());
     while (this.busy && !this.dead) await new Promise<void>((r) => this.waiters.push(r));
   }
@@ -335,8 +355,8 @@ export class Relay {
     this.push({ kind: 'reply', done: '1', swallow: true, position: st.position });
   }
 
-  private push(e: Expect): void {
-    this.expect.push(e);
+  private push(e: DistributiveOmit<Expect, 'group'>): void {
+    this.expect.push(e.kind === 'reply' ? { ...e, group: this.group } : (e as Expect));
   }
 
   /**
@@ -354,9 +374,10 @@ export class Relay {
     else this.out.raw(frame);
   }
 
+  /** `extended`: the message stays gathered until the group's Sync or Flush (or `idle`). */
   private write(ch: PlaneChannel, extended = true): void {
     if (extended) this.unsynced = true;
-    if (!this.w.empty) ch.write(this.w.take());
+    else if (!this.w.empty) ch.write(this.w.take());
     this.drainHead();
     if (!this.reading && this.expect.length > 0) {
       this.reading = true;
@@ -416,7 +437,7 @@ export class Relay {
         if (!head || head.end === 'query') return; // a simple Query's ReadyForQuery follows
         // "When an error is detected while processing any extended-query message, the backend
         // issues ErrorResponse, then reads and discards messages until a Sync is reached".
-        this.groupFailed = true;
+        this.failedGroup = head.group;
         while (this.expect.length > 0 && !(this.expect[0]!.kind === 'reply' && (this.expect[0] as { end?: string }).end === 'sync')) this.expect.shift();
         return;
       }
@@ -429,7 +450,6 @@ export class Relay {
         const z = this.expect.shift() as Extract<Expect, { kind: 'reply' }> | undefined;
         const status = String.fromCharCode(frame[5] ?? 0x49) as TransactionStatus;
         this.status = status;
-        this.groupFailed = false;
         const idle = this.expect.length === 0;
         if (idle) this.unsynced = false;
         if (idle) {

