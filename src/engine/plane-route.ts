@@ -55,8 +55,13 @@ const SESSION_STATEMENTS = new Set<AdminCommand['type']>([
   'Listen',
 ]);
 
-/** Functions the admin language's SELECT answers itself (src/engine/select.ts). */
-const ADMIN_FUNCTIONS = new Set(['current_user', 'session_user', 'current_database', 'version', 'pg_advisory_unlock_all', 'current_schema']);
+/**
+ * Functions the admin language's SELECT answers itself (src/engine/select.ts). Not
+ * current_schema(): the admin language answers NULL (it has no schemas), but with a data
+ * plane the session's tables live in PostgreSQL's `public`, and a driver that asks
+ * (SQLAlchemy, at connect) reflects and lists tables of the schema it was told.
+ */
+const ADMIN_FUNCTIONS = new Set(['current_user', 'session_user', 'current_database', 'version', 'pg_advisory_unlock_all']);
 
 function answersItself(e: Expr): boolean {
   switch (e.kind) {
