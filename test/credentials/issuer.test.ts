@@ -242,13 +242,17 @@ describe('refresh tokens', () => {
   it('die with the principal: DROP USER, NOLOGIN, a new password, DROP API KEY', async () => {
     const admin = await client(server.port);
     await admin.query(`CREATE USER bo WITH PASSWORD 'bo-secret-1' ROLE readonly`);
+    const boId = server.engine.catalog.userByName('bo')!.id;
+    const rows = () => ({ access: server.engine.catalog.issuedTokensOf('user', boId).length, refresh: server.engine.catalog.refreshTokensOf('user', boId).length });
     const get = async () => (await login('bo', 'bo-secret-1')).body.refresh_token as string;
 
     let t = await get();
     await admin.query('ALTER USER bo NOLOGIN');
     expect((await refresh(t)).status).toBe(400);
     await admin.query('ALTER USER bo LOGIN');
-    expect((await refresh(t)).status).toBe(200); // NOLOGIN refuses while it lasts; the token was not spent
+    expect((await refresh(t)).status).toBe(400); // ended by NOLOGIN: LOGIN does not bring it back
+    const fresh = await get();
+    expect((await refresh(fresh)).status).toBe(200); // a login after LOGIN is a new family
 
     t = await get();
     await admin.query(`ALTER USER bo WITH PASSWORD 'bo-secret-2'`);
@@ -257,15 +261,33 @@ describe('refresh tokens', () => {
     const key = (await admin.query(`CREATE API KEY 'ci' FOR bo`)).rows[0].key as string;
     const viaKey = await token({ grant_type: 'api_key', api_key: key });
     expect(viaKey.status).toBe(200);
+    const keyJti = decodeJwt(viaKey.body.access_token as string).jti;
     expect(decodeJwt(viaKey.body.access_token as string)).toMatchObject({ sub: 'bo', key: key.slice(4, 20) });
+    const listed = async () => ((await admin.query('SHOW TOKENS FOR bo')).rows as { jti: string }[]).map((r) => r.jti);
+    expect(await listed()).toContain(keyJti);
     await admin.query(`DROP API KEY 'ci' FOR bo`);
     expect((await refresh(viaKey.body.refresh_token as string)).status).toBe(400);
     expect((await whoami(viaKey.body.access_token as string)).status).toBe(401);
+    expect(await listed()).not.toContain(keyJti); // its rows went with the key; bo's others stay
+    expect(rows().access).toBeGreaterThan(0);
 
     const last = (await login('bo', 'bo-secret-2')).body;
     await admin.query('DROP USER bo');
+    expect(rows()).toEqual({ access: 0, refresh: 0 }); // swept with the user, before DROP USER answered
     expect((await refresh(last.refresh_token as string)).status).toBe(400);
     expect((await whoami(last.access_token as string)).status).toBe(401);
+    await admin.end();
+  });
+
+  it("a dropped service account's minted tokens go with it", async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE SERVICE ACCOUNT 'node9' FOR DATABASES (sales) ROLE readonly`);
+    const saId = server.engine.catalog.serviceAccountByName('node9')!.id;
+    const { token: t } = (await admin.query(`CREATE TOKEN FOR node9 EXPIRES IN '1 day'`)).rows[0] as { token: string };
+    expect((await whoami(t)).status).toBe(200);
+    await admin.query(`DROP SERVICE ACCOUNT 'node9'`);
+    expect(server.engine.catalog.issuedTokensOf('service_account', saId)).toEqual([]);
+    expect((await whoami(t)).status).toBe(401);
     await admin.end();
   });
 });
