@@ -2,9 +2,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { pipelinedPosts } from '../support/http-pipeline.js';
 import { RawClient } from '../support/raw-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
@@ -470,6 +471,55 @@ describe('lockouts and rate limits at the token endpoint', () => {
         expect(r.headers.get('x-ratelimit-limit')).toBe('3');
       }
       expect(statuses).toEqual([400, 400, 400, 429]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('10,000 refresh attempts with random strings', () => {
+  it('are rate-limited and all answered alike; the real refresh token is neither spent nor revoked', async () => {
+    let at = Date.UTC(2026, 5, 1, 12);
+    const lines: string[] = [];
+    // The default lockout and rate-limit policies, as `portcullis serve` has them.
+    const s = await startTestServer({ clock: () => at, httpPort: 0, log: (l) => lines.push(l) });
+    try {
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER fay WITH PASSWORD 'fay-secret-1'`);
+      await admin.end();
+      const post = async (params: Record<string, string>) => {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams(params) });
+        return { status: r.status, text: await r.text() };
+      };
+      const good = JSON.parse((await post({ grant_type: 'password', username: 'fay', password: 'fay-secret-1' })).text) as { refresh_token: string };
+      const real = good.refresh_token;
+      const flip = (t: string, i: number) => t.slice(0, i) + (t[i] === 'A' ? 'B' : 'A') + t.slice(i + 1);
+      // Random well-formed tokens, near misses of the real one, random text, the real one cut short.
+      const attempts = Array.from({ length: 10_000 }, (_, i) => {
+        switch (i % 4) {
+          case 0:
+            return 'pcr_' + randomBytes(32).toString('base64url');
+          case 1:
+            return flip(real, 4 + (i % (real.length - 4)));
+          case 2:
+            return randomBytes(1 + (i % 97)).toString('base64url');
+          default:
+            return real.slice(0, 4 + (i % (real.length - 4)));
+        }
+      });
+      const answers = (await pipelinedPosts(s.httpPort!, '/v1/token', attempts.map((t) => new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t }).toString()))).map((r) => ({ status: r.status, text: r.body }));
+      const by = (status: number) => answers.filter((a) => a.status === status);
+      // The password grant took one request of the address's minute; 999 more were heard, the rest refused unread.
+      expect(by(400)).toHaveLength(999);
+      expect(by(429)).toHaveLength(9001);
+      expect(new Set(by(400).map((a) => a.text))).toEqual(new Set(['{"error":"invalid_grant","error_description":"the credential was refused"}']));
+      expect(new Set(by(429).map((a) => a.text)).size).toBe(1);
+      const log = lines.join('\n');
+      expect(log).not.toContain('pcr_');
+      for (const t of attempts.slice(0, 400)) if (t.length >= 8) expect(log).not.toContain(t);
+
+      at += 2 * 60_000; // past the address's lockout and the minute's window
+      expect((await post({ grant_type: 'refresh_token', refresh_token: real })).status).toBe(200);
     } finally {
       await s.close();
     }
