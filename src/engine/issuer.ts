@@ -4,7 +4,7 @@ import { decodeJwt, type JWK, type JWTPayload } from 'jose';
 import { TokenRejected, type TokenPolicy } from '../auth/jwt.js';
 import type { JwksCache } from '../auth/jwks.js';
 import { saslprep } from '../auth/saslprep.js';
-import { digest, ISSUER_ALG, ISSUER_AUDIENCE, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
+import { digest, ISSUER_ALG, ISSUER_AUDIENCE, issuedClaimsAnyTime, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
 import { keysFromSaltedPassword, parseVerifier } from '../auth/verifier.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import { roleRank, type BuiltinRole, type IssuedToken, type Mutation, type SigningKey, type User } from '../catalog/model.js';
@@ -436,8 +436,13 @@ export class TokenIssuer {
    * one of the two holders is a thief, and the server cannot tell which. The use is a
    * delete of the row and an insert of its used copy under a new id, so two uses racing
    * each other conflict at commit (the later one is a reuse).
+   *
+   * `bearer` is an access token the request carried as well (a client sends its old one
+   * along): when it is one of ours, of any age, and names another principal than the
+   * refresh token's, the refresh token is in the hands of someone else than its owner's
+   * client, and its family is revoked as for a reuse.
    */
-  async refreshGrant(text: string): Promise<{ response: TokenResponse; grant: TokenGrant }> {
+  async refreshGrant(text: string, bearer: string | null = null): Promise<{ response: TokenResponse; grant: TokenGrant }> {
     const view = this.engine.catalog;
     const now = this.engine.clock();
     const row = text.startsWith(REFRESH_PREFIX) ? view.refreshTokenByHash(digest(text)) : undefined;
@@ -447,6 +452,14 @@ export class TokenIssuer {
       throw new CredentialRefused('other', `refresh token reused (family ${row.family.slice(0, 8)} revoked)`);
     }
     if (row.expiresAt <= now) throw new CredentialRefused('expired', 'refresh token expired');
+    if (bearer !== null) {
+      const keys = this.verifyingKeys(view, now).map((k) => ({ kid: k.kid, publicJwk: JSON.parse(k.publicJwk) as JWK }));
+      const other = await issuedClaimsAnyTime(bearer, keys, this.url);
+      if (other && other.uid !== `${row.ownerKind}:${row.ownerId}`) {
+        await this.revokeFamily(row.family, now);
+        throw new CredentialRefused('other', `refresh token presented with an access token of ${String(other.uid)} (family ${row.family.slice(0, 8)} revoked)`);
+      }
+    }
     const g: TokenGrant = { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, role: null, databaseIds: row.databaseId === null ? null : [row.databaseId], scopes: null };
     grantPrincipal(g, view, now); // the principal and key still good: else refused with the reason
     if (stampOf(g, view) !== row.credentialStamp) throw new CredentialRefused('other', 'the password changed since the refresh token was issued');

@@ -234,6 +234,39 @@ describe('refresh tokens', () => {
     expect((await refresh(other.refresh_token as string)).status).toBe(200);
   });
 
+  it("presented with another user's access token: refused, and its family revoked", async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER gil WITH PASSWORD 'gil-secret-1' ROLE readonly`);
+    await admin.end();
+    const withBearer = (refreshToken: string, access: string) =>
+      fetch(`${base()}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${access}` }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const ada = (await login()).body as Record<string, string>;
+    const gil = (await login('gil', 'gil-secret-1')).body as Record<string, string>;
+
+    expect(await withBearer(ada.refresh_token!, gil.access_token!)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'the credential was refused' } });
+    expect((await refresh(ada.refresh_token!)).status).toBe(400); // the family is revoked
+    expect((await whoami(gil.access_token!)).status).toBe(200); // gil's own tokens are not
+    const own = await withBearer(gil.refresh_token!, gil.access_token!);
+    expect(own.status).toBe(200);
+    expect(decodeJwt(own.body.access_token as string).sub).toBe('gil');
+
+    // Its owner's own access token along with it, even expired, is what a client sends: fine.
+    const again = (await login()).body as Record<string, string>;
+    const saved = now;
+    try {
+      now += 20 * 60_000;
+      expect((await whoami(again.access_token!)).status).toBe(401);
+      const r = await withBearer(again.refresh_token!, again.access_token!);
+      expect(r.status).toBe(200);
+      expect(decodeJwt(r.body.access_token as string).sub).toBe('ada');
+    } finally {
+      now = saved;
+    }
+    // Neither kind of token stands in for the other.
+    expect((await refresh(gil.access_token!)).body.error).toBe('invalid_grant');
+    expect((await whoami(own.body.refresh_token as string)).status).toBe(401);
+  });
+
   it('refuses random strings alike, without a trace of them in the log', async () => {
     const garbage = ['pcr_' + 'A'.repeat(43), 'nothing', 'pcr_'];
     for (const g of garbage) expect(await refresh(g)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'the credential was refused' } });
