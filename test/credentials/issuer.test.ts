@@ -455,15 +455,35 @@ describe('PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP', () => {
 });
 
 describe('the edges of exp', () => {
-  it('accepts a token until exp plus the clock skew, and no longer', async () => {
+  it('accepts an access token until exp plus the clock skew, and no longer: HTTP, a pgwire login, an open session', async () => {
     const t = (await login()).body.access_token as string;
     const exp = decodeJwt(t).exp! * 1000;
+    const session = await pgLogin(t);
     const saved = now;
     try {
       now = exp + 60_000 - 1; // the default skew is 60 s
       expect((await whoami(t)).status).toBe(200);
+      expect(await pgLoginError(t)).toBeUndefined();
+      expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       now = exp + 60_000;
       expect((await whoami(t)).status).toBe(401);
+      expect(await pgLoginError(t)).toBe('28P01');
+      await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+    } finally {
+      now = saved;
+      await session.end().catch(() => {});
+    }
+  });
+
+  it('takes a refresh token until its expiry (30 days), and not at it', async () => {
+    const saved = now;
+    try {
+      const first = (await login()).body.refresh_token as string;
+      const second = (await login()).body.refresh_token as string;
+      now = saved + 30 * 24 * 3600_000 - 1;
+      expect((await token({ grant_type: 'refresh_token', refresh_token: first })).status).toBe(200);
+      now = saved + 30 * 24 * 3600_000;
+      expect((await token({ grant_type: 'refresh_token', refresh_token: second })).status).toBe(400);
     } finally {
       now = saved;
     }
