@@ -121,6 +121,37 @@ describe('POST /v1/token, grant_type=password', () => {
   });
 });
 
+describe('POST /v1/token, grant_type=api_key', () => {
+  it("gives a token no wider than the key: its role, databases and scopes carry over", async () => {
+    const admin = await client(server.port);
+    await admin.query(`GRANT SCOPE 'orders:write' TO ada`);
+    const key = (await admin.query(`CREATE API KEY 'narrow' FOR ada ROLE readonly WITH DATABASES (sales) SCOPES ('orders:read')`)).rows[0].key as string;
+    const r = await token({ grant_type: 'api_key', api_key: key });
+    expect(r.status).toBe(200);
+    const access = r.body.access_token as string;
+    expect(decodeJwt(access)).toMatchObject({ sub: 'ada', role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    const w = await whoami(access);
+    expect(w.body.auth).toMatchObject({ role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    // Outside the key's databases: refused; inside, the key's role.
+    const outside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: access, database: 'default' });
+    outside.on('error', () => {});
+    await expect(outside.connect()).rejects.toMatchObject({ code: '42501' });
+    const inside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: access, database: 'sales' });
+    await inside.connect();
+    expect((await inside.query('SELECT $auth.role AS r')).rows).toEqual([{ r: 'readonly' }]);
+    await expect(inside.query(`CREATE API KEY 'wider' FOR ada ROLE readwrite`)).rejects.toMatchObject({ code: '42501' });
+    await inside.end();
+    // Narrowing further to a database the key does not reach is refused.
+    expect((await token({ grant_type: 'api_key', api_key: key, database: 'default' })).body.error).toBe('invalid_grant');
+    // A refreshed token is as narrow as the first.
+    const again = await token({ grant_type: 'refresh_token', refresh_token: r.body.refresh_token as string });
+    expect(decodeJwt(again.body.access_token as string)).toMatchObject({ role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    await admin.query(`DROP API KEY 'narrow' FOR ada`);
+    await admin.query(`REVOKE SCOPE 'orders:write' FROM ada`);
+    await admin.end();
+  });
+});
+
 describe('SASL OAUTHBEARER', () => {
   it('logs in with an access token of the built-in issuer (RFC 7628)', async () => {
     const t = (await login()).body.access_token as string;
