@@ -337,7 +337,10 @@ describe('refresh tokens', () => {
     expect(rows().access).toBeGreaterThan(0);
 
     const last = (await login('bo', 'bo-secret-2')).body;
+    const session = await pgLogin(last.access_token as string);
     await admin.query('DROP USER bo');
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' }); // an open session ends too
+    await session.end().catch(() => {});
     expect(rows()).toEqual({ access: 0, refresh: 0 }); // swept with the user, before DROP USER answered
     expect((await refresh(last.refresh_token as string)).status).toBe(400);
     expect((await whoami(last.access_token as string)).status).toBe(401);
@@ -456,7 +459,10 @@ describe('tokens minted and revoked from SQL', () => {
     const a = (await login('cy', 'cy-secret-1')).body;
     const b = (await login('cy', 'cy-secret-1')).body;
     expect((await whoami(a.access_token as string)).status).toBe(200);
+    const session = await pgLogin(a.access_token as string);
     await admin.query('REVOKE TOKENS FOR cy');
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+    await session.end().catch(() => {});
     expect((await whoami(a.access_token as string)).status).toBe(401);
     expect((await whoami(b.access_token as string)).status).toBe(401);
     expect((await token({ grant_type: 'refresh_token', refresh_token: b.refresh_token as string })).status).toBe(400);
