@@ -489,6 +489,29 @@ describe('PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP', () => {
       await s.close();
     }
   });
+
+  it('also when a user is altered to superuser; the refresh tokens of the bootstrap superuser end with it', async () => {
+    const s = await startTestServer({ bootstrapDisableAfterSetup: true, httpPort: 0 });
+    try {
+      const post = async (params: Record<string, string>) => (await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams(params) })).status;
+      const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password: ADMIN_PASSWORD }) });
+      const refreshToken = ((await r.json()) as { refresh_token: string }).refresh_token;
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER helper WITH PASSWORD 'helper-secret-1' ROLE admin`);
+      await admin.query(`ALTER USER helper ROLE superuser`);
+      await admin.end();
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toMatchObject({ code: '28000' });
+      expect(await post({ grant_type: 'refresh_token', refresh_token: refreshToken })).toBe(400);
+      // The new superuser lets the bootstrap one log in again: its old refresh token stays dead.
+      const helper = await client(s.port, 'helper', 'helper-secret-1');
+      await helper.query('ALTER USER admin LOGIN');
+      await helper.end();
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toBeNull();
+      expect(await post({ grant_type: 'refresh_token', refresh_token: refreshToken })).toBe(400);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('the edges of exp', () => {
