@@ -84,7 +84,13 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
 On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
-is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr.
+is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr;
+with PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP=true it is set NOLOGIN once another superuser exists.
+
+Token issuer settings (environment or --config): issuer_url (PORTCULLIS_ISSUER_URL, default
+this HTTP API's address), access_token_seconds (default ${DEFAULTS.accessTokenSeconds}), refresh_token_seconds
+(default ${DEFAULTS.refreshTokenSeconds}), create_token_max_seconds (CREATE TOKEN's longest EXPIRES IN,
+default ${DEFAULTS.createTokenMaxSeconds}), bootstrap_disable_after_setup (default false).
 
 Connect with:  psql -h 127.0.0.1 -p 6432 -U admin
 `;
@@ -221,9 +227,13 @@ async function serve(args: string[]): Promise<void> {
     scramIterations: cfg.scramIterations,
     bootstrapUser: cfg.bootstrapUser,
     bootstrapPassword: cfg.bootstrapPassword,
-    // Read from the environment alone until portcullis.toml and the README document them.
-    bootstrapDisableAfterSetup: process.env.PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP === 'true',
-    ...(process.env.PORTCULLIS_ISSUER_URL ? { issuer: { url: process.env.PORTCULLIS_ISSUER_URL.replace(/\/+$/, '') } } : {}),
+    bootstrapDisableAfterSetup: cfg.bootstrapDisableAfterSetup,
+    issuer: {
+      ...(cfg.issuerUrl !== undefined ? { url: cfg.issuerUrl } : {}),
+      accessTokenSeconds: cfg.accessTokenSeconds,
+      refreshTokenSeconds: cfg.refreshTokenSeconds,
+      maxMintedTokenSeconds: cfg.createTokenMaxSeconds,
+    },
     maxConnections: cfg.maxConnections,
     compactAt: cfg.compactAt,
     encryption: cfg.encryptionKeyFile && !cfg.memory ? readKeyFile(cfg.encryptionKeyFile) : null,

@@ -4,6 +4,7 @@ import { DEFAULT_PARSE_LIMITS, WIDEST_PARSE_LIMITS } from '../../grammar/limits.
 import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
+import { DEFAULT_ISSUER_POLICY } from '../engine/issuer.js';
 import { DEFAULT_LOCKOUT_POLICY } from '../engine/lockouts.js';
 import { DEFAULT_RATE_LIMIT } from '../http/rate-limit.js';
 
@@ -68,6 +69,15 @@ export interface Config {
   dataPlane: 'embedded' | 'off' | undefined;
   /** An operator's PostgreSQL 14+ as the data plane (postgres://...); implies it. */
   upstream: string | undefined;
+  /** The token issuer: the `iss` of its tokens (undefined: the HTTP API's own address). */
+  issuerUrl: string | undefined;
+  /** Lifetimes of the access and refresh tokens POST /v1/token gives, in seconds. */
+  accessTokenSeconds: number;
+  refreshTokenSeconds: number;
+  /** The longest EXPIRES IN that CREATE TOKEN accepts, in seconds. */
+  createTokenMaxSeconds: number;
+  /** The bootstrap superuser is set NOLOGIN (audited) once another superuser exists. */
+  bootstrapDisableAfterSetup: boolean;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -117,6 +127,11 @@ export const DEFAULTS: Config = {
   ...DEFAULT_PARSE_LIMITS,
   dataPlane: undefined,
   upstream: undefined,
+  issuerUrl: undefined,
+  accessTokenSeconds: DEFAULT_ISSUER_POLICY.accessTokenSeconds,
+  refreshTokenSeconds: DEFAULT_ISSUER_POLICY.refreshTokenSeconds,
+  createTokenMaxSeconds: DEFAULT_ISSUER_POLICY.maxMintedTokenSeconds,
+  bootstrapDisableAfterSetup: false,
 };
 
 /** The numeric settings with their bounds (key → [min, max]). */
@@ -146,6 +161,9 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   maxNestingDepth: [1, WIDEST_PARSE_LIMITS.maxNestingDepth],
   maxPredicateSize: [1, WIDEST_PARSE_LIMITS.maxPredicateSize],
   maxInListLength: [1, WIDEST_PARSE_LIMITS.maxInListLength],
+  accessTokenSeconds: [60, 24 * 3600],
+  refreshTokenSeconds: [60, 365 * 24 * 3600],
+  createTokenMaxSeconds: [60, 10 * 365 * 24 * 3600],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -192,6 +210,11 @@ const KEYS: Record<string, keyof Config> = {
   max_in_list_length: 'maxInListLength',
   data_plane: 'dataPlane',
   upstream: 'upstream',
+  issuer_url: 'issuerUrl',
+  access_token_seconds: 'accessTokenSeconds',
+  refresh_token_seconds: 'refreshTokenSeconds',
+  create_token_max_seconds: 'createTokenMaxSeconds',
+  bootstrap_disable_after_setup: 'bootstrapDisableAfterSetup',
 };
 
 export class ConfigError extends Error {}
@@ -281,6 +304,17 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
       const url = String(v);
       if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`upstream must be a postgres:// URL, got "${url.replace(/:[^:@/]*@/, ':***@')}"`);
       c.upstream = url;
+    }
+    else if (k === 'issuerUrl') {
+      // The `iss` of every token and the base of the discovery document's URLs.
+      const url = String(v).replace(/\/+$/, '');
+      if (!/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(url)) throw new ConfigError(`issuer_url must be an http:// or https:// URL without query or fragment, got "${v}"`);
+      c.issuerUrl = url;
+    } else if (k === 'bootstrapDisableAfterSetup') {
+      // A security switch: a value that is neither true nor false is a mistake, not "off".
+      if (v === true || v === 'true' || v === '1') c.bootstrapDisableAfterSetup = true;
+      else if (v === false || v === 'false' || v === '0') c.bootstrapDisableAfterSetup = false;
+      else throw new ConfigError(`bootstrap_disable_after_setup must be true or false, got "${v}"`);
     }
     else if (k === 'requireTls') {
       const r = v === true ? 'on' : v === false ? 'off' : String(v);

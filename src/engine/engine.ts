@@ -19,7 +19,7 @@ import { PgError } from '../errors/pg-error.js';
 import { ConnectionCounts } from './connection-counts.js';
 import { engineMetrics } from './engine-metrics.js';
 import { KeyUses } from './key-uses.js';
-import { TokenIssuer, type IssuerPolicy } from './issuer.js';
+import { TokenIssuer, tokenEndings, type IssuerPolicy } from './issuer.js';
 import { LoginRecorder, type LoginRecord } from './login-recording.js';
 
 export type { LoginRecord } from './login-recording.js';
@@ -84,6 +84,8 @@ export class Engine {
   readonly parseLimits: ParseLimits;
   /** The built-in token issuer (SPEC §12). */
   readonly issuer: TokenIssuer;
+  /** The server log (stderr under `serve`). */
+  readonly log: (line: string) => void;
   private readonly connections = new ConnectionCounts();
   private readonly auditPipeline: AuditPipeline;
   private readonly commits: CommitPipeline;
@@ -92,6 +94,7 @@ export class Engine {
 
   constructor(private readonly opts: EngineOptions) {
     this.scramIterations = opts.scramIterations ?? DEFAULT_ITERATIONS;
+    this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? Date.now;
     this.random = opts.random ?? randomBytes;
     this.advanceClock = opts.advanceClock ?? (() => {});
@@ -164,7 +167,10 @@ export class Engine {
   async commit(tx: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
     if (!tx.dirty) return;
     if (this.opts.bootstrapDisableAfterSetup) disableBootstrapOnceReplaced(tx, audit, this.clock());
+    const ended = tokenEndings(tx.mutations, this.catalog, tx);
     await this.commits.commit(tx.mutations, audit);
+    // Tokens of a principal dropped or disabled by this commit go in one of their own.
+    if (ended) await this.issuer.endTokens(ended);
     for (const follow of this.followers) await follow(tx.mutations);
   }
 

@@ -57,7 +57,8 @@ export const TOKEN_RESULT_COLUMNS = [col('jti'), col('subject'), col('token'), c
  * access token for a user or service account (a cluster node's token), shown once. Who
  * may mint one, and how wide, is what CREATE API KEY allows for the same owner: a token is
  * a credential of that owner. The expiry is required and capped (the issuer's
- * maxMintedTokenSeconds); the token dies earlier if its signing key is rotated out.
+ * maxMintedTokenSeconds: the setting create_token_max_seconds); the token dies earlier if
+ * its signing key is rotated out.
  */
 export async function createToken(cmd: Cmd<'CreateToken'>, ctx: StatementContext): Promise<Execution> {
   const tx = writeTx(ctx);
@@ -71,7 +72,7 @@ export async function createToken(cmd: Cmd<'CreateToken'>, ctx: StatementContext
     throw new PgError('invalid_parameter_value', 'CREATE TOKEN needs an expiry', { hint: `Add EXPIRES IN 'interval' (at most ${max} seconds).` });
   }
   if (expiresAt - ctx.now > max * 1000) {
-    throw new PgError('invalid_parameter_value', `a token may live at most ${max} seconds`, { hint: 'Choose a shorter EXPIRES IN; the limit is the issuer setting maxMintedTokenSeconds.' });
+    throw new PgError('invalid_parameter_value', `a token may live at most ${max} seconds`, { hint: 'Choose a shorter EXPIRES IN; the limit is the setting create_token_max_seconds.' });
   }
   const cap = ctx.actor.limits;
   if (cap) {

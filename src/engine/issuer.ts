@@ -4,10 +4,10 @@ import { decodeJwt, type JWK, type JWTPayload } from 'jose';
 import { TokenRejected, type TokenPolicy } from '../auth/jwt.js';
 import type { JwksCache } from '../auth/jwks.js';
 import { saslprep } from '../auth/saslprep.js';
-import { digest, ISSUER_ALG, ISSUER_AUDIENCE, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
+import { digest, ISSUER_ALG, ISSUER_AUDIENCE, issuedClaimsAnyTime, newSigningKey, openPrivateKey, sealPrivateKey, signAccessToken, verifyIssued } from '../auth/signing.js';
 import { keysFromSaltedPassword, parseVerifier } from '../auth/verifier.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import { roleRank, type BuiltinRole, type IssuedToken, type SigningKey, type User } from '../catalog/model.js';
+import { roleRank, type BuiltinRole, type IssuedToken, type Mutation, type SigningKey, type User } from '../catalog/model.js';
 import { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type { AuthValues } from './auth-vars.js';
@@ -78,6 +78,43 @@ export class TokenGrantError extends Error {
 const REFRESH_PREFIX = 'pcr_';
 /** Expired rows removed per grant, at most (sweep). */
 const SWEEP = 100;
+/** Attempts of the commit that ends a principal's token rows, when concurrent grants move them. */
+const END_ATTEMPTS = 5;
+
+/**
+ * The token rows a commit ends: every row of a dropped user or service account, the rows
+ * issued through a dropped API key, and the live refresh tokens of a user set NOLOGIN (all
+ * of them) or given a new password (those of password grants). Worked out before the
+ * commit, from its mutations and the committed state they replace.
+ */
+export interface TokenEndings {
+  owners: { kind: 'user' | 'service_account'; id: number }[];
+  keys: { kind: 'user' | 'service_account'; ownerId: number; keyId: number }[];
+  refreshOf: { userId: number; passwordOnly: boolean }[];
+}
+
+export function tokenEndings(ms: readonly Mutation[], before: CatalogReader, after: CatalogReader): TokenEndings | null {
+  const e: TokenEndings = { owners: [], keys: [], refreshOf: [] };
+  const updated = new Set<number>();
+  for (const m of ms) {
+    if (m.op === 'delete') {
+      if (m.table === 'users') e.owners.push({ kind: 'user', id: m.id });
+      else if (m.table === 'serviceAccounts') e.owners.push({ kind: 'service_account', id: m.id });
+      else if (m.table === 'apiKeys') {
+        const k = before.apiKeyById(m.id);
+        if (k) e.keys.push({ kind: k.ownerKind, ownerId: k.ownerId, keyId: k.id });
+      }
+    } else if (m.op === 'update' && m.table === 'users') updated.add(m.row.id);
+  }
+  for (const id of updated) {
+    const now = after.userById(id);
+    const was = before.userById(id);
+    if (!now || !was) continue;
+    if (!now.login) e.refreshOf.push({ userId: id, passwordOnly: false });
+    else if (now.verifier !== was.verifier) e.refreshOf.push({ userId: id, passwordOnly: true });
+  }
+  return e.owners.length + e.keys.length + e.refreshOf.length > 0 ? e : null;
+}
 
 const narrower = (a: BuiltinRole, b: BuiltinRole | null): BuiltinRole => (b !== null && roleRank(b) < roleRank(a) ? b : a);
 
@@ -252,6 +289,50 @@ export class TokenIssuer {
     }
   }
 
+  /**
+   * Ends the token rows a commit made dead (tokenEndings): deleted with their owner or API
+   * key, revoked (refresh tokens) with NOLOGIN or a new password, so that neither lingers
+   * nor comes back with LOGIN. Its own commit, right after the one that ended them and
+   * before that one is acknowledged; a grant racing it moves a row, and it tries again on
+   * the state as it is then. Until it commits, the grant's checks (the owner and key must
+   * exist, LOGIN, the password's stamp) already refuse those tokens.
+   */
+  async endTokens(e: TokenEndings): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const view = this.engine.catalog;
+      const now = this.engine.clock();
+      const tx = new CatalogTransaction(view);
+      const dropped = new Set<number>();
+      const drop = (table: 'issuedTokens' | 'refreshTokens', id: number) => {
+        if (!dropped.has(id)) tx.delete(table, id);
+        dropped.add(id);
+      };
+      for (const o of e.owners) {
+        for (const t of view.issuedTokensOf(o.kind, o.id)) drop('issuedTokens', t.id);
+        for (const r of view.refreshTokensOf(o.kind, o.id)) drop('refreshTokens', r.id);
+      }
+      for (const k of e.keys) {
+        for (const t of view.issuedTokensOf(k.kind, k.ownerId)) if (t.apiKeyId === k.keyId) drop('issuedTokens', t.id);
+        for (const r of view.refreshTokensOf(k.kind, k.ownerId)) if (r.apiKeyId === k.keyId) drop('refreshTokens', r.id);
+      }
+      for (const u of e.refreshOf) {
+        for (const r of view.refreshTokensOf('user', u.userId)) {
+          if (dropped.has(r.id) || r.revokedAt !== null || r.usedAt !== null || r.expiresAt <= now || (u.passwordOnly && r.apiKeyId !== null)) continue;
+          tx.update('refreshTokens', { ...r, revokedAt: now });
+        }
+      }
+      try {
+        await this.engine.commit(tx);
+        return;
+      } catch (err) {
+        if (err instanceof PgError && err.state === 'serialization_failure' && attempt < END_ATTEMPTS) continue;
+        // The commit that ended the principal stands; its tokens are refused by the grant's checks.
+        this.engine.log(`could not remove the token rows of a dropped or disabled principal: ${(err as Error).message}`);
+        return;
+      }
+    }
+  }
+
   /** CREATE TOKEN: a token signed with the current key of `tx` (made there if there is none yet). */
   async mint(tx: CatalogTransaction, g: TokenGrant, seconds: number, now: number, createdBy: string): Promise<{ token: string; row: IssuedToken }> {
     let key = [...tx.signingKeys()].find((k) => k.retiresAt === null);
@@ -355,8 +436,13 @@ export class TokenIssuer {
    * one of the two holders is a thief, and the server cannot tell which. The use is a
    * delete of the row and an insert of its used copy under a new id, so two uses racing
    * each other conflict at commit (the later one is a reuse).
+   *
+   * `bearer` is an access token the request carried as well (a client sends its old one
+   * along): when it is one of ours, of any age, and names another principal than the
+   * refresh token's, the refresh token is in the hands of someone else than its owner's
+   * client, and its family is revoked as for a reuse.
    */
-  async refreshGrant(text: string): Promise<{ response: TokenResponse; grant: TokenGrant }> {
+  async refreshGrant(text: string, bearer: string | null = null): Promise<{ response: TokenResponse; grant: TokenGrant }> {
     const view = this.engine.catalog;
     const now = this.engine.clock();
     const row = text.startsWith(REFRESH_PREFIX) ? view.refreshTokenByHash(digest(text)) : undefined;
@@ -366,6 +452,14 @@ export class TokenIssuer {
       throw new CredentialRefused('other', `refresh token reused (family ${row.family.slice(0, 8)} revoked)`);
     }
     if (row.expiresAt <= now) throw new CredentialRefused('expired', 'refresh token expired');
+    if (bearer !== null) {
+      const keys = this.verifyingKeys(view, now).map((k) => ({ kid: k.kid, publicJwk: JSON.parse(k.publicJwk) as JWK }));
+      const other = await issuedClaimsAnyTime(bearer, keys, this.url);
+      if (other && other.uid !== `${row.ownerKind}:${row.ownerId}`) {
+        await this.revokeFamily(row.family, now);
+        throw new CredentialRefused('other', `refresh token presented with an access token of ${String(other.uid)} (family ${row.family.slice(0, 8)} revoked)`);
+      }
+    }
     const g: TokenGrant = { ownerKind: row.ownerKind, ownerId: row.ownerId, apiKeyId: row.apiKeyId, role: null, databaseIds: row.databaseId === null ? null : [row.databaseId], scopes: null };
     grantPrincipal(g, view, now); // the principal and key still good: else refused with the reason
     if (stampOf(g, view) !== row.credentialStamp) throw new CredentialRefused('other', 'the password changed since the refresh token was issued');

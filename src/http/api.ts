@@ -240,7 +240,8 @@ export class HttpApi {
           // a lookup, with nothing to time).
           const locked = this.engine.lockouts.locked(peer.address, subject);
           if (locked) throw new CredentialRefused(locked.code, locked.reason);
-          const { response, grant } = await issuer.refreshGrant(token);
+          const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+          const { response, grant } = await issuer.refreshGrant(token, bearer && looksLikeJwt(bearer) ? bearer : null);
           return { grant, response, tenant: null };
         };
         break;

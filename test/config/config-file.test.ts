@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/config/config.js';
 import { makeCerts } from '../support/certs.js';
 import { psql } from '../support/psql.js';
-import { spawnServer, type ServerProcess } from '../support/server.js';
+import { ADMIN_PASSWORD, client, loginError, spawnServer, type ServerProcess } from '../support/server.js';
 
 /** portcullis.toml is TOML: read by a TOML parser, then checked setting by setting. */
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pcu-config-'));
@@ -86,5 +86,73 @@ describe('the config file loader', () => {
     expect(() => resolveConfig({}, {}, configFile('require_tls = "maybe"\n'))).toThrow('require_tls must be on, off or except-loopback, got "maybe"');
     expect(() => resolveConfig({}, {}, configFile('tls_cert = "a.pem"\n'))).toThrow('tls_cert and tls_key go together');
     expect(resolveConfig({}, {}, configFile('require_tls = true\nhttp_port = "off"\n'))).toMatchObject({ requireTls: 'on', httpPort: null });
+  });
+});
+
+describe('the token issuer settings', () => {
+  it('are read from the file and from PORTCULLIS_* (which wins), and checked', () => {
+    const file = configFile(
+      [
+        'issuer_url = "https://auth.example.test/"',
+        'access_token_seconds = 300',
+        'refresh_token_seconds = 86400',
+        'create_token_max_seconds = 604800',
+        'bootstrap_disable_after_setup = true',
+      ].join('\n'),
+    );
+    expect(resolveConfig({}, {}, file)).toMatchObject({
+      issuerUrl: 'https://auth.example.test',
+      accessTokenSeconds: 300,
+      refreshTokenSeconds: 86400,
+      createTokenMaxSeconds: 604800,
+      bootstrapDisableAfterSetup: true,
+    });
+    const env = { PORTCULLIS_ISSUER_URL: 'https://other.example.test', PORTCULLIS_ACCESS_TOKEN_SECONDS: '600', PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: 'false' };
+    expect(resolveConfig({}, env, file)).toMatchObject({ issuerUrl: 'https://other.example.test', accessTokenSeconds: 600, bootstrapDisableAfterSetup: false, createTokenMaxSeconds: 604800 });
+    expect(resolveConfig({}, {})).toMatchObject({ issuerUrl: undefined, accessTokenSeconds: 900, refreshTokenSeconds: 30 * 24 * 3600, createTokenMaxSeconds: 365 * 24 * 3600, bootstrapDisableAfterSetup: false });
+
+    expect(() => resolveConfig({}, {}, configFile('access_token_seconds = 10\n'))).toThrow('access_token_seconds must be an integer from 60 to 86400, got "10"');
+    expect(() => resolveConfig({}, {}, configFile('create_token_max_seconds = 0\n'))).toThrow('create_token_max_seconds must be an integer from 60 to');
+    expect(() => resolveConfig({}, {}, configFile('issuer_url = "auth.example.test"\n'))).toThrow('issuer_url must be an http:// or https:// URL');
+    expect(() => resolveConfig({}, { PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP: 'yes' })).toThrow('bootstrap_disable_after_setup must be true or false, got "yes"');
+  });
+});
+
+describe('portcullis serve with the token issuer settings in its --config file', () => {
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('issues tokens with that iss and lifetime, caps CREATE TOKEN, and retires the bootstrap superuser', async () => {
+    const file = configFile(
+      [
+        'http_port = 0',
+        'issuer_url = "https://auth.example.test"',
+        'access_token_seconds = 120',
+        'create_token_max_seconds = 86400',
+        'bootstrap_disable_after_setup = true',
+      ].join('\n'),
+    );
+    const blank = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('PORTCULLIS_')).map((k) => [k, '']));
+    server = await spawnServer(['--memory', '--config', file, '--http-port', '0'], { ...blank, PORTCULLIS_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD });
+    const httpPort = Number(/and [^ ]+:(\d+) \(http\)/.exec(server.stderr())?.[1]);
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER tess WITH PASSWORD 'tess-secret-1'`);
+    const r = await fetch(`http://127.0.0.1:${httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'tess', password: 'tess-secret-1' }) });
+    const body = (await r.json()) as { access_token: string; expires_in: number };
+    expect(body.expires_in).toBe(120);
+    const claims = JSON.parse(Buffer.from(body.access_token.split('.')[1]!, 'base64url').toString()) as { iss: string; iat: number; exp: number };
+    expect(claims).toMatchObject({ iss: 'https://auth.example.test' });
+    expect(claims.exp - claims.iat).toBe(120);
+    const discovery = (await (await fetch(`http://127.0.0.1:${httpPort}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    expect(discovery).toMatchObject({ issuer: 'https://auth.example.test', jwks_uri: 'https://auth.example.test/.well-known/jwks.json' });
+
+    await expect(admin.query(`CREATE TOKEN FOR tess EXPIRES IN '2 days'`)).rejects.toMatchObject({ code: '22023', message: 'a token may live at most 86400 seconds' });
+    expect((await admin.query(`CREATE TOKEN FOR tess EXPIRES IN '1 day'`)).rows).toHaveLength(1);
+
+    await admin.query(`CREATE USER root2 WITH PASSWORD 'root2-secret-1' ROLE superuser`);
+    await admin.end();
+    expect(await loginError(server.port, 'admin', ADMIN_PASSWORD)).toMatchObject({ code: '28000' });
   });
 });

@@ -2,9 +2,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { pipelinedPosts } from '../support/http-pipeline.js';
 import { RawClient } from '../support/raw-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
@@ -117,6 +118,37 @@ describe('POST /v1/token, grant_type=password', () => {
     expect(await token({ username: 'ada' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const notReached = await token({ grant_type: 'password', username: 'ada', password: 'ada-secret-1', database: 'nowhere' });
     expect(notReached.body.error).toBe('invalid_grant');
+  });
+});
+
+describe('POST /v1/token, grant_type=api_key', () => {
+  it("gives a token no wider than the key: its role, databases and scopes carry over", async () => {
+    const admin = await client(server.port);
+    await admin.query(`GRANT SCOPE 'orders:write' TO ada`);
+    const key = (await admin.query(`CREATE API KEY 'narrow' FOR ada ROLE readonly WITH DATABASES (sales) SCOPES ('orders:read')`)).rows[0].key as string;
+    const r = await token({ grant_type: 'api_key', api_key: key });
+    expect(r.status).toBe(200);
+    const access = r.body.access_token as string;
+    expect(decodeJwt(access)).toMatchObject({ sub: 'ada', role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    const w = await whoami(access);
+    expect(w.body.auth).toMatchObject({ role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    // Outside the key's databases: refused; inside, the key's role.
+    const outside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: access, database: 'default' });
+    outside.on('error', () => {});
+    await expect(outside.connect()).rejects.toMatchObject({ code: '42501' });
+    const inside = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'jwt:portcullis', password: access, database: 'sales' });
+    await inside.connect();
+    expect((await inside.query('SELECT $auth.role AS r')).rows).toEqual([{ r: 'readonly' }]);
+    await expect(inside.query(`CREATE API KEY 'wider' FOR ada ROLE readwrite`)).rejects.toMatchObject({ code: '42501' });
+    await inside.end();
+    // Narrowing further to a database the key does not reach is refused.
+    expect((await token({ grant_type: 'api_key', api_key: key, database: 'default' })).body.error).toBe('invalid_grant');
+    // A refreshed token is as narrow as the first.
+    const again = await token({ grant_type: 'refresh_token', refresh_token: r.body.refresh_token as string });
+    expect(decodeJwt(again.body.access_token as string)).toMatchObject({ role: 'readonly', databases: ['sales'], scopes: ['orders:read'] });
+    await admin.query(`DROP API KEY 'narrow' FOR ada`);
+    await admin.query(`REVOKE SCOPE 'orders:write' FROM ada`);
+    await admin.end();
   });
 });
 
@@ -233,6 +265,39 @@ describe('refresh tokens', () => {
     expect((await refresh(other.refresh_token as string)).status).toBe(200);
   });
 
+  it("presented with another user's access token: refused, and its family revoked", async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE USER gil WITH PASSWORD 'gil-secret-1' ROLE readonly`);
+    await admin.end();
+    const withBearer = (refreshToken: string, access: string) =>
+      fetch(`${base()}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${access}` }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const ada = (await login()).body as Record<string, string>;
+    const gil = (await login('gil', 'gil-secret-1')).body as Record<string, string>;
+
+    expect(await withBearer(ada.refresh_token!, gil.access_token!)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'the credential was refused' } });
+    expect((await refresh(ada.refresh_token!)).status).toBe(400); // the family is revoked
+    expect((await whoami(gil.access_token!)).status).toBe(200); // gil's own tokens are not
+    const own = await withBearer(gil.refresh_token!, gil.access_token!);
+    expect(own.status).toBe(200);
+    expect(decodeJwt(own.body.access_token as string).sub).toBe('gil');
+
+    // Its owner's own access token along with it, even expired, is what a client sends: fine.
+    const again = (await login()).body as Record<string, string>;
+    const saved = now;
+    try {
+      now += 20 * 60_000;
+      expect((await whoami(again.access_token!)).status).toBe(401);
+      const r = await withBearer(again.refresh_token!, again.access_token!);
+      expect(r.status).toBe(200);
+      expect(decodeJwt(r.body.access_token as string).sub).toBe('ada');
+    } finally {
+      now = saved;
+    }
+    // Neither kind of token stands in for the other.
+    expect((await refresh(gil.access_token!)).body.error).toBe('invalid_grant');
+    expect((await whoami(own.body.refresh_token as string)).status).toBe(401);
+  });
+
   it('refuses random strings alike, without a trace of them in the log', async () => {
     const garbage = ['pcr_' + 'A'.repeat(43), 'nothing', 'pcr_'];
     for (const g of garbage) expect(await refresh(g)).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'the credential was refused' } });
@@ -242,13 +307,17 @@ describe('refresh tokens', () => {
   it('die with the principal: DROP USER, NOLOGIN, a new password, DROP API KEY', async () => {
     const admin = await client(server.port);
     await admin.query(`CREATE USER bo WITH PASSWORD 'bo-secret-1' ROLE readonly`);
+    const boId = server.engine.catalog.userByName('bo')!.id;
+    const rows = () => ({ access: server.engine.catalog.issuedTokensOf('user', boId).length, refresh: server.engine.catalog.refreshTokensOf('user', boId).length });
     const get = async () => (await login('bo', 'bo-secret-1')).body.refresh_token as string;
 
     let t = await get();
     await admin.query('ALTER USER bo NOLOGIN');
     expect((await refresh(t)).status).toBe(400);
     await admin.query('ALTER USER bo LOGIN');
-    expect((await refresh(t)).status).toBe(200); // NOLOGIN refuses while it lasts; the token was not spent
+    expect((await refresh(t)).status).toBe(400); // ended by NOLOGIN: LOGIN does not bring it back
+    const fresh = await get();
+    expect((await refresh(fresh)).status).toBe(200); // a login after LOGIN is a new family
 
     t = await get();
     await admin.query(`ALTER USER bo WITH PASSWORD 'bo-secret-2'`);
@@ -257,15 +326,36 @@ describe('refresh tokens', () => {
     const key = (await admin.query(`CREATE API KEY 'ci' FOR bo`)).rows[0].key as string;
     const viaKey = await token({ grant_type: 'api_key', api_key: key });
     expect(viaKey.status).toBe(200);
+    const keyJti = decodeJwt(viaKey.body.access_token as string).jti;
     expect(decodeJwt(viaKey.body.access_token as string)).toMatchObject({ sub: 'bo', key: key.slice(4, 20) });
+    const listed = async () => ((await admin.query('SHOW TOKENS FOR bo')).rows as { jti: string }[]).map((r) => r.jti);
+    expect(await listed()).toContain(keyJti);
     await admin.query(`DROP API KEY 'ci' FOR bo`);
     expect((await refresh(viaKey.body.refresh_token as string)).status).toBe(400);
     expect((await whoami(viaKey.body.access_token as string)).status).toBe(401);
+    expect(await listed()).not.toContain(keyJti); // its rows went with the key; bo's others stay
+    expect(rows().access).toBeGreaterThan(0);
 
     const last = (await login('bo', 'bo-secret-2')).body;
+    const session = await pgLogin(last.access_token as string);
     await admin.query('DROP USER bo');
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' }); // an open session ends too
+    await session.end().catch(() => {});
+    expect(rows()).toEqual({ access: 0, refresh: 0 }); // swept with the user, before DROP USER answered
     expect((await refresh(last.refresh_token as string)).status).toBe(400);
     expect((await whoami(last.access_token as string)).status).toBe(401);
+    await admin.end();
+  });
+
+  it("a dropped service account's minted tokens go with it", async () => {
+    const admin = await client(server.port);
+    await admin.query(`CREATE SERVICE ACCOUNT 'node9' FOR DATABASES (sales) ROLE readonly`);
+    const saId = server.engine.catalog.serviceAccountByName('node9')!.id;
+    const { token: t } = (await admin.query(`CREATE TOKEN FOR node9 EXPIRES IN '1 day'`)).rows[0] as { token: string };
+    expect((await whoami(t)).status).toBe(200);
+    await admin.query(`DROP SERVICE ACCOUNT 'node9'`);
+    expect(server.engine.catalog.issuedTokensOf('service_account', saId)).toEqual([]);
+    expect((await whoami(t)).status).toBe(401);
     await admin.end();
   });
 });
@@ -369,7 +459,10 @@ describe('tokens minted and revoked from SQL', () => {
     const a = (await login('cy', 'cy-secret-1')).body;
     const b = (await login('cy', 'cy-secret-1')).body;
     expect((await whoami(a.access_token as string)).status).toBe(200);
+    const session = await pgLogin(a.access_token as string);
     await admin.query('REVOKE TOKENS FOR cy');
+    await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+    await session.end().catch(() => {});
     expect((await whoami(a.access_token as string)).status).toBe(401);
     expect((await whoami(b.access_token as string)).status).toBe(401);
     expect((await token({ grant_type: 'refresh_token', refresh_token: b.refresh_token as string })).status).toBe(400);
@@ -396,18 +489,61 @@ describe('PORTCULLIS_BOOTSTRAP_DISABLE_AFTER_SETUP', () => {
       await s.close();
     }
   });
+
+  it('also when a user is altered to superuser; the refresh tokens of the bootstrap superuser end with it', async () => {
+    const s = await startTestServer({ bootstrapDisableAfterSetup: true, httpPort: 0 });
+    try {
+      const post = async (params: Record<string, string>) => (await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams(params) })).status;
+      const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password: ADMIN_PASSWORD }) });
+      const refreshToken = ((await r.json()) as { refresh_token: string }).refresh_token;
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER helper WITH PASSWORD 'helper-secret-1' ROLE admin`);
+      await admin.query(`ALTER USER helper ROLE superuser`);
+      await admin.end();
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toMatchObject({ code: '28000' });
+      expect(await post({ grant_type: 'refresh_token', refresh_token: refreshToken })).toBe(400);
+      // The new superuser lets the bootstrap one log in again: its old refresh token stays dead.
+      const helper = await client(s.port, 'helper', 'helper-secret-1');
+      await helper.query('ALTER USER admin LOGIN');
+      await helper.end();
+      expect(await loginError(s.port, 'admin', ADMIN_PASSWORD)).toBeNull();
+      expect(await post({ grant_type: 'refresh_token', refresh_token: refreshToken })).toBe(400);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('the edges of exp', () => {
-  it('accepts a token until exp plus the clock skew, and no longer', async () => {
+  it('accepts an access token until exp plus the clock skew, and no longer: HTTP, a pgwire login, an open session', async () => {
     const t = (await login()).body.access_token as string;
     const exp = decodeJwt(t).exp! * 1000;
+    const session = await pgLogin(t);
     const saved = now;
     try {
       now = exp + 60_000 - 1; // the default skew is 60 s
       expect((await whoami(t)).status).toBe(200);
+      expect(await pgLoginError(t)).toBeUndefined();
+      expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       now = exp + 60_000;
       expect((await whoami(t)).status).toBe(401);
+      expect(await pgLoginError(t)).toBe('28P01');
+      await expect(session.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+    } finally {
+      now = saved;
+      await session.end().catch(() => {});
+    }
+  });
+
+  it('takes a refresh token until its expiry (30 days), and not at it', async () => {
+    const saved = now;
+    try {
+      const first = (await login()).body.refresh_token as string;
+      const second = (await login()).body.refresh_token as string;
+      now = saved + 30 * 24 * 3600_000 - 1;
+      expect((await token({ grant_type: 'refresh_token', refresh_token: first })).status).toBe(200);
+      now = saved + 30 * 24 * 3600_000;
+      expect((await token({ grant_type: 'refresh_token', refresh_token: second })).status).toBe(400);
     } finally {
       now = saved;
     }
@@ -448,6 +584,55 @@ describe('lockouts and rate limits at the token endpoint', () => {
         expect(r.headers.get('x-ratelimit-limit')).toBe('3');
       }
       expect(statuses).toEqual([400, 400, 400, 429]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('10,000 refresh attempts with random strings', () => {
+  it('are rate-limited and all answered alike; the real refresh token is neither spent nor revoked', async () => {
+    let at = Date.UTC(2026, 5, 1, 12);
+    const lines: string[] = [];
+    // The default lockout and rate-limit policies, as `portcullis serve` has them.
+    const s = await startTestServer({ clock: () => at, httpPort: 0, log: (l) => lines.push(l) });
+    try {
+      const admin = await client(s.port);
+      await admin.query(`CREATE USER fay WITH PASSWORD 'fay-secret-1'`);
+      await admin.end();
+      const post = async (params: Record<string, string>) => {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/v1/token`, { method: 'POST', body: new URLSearchParams(params) });
+        return { status: r.status, text: await r.text() };
+      };
+      const good = JSON.parse((await post({ grant_type: 'password', username: 'fay', password: 'fay-secret-1' })).text) as { refresh_token: string };
+      const real = good.refresh_token;
+      const flip = (t: string, i: number) => t.slice(0, i) + (t[i] === 'A' ? 'B' : 'A') + t.slice(i + 1);
+      // Random well-formed tokens, near misses of the real one, random text, the real one cut short.
+      const attempts = Array.from({ length: 10_000 }, (_, i) => {
+        switch (i % 4) {
+          case 0:
+            return 'pcr_' + randomBytes(32).toString('base64url');
+          case 1:
+            return flip(real, 4 + (i % (real.length - 4)));
+          case 2:
+            return randomBytes(1 + (i % 97)).toString('base64url');
+          default:
+            return real.slice(0, 4 + (i % (real.length - 4)));
+        }
+      });
+      const answers = (await pipelinedPosts(s.httpPort!, '/v1/token', attempts.map((t) => new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t }).toString()))).map((r) => ({ status: r.status, text: r.body }));
+      const by = (status: number) => answers.filter((a) => a.status === status);
+      // The password grant took one request of the address's minute; 999 more were heard, the rest refused unread.
+      expect(by(400)).toHaveLength(999);
+      expect(by(429)).toHaveLength(9001);
+      expect(new Set(by(400).map((a) => a.text))).toEqual(new Set(['{"error":"invalid_grant","error_description":"the credential was refused"}']));
+      expect(new Set(by(429).map((a) => a.text)).size).toBe(1);
+      const log = lines.join('\n');
+      expect(log).not.toContain('pcr_');
+      for (const t of attempts.slice(0, 400)) if (t.length >= 8) expect(log).not.toContain(t);
+
+      at += 2 * 60_000; // past the address's lockout and the minute's window
+      expect((await post({ grant_type: 'refresh_token', refresh_token: real })).status).toBe(200);
     } finally {
       await s.close();
     }
