@@ -164,7 +164,13 @@ function characterPosition(bytes: Buffer, byteOffset: number): number {
 export interface StatementInfo {
   /** The parse tree's node type: SelectStmt, InsertStmt, CreateStmt, ... */
   kind: string;
-  /** Creates, alters or drops an object: the provisioner adopts what the role now owns. */
+  /**
+   * Creates, alters or drops an object: the provisioner adopts what the role now owns. Also
+   * ROLLBACK TO SAVEPOINT: it can undo an adoption that ran inside the block after a
+   * savepoint taken behind the DDL (`CREATE TABLE t ...; SAVEPOINT s` in one message, then
+   * `ROLLBACK TO s`), leaving the object the principal's (and a waiting policy not
+   * installed); so an adoption pass follows it too (a few milliseconds, on an error path).
+   */
   ddl: boolean;
   /** DISCARD ALL: PostgreSQL ends SET ROLE with it; the identity is applied again after it. */
   resetsIdentity: boolean;
@@ -343,9 +349,10 @@ export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}
     if (opts.sharedConnection) checkSessionState(kind, node, at, bytes);
     if (opts.forbiddenSettings?.length) checkForbiddenSettings(kind, node, at, bytes, opts.forbiddenSettings);
     const intoTable = kind === 'SelectStmt' && node.intoClause !== undefined;
+    const rollbackTo = kind === 'TransactionStmt' && node.kind === 'TRANS_STMT_ROLLBACK_TO';
     out.push({
       kind,
-      ddl: DDL.has(kind) || intoTable,
+      ddl: DDL.has(kind) || intoTable || rollbackTo,
       resetsIdentity: kind === 'DiscardStmt' && node.target === 'DISCARD_ALL',
       start,
       end,
