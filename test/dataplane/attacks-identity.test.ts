@@ -142,7 +142,7 @@ describe.each(bothPlanes())('changing who a session is, on the $name data plane'
       const rowsOf = (ms: { name: string }[]) => ms.filter((m) => m.name === 'dataRow').map((m) => (m as unknown as { fields: string[] }).fields[0]);
       const errorOf = (ms: { name: string }[]) => (ms.find((m) => m.name === 'error') as unknown as { code: string } | undefined)?.code;
       const prepared = await bob.roundTrip(
-        serialize.parse({ name: 'steal', text: 'SELECT owner FROM orders ORDER BY owner', types: [] }),
+        serialize.parse({ name: 'steal', text: 'SELECT owner, 1 AS bobs FROM orders ORDER BY owner', types: [] }),
         serialize.bind({ statement: 'steal' }),
         serialize.execute({}),
         serialize.sync(),
@@ -152,6 +152,11 @@ describe.each(bothPlanes())('changing who a session is, on the $name data plane'
       const stolen = await al.roundTrip(serialize.bind({ statement: 'steal' }), serialize.execute({}), serialize.sync());
       expect(errorOf(stolen)).toBe('26000');
       expect(rowsOf(stolen)).toEqual([]);
+      // Nor under the name it has on the data plane's connection (shared on the embedded
+      // plane): the connection alice's turn runs on holds none of bob's statements.
+      const listed = await al.roundTrip(serialize.query('SELECT name, statement FROM pg_catalog.pg_prepared_statements'));
+      expect(errorOf(listed)).toBeUndefined();
+      expect(listed.filter((m) => m.name === 'dataRow').map((m) => (m as unknown as { fields: string[] }).fields[1])).not.toContainEqual(expect.stringContaining('bobs'));
       // Her own statement of that name reads her rows; bob's still reads his.
       const own = await al.roundTrip(
         serialize.parse({ name: 'steal', text: 'SELECT owner FROM orders ORDER BY owner', types: [] }),
