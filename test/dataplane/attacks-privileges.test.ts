@@ -119,6 +119,27 @@ describe.each(bothPlanes())('gaining privileges, on the $name data plane', (plan
     await nothingGained();
   });
 
+  it('large objects (one profile role owns them for every principal of the profile): refused, by any name, in a view or a default', async () => {
+    for (const sql of [
+      "SELECT lo_from_bytea(0, 'alice only'::bytea)",
+      'SELECT lo_creat(-1)',
+      'SELECT pg_catalog.lo_create(0)',
+      'SELECT lo_get(16400)',
+      "SELECT lo_put(16400, 0, 'x'::bytea)",
+      'SELECT lo_open(16400, 262144)',
+      'SELECT loread(0, 10)',
+      'SELECT lo_unlink(16400)',
+      'SELECT "lo_get"(16400)',
+      'CREATE VIEW blobs AS SELECT lo_get(16400) AS b',
+      'CREATE TABLE blobby (a oid DEFAULT lo_creat(-1))',
+    ]) {
+      expect(await stateOf(dev, sql), sql).toBe('42501');
+    }
+    // PostgreSQL's own catalog of them is the superuser's.
+    expect(await stateOf(dev, 'SELECT * FROM pg_catalog.pg_largeobject')).toBe('42501');
+    await nothingGained();
+  });
+
   it("dblink and postgres_fdw are not installed and cannot be: the functions do not exist (42883), the wrappers neither (42704), a server is 42501", async () => {
     expect(await stateOf(dev, "SELECT dblink_connect('dbname=postgres')")).toBe('42883');
     expect(await stateOf(dev, "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(a int)")).toBe('42883');
