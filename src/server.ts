@@ -91,6 +91,7 @@ export interface DataPlaneHooks {
   identity?: TurnIdentity;
   afterDdl?: AfterDdl;
   ended?: () => void;
+  recheck?: () => void;
 }
 
 export interface TlsFiles {
@@ -169,6 +170,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       identity: (turn) => gate!.turn(session, database, turn),
       afterDdl: (lease) => gate!.afterDdl(database, lease),
       ended: () => gate!.forget(session),
+      recheck: () => gate!.recheck(session, database),
     }));
   const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, hooks) : exchange);
   const handler: WireHandler = { startAuth: (startup, peer) => onPlane(startLogin(engine, startup, peer, opts.certLogin ?? 'subject')) };

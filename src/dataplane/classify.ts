@@ -164,7 +164,13 @@ function characterPosition(bytes: Buffer, byteOffset: number): number {
 export interface StatementInfo {
   /** The parse tree's node type: SelectStmt, InsertStmt, CreateStmt, ... */
   kind: string;
-  /** Creates, alters or drops an object: the provisioner adopts what the role now owns. */
+  /**
+   * Creates, alters or drops an object: the provisioner adopts what the role now owns. Also
+   * ROLLBACK TO SAVEPOINT: it can undo an adoption that ran inside the block after a
+   * savepoint taken behind the DDL (`CREATE TABLE t ...; SAVEPOINT s` in one message, then
+   * `ROLLBACK TO s`), leaving the object the principal's (and a waiting policy not
+   * installed); so an adoption pass follows it too (a few milliseconds, on an error path).
+   */
   ddl: boolean;
   /** DISCARD ALL: PostgreSQL ends SET ROLE with it; the identity is applied again after it. */
   resetsIdentity: boolean;
@@ -240,6 +246,33 @@ const REFUSED: Record<string, { what: string; hint?: string }> = {
   CreateEventTrigStmt: { what: 'CREATE EVENT TRIGGER' },
   AlterEventTrigStmt: { what: 'ALTER EVENT TRIGGER' },
 };
+
+/**
+ * PostgreSQL's large-object functions. A large object belongs to the role that created it,
+ * and a profile role is shared by every principal with the same privileges: one principal's
+ * large object would be readable and writable by the others, outside any policy (and the
+ * next adoption would give it to the owner role, where no one could read it).
+ */
+const LARGE_OBJECT_FUNCTIONS = new Set([
+  'lo_creat',
+  'lo_create',
+  'lo_from_bytea',
+  'lo_import',
+  'lo_export',
+  'lo_open',
+  'lo_close',
+  'loread',
+  'lowrite',
+  'lo_get',
+  'lo_put',
+  'lo_lseek',
+  'lo_lseek64',
+  'lo_tell',
+  'lo_tell64',
+  'lo_truncate',
+  'lo_truncate64',
+  'lo_unlink',
+]);
 
 const ROW_SECURITY_COMMANDS: Record<string, string> = {
   AT_EnableRowSecurity: 'ALTER TABLE ... ENABLE ROW LEVEL SECURITY',
@@ -333,9 +366,10 @@ export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}
     if (opts.sharedConnection) checkSessionState(kind, node, at, bytes);
     if (opts.forbiddenSettings?.length) checkForbiddenSettings(kind, node, at, bytes, opts.forbiddenSettings);
     const intoTable = kind === 'SelectStmt' && node.intoClause !== undefined;
+    const rollbackTo = kind === 'TransactionStmt' && node.kind === 'TRANS_STMT_ROLLBACK_TO';
     out.push({
       kind,
-      ddl: DDL.has(kind) || intoTable,
+      ddl: DDL.has(kind) || intoTable || rollbackTo,
       resetsIdentity: kind === 'DiscardStmt' && node.target === 'DISCARD_ALL',
       start,
       end,
@@ -374,11 +408,16 @@ function checkStatement(kind: string, node: Record<string, unknown>, at: number,
       break;
   }
   // set_config() anywhere in the statement: its name decides, and a name that is not a
-  // constant cannot be judged, so it is refused too.
+  // constant cannot be judged, so it is refused too. Large objects likewise, wherever they
+  // are called (a view's or a default's call runs later, but is written here).
   walk(node, (key, value) => {
     if (key !== 'FuncCall') return;
     const call = value as { funcname?: { String?: { sval?: string } }[]; args?: unknown[]; location?: number };
-    if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return;
+    const fn = call.funcname?.at(-1)?.String?.sval ?? '';
+    if (LARGE_OBJECT_FUNCTIONS.has(fn)) {
+      throw refused(`${fn}() of large objects`, call.location === undefined ? at : characterPosition(bytes, call.location), 'Store bytes in a bytea column: its rows are under the catalog\'s privileges and policies.');
+    }
+    if (fn !== 'set_config') return;
     const first = call.args?.[0] as { A_Const?: { sval?: { sval?: string } } } | undefined;
     const name = first?.A_Const?.sval?.sval;
     const position = call.location === undefined ? at : characterPosition(bytes, call.location);

@@ -47,6 +47,8 @@ export interface PlaneSessionOptions {
   afterDdl?: AfterDdl;
   /** The session ended (its identity no longer needs keeping). */
   ended?: () => void;
+  /** Before a statement inside the data plane's transaction block: throws when the identity the block runs with no longer holds (see recheck). */
+  recheck?: () => void;
 }
 
 /** A statement text ready for the data plane. */
@@ -154,6 +156,17 @@ export class PlaneSession {
     }
     this.lease = lease;
     return { lease, reset };
+  }
+
+  /**
+   * Before a statement on the lease the session holds: inside a transaction block (status
+   * 'T') the identity applied at the block's first turn cannot be applied again (a ROLLBACK
+   * would undo a SET ROLE), only checked, so a revocation is seen at the block's next
+   * statement. A failed block ('E') runs nothing but ROLLBACK, COMMIT (a rollback then) and
+   * ROLLBACK TO SAVEPOINT, after which the block is 'T' and checked again.
+   */
+  recheck(): void {
+    if (this.lease && this.status === 'T') this.opts.recheck?.();
   }
 
   /** The data plane's ReadyForQuery; `idle`: nothing else is on its way on the lease. */

@@ -11,6 +11,7 @@ import {
   ensureProfileRole,
   installedPolicySql,
   installSchema,
+  profileCovers,
   profileFor,
   profileRoleName,
   syncDatabase,
@@ -158,6 +159,29 @@ export class DataPlaneGate {
     this.held.set(session, { ...held, applied: '' });
     await applyIdentity(sql, role, auth, { reset: t.reset || !before ? 'another-session' : 'same-session' });
     this.held.set(session, held);
+  }
+
+  /**
+   * Before each statement inside a data-plane transaction block. The block keeps the role
+   * and values its first turn applied: applying others inside it would be undone by its
+   * ROLLBACK (or a ROLLBACK TO SAVEPOINT) while the gate believed them in place. So they
+   * are only checked: privileges added since wait for the block's end; anything taken away
+   * (a privilege, the database, the principal) or a `$auth` value changed ends the session,
+   * and with it the block (rolled back), as a dropped principal's next statement does.
+   */
+  recheck(session: GateSession & object, db: PlaneDatabase): void {
+    const held = this.held.get(session);
+    if (!held) return;
+    const view = this.opts.catalog();
+    const now = this.opts.clock();
+    const user = session.actor(view, now);
+    const profile = profileFor(effectiveOf(user, view, now), db.databaseId);
+    if (profile && held.applied === `${held.role}\n${JSON.stringify(session.authValues(view, now))}` && profileCovers(profile, held.profile)) return;
+    throw new PgError('insufficient_privilege', `the privileges of "${user.name}" on database "${db.databaseName}" changed inside this transaction block`, {
+      severity: 'FATAL',
+      detail: 'A privilege was revoked or expired, or a $auth value changed, while the block was open: the session ends and its transaction is rolled back.',
+      hint: 'Connect again: a new session runs with the privileges of now.',
+    });
   }
 
   /** After a session's DDL: what its role created goes to the owner role, waiting policies go on. */

@@ -143,6 +143,10 @@ export class SessionPlaneRoute implements PlaneRoute {
     this.plane.noteDdl();
   }
 
+  recheck(): void {
+    this.plane.recheck();
+  }
+
   ready(status: TransactionStatus, idle: boolean): Promise<void> {
     return this.plane.ready(status, idle);
   }

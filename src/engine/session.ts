@@ -177,6 +177,18 @@ export class EngineSession implements QuerySession {
         severity: 'FATAL',
       });
     }
+    // A login user set NOLOGIN ends its open sessions at their next statement, as dropping
+    // it does (PostgreSQL only refuses new logins); a key's or token's owner is checked by
+    // credentialActor.
+    if (this.method === 'password' || this.method === 'certificate') {
+      const login = this.currentUserId === this.sessionUserId ? u : view.userById(this.sessionUserId);
+      if (login && !login.login) {
+        throw new PgError('invalid_authorization_specification', `user "${login.name}" may no longer log in`, {
+          severity: 'FATAL',
+          detail: 'The user was set NOLOGIN while this session was open.',
+        });
+      }
+    }
     const role = effectiveOf(u, view, now).role;
     return role === u.role ? u : { ...u, role };
   }

@@ -183,6 +183,8 @@ export interface PlaneRoute {
   acquire(): Promise<PlaneTurn>;
   /** A portal of a statement Parse said was DDL is executed. */
   ddlExecuted(): void;
+  /** A statement is about to run on the turn already held: throws when the session may no longer run it there (a revocation inside a transaction block). */
+  recheck(): void;
   /**
    * The data plane's ReadyForQuery. `idle`: nothing else is on its way, so the session may
    * use the connection itself (after DDL) and gives it back when the status is 'I'.

@@ -157,7 +157,7 @@ export class Relay {
   // ---- client messages --------------------------------------------------------------
 
   async query(f: Forwarded): Promise<void> {
-    const ch = await this.turn();
+    const ch = await this.turn(true);
     this.opening(f);
     this.w.query(f.sql);
     // "If successfully created, a named prepared-statement object lasts till the end of the
@@ -217,7 +217,7 @@ export class Relay {
   }
 
   async execute(portal: string, maxRows: number): Promise<void> {
-    const ch = await this.turn();
+    const ch = await this.turn(true);
     if (this.skipping()) return;
     if (this.portals.get(portal)) {
       this.route.ddlExecuted();
@@ -316,9 +316,13 @@ export class Relay {
 
   // ---- internals ----------------------------------------------------------------------
 
-  private async turn(): Promise<PlaneChannel> {
+  /** `runs`: a statement is about to run (Query, Execute): on a turn already held, the route checks the session again first. */
+  private async turn(runs = false): Promise<PlaneChannel> {
     while (this.settling) await this.settling;
-    if (this.channel) return this.channel;
+    if (this.channel) {
+      if (runs) this.route.recheck();
+      return this.channel;
+    }
     const t = await this.route.acquire();
     if (t.reset) this.gen++;
     this.channel = t.channel;

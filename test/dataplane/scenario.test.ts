@@ -3,12 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { superuserLockdownSql } from '../../src/dataplane/provision/index.js';
 import type { RunningServer, ServerOptions } from '../../src/server.js';
 import { JwksServer, mint, signingKey, type SigningKey } from '../support/jwks-server.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { psql } from '../support/psql.js';
 import { ADMIN_PASSWORD, startTestServer } from '../support/server.js';
+import { bothPlanes } from './planes-under-test.js';
 
 /**
  * The data plane's promise, end to end through psql: the catalog's users, grants, keys,
@@ -17,40 +16,8 @@ import { ADMIN_PASSWORD, startTestServer } from '../support/server.js';
  */
 
 const AUD = 'shop-api';
-const GATEWAY_PASSWORD = 'gateway-secret';
 
-interface Plane {
-  name: string;
-  options(): Promise<Partial<ServerOptions>>;
-  stop(): Promise<void>;
-}
-
-function embedded(): Plane {
-  return { name: 'embedded (PGlite)', options: async () => ({ dataPlane: 'embedded' }), stop: async () => {} };
-}
-
-function upstream(): Plane {
-  let pgsrv: PostgresServer | null = null;
-  return {
-    name: 'upstream (PostgreSQL, portcullis no superuser)',
-    async options() {
-      pgsrv = await startPostgres();
-      // What an operator does once as a superuser (docs/data-plane.md): a role for portcullis
-      // with CREATEDB and CREATEROLE only, and the lock-down in template1.
-      await pgsrv.query(`CREATE ROLE gateway LOGIN CREATEDB CREATEROLE PASSWORD '${GATEWAY_PASSWORD}'`);
-      const t1 = new pg.Client(pgsrv.connection(undefined, undefined, 'template1'));
-      await t1.connect();
-      await t1.query(superuserLockdownSql('gateway'));
-      await t1.end();
-      return { dataPlane: { upstream: `postgres://gateway:${GATEWAY_PASSWORD}@${pgsrv.host}:${pgsrv.port}/postgres` } };
-    },
-    async stop() {
-      await pgsrv?.stop();
-    },
-  };
-}
-
-describe.each([embedded(), upstream()])('the shop scenario on the $name data plane', (plane) => {
+describe.each(bothPlanes())('the shop scenario on the $name data plane', (plane) => {
   let server: RunningServer;
   let dataDir: string;
   let jwks: JwksServer;

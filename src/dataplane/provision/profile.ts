@@ -73,6 +73,16 @@ export function profileFor(effective: Effective, databaseId: number): Profile | 
   return canonicalProfile(all, tables, schema);
 }
 
+/** Everything `before` allows, `now` allows too (on every table, and CREATE on the schema). */
+export function profileCovers(now: Profile, before: Profile): boolean {
+  if (before.schema && !now.schema) return false;
+  if (!before.all.every((p) => now.all.includes(p))) return false;
+  for (const [table, privs] of Object.entries(before.tables)) {
+    if (!privs.every((p) => now.all.includes(p) || (now.tables[table]?.includes(p) ?? false))) return false;
+  }
+  return true;
+}
+
 /** The profile as canonical JSON text: what is hashed, and what the role's COMMENT holds. */
 export const profileJson = (p: Profile): string => JSON.stringify({ all: p.all, tables: p.tables, schema: p.schema });
 
