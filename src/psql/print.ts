@@ -133,17 +133,64 @@ export function formatTable(result: ResultSet): string {
 
 // ---- errors and notices -------------------------------------------------------------------
 
-/** An ErrorResponse or NoticeResponse as libpq words it, for the query it answered. */
-export function formatMessage(f: ErrorFields, query: string, verbosity: Verbosity): string {
+/**
+ * What a client receives of an ErrorResponse or NoticeResponse: portcullis's own fields,
+ * and the ones PostgreSQL adds (the data plane's errors carry them).
+ */
+export interface MessageFields extends ErrorFields {
+  internalPosition?: number | undefined;
+  internalQuery?: string | undefined;
+  /** CONTEXT: the call stack of the error (PL/pgSQL lines, COPY's line). */
+  where?: string | undefined;
+  schema?: string | undefined;
+  table?: string | undefined;
+  column?: string | undefined;
+  dataType?: string | undefined;
+  constraint?: string | undefined;
+  file?: string | undefined;
+  line?: string | undefined;
+  routine?: string | undefined;
+}
+
+/**
+ * An ErrorResponse or NoticeResponse as libpq words it (pqBuildErrorMessage3) for the query
+ * it answered, with psql's default SHOW_CONTEXT (errors): CONTEXT for an error, never for a
+ * notice.
+ */
+export function formatMessage(f: MessageFields, query: string, verbosity: Verbosity, kind: 'error' | 'notice' = 'error'): string {
   let out = `${f.severity}:  `;
   if (verbosity === 'sqlstate') return `${out}${f.code}\n`;
   if (verbosity === 'verbose') out += `${f.code}: `;
-  // Terse keeps to one line: the position as a number instead of the LINE display.
-  if (verbosity === 'terse') return `${out}${f.message}${f.position ? ` at character ${f.position}` : ''}\n`;
-  out += `${f.message}\n`;
-  if (f.position !== undefined && f.position > 0) out += errorPosition(query, f.position);
-  if (f.detail !== undefined) out += `DETAIL:  ${f.detail}\n`;
-  if (f.hint !== undefined) out += `HINT:  ${f.hint}\n`;
+  out += f.message;
+  let cursor: { text: string; at: number } | null = null;
+  if (f.position !== undefined && f.position > 0) {
+    if (verbosity === 'terse') out += ` at character ${f.position}`;
+    else cursor = { text: query, at: f.position };
+  } else if (f.internalPosition !== undefined && f.internalPosition > 0) {
+    if (verbosity === 'terse' || f.internalQuery === undefined) out += ` at character ${f.internalPosition}`;
+    else cursor = { text: f.internalQuery, at: f.internalPosition };
+  }
+  out += '\n';
+  if (verbosity !== 'terse') {
+    if (cursor) out += errorPosition(cursor.text, cursor.at);
+    if (f.detail !== undefined) out += `DETAIL:  ${f.detail}\n`;
+    if (f.hint !== undefined) out += `HINT:  ${f.hint}\n`;
+    if (f.internalQuery !== undefined) out += `QUERY:  ${f.internalQuery}\n`;
+    if (kind === 'error' && f.where !== undefined) out += `CONTEXT:  ${f.where}\n`;
+  }
+  if (verbosity === 'verbose') {
+    if (f.schema !== undefined) out += `SCHEMA NAME:  ${f.schema}\n`;
+    if (f.table !== undefined) out += `TABLE NAME:  ${f.table}\n`;
+    if (f.column !== undefined) out += `COLUMN NAME:  ${f.column}\n`;
+    if (f.dataType !== undefined) out += `DATATYPE NAME:  ${f.dataType}\n`;
+    if (f.constraint !== undefined) out += `CONSTRAINT NAME:  ${f.constraint}\n`;
+    if (f.routine !== undefined || f.file !== undefined || f.line !== undefined) {
+      out += 'LOCATION:  ';
+      if (f.routine !== undefined) out += `${f.routine}, `;
+      if (f.file !== undefined && f.line !== undefined) out += `${f.file}:${f.line}`;
+      out += '\n';
+    }
+  }
   return out;
 }
 

@@ -36,11 +36,11 @@ async function realPsql(port: number, sqlFile: string): Promise<string> {
 describe('portcullis golden', () => {
   it('passes every fixture', async () => {
     // Deterministic mode's own superuser password (its verifier shows in DUMP CATALOG).
-    const r = await cli(['golden', FIXTURES], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
+    const r = await cli(['golden', '--jobs', '2', FIXTURES], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain(`${files.length} files, ${files.length} passed, 0 failed`);
     expect(r.code).toBe(0);
-  });
+  }, 120_000);
 
   it('prints a unified diff and exits 1 on a difference; --update rewrites the expected file', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'golden-cli-'));
@@ -59,7 +59,7 @@ describe('portcullis golden', () => {
     expect(u.stdout).toMatch(/^updated .*users\.sql$/m);
     expect(readFileSync(path.join(dir, 'users.out'), 'utf8')).toBe(expected);
     expect((await cli(['golden', path.join(dir, 'users.sql')])).code).toBe(0);
-  });
+  }, 120_000);
 
   it('--server runs the files against a live server', async () => {
     const server = await spawnServer(['--deterministic']);
@@ -71,7 +71,7 @@ describe('portcullis golden', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 60_000);
 
   it('the fixtures raise every SPEC §6 error a statement can raise, shown with its SQLSTATE', () => {
     // Login (28P01, 28000, 3D000, 53300), protocol (08P01) and cancel (57014) errors are not
