@@ -14,7 +14,7 @@ import type { AdminSql } from './types.js';
  * the file made — every role it made, with what those roles own and were granted (DROP
  * OWNED BY), and every schema but PostgreSQL's own and `public` (portcullis's among them) —
  * and the statistics counters. Then it compares a fingerprint of the cluster's catalogs
- * (the number of rows of every pg_catalog table and every access control list) with the
+ * (how many objects of each kind the file left, and initdb's objects' access control lists) with the
  * fingerprint of a fresh instance: an instance that differs in anything is closed, not
  * reused, and the next file gets a fresh one. What no reset gives back: OIDs and
  * transaction ids go on counting, and the temporary schemas made by a temporary table stay
@@ -52,15 +52,25 @@ END
 $reset$;
 SELECT pg_catalog.pg_stat_reset();`;
 
-/** Every access control list of the cluster's objects, as one text. */
+/**
+ * Every access control list of the objects initdb made (objects made later are counted
+ * apart): the lock-down changes some, nothing a file does may change any.
+ */
 const ACLS = `SELECT 'acl:' || pg_catalog.md5(pg_catalog.string_agg(a, ',' ORDER BY a)) FROM (
-  SELECT 'n' || oid || ':' || coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'
-  UNION ALL SELECT 'l' || oid || ':' || coalesce(lanacl::text, '') FROM pg_catalog.pg_language
-  UNION ALL SELECT 'p' || oid || ':' || proacl::text FROM pg_catalog.pg_proc WHERE proacl IS NOT NULL
-  UNION ALL SELECT 'c' || oid || ':' || relacl::text FROM pg_catalog.pg_class WHERE relacl IS NOT NULL
-  UNION ALL SELECT 't' || oid || ':' || typacl::text FROM pg_catalog.pg_type WHERE typacl IS NOT NULL
+  SELECT 'n' || oid || ':' || coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace WHERE oid < 16384
+  UNION ALL SELECT 'l' || oid || ':' || coalesce(lanacl::text, '') FROM pg_catalog.pg_language WHERE oid < 16384
+  UNION ALL SELECT 'p' || oid || ':' || proacl::text FROM pg_catalog.pg_proc WHERE proacl IS NOT NULL AND oid < 16384
+  UNION ALL SELECT 'c' || oid || ':' || relacl::text FROM pg_catalog.pg_class WHERE relacl IS NOT NULL AND oid < 16384
+  UNION ALL SELECT 't' || oid || ':' || typacl::text FROM pg_catalog.pg_type WHERE typacl IS NOT NULL AND oid < 16384
   UNION ALL SELECT 'd' || oid || ':' || coalesce(datacl::text, '') FROM pg_catalog.pg_database
 ) s(a)`;
+
+/**
+ * Catalogs without an oid whose rows all follow from rows of a catalog that is counted
+ * (a column from its relation, a dependency or a comment from its object, ...): counting
+ * them would only cost time (pg_attribute and pg_description have thousands of rows).
+ */
+const DERIVED = ['pg_attribute', 'pg_depend', 'pg_shdepend', 'pg_description', 'pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject', 'pg_init_privs', 'pg_index', 'pg_inherits', 'pg_aggregate', 'pg_sequence', 'pg_partitioned_table', 'pg_foreign_table', 'pg_range', 'pg_ts_config_map'];
 
 export class InstancePool implements InstanceSource {
   private readonly idle: PgliteHost[] = [];
@@ -115,7 +125,8 @@ export class InstancePool implements InstanceSource {
     let clean = false;
     try {
       const sql = adminOn(pg);
-      if (await pg.inTransaction()) await sql.exec('ROLLBACK');
+      // Outside a transaction block ROLLBACK only warns (cheaper than asking first).
+      await sql.exec('ROLLBACK');
       await sql.exec('DISCARD ALL');
       await sql.exec(RESET_SQL);
       clean = (await this.fingerprint(sql)) === (await this.baseline);
@@ -137,16 +148,24 @@ export class InstancePool implements InstanceSource {
     await Promise.all(all.map((pg) => pg.close().catch(() => pg.terminate())));
   }
 
-  /** The state a reset must bring an instance back to: row counts of the catalogs and every ACL. */
+  /**
+   * The state a reset must bring an instance back to: how many objects of each kind were
+   * made after initdb (OIDs from 16384, FirstNormalObjectId: an index range on each
+   * catalog), the rows of the small catalogs without OIDs, and initdb's objects' ACLs.
+   */
   private async fingerprint(sql: AdminSql): Promise<string> {
     this.fingerprintSql ??= (async () => {
       const tables = await sql.query(
-        `SELECT c.relname::text AS name FROM pg_catalog.pg_class c
-          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r'
-            AND c.relname NOT IN ('pg_statistic', 'pg_largeobject', 'pg_namespace') ORDER BY 1`,
+        `SELECT c.relname::text AS name, EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'oid' AND a.attnum > 0)::text AS has_oid
+           FROM pg_catalog.pg_class c
+          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' AND c.relname <> ALL ($1::text[]) ORDER BY 1`,
+        [`{${DERIVED.join(',')}}`],
       );
-      const counts = tables.map((t) => `SELECT '${t.name}=' || count(*) FROM pg_catalog.${t.name}`);
-      counts.push(`SELECT 'pg_namespace=' || count(*) FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'`);
+      const counts = tables.map((t) => {
+        // Temporary schemas stay once made (empty after DISCARD ALL): not counted.
+        const where = t.name === 'pg_namespace' ? ` WHERE oid >= 16384 AND nspname !~ '^pg_(toast_)?temp_'` : t.has_oid === 'true' ? ' WHERE oid >= 16384' : '';
+        return `SELECT '${t.name}=' || count(*) FROM pg_catalog.${t.name}${where}`;
+      });
       return `SELECT pg_catalog.string_agg(x, ',' ORDER BY x) AS f FROM (${[...counts, ACLS].join('\nUNION ALL ')}) s(x)`;
     })();
     const [row] = await sql.query(await this.fingerprintSql);
