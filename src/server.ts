@@ -159,7 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (gate) {
     engine.followCommits((mutations) => gate.committed(mutations));
     engine.policySql = async (policy) => {
-      const db = planeDatabaseOf(engine.catalog, policy.databaseId);
+      const db = planeDatabaseOf(engine.catalog, policy.databaseId, plane!.namespace);
       return db ? gate.installed(db, policy) : null;
     };
   }
@@ -261,6 +261,7 @@ function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane,
             databaseId: db.id,
             tenantName: engine.catalog.tenantById(tenantId)?.name ?? String(tenantId),
             databaseName: db.name,
+            ...(plane.namespace === undefined ? {} : { namespace: plane.namespace }),
           };
           session.attachDataPlane(new PlaneSession({ plane, database, ...hooks?.(session, database) }));
         }

@@ -339,6 +339,7 @@ async function goldenCommand(args: string[]): Promise<void> {
     // One column wide enough for the longest word ("updated", "created") and a space.
     process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(8) + `${o.file}\n`);
     if (o.diff) process.stdout.write(o.diff);
+    if (o.status === 'failed' && o.log && o.log.length > 0) process.stdout.write(`server log of ${o.file}:\n${o.log.map((l) => `  ${l.replaceAll('\n', '\n  ')}\n`).join('')}`);
   }
   const failed = count('failed');
   const updated = count('updated') + count('created');

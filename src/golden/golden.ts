@@ -36,6 +36,8 @@ export interface GoldenOutcome {
   file: string;
   status: 'passed' | 'failed' | 'updated' | 'created';
   diff?: string;
+  /** What the file's server logged (data-plane warnings, internal errors' causes): shown with a failure. */
+  log?: string[];
 }
 
 /** The .sql files named by `paths` (files, or directories searched one level deep). */
@@ -56,7 +58,7 @@ const BOOTSTRAP_USER = 'admin';
  * Runs one script on a fresh deterministic server of this process, on the data plane
  * `plane` (which the caller made and closes).
  */
-export async function runOnFreshServer(text: string, plane: DataPlane, bootstrapPassword?: string): Promise<ScriptRun> {
+export async function runOnFreshServer(text: string, plane: DataPlane, bootstrapPassword?: string, log?: (line: string) => void): Promise<ScriptRun> {
   const password = bootstrapPassword || DETERMINISTIC_BOOTSTRAP_PASSWORD;
   const server = await startServer({
     host: '127.0.0.1',
@@ -67,6 +69,7 @@ export async function runOnFreshServer(text: string, plane: DataPlane, bootstrap
     bootstrapPassword: password,
     deterministic: true,
     dataPlane: plane,
+    log: log ?? (() => {}),
   });
   try {
     const target: PgTarget = {
@@ -99,15 +102,16 @@ export function serverTarget(url: string | undefined): PgTarget {
   return t;
 }
 
-export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, 'server' | 'bootstrapPassword'>, planes: GoldenPlanes | null): Promise<string> {
+export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, 'server' | 'bootstrapPassword'>, planes: GoldenPlanes | null): Promise<{ output: string; log: string[] }> {
   const text = readFileSync(sqlFile, 'utf8');
   if (planes === null) {
     const target = serverTarget(opts.server);
-    return (await runLikePsql(text, { user: target.user, connect: (db) => PsqlWire.connect(target, db) })).output;
+    return { output: (await runLikePsql(text, { user: target.user, connect: (db) => PsqlWire.connect(target, db) })).output, log: [] };
   }
+  const log: string[] = [];
   const plane = await planes.open();
   try {
-    return (await runOnFreshServer(text, plane, opts.bootstrapPassword)).output;
+    return { output: (await runOnFreshServer(text, plane, opts.bootstrapPassword, (l) => log.push(l))).output, log };
   } finally {
     await planes.close(plane);
   }
@@ -120,7 +124,7 @@ export async function golden(files: string[], opts: GoldenOptions): Promise<Gold
   const worker = async () => {
     for (let k = next++; k < files.length; k = next++) {
       const file = files[k]!;
-      const actual = await runGoldenFile(file, opts, planes);
+      const { output: actual, log } = await runGoldenFile(file, opts, planes);
       const expectedFile = file.replace(/\.sql$/, '') + '.out';
       const exists = existsSync(expectedFile);
       const expected = exists ? readFileSync(expectedFile, 'utf8') : '';
@@ -129,7 +133,7 @@ export async function golden(files: string[], opts: GoldenOptions): Promise<Gold
         writeFileSync(expectedFile, actual);
         outcomes[k] = { file, status: exists ? 'updated' : 'created' };
       } else {
-        outcomes[k] = { file, status: 'failed', diff: unifiedDiff(expected, actual, exists ? expectedFile : '/dev/null', `${file} (actual)`, opts.colour) };
+        outcomes[k] = { file, status: 'failed', diff: unifiedDiff(expected, actual, exists ? expectedFile : '/dev/null', `${file} (actual)`, opts.colour), log };
       }
     }
   };

@@ -2,10 +2,13 @@ import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
+import { startPostgres } from '../support/postgres.js';
 import { ADMIN_PASSWORD, ROOT, spawnServer } from '../support/server.js';
 import { DETERMINISTIC_BOOTSTRAP_PASSWORD } from '../../src/engine/deterministic.js';
+import { superuserLockdownSql } from '../../src/dataplane/provision/index.js';
 
 /**
  * Golden files, pg_regress style. `portcullis golden` runs every fixture on its own
@@ -60,6 +63,50 @@ describe('portcullis golden', () => {
     expect(readFileSync(path.join(dir, 'users.out'), 'utf8')).toBe(expected);
     expect((await cli(['golden', path.join(dir, 'users.sql')])).code).toBe(0);
   }, 120_000);
+
+  it('a wrong policy in a copy of a fixture fails it: exit 1, and the diff shows the rows it leaks', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'golden-leak-'));
+    for (const f of ['shop.sql', 'shop.out']) copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
+    const right = 'CREATE RLS POLICY own ON shop.orders FOR ALL USING (owner = $auth.username);';
+    // A plausible slip: "and the new ones" meant for the support team, written into everyone's policy.
+    const wrong = "CREATE RLS POLICY own ON shop.orders FOR ALL USING (owner = $auth.username OR status = 'new');";
+    const sql = readFileSync(path.join(dir, 'shop.sql'), 'utf8');
+    expect(sql).toContain(right);
+    writeFileSync(path.join(dir, 'shop.sql'), sql.replace(right, wrong));
+    const r = await cli(['golden', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAILED .*shop\.sql$/m);
+    // As alice: bob's new order 3 and dave's 6, which the right policy hides from her.
+    expect(r.stdout).toContain('\n+  3 | sku-10 | caddy  |   4 | new\n');
+    expect(r.stdout).toContain('\n+  6 | sku-09 | timer  |   3 | new\n');
+    expect(r.stdout).toContain('\n-(7 rows)\n+(16 rows)\n');
+    // As bob: eight orders of others where the right policy shows none.
+    expect(r.stdout).toContain('\n-          0\n+          8\n');
+    expect(r.stdout).toContain('1 files, 0 passed, 1 failed');
+  }, 120_000);
+
+  it('--upstream: every fixture passes on PostgreSQL, reached as a role with CREATEDB and CREATEROLE only, and leaves no database or role behind', async () => {
+    const pgsrv = await startPostgres();
+    try {
+      // What an operator does once as a superuser (docs/data-plane.md).
+      await pgsrv.query("CREATE ROLE gateway LOGIN CREATEDB CREATEROLE PASSWORD 'gateway-secret'");
+      const t1 = new pg.Client(pgsrv.connection(undefined, undefined, 'template1'));
+      await t1.connect();
+      await t1.query(superuserLockdownSql('gateway'));
+      await t1.end();
+      const before = await pgsrv.query<{ n: string }>("SELECT (SELECT count(*) FROM pg_database) + (SELECT count(*) FROM pg_roles) AS n");
+      const url = `postgres://gateway:gateway-secret@${pgsrv.host}:${pgsrv.port}/postgres`;
+      const r = await cli(['golden', '--jobs', '2', '--upstream', url, FIXTURES], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain(`${files.length} files, ${files.length} passed, 0 failed`);
+      expect(r.code).toBe(0);
+      const left = await pgsrv.query<{ name: string }>("SELECT datname AS name FROM pg_database WHERE datname LIKE 'pcu%' UNION ALL SELECT rolname FROM pg_roles WHERE rolname LIKE 'pcu%'");
+      expect(left).toEqual([]);
+      expect(await pgsrv.query("SELECT (SELECT count(*) FROM pg_database) + (SELECT count(*) FROM pg_roles) AS n")).toEqual(before);
+    } finally {
+      await pgsrv.stop();
+    }
+  }, 180_000);
 
   it('--server runs the files against a live server', async () => {
     const server = await spawnServer(['--deterministic']);
