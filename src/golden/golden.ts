@@ -12,7 +12,8 @@ import { unifiedDiff } from './diff.js';
 import { GoldenPlanes } from './planes.js';
 
 /**
- * pg_regress for portcullis: each X.sql runs as `psql -X -a -q` would run it against a
+ * pg_regress for portcullis: each X.sql runs as `psql -X -a -q < X.sql` would run it, in X.sql's
+ * directory (where \i and \ir find the files it includes), against a
  * fresh `portcullis serve --memory --deterministic` — a fresh catalog and a fresh data plane
  * of its own (embedded PGlite in memory, or databases of its own on an upstream PostgreSQL)
  * — started in this process and reached over pgwire, so the rows, policies and identities
@@ -56,9 +57,10 @@ const BOOTSTRAP_USER = 'admin';
 
 /**
  * Runs one script on a fresh deterministic server of this process, on the data plane
- * `plane` (which the caller made and closes).
+ * `plane` (which the caller made and closes); `dir` is where \i and \ir find files (psql's
+ * working directory: the script's own).
  */
-export async function runOnFreshServer(text: string, plane: DataPlane, bootstrapPassword?: string, log?: (line: string) => void): Promise<ScriptRun> {
+export async function runOnFreshServer(text: string, plane: DataPlane, bootstrapPassword?: string, log?: (line: string) => void, dir?: string): Promise<ScriptRun> {
   const password = bootstrapPassword || DETERMINISTIC_BOOTSTRAP_PASSWORD;
   const server = await startServer({
     host: '127.0.0.1',
@@ -82,7 +84,7 @@ export async function runOnFreshServer(text: string, plane: DataPlane, bootstrap
       sslrootcert: null,
       connectTimeoutMs: 10_000,
     };
-    return await runLikePsql(text, { user: BOOTSTRAP_USER, connect: (db) => PsqlWire.connect(target, db) });
+    return await runLikePsql(text, { user: BOOTSTRAP_USER, connect: (db) => PsqlWire.connect(target, db) }, dir);
   } finally {
     await server.close();
   }
@@ -106,12 +108,12 @@ export async function runGoldenFile(sqlFile: string, opts: Pick<GoldenOptions, '
   const text = readFileSync(sqlFile, 'utf8');
   if (planes === null) {
     const target = serverTarget(opts.server);
-    return { output: (await runLikePsql(text, { user: target.user, connect: (db) => PsqlWire.connect(target, db) })).output, log: [] };
+    return { output: (await runLikePsql(text, { user: target.user, connect: (db) => PsqlWire.connect(target, db) }, path.dirname(path.resolve(sqlFile)))).output, log: [] };
   }
   const log: string[] = [];
   const plane = await planes.open();
   try {
-    return { output: (await runOnFreshServer(text, plane, opts.bootstrapPassword, (l) => log.push(l))).output, log };
+    return { output: (await runOnFreshServer(text, plane, opts.bootstrapPassword, (l) => log.push(l), path.dirname(path.resolve(sqlFile)))).output, log };
   } finally {
     await planes.close(plane);
   }

@@ -131,6 +131,51 @@ export function formatTable(result: ResultSet): string {
   return out;
 }
 
+/**
+ * One result as psql prints it in expanded mode (`\x`, print_aligned_vertical, border 1):
+ * a `-[ RECORD n ]` rule per row, then a line per column, names padded to the widest,
+ * values left-aligned; "(0 rows)" only for an empty result; then a blank line.
+ */
+export function formatExpanded(result: ResultSet): string {
+  if (result.rows.length === 0) return '(0 rows)\n\n';
+  const columns = result.columns ?? [];
+  const headers = columns.map((c) => formatCell(c.name));
+  const rows = result.rows.map((r) => r.map((v) => formatCell(v ?? '')));
+  const hwidth = Math.max(0, ...headers.flatMap((h) => h.map((l) => l.width)));
+  const dwidth = Math.max(0, ...rows.flatMap((r) => r.flatMap((c) => c.map((l) => l.width))));
+  let out = '';
+  rows.forEach((row, k) => {
+    out += recordRule(k + 1, hwidth, dwidth);
+    for (let i = 0; i < columns.length; i++) {
+      const h = headers[i]!;
+      const d = row[i]!;
+      for (let l = 0; l < Math.max(h.length, d.length); l++) {
+        const hl = h[l];
+        out += hl ? hl.text + ' '.repeat(hwidth - hl.width) : ' '.repeat(hwidth);
+        out += `${l < h.length - 1 ? '+' : ' '}| `;
+        const dl = d[l];
+        if (dl) out += l < d.length - 1 ? `${dl.text}${' '.repeat(dwidth - dl.width)}+` : dl.text;
+        out += '\n';
+      }
+    }
+  });
+  return `${out}\n`;
+}
+
+/** print_aligned_vertical_line for border 1: `-[ RECORD n ]`, then dashes, a `+` over the column rule when there is room. */
+function recordRule(record: number, hwidth: number, dwidth: number): string {
+  const label = `[ RECORD ${record} ]`;
+  let out = `-${label}`;
+  let reclen = label.length + 1;
+  for (let i = reclen; i < hwidth; i++) out += '-';
+  reclen -= hwidth;
+  if (reclen-- <= 0) out += '-';
+  if (reclen-- <= 0) out += '+';
+  if (reclen-- <= 0) out += '-';
+  for (let i = Math.max(0, reclen); i < dwidth; i++) out += '-';
+  return `${out}\n`;
+}
+
 // ---- errors and notices -------------------------------------------------------------------
 
 /**

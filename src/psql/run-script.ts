@@ -1,4 +1,6 @@
-import { formatMessage, formatTable, type MessageFields, type Verbosity } from './print.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { formatExpanded, formatMessage, formatTable, type MessageFields, type Verbosity } from './print.js';
 import { readScript, ScriptInput } from './script.js';
 import type { PsqlQueryOutcome, PsqlWire } from './wire.js';
 
@@ -7,8 +9,11 @@ import type { PsqlQueryOutcome, PsqlWire } from './wire.js';
  * stderr as one stream, the way pg_regress collects them): every input line echoed, then
  * for each query its notices, its result tables, COPY's output and its error, in the order
  * psql 15 prints them. COPY ... FROM STDIN reads its data from the script, as psql does.
- * Meta-commands: \set (with VERBOSITY and ON_ERROR_STOP), \unset, \echo, \q, and \c /
- * \connect [database [user]] (a new connection, as the same user with the same password).
+ * Meta-commands: \set (with VERBOSITY and ON_ERROR_STOP), \unset, \echo, \q, \x [on|off]
+ * (expanded display; auto is off, as for output that is not a terminal), \c /
+ * \connect [database [user]] (a new connection, as the same user with the same password),
+ * and \i / \include (a file relative to `dir`, psql's working directory) and \ir /
+ * \include_relative (relative to the including file's directory; the script's is `dir`).
  */
 export interface ScriptRun {
   output: string;
@@ -25,12 +30,13 @@ export interface ScriptTarget {
 
 const LOST = 'server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n';
 
-export async function runLikePsql(text: string, target: ScriptTarget): Promise<ScriptRun> {
+export async function runLikePsql(text: string, target: ScriptTarget, dir = process.cwd()): Promise<ScriptRun> {
   const vars = new Map<string, string>([['VERBOSITY', 'default']]);
-  const input = new ScriptInput(text);
+  let expanded = false;
   let conn = await target.connect();
   let out = '';
-  try {
+  /** Runs one input (the script, or a file it includes); a status when the whole run ends. */
+  const run = async (input: ScriptInput, here: string, top: boolean): Promise<ScriptRun | null> => {
     for (const item of readScript(input)) {
       switch (item.kind) {
         case 'line':
@@ -38,7 +44,7 @@ export async function runLikePsql(text: string, target: ScriptTarget): Promise<S
           break;
         case 'query': {
           const r = await conn.query(item.sql, () => input.next()?.text ?? null);
-          const printed = printOutcome(r, item.sql, verbosityOf(vars));
+          const printed = printOutcome(r, item.sql, verbosityOf(vars), expanded);
           out += printed.text;
           if (r.lost) return { output: `${out}connection to server was lost\n`, status: 2 };
           if (printed.failed && isOn(vars.get('ON_ERROR_STOP'))) return { output: out, status: 3 };
@@ -53,6 +59,12 @@ export async function runLikePsql(text: string, target: ScriptTarget): Promise<S
             case 'unset':
               if (args.length > 0) vars.delete(args[0]!);
               break;
+            case 'x': {
+              // psql's \x: toggles, or on / off (and auto: expanded only when wider than the terminal; here there is none).
+              const v = args[0]?.toLowerCase();
+              expanded = v === undefined ? !expanded : v === 'on' || v === 'true' || v === '1' || v === 'yes';
+              break;
+            }
             case 'echo':
               out += args[0] === '-n' ? args.slice(1).join(' ') : `${args.join(' ')}\n`;
               break;
@@ -77,9 +89,32 @@ export async function runLikePsql(text: string, target: ScriptTarget): Promise<S
               conn = next;
               break;
             }
+            case 'i':
+            case 'include':
+            case 'ir':
+            case 'include_relative': {
+              const name = args[0];
+              if (name === undefined) {
+                out += `\\${item.name}: missing required argument\n`;
+                break;
+              }
+              const file = path.resolve(item.name.startsWith('ir') || item.name === 'include_relative' ? here : dir, name);
+              let included: string;
+              try {
+                included = readFileSync(file, 'utf8');
+              } catch {
+                out += `${name}: No such file or directory\n`;
+                if (isOn(vars.get('ON_ERROR_STOP'))) return { output: out, status: 3 };
+                break;
+              }
+              const ended = await run(new ScriptInput(included), path.dirname(file), false);
+              if (ended) return ended;
+              break;
+            }
             case 'q':
             case 'quit':
-              return { output: out, status: 0 };
+              // "In a script file, only execution of that script is terminated" (psql's manual).
+              return top ? { output: out, status: 0 } : null;
             default:
               out += `invalid command \\${item.name}\n`; // psql adds "Try \\? for help." only interactively
           }
@@ -87,7 +122,10 @@ export async function runLikePsql(text: string, target: ScriptTarget): Promise<S
         }
       }
     }
-    return { output: out, status: 0 };
+    return null;
+  };
+  try {
+    return (await run(new ScriptInput(text), dir, true)) ?? { output: out, status: 0 };
   } finally {
     conn.close();
   }
@@ -98,7 +136,7 @@ export async function runLikePsql(text: string, target: ScriptTarget): Promise<S
  * current one, so the notices that arrive before result k+1 is complete are printed
  * before result k's table; those after the last result, before the last result.
  */
-function printOutcome(r: PsqlQueryOutcome, sql: string, verbosity: Verbosity): { text: string; failed: boolean } {
+function printOutcome(r: PsqlQueryOutcome, sql: string, verbosity: Verbosity, expanded: boolean): { text: string; failed: boolean } {
   const notices = (ns: MessageFields[]) => ns.map((n) => formatMessage(n, sql, verbosity, 'notice')).join('');
   let text = '';
   let failed = false;
@@ -110,7 +148,7 @@ function printOutcome(r: PsqlQueryOutcome, sql: string, verbosity: Verbosity): {
     const res = r.results[i]!.result;
     switch (res.kind) {
       case 'result':
-        if (res.columns) text += formatTable(res);
+        if (res.columns) text += expanded ? formatExpanded(res) : formatTable(res);
         break;
       case 'copyOut':
         text += res.data;

@@ -25,6 +25,8 @@ async function realPsql(port: number, sqlFile: string): Promise<string> {
   const input = openSync(sqlFile, 'r');
   try {
     const child = spawn('psql', ['-X', '-a', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'admin', '-d', 'default'], {
+      // As the runner: in the file's directory, where \i finds what it includes.
+      cwd: path.dirname(sqlFile),
       env: { ...process.env, PGPASSWORD: DETERMINISTIC_BOOTSTRAP_PASSWORD, LANG: 'C.UTF-8', PGCLIENTENCODING: 'UTF8', PGTZ: 'UTC' },
       stdio: [input, out, out], // one file for both streams keeps their order, as pg_regress's 2>&1
     });
@@ -107,6 +109,24 @@ describe('portcullis golden', () => {
       await pgsrv.stop();
     }
   }, 180_000);
+
+  it("docs/testing-access-rules.md's example: its rules apply with portcullis apply, its test passes, through real psql too (\\ir)", async () => {
+    const example = path.join(ROOT, 'docs', 'examples', 'access');
+    const rules = readdirSync(path.join(example, 'rules')).sort().map((f) => path.join(example, 'rules', f));
+    const data = mkdtempSync(path.join(os.tmpdir(), 'golden-example-'));
+    const applied = await cli(['apply', '--data', data, ...rules], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: 'x' } });
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    const r = await cli(['golden', path.join(example, 'tests')], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
+    expect(r.stdout).toContain('1 files, 1 passed, 0 failed');
+    const server = await spawnServer(['--memory', '--deterministic'], { PORTCULLIS_BOOTSTRAP_PASSWORD: '' });
+    try {
+      const test = path.join(example, 'tests', 'orders.sql');
+      expect(await realPsql(server.port, test)).toBe(readFileSync(test.replace(/\.sql$/, '.out'), 'utf8'));
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 
   it('--server runs the files against a live server', async () => {
     const server = await spawnServer(['--deterministic']);
