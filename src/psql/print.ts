@@ -3,8 +3,9 @@ import type { ResultSet } from '../client/connection.js';
 
 /**
  * psql's output, byte for byte, for what golden files contain: aligned tables with the
- * default border (fe_utils/print.c, print_aligned_text) and libpq's error and notice text
- * (fe-protocol3.c: pqBuildErrorMessage3 and reportErrorPosition). Checked against real psql
+ * default border (fe_utils/print.c, print_aligned_text) and expanded ones (\x,
+ * print_aligned_vertical), and libpq's error and notice text (fe-protocol3.c:
+ * pqBuildErrorMessage3 and reportErrorPosition). Checked against real psql
  * by test/cli/golden.test.ts (the same fixtures through real psql).
  */
 
