@@ -99,7 +99,10 @@ export function serverTarget(url: string | undefined): PgTarget {
   const u =
     url ??
     `postgres://${encodeURIComponent(env.PGUSER || os.userInfo().username)}@${env.PGHOST || '127.0.0.1'}:${env.PGPORT || '6432'}/${encodeURIComponent(env.PGDATABASE || 'default')}${env.PGSSLMODE ? `?sslmode=${env.PGSSLMODE}` : ''}`;
-  const t = parsePgUrl(u);
+  // A URL without a user takes PGUSER's, or the OS user's, as libpq does.
+  const parsed = new URL(u);
+  if (parsed.username === '') parsed.username = encodeURIComponent(env.PGUSER || os.userInfo().username);
+  const t = parsePgUrl(parsed.toString());
   if (t.password === null) t.password = env.PGPASSWORD ?? pgpassPassword(t.host, t.port, t.database, t.user, (w) => process.stderr.write(`warning: ${w}\n`)) ?? null;
   return t;
 }

@@ -98,9 +98,10 @@ describe('portcullis golden', () => {
       await t1.end();
       const before = await pgsrv.query<{ n: string }>("SELECT (SELECT count(*) FROM pg_database) + (SELECT count(*) FROM pg_roles) AS n");
       const url = `postgres://gateway:gateway-secret@${pgsrv.host}:${pgsrv.port}/postgres`;
-      const r = await cli(['golden', '--jobs', '2', '--upstream', url, FIXTURES], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
+      // The fixtures, and the example of docs/testing-access-rules.md.
+      const r = await cli(['golden', '--jobs', '2', '--upstream', url, FIXTURES, path.join(ROOT, 'docs', 'examples', 'access', 'tests')], '', { env: { PORTCULLIS_BOOTSTRAP_PASSWORD: '' } });
       expect(r.stderr).toBe('');
-      expect(r.stdout).toContain(`${files.length} files, ${files.length} passed, 0 failed`);
+      expect(r.stdout).toContain(`${files.length + 1} files, ${files.length + 1} passed, 0 failed`);
       expect(r.code).toBe(0);
       const left = await pgsrv.query<{ name: string }>("SELECT datname AS name FROM pg_database WHERE datname LIKE 'pcu%' UNION ALL SELECT rolname FROM pg_roles WHERE rolname LIKE 'pcu%'");
       expect(left).toEqual([]);
