@@ -294,23 +294,7 @@ export class EmbeddedPlane implements DataPlane {
     if (inst.pg && !inst.pg.closed) return Promise.resolve(inst.pg);
     inst.opening ??= (async () => {
       const started = performance.now();
-      const template = this.source ? '' : await this.templateData();
-      let pg: PgliteHost;
-      if (this.source) {
-        pg = await this.source.open();
-      } else if (typeof template === 'string') {
-        const dir = path.join(this.root!, inst.name);
-        if (!existsSync(path.join(dir, 'PG_VERSION'))) {
-          // Copied aside and renamed into place: a crash mid-copy leaves no half database.
-          const work = `${dir}.creating-${randomBytes(4).toString('hex')}`;
-          cpSync(template, work, { recursive: true });
-          rmSync(dir, { recursive: true, force: true });
-          renameSync(work, dir);
-        }
-        pg = await PgliteHost.open({ dataDir: dir }, this.settings);
-      } else {
-        pg = await PgliteHost.open({ tar: template }, this.settings);
-      }
+      const pg = this.source ? await this.source.open() : await this.fromTemplate(inst);
       inst.pg = pg;
       inst.lastHolder = null;
       inst.openedMs = performance.now() - started;
@@ -320,6 +304,23 @@ export class EmbeddedPlane implements DataPlane {
       inst.opening = null;
     });
     return inst.opening;
+  }
+
+  /** A new instance from the template: its directory on disk (made from the template once), or the tarball into memory. */
+  private async fromTemplate(inst: Instance): Promise<PgliteHost> {
+    const template = await this.templateData();
+    if (typeof template === 'string') {
+      const dir = path.join(this.root!, inst.name);
+      if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+        // Copied aside and renamed into place: a crash mid-copy leaves no half database.
+        const work = `${dir}.creating-${randomBytes(4).toString('hex')}`;
+        cpSync(template, work, { recursive: true });
+        rmSync(dir, { recursive: true, force: true });
+        renameSync(work, dir);
+      }
+      return PgliteHost.open({ dataDir: dir }, this.settings);
+    }
+    return PgliteHost.open({ tar: template }, this.settings);
   }
 
   /**
