@@ -7,9 +7,10 @@ import { fdatasyncMicros } from './disk.js';
 import { benchEngine } from './engine.js';
 import { benchIssuer } from './issuer.js';
 import { benchDataPlane } from './dataplane.js';
+import { benchGolden } from './golden.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|dataplane|http|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|dataplane|golden|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -47,6 +48,9 @@ if (!only || only === 'dataplane') {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
   console.log(`data plane (pgbench, primary-key SELECT on ${(10_000).toLocaleString('en-US')} rows, 8 clients, median of ${runs} runs of ${seconds} s, interleaved):`);
   await benchDataPlane(runs, seconds, (s) => console.log(s));
+}
+if (!only || only === 'golden') {
+  await benchGolden(Number(process.env.BENCH_GOLDEN_FILES ?? 100), Number(process.env.BENCH_GOLDEN_JOBS ?? 2), (s) => console.log(s));
 }
 if (!only || only === 'http') {
   const runs = Number(process.env.BENCH_RUNS ?? 3);

@@ -160,6 +160,8 @@ export type AdminCommand =
   | { type: 'SetSessionAuthorization'; user: Name | null }
   /** SET SESSION AUTHORIZATION JWT PROVIDER p CLAIMS '{...}': act as a token would. */
   | { type: 'SetSessionAuthorizationJwt'; provider: Name; claims: Value }
+  /** SET SESSION AUTHORIZATION API KEY 'name' [FOR owner]: act as a login with that key would (owner null: the session user's key). */
+  | { type: 'SetSessionAuthorizationApiKey'; name: Name; owner: Name | null }
   /** SET TENANT t / RESET TENANT (tenant null): a superuser's names resolve in that tenant. */
   | { type: 'SetTenant'; tenant: TenantRef | null }
   | { type: 'ShowAuth' }

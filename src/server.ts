@@ -21,7 +21,7 @@ import type { ParseLimits } from '../grammar/index.js';
 import type { AuthExchange, QuerySession } from './wire/handler.js';
 import { EngineSession } from './engine/session.js';
 import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
-import { EmbeddedPlane } from './dataplane/embedded.js';
+import { DETERMINISTIC_PLANE_SETTINGS, EmbeddedPlane } from './dataplane/embedded.js';
 import { UpstreamPlane } from './dataplane/upstream.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
 import { DataPlaneGate, planeDatabaseOf } from './dataplane/gate.js';
@@ -160,7 +160,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (gate) {
     engine.followCommits((mutations) => gate.committed(mutations));
     engine.policySql = async (policy) => {
-      const db = planeDatabaseOf(engine.catalog, policy.databaseId);
+      const db = planeDatabaseOf(engine.catalog, policy.databaseId, plane!.namespace);
       return db ? gate.installed(db, policy) : null;
     };
   }
@@ -236,7 +236,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function makeDataPlane(opts: ServerOptions): DataPlane | null {
   const p = opts.dataPlane ?? 'off';
   if (p === 'off') return null;
-  if (p === 'embedded') return new EmbeddedPlane(opts.dataDir === null ? { memory: true } : { dataDir: opts.dataDir });
+  // Deterministic mode's instances start as the golden runner's do (golden/planes.ts).
+  if (p === 'embedded') return new EmbeddedPlane(opts.dataDir === null ? { memory: true, ...(opts.deterministic ? { settings: DETERMINISTIC_PLANE_SETTINGS } : {}) } : { dataDir: opts.dataDir });
   if ('upstream' in p) return new UpstreamPlane(p.upstream);
   return p;
 }
@@ -262,6 +263,7 @@ function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane,
             databaseId: db.id,
             tenantName: engine.catalog.tenantById(tenantId)?.name ?? String(tenantId),
             databaseName: db.name,
+            ...(plane.namespace === undefined ? {} : { namespace: plane.namespace }),
           };
           session.attachDataPlane(new PlaneSession({ plane, database, ...hooks?.(session, database) }));
         }

@@ -340,6 +340,14 @@ export class SessionRules extends IssuerRules {
                 return { type: 'SetSessionAuthorizationJwt', provider, claims: this.SUBRULE(this.stringValue) };
               },
             },
+            {
+              ALT: (): AdminCommand => {
+                this.CONSUME(T.Api);
+                this.CONSUME(T.Key);
+                const name = this.SUBRULE3(this.name);
+                return { type: 'SetSessionAuthorizationApiKey', name, owner: this.SUBRULE(this.keyOwner) };
+              },
+            },
             { ALT: (): AdminCommand => ({ type: 'SetSessionAuthorization', user: this.SUBRULE2(this.name) }) },
           ]);
         },

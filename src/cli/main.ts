@@ -42,11 +42,14 @@ apply options:
 
 dump options: --data DIR or --url URL, as apply (online, the user must be a superuser)
 
-golden options:
+golden options (each file runs on a fresh serve --memory --deterministic of this process,
+with a data plane of its own, as \`psql -X -a -q\` would run it):
   --update              rewrite the expected .out files instead of comparing
   --jobs N              files run in parallel (default: the number of cores)
-  --server URL          run against a live server (postgres://...) instead of a fresh
-                        deterministic in-memory one
+  --upstream URL        the data plane: this PostgreSQL (postgres://user:pw@host/db, a role
+                        with CREATEDB and CREATEROLE), each file in databases of its own,
+                        dropped after it; default: embedded (PGlite), in memory
+  --server URL          run against a live server (postgres://...) instead
 
 serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --host HOST           address to listen on (default ${DEFAULTS.host}; PORTCULLIS_HOST)
@@ -78,8 +81,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --data-plane embedded|off
                         where SQL that is not the admin language runs: an embedded
                         PostgreSQL (PGlite) under the data directory (in memory with
-                        --memory), or nowhere (0A000); default embedded, off with
-                        --deterministic (PORTCULLIS_DATA_PLANE)
+                        --memory and --deterministic), or nowhere (0A000); default
+                        embedded (PORTCULLIS_DATA_PLANE)
   --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
@@ -266,8 +269,8 @@ async function serve(args: string[]): Promise<void> {
       maxBytes: cfg.jwksMaxBytes,
     },
     deterministic: values.deterministic === true,
-    // Embedded by default; --deterministic (golden output, which has no data plane yet) keeps it off.
-    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (values.deterministic ? 'off' : 'embedded')),
+    // Embedded by default (in memory with --memory and --deterministic, as golden files run).
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? 'embedded'),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.
@@ -322,12 +325,13 @@ async function hashPassword(args: string[]): Promise<void> {
 async function goldenCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { update: { type: 'boolean' }, jobs: { type: 'string' }, server: { type: 'string' } },
+    options: { update: { type: 'boolean' }, jobs: { type: 'string' }, server: { type: 'string' }, upstream: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   const jobs = values.jobs !== undefined ? Number(values.jobs) : availableParallelism();
   if (!Number.isInteger(jobs) || jobs < 1) fail('--jobs must be a positive integer');
+  if (values.server !== undefined && values.upstream !== undefined) fail('--server and --upstream cannot be used together: a live server has its own data plane');
   const files = goldenFiles(positionals);
   if (files.length === 0) fail('no .sql files found');
   const started = performance.now();
@@ -335,6 +339,7 @@ async function goldenCommand(args: string[]): Promise<void> {
     update: values.update === true,
     jobs: values.server !== undefined ? 1 : jobs,
     server: values.server,
+    upstream: values.upstream,
     colour: process.stdout.isTTY === true,
     write: (s) => process.stdout.write(s),
     bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
@@ -344,6 +349,7 @@ async function goldenCommand(args: string[]): Promise<void> {
     // One column wide enough for the longest word ("updated", "created") and a space.
     process.stdout.write(`${o.status === 'passed' ? 'ok' : o.status === 'failed' ? 'FAILED' : o.status}`.padEnd(8) + `${o.file}\n`);
     if (o.diff) process.stdout.write(o.diff);
+    if (o.status === 'failed' && o.log && o.log.length > 0) process.stdout.write(`server log of ${o.file}:\n${o.log.map((l) => `  ${l.replaceAll('\n', '\n  ')}\n`).join('')}`);
   }
   const failed = count('failed');
   const updated = count('updated') + count('created');

@@ -1,11 +1,11 @@
 import type { ErrorFields } from '../errors/pg-error.js';
 
 /**
- * What the command-line tools (apply, golden, dump) need of a session: send one query
- * string, get back what psql would see — notices, each result's columns, rows (as text)
- * and tag, or the error. Two implementations: LocalConnection drives an in-process engine
- * session (offline on --data, and golden's own server); PgConnection talks pgwire to a
- * running server (--url). The tools cannot tell them apart.
+ * What the command-line tools apply and dump need of a session: send one query string,
+ * get back what psql would see — notices, each result's columns, rows (as text) and tag,
+ * or the error. Two implementations: LocalConnection drives an in-process engine session
+ * (offline on --data); PgConnection talks pgwire to a running server (--url). The tools
+ * cannot tell them apart. (`golden` speaks pgwire as psql does: src/psql/wire.ts.)
  */
 export interface ResultSet {
   /** null for a command that returns no rows. */

@@ -7,8 +7,8 @@ import type { QueryOutcome, ResultSet, SqlConnection } from './connection.js';
 
 /**
  * A session on an in-process engine, opened as a catalog user without a password: the
- * process already holds the catalog (offline `apply`/`dump` took the data directory's lock;
- * `golden` made the engine). Same executor, same statements as over pgwire.
+ * process already holds the catalog (offline `apply`/`dump` took the data directory's
+ * lock). Same executor, same statements as over pgwire.
  */
 export class LocalConnection implements SqlConnection {
   private constructor(private readonly session: EngineSession) {}

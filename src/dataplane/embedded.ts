@@ -45,7 +45,33 @@ export interface EmbeddedPlaneOptions {
    * instance is its database, so it is never closed while the plane is open.
    */
   idleCloseMs?: number;
+  /**
+   * In memory: where instances come from and go back to (the golden runner's pool, which
+   * resets them between files); default: each opened from the template and closed at the end.
+   */
+  instances?: InstanceSource;
+  /**
+   * PostgreSQL settings (`name=value`) every instance starts with, after PGlite's own
+   * (deterministic mode's small shared_buffers, see DETERMINISTIC_PLANE_SETTINGS).
+   */
+  settings?: readonly string[];
 }
+
+/** Where an in-memory plane's instances come from (see EmbeddedPlaneOptions.instances). */
+export interface InstanceSource {
+  /** An instance as fresh as one opened from the template. */
+  open(): Promise<PgliteHost>;
+  /** The plane is done with the instance (closed or dropped): the source closes or keeps it. */
+  release(pg: PgliteHost): Promise<void>;
+}
+
+/**
+ * The instances of `serve --deterministic` and of the golden runner: 128 MB of shared
+ * buffers (PGlite's default) are zeroed at every start, about 1.5 s of CPU here, for
+ * pages that are in memory anyway; 8 MB starts in a third of the time and holds any golden
+ * file's tables.
+ */
+export const DETERMINISTIC_PLANE_SETTINGS: readonly string[] = ['shared_buffers=8MB'];
 
 const DEFAULT_IDLE_CLOSE_MS = 10 * 60_000;
 
@@ -121,6 +147,8 @@ export class EmbeddedPlane implements DataPlane {
   private closed = false;
   private readonly idleCloseMs: number;
   private sweeper: NodeJS.Timeout | null = null;
+  private readonly source: InstanceSource | null;
+  private readonly settings: readonly string[];
 
   constructor(opts: EmbeddedPlaneOptions) {
     this.memory = opts.memory === true;
@@ -128,6 +156,8 @@ export class EmbeddedPlane implements DataPlane {
     this.root = this.memory ? null : path.join(opts.dataDir!, 'plane');
     this.cacheDir = opts.cacheDir ?? os.tmpdir();
     this.idleCloseMs = this.memory ? 0 : (opts.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS);
+    this.source = this.memory ? (opts.instances ?? null) : null;
+    this.settings = opts.settings ?? [];
     if (this.idleCloseMs > 0) {
       this.sweeper = setInterval(() => void this.closeIdle(this.idleCloseMs), Math.min(60_000, Math.max(1_000, this.idleCloseMs / 4)));
       this.sweeper.unref();
@@ -264,21 +294,7 @@ export class EmbeddedPlane implements DataPlane {
     if (inst.pg && !inst.pg.closed) return Promise.resolve(inst.pg);
     inst.opening ??= (async () => {
       const started = performance.now();
-      const template = await this.templateData();
-      let pg: PgliteHost;
-      if (typeof template === 'string') {
-        const dir = path.join(this.root!, inst.name);
-        if (!existsSync(path.join(dir, 'PG_VERSION'))) {
-          // Copied aside and renamed into place: a crash mid-copy leaves no half database.
-          const work = `${dir}.creating-${randomBytes(4).toString('hex')}`;
-          cpSync(template, work, { recursive: true });
-          rmSync(dir, { recursive: true, force: true });
-          renameSync(work, dir);
-        }
-        pg = await PgliteHost.open({ dataDir: dir });
-      } else {
-        pg = await PgliteHost.open({ tar: template });
-      }
+      const pg = this.source ? await this.source.open() : await this.fromTemplate(inst);
       inst.pg = pg;
       inst.lastHolder = null;
       inst.openedMs = performance.now() - started;
@@ -288,6 +304,23 @@ export class EmbeddedPlane implements DataPlane {
       inst.opening = null;
     });
     return inst.opening;
+  }
+
+  /** A new instance from the template: its directory on disk (made from the template once), or the tarball into memory. */
+  private async fromTemplate(inst: Instance): Promise<PgliteHost> {
+    const template = await this.templateData();
+    if (typeof template === 'string') {
+      const dir = path.join(this.root!, inst.name);
+      if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+        // Copied aside and renamed into place: a crash mid-copy leaves no half database.
+        const work = `${dir}.creating-${randomBytes(4).toString('hex')}`;
+        cpSync(template, work, { recursive: true });
+        rmSync(dir, { recursive: true, force: true });
+        renameSync(work, dir);
+      }
+      return PgliteHost.open({ dataDir: dir }, this.settings);
+    }
+    return PgliteHost.open({ tar: template }, this.settings);
   }
 
   /**
@@ -313,19 +346,9 @@ export class EmbeddedPlane implements DataPlane {
         }
         return dir;
       }
-      const file = path.join(this.cacheDir, `portcullis-pglite-template-${pgliteVersion()}.tar`);
-      if (existsSync(file)) return new Uint8Array(readFileSync(file));
-      const tar = (await PgliteHost.makeTemplate(null))!;
-      this.templateMs = performance.now() - started;
-      try {
-        mkdirSync(this.cacheDir, { recursive: true });
-        const work = `${file}.${randomBytes(4).toString('hex')}`;
-        writeFileSync(work, tar);
-        renameSync(work, file);
-      } catch {
-        // The cache is an optimisation: without it the next process runs initdb again.
-      }
-      return tar;
+      const t = await memoryTemplate(this.cacheDir);
+      this.templateMs = t.madeMs;
+      return t.tar;
     })();
     this.template.catch(() => (this.template = null));
     return this.template;
@@ -364,8 +387,41 @@ export class EmbeddedPlane implements DataPlane {
     if (inst.opening) await inst.opening.catch(() => undefined);
     const pg = inst.pg;
     inst.pg = null;
-    if (pg && !pg.closed) await pg.close().catch(() => undefined);
+    if (pg && this.source) await this.source.release(pg).catch(() => undefined);
+    else if (pg && !pg.closed) await pg.close().catch(() => undefined);
   }
+}
+
+/**
+ * The in-memory template: a tarball of a data directory fresh from initdb (PGlite's
+ * `dumpDataDir`), cached as a file in `cacheDir` (made once per PGlite version: initdb takes
+ * seconds) and kept in this process once read.
+ */
+const memoryTemplates = new Map<string, Promise<{ tar: Uint8Array; madeMs: number }>>();
+
+export function memoryTemplate(cacheDir: string = os.tmpdir()): Promise<{ tar: Uint8Array; madeMs: number }> {
+  let t = memoryTemplates.get(cacheDir);
+  if (!t) {
+    t = (async () => {
+      const file = path.join(cacheDir, `portcullis-pglite-template-${pgliteVersion()}.tar`);
+      if (existsSync(file)) return { tar: new Uint8Array(readFileSync(file)), madeMs: 0 };
+      const started = performance.now();
+      const tar = (await PgliteHost.makeTemplate(null))!;
+      const madeMs = performance.now() - started;
+      try {
+        mkdirSync(cacheDir, { recursive: true });
+        const work = `${file}.${randomBytes(4).toString('hex')}`;
+        writeFileSync(work, tar);
+        renameSync(work, file);
+      } catch {
+        // The cache is an optimisation: without it the next process runs initdb again.
+      }
+      return { tar, madeMs };
+    })();
+    memoryTemplates.set(cacheDir, t);
+    t.catch(() => memoryTemplates.delete(cacheDir));
+  }
+  return t;
 }
 
 /** One turn on an instance's single connection. */

@@ -72,7 +72,7 @@ export class DataPlaneGate {
     readonly plane: DataPlane,
     private readonly opts: GateOptions,
   ) {
-    this.known = knownDatabases(opts.catalog());
+    this.known = knownDatabases(opts.catalog(), plane.namespace);
   }
 
   private state(db: PlaneDatabase): DatabaseState {
@@ -216,7 +216,7 @@ export class DataPlaneGate {
         }
       }
     }
-    this.known = knownDatabases(this.opts.catalog());
+    this.known = knownDatabases(this.opts.catalog(), this.plane.namespace);
     for (const s of this.databases.values()) {
       if (!touched.has(s.db.databaseId)) continue;
       s.stale = true;
@@ -238,15 +238,21 @@ export class DataPlaneGate {
   }
 }
 
-/** A portcullis database as the data plane names it (by ids; names for messages only). */
-export function planeDatabaseOf(view: CatalogReader, databaseId: number): PlaneDatabase | null {
+/** A portcullis database as the data plane names it (by ids, in the plane's namespace; names for messages only). */
+export function planeDatabaseOf(view: CatalogReader, databaseId: number, namespace?: string): PlaneDatabase | null {
   const db = view.databaseById(databaseId);
   if (!db) return null;
-  return { tenantId: db.tenantId, databaseId: db.id, tenantName: view.tenantById(db.tenantId)?.name ?? String(db.tenantId), databaseName: db.name };
+  return {
+    tenantId: db.tenantId,
+    databaseId: db.id,
+    tenantName: view.tenantById(db.tenantId)?.name ?? String(db.tenantId),
+    databaseName: db.name,
+    ...(namespace === undefined ? {} : { namespace }),
+  };
 }
 
-function knownDatabases(view: CatalogReader): Map<number, PlaneDatabase> {
+function knownDatabases(view: CatalogReader, namespace: string | undefined): Map<number, PlaneDatabase> {
   const out = new Map<number, PlaneDatabase>();
-  for (const db of view.databases()) out.set(db.id, planeDatabaseOf(view, db.id)!);
+  for (const db of view.databases()) out.set(db.id, planeDatabaseOf(view, db.id, namespace)!);
   return out;
 }

@@ -21,24 +21,41 @@ import type { PlaneDatabase } from './types.js';
  */
 
 const NAME = /^pcu_t(0|[1-9][0-9]*)_d(0|[1-9][0-9]*)$/;
+/** A namespace: a letter, then letters and digits; 16 at most, so role names stay under 63 bytes. */
+const NAMESPACE = /^[a-z][a-z0-9]{0,15}$/;
+
+/** The namespace part of a name: `<namespace>_`, or nothing. */
+function space(db: { namespace?: string }): string {
+  if (db.namespace === undefined) return '';
+  if (!NAMESPACE.test(db.namespace)) throw new Error(`data plane: a namespace is a lower-case letter and up to 15 letters or digits, got "${db.namespace}"`);
+  return `${db.namespace}_`;
+}
 const KEY = /^t(0|[1-9][0-9]*)d(0|[1-9][0-9]*)$/;
 
 function checkId(what: string, id: number): void {
   if (!Number.isSafeInteger(id) || id < 0) throw new Error(`data plane: ${what} id must be a non-negative integer, got ${id}`);
 }
 
-/** The PostgreSQL database name of a portcullis database (see above). */
-export function planeDatabaseName(db: Pick<PlaneDatabase, 'tenantId' | 'databaseId'>): string {
+/**
+ * The PostgreSQL database name of a portcullis database (see above); in a namespace,
+ * `pcu_<namespace>_t<tenantId>_d<databaseId>`.
+ */
+export function planeDatabaseName(db: Pick<PlaneDatabase, 'tenantId' | 'databaseId' | 'namespace'>): string {
   checkId('tenant', db.tenantId);
   checkId('database', db.databaseId);
-  return `pcu_t${db.tenantId}_d${db.databaseId}`;
+  return `pcu_${space(db)}t${db.tenantId}_d${db.databaseId}`;
 }
 
-/** The short per-database key for role names (see above). */
-export function planeDbKey(db: Pick<PlaneDatabase, 'tenantId' | 'databaseId'>): string {
+/** The short per-database key for role names (see above); in a namespace, `<namespace>_t<tenantId>d<databaseId>`. */
+export function planeDbKey(db: Pick<PlaneDatabase, 'tenantId' | 'databaseId' | 'namespace'>): string {
   checkId('tenant', db.tenantId);
   checkId('database', db.databaseId);
-  return `t${db.tenantId}d${db.databaseId}`;
+  return `${space(db)}t${db.tenantId}d${db.databaseId}`;
+}
+
+/** A LIKE pattern matching every database and role name made in `namespace` (`_` escaped). */
+export function namespaceLike(namespace: string): string {
+  return `pcu\\_${space({ namespace }).replaceAll('_', '\\_')}%`;
 }
 
 /** The ids behind a data-plane database name, or null when the name is not one of ours. */

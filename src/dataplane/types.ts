@@ -19,6 +19,11 @@ export interface PlaneDatabase {
   /** For messages and docs only; the mapping to a PostgreSQL name uses the ids. */
   tenantName: string;
   databaseName: string;
+  /**
+   * The data plane's namespace (DataPlane.namespace), when it has one: part of every name
+   * the database has there.
+   */
+  namespace?: string;
 }
 
 /**
@@ -63,6 +68,12 @@ export interface Lease {
 
 export interface DataPlane {
   readonly kind: 'embedded' | 'upstream';
+  /**
+   * A prefix of every database and role name this plane makes (lower-case letters and
+   * digits), so that several catalogs can share one upstream PostgreSQL without their ids
+   * meeting: each golden file runs in a namespace of its own. Absent: the plain names.
+   */
+  readonly namespace?: string;
   /** Creates the database if it does not exist (idempotent), with portcullis's schema in it. */
   ensureDatabase(db: PlaneDatabase): Promise<void>;
   /** Drops the database and everything in it (DROP DATABASE in the catalog). */

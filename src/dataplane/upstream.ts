@@ -1,5 +1,6 @@
 import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
-import { planeDatabaseName } from './names.js';
+import { namespaceLike, planeDatabaseName } from './names.js';
+import { quoteIdent } from './provision/quote.js';
 import { FifoMutex } from './mutex.js';
 import { PgRawConnection, parsePgUrl, type PgTarget } from './pg-raw.js';
 
@@ -35,9 +36,11 @@ export class UpstreamPlane implements DataPlane {
   private readonly admins = new Map<string, AdminSlot>();
   private readonly maintenance: AdminSlot = { mutex: new FifoMutex(), conn: null };
   private closed = false;
+  readonly namespace?: string;
 
-  constructor(url: string | PgTarget) {
+  constructor(url: string | PgTarget, opts: { namespace?: string } = {}) {
     this.target = typeof url === 'string' ? parsePgUrl(url) : url;
+    if (opts.namespace !== undefined) this.namespace = opts.namespace;
   }
 
   /** Opens a connection to a data-plane database (or, with no db, the URL's own database). */
@@ -90,8 +93,14 @@ export class UpstreamPlane implements DataPlane {
     const name = planeDatabaseName(db);
     let slot = this.admins.get(name);
     if (!slot) {
-      slot = { mutex: new FifoMutex(), conn: null };
-      this.admins.set(name, slot);
+      // Provisioning can come before any session's first turn there (a policy created, EXPLAIN
+      // RLS): the database is made first, as the embedded plane opens its instance.
+      await this.ensureDatabase(db);
+      slot = this.admins.get(name);
+      if (!slot) {
+        slot = { mutex: new FifoMutex(), conn: null };
+        this.admins.set(name, slot);
+      }
     }
     return this.onSlot(slot, name, fn);
   }
@@ -123,6 +132,31 @@ export class UpstreamPlane implements DataPlane {
       throw err;
     }
     return new UpstreamLease(slot, slot.conn, fresh, release);
+  }
+
+  /**
+   * Drops every database and role of this plane's namespace (the golden runner, after a
+   * file): first this plane's own connections, then the databases (WITH (FORCE)), then the
+   * roles, which own nothing left once their databases are gone.
+   */
+  async dropNamespace(): Promise<{ databases: string[]; roles: string[] }> {
+    if (this.namespace === undefined) throw new Error('upstream data plane: no namespace to drop');
+    for (const session of [...this.sessions.keys()]) this.endSession(session);
+    for (const [name, slot] of [...this.admins]) {
+      const release = await slot.mutex.acquire();
+      slot.conn?.close();
+      slot.conn = null;
+      this.admins.delete(name);
+      release();
+    }
+    const like = namespaceLike(this.namespace);
+    return this.onMaintenance(async (sql) => {
+      const databases = (await sql.query('SELECT datname::text AS name FROM pg_catalog.pg_database WHERE datname LIKE $1 ORDER BY 1', [like])).map((r) => r.name!);
+      for (const d of databases) await sql.exec(`DROP DATABASE IF EXISTS ${quoteIdent(d)} WITH (FORCE)`);
+      const roles = (await sql.query('SELECT rolname::text AS name FROM pg_catalog.pg_roles WHERE rolname LIKE $1 ORDER BY 1', [like])).map((r) => r.name!);
+      for (const r of roles) await sql.exec(`DROP ROLE IF EXISTS ${quoteIdent(r)}`);
+      return { databases, roles };
+    });
   }
 
   endSession(session: object): void {

@@ -1,6 +1,6 @@
 import { parse, redactStatement, type AdminCommand, type Statement } from '../../grammar/index.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, type ApiKey, type User } from '../catalog/model.js';
 import { CatalogTransaction } from '../catalog/transaction.js';
 import { PgError } from '../errors/pg-error.js';
 import type {
@@ -51,9 +51,15 @@ function checkStatementDatabases(cmd: AdminCommand, actor: User, view: CatalogRe
 
 /**
  * Whom a session's statements act as: its login's own principal, a user SET SESSION
- * AUTHORIZATION chose, or the principal SET SESSION AUTHORIZATION JWT's claims yield.
+ * AUTHORIZATION chose, the principal SET SESSION AUTHORIZATION JWT's claims yield, or an
+ * API key SET SESSION AUTHORIZATION API KEY chose (by id: looked up again at every
+ * statement and every data-plane turn, as a key login's is).
  */
-export type Acting = { kind: 'login' } | { kind: 'user'; userId: number } | { kind: 'token'; principal: JwtPrincipal };
+export type Acting =
+  | { kind: 'login' }
+  | { kind: 'user'; userId: number }
+  | { kind: 'token'; principal: JwtPrincipal }
+  | { kind: 'apiKey'; keyId: number; name: string };
 
 /** Transaction state, as PostgreSQL's: none, the implicit one of a statement or message, a block, a failed block. */
 type Mode = 'none' | 'implicit' | 'block' | 'failed';
@@ -169,9 +175,10 @@ export class EngineSession implements QuerySession {
   actor(view: CatalogReader = this.view(), now = this.engine.clock()): User {
     const token = this.tokenPrincipal();
     if (token) return token.user;
+    const a = this.acting;
     // Keys and tokens act through their credential; passwords and certificates as the user.
-    const acting = this.currentUserId === this.sessionUserId && (this.method === 'api_key' || this.method === 'jwt');
-    const u = acting ? this.credentialActor(view, now) : view.userById(this.currentUserId);
+    const acting = a.kind === 'login' && (this.method === 'api_key' || this.method === 'jwt');
+    const u = a.kind === 'apiKey' ? actingKeyActor(a, view, now) : acting ? this.credentialActor(view, now) : view.userById(this.currentUserId);
     if (!u) {
       throw new PgError('invalid_authorization_specification', `user "${this.sessionUserName}" no longer exists`, {
         severity: 'FATAL',
@@ -259,10 +266,23 @@ export class EngineSession implements QuerySession {
   authValues(view: CatalogReader, now: number): AuthValues {
     const token = this.tokenPrincipal();
     if (token) return token.auth;
+    // As a login with the key: its narrowed principal, method api_key, the key's scopes.
+    if (this.acting.kind === 'apiKey') return passwordAuthValues(this.actor(view, now), view, 'api_key', now);
     if (this.currentUserId !== this.sessionUserId || this.method === 'password') return passwordAuthValues(this.actor(view, now), view, 'password', now);
     if (this.method === 'jwt') return this.login.token ? this.currentToken(view, now).auth : this.login.auth;
     // An API key's scopes come from the key as of now (its actor is re-derived each statement).
     return passwordAuthValues(this.actor(view, now), view, this.method, now);
+  }
+
+  /**
+   * SET SESSION AUTHORIZATION API KEY: act as a login with the key would. `owner` is the
+   * key's principal as of now with its effective role (its owner narrowed by the key), for
+   * the settings psql shows.
+   */
+  actAsKey(key: ApiKey, owner: User): void {
+    this.actingAs.set({ kind: 'apiKey', keyId: key.id, name: key.name });
+    this.settings.setInternal('session_authorization', owner.name);
+    this.settings.setInternal('is_superuser', owner.role === 'superuser' ? 'on' : 'off');
   }
 
   /** SET SESSION AUTHORIZATION: transactional, like every setting (a ROLLBACK undoes it). */
@@ -442,7 +462,7 @@ export class EngineSession implements QuerySession {
     if (this.mode === 'none' && (multi || isWrite(cmd))) this.beginTx('implicit');
     const now = this.engine.clock();
     const view = this.view();
-    let actor = this.actor(view, now);
+    let actor = this.statementActor(cmd, view, now);
     // SET TENANT: a superuser's names resolve in the tenant it chose. Only a superuser's: acting
     // as someone else (SET SESSION AUTHORIZATION) is acting from that user's own tenant.
     const nameTenant = this.nameTenantId;
@@ -492,6 +512,23 @@ export class EngineSession implements QuerySession {
     this.checkCancel();
     if (this.mode === 'implicit' && !multi) await this.finishImplicit();
     return ex;
+  }
+
+  /**
+   * Who runs a statement: the actor, except that SET / RESET SESSION AUTHORIZATION still run
+   * (as the login) when the principal acted as refuses every statement (its key was
+   * dropped): they are the way back.
+   */
+  private statementActor(cmd: AdminCommand, view: CatalogReader, now: number): User {
+    try {
+      return this.actor(view, now);
+    } catch (err) {
+      const leaving = cmd.type === 'SetSessionAuthorization' || cmd.type === 'SetSessionAuthorizationJwt' || cmd.type === 'SetSessionAuthorizationApiKey';
+      const login = view.userById(this.sessionUserId);
+      if (this.acting.kind === 'login' || !leaving || !login) throw err;
+      const role = effectiveOf(login, view, now).role;
+      return role === login.role ? login : { ...login, role };
+    }
   }
 
   private auditEntry(kind: 'change' | 'denial', cmd: AdminCommand, actor: User, at: number, textOrReason: string): AuditEntry {
@@ -589,6 +626,7 @@ function sessionPort(s: EngineSession): SessionPort {
     authValues: (view, now) => s.authValues(view, now),
     actAs: (user) => s.actAs(user),
     actAsToken: (p) => s.actAsToken(p),
+    actAsKey: (key, owner) => s.actAsKey(key, owner),
     resolveNamesIn: (tenantId) => s.resolveNamesIn(tenantId),
   };
 }
@@ -657,12 +695,34 @@ function startupSettings(params: Map<string, string>): [string, string][] {
   return out;
 }
 
+/**
+ * The principal of the API key SET SESSION AUTHORIZATION API KEY chose, as a login with it
+ * would have it now: a key dropped, expired or whose owner was dropped, disabled or expired
+ * refuses every statement but SET / RESET SESSION AUTHORIZATION (session.run) with 28000.
+ * An ERROR, not the FATAL a key login gets: the session's own login (the superuser's) still
+ * stands, and ending it would end the test that acts as the key.
+ */
+function actingKeyActor(a: Extract<Acting, { kind: 'apiKey' }>, view: CatalogReader, now: number): User {
+  const key = view.apiKeyById(a.keyId);
+  try {
+    if (!key) throw new CredentialRefused('no_longer_exists', `API key "${a.name}" was dropped`);
+    return keyPrincipal(key, view, now).user;
+  } catch (err) {
+    if (!(err instanceof CredentialRefused)) throw err;
+    throw new PgError('invalid_authorization_specification', `the API key "${a.name}" this session acts as no longer grants access`, {
+      detail: `${err.reason[0]!.toUpperCase()}${err.reason.slice(1)}.`,
+      hint: 'RESET SESSION AUTHORIZATION goes back to your own user.',
+    });
+  }
+}
+
 /** A string that changes whenever the acting principal does (each token principal is its own). */
 const tokenKeys = new WeakMap<JwtPrincipal, number>();
 let tokenKeyCount = 0;
 function actingKey(a: Acting): string {
   if (a.kind === 'login') return '';
   if (a.kind === 'user') return `user:${a.userId}`;
+  if (a.kind === 'apiKey') return `key:${a.keyId}`;
   let n = tokenKeys.get(a.principal);
   if (n === undefined) tokenKeys.set(a.principal, (n = ++tokenKeyCount));
   return `token:${n}`;

@@ -37,6 +37,8 @@ export interface SessionPort {
   actAs(user: User | null): void;
   /** SET SESSION AUTHORIZATION JWT: act as the principal a token with these claims yields. */
   actAsToken(p: JwtPrincipal): void;
+  /** SET SESSION AUTHORIZATION API KEY: act as that key (its principal now, with its effective role). */
+  actAsKey(key: ApiKey, principal: User): void;
   /** SET TENANT / RESET TENANT. Transactional. */
   resolveNamesIn(tenantId: number | null): void;
 }

@@ -30,7 +30,7 @@ import { runSetting, settingColumns } from './settings-statements.js';
 import { authColumns, runShowAuth } from './show-auth.js';
 import { createDatabase, createTenant, DATABASE_COLUMNS, dropDatabase, dropTenant, showDatabases, showTenants, TENANT_COLUMNS } from './tenants.js';
 import { createRole, dropRole, grant, GRANT_COLUMNS, grantScope, PERMISSION_COLUMNS, revoke, revokeScope, ROLE_COLUMNS, showGrants, showPermissions, showRoles } from './grants.js';
-import { setSessionAuthorization, setSessionAuthorizationJwt } from './session-authorization.js';
+import { setSessionAuthorization, setSessionAuthorizationApiKey, setSessionAuthorizationJwt } from './session-authorization.js';
 import { setTenant } from './tenant-scope.js';
 import { alterApiKey, API_KEY_COLUMNS, createApiKey, dropApiKey, KEY_RESULT_COLUMNS, showApiKeys } from './api-keys.js';
 import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_ACCOUNT_COLUMNS, showServiceAccounts } from './service-accounts.js';
@@ -277,6 +277,7 @@ export const STATEMENTS: { readonly [K in StatementType]: StatementSpec<K> } = {
     imports: null,
   },
   SetSessionAuthorizationJwt: { write: false, execute: setSessionAuthorizationJwt, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: null },
+  SetSessionAuthorizationApiKey: { write: false, execute: setSessionAuthorizationApiKey, columns: noColumns, params: noParams, databases: noDatabases, object: keyObject, imports: null },
   SetTenant: { write: false, execute: setTenant, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: null },
   ShowAuth: { write: false, execute: (_, ctx) => runShowAuth(ctx), columns: statementColumns(authColumns), params: noParams, databases: noDatabases, object: noObject, imports: null },
   Select: { write: false, execute: runSelect, columns: selectColumns, params: selectParamTypes, databases: noDatabases, object: noObject, imports: null },

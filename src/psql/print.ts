@@ -3,8 +3,9 @@ import type { ResultSet } from '../client/connection.js';
 
 /**
  * psql's output, byte for byte, for what golden files contain: aligned tables with the
- * default border (fe_utils/print.c, print_aligned_text) and libpq's error and notice text
- * (fe-protocol3.c: pqBuildErrorMessage3 and reportErrorPosition). Checked against real psql
+ * default border (fe_utils/print.c, print_aligned_text) and expanded ones (\x,
+ * print_aligned_vertical), and libpq's error and notice text (fe-protocol3.c:
+ * pqBuildErrorMessage3 and reportErrorPosition). Checked against real psql
  * by test/cli/golden.test.ts (the same fixtures through real psql).
  */
 
@@ -131,19 +132,111 @@ export function formatTable(result: ResultSet): string {
   return out;
 }
 
+/**
+ * One result as psql prints it in expanded mode (`\x`, print_aligned_vertical, border 1):
+ * a `-[ RECORD n ]` rule per row, then a line per column, names padded to the widest,
+ * values left-aligned; "(0 rows)" only for an empty result; then a blank line.
+ */
+export function formatExpanded(result: ResultSet): string {
+  if (result.rows.length === 0) return '(0 rows)\n\n';
+  const columns = result.columns ?? [];
+  const headers = columns.map((c) => formatCell(c.name));
+  const rows = result.rows.map((r) => r.map((v) => formatCell(v ?? '')));
+  const hwidth = Math.max(0, ...headers.flatMap((h) => h.map((l) => l.width)));
+  const dwidth = Math.max(0, ...rows.flatMap((r) => r.flatMap((c) => c.map((l) => l.width))));
+  let out = '';
+  rows.forEach((row, k) => {
+    out += recordRule(k + 1, hwidth, dwidth);
+    for (let i = 0; i < columns.length; i++) {
+      const h = headers[i]!;
+      const d = row[i]!;
+      for (let l = 0; l < Math.max(h.length, d.length); l++) {
+        const hl = h[l];
+        out += hl ? hl.text + ' '.repeat(hwidth - hl.width) : ' '.repeat(hwidth);
+        out += `${l < h.length - 1 ? '+' : ' '}| `;
+        const dl = d[l];
+        if (dl) out += l < d.length - 1 ? `${dl.text}${' '.repeat(dwidth - dl.width)}+` : dl.text;
+        out += '\n';
+      }
+    }
+  });
+  return `${out}\n`;
+}
+
+/** print_aligned_vertical_line for border 1: `-[ RECORD n ]`, then dashes, a `+` over the column rule when there is room. */
+function recordRule(record: number, hwidth: number, dwidth: number): string {
+  const label = `[ RECORD ${record} ]`;
+  let out = `-${label}`;
+  let reclen = label.length + 1;
+  for (let i = reclen; i < hwidth; i++) out += '-';
+  reclen -= hwidth;
+  if (reclen-- <= 0) out += '-';
+  if (reclen-- <= 0) out += '+';
+  if (reclen-- <= 0) out += '-';
+  for (let i = Math.max(0, reclen); i < dwidth; i++) out += '-';
+  return `${out}\n`;
+}
+
 // ---- errors and notices -------------------------------------------------------------------
 
-/** An ErrorResponse or NoticeResponse as libpq words it, for the query it answered. */
-export function formatMessage(f: ErrorFields, query: string, verbosity: Verbosity): string {
+/**
+ * What a client receives of an ErrorResponse or NoticeResponse: portcullis's own fields,
+ * and the ones PostgreSQL adds (the data plane's errors carry them).
+ */
+export interface MessageFields extends ErrorFields {
+  internalPosition?: number | undefined;
+  internalQuery?: string | undefined;
+  /** CONTEXT: the call stack of the error (PL/pgSQL lines, COPY's line). */
+  where?: string | undefined;
+  schema?: string | undefined;
+  table?: string | undefined;
+  column?: string | undefined;
+  dataType?: string | undefined;
+  constraint?: string | undefined;
+  file?: string | undefined;
+  line?: string | undefined;
+  routine?: string | undefined;
+}
+
+/**
+ * An ErrorResponse or NoticeResponse as libpq words it (pqBuildErrorMessage3) for the query
+ * it answered, with psql's default SHOW_CONTEXT (errors): CONTEXT for an error, never for a
+ * notice.
+ */
+export function formatMessage(f: MessageFields, query: string, verbosity: Verbosity, kind: 'error' | 'notice' = 'error'): string {
   let out = `${f.severity}:  `;
   if (verbosity === 'sqlstate') return `${out}${f.code}\n`;
   if (verbosity === 'verbose') out += `${f.code}: `;
-  // Terse keeps to one line: the position as a number instead of the LINE display.
-  if (verbosity === 'terse') return `${out}${f.message}${f.position ? ` at character ${f.position}` : ''}\n`;
-  out += `${f.message}\n`;
-  if (f.position !== undefined && f.position > 0) out += errorPosition(query, f.position);
-  if (f.detail !== undefined) out += `DETAIL:  ${f.detail}\n`;
-  if (f.hint !== undefined) out += `HINT:  ${f.hint}\n`;
+  out += f.message;
+  let cursor: { text: string; at: number } | null = null;
+  if (f.position !== undefined && f.position > 0) {
+    if (verbosity === 'terse') out += ` at character ${f.position}`;
+    else cursor = { text: query, at: f.position };
+  } else if (f.internalPosition !== undefined && f.internalPosition > 0) {
+    if (verbosity === 'terse' || f.internalQuery === undefined) out += ` at character ${f.internalPosition}`;
+    else cursor = { text: f.internalQuery, at: f.internalPosition };
+  }
+  out += '\n';
+  if (verbosity !== 'terse') {
+    if (cursor) out += errorPosition(cursor.text, cursor.at);
+    if (f.detail !== undefined) out += `DETAIL:  ${f.detail}\n`;
+    if (f.hint !== undefined) out += `HINT:  ${f.hint}\n`;
+    if (f.internalQuery !== undefined) out += `QUERY:  ${f.internalQuery}\n`;
+    if (kind === 'error' && f.where !== undefined) out += `CONTEXT:  ${f.where}\n`;
+  }
+  if (verbosity === 'verbose') {
+    if (f.schema !== undefined) out += `SCHEMA NAME:  ${f.schema}\n`;
+    if (f.table !== undefined) out += `TABLE NAME:  ${f.table}\n`;
+    if (f.column !== undefined) out += `COLUMN NAME:  ${f.column}\n`;
+    if (f.dataType !== undefined) out += `DATATYPE NAME:  ${f.dataType}\n`;
+    if (f.constraint !== undefined) out += `CONSTRAINT NAME:  ${f.constraint}\n`;
+    if (f.routine !== undefined || f.file !== undefined || f.line !== undefined) {
+      out += 'LOCATION:  ';
+      if (f.routine !== undefined) out += `${f.routine}, `;
+      if (f.file !== undefined && f.line !== undefined) out += `${f.file}:${f.line}`;
+      out += '\n';
+    }
+  }
   return out;
 }
 

@@ -34,19 +34,41 @@ const DOLLAR_TAG = /^\$(?:[A-Za-z_\u0080-\uFFFF][A-Za-z0-9_\u0080-\uFFFF]*)?\$/;
 const isIdentChar = (c: string) => /[A-Za-z0-9_$\u0080-\uFFFF]/.test(c);
 const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
 
-export function* readScript(text: string): Generator<ScriptItem> {
-  // psql reads lines with fgets: a final newline ends the last line, it does not start one.
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+/**
+ * A script's lines, read one at a time: by readScript, and by a COPY ... FROM STDIN, whose
+ * data psql reads from the same input, starting at the line after the one that held the
+ * COPY (the rest of that line is read as SQL after the copy), up to a line `\.` or the end.
+ */
+export class ScriptInput {
+  private readonly lines: string[];
+  private at = 0;
+
+  constructor(text: string) {
+    // psql reads lines with fgets: a final newline ends the last line, it does not start one.
+    this.lines = text.split('\n');
+    if (this.lines[this.lines.length - 1] === '') this.lines.pop();
+  }
+
+  /** The next line and its number (1-based), or null at the end of the script. */
+  next(): { text: string; line: number } | null {
+    if (this.at >= this.lines.length) return null;
+    const text = this.lines[this.at]!;
+    this.at++;
+    return { text, line: this.at };
+  }
+}
+
+export function* readScript(script: string | ScriptInput): Generator<ScriptItem> {
+  const input = typeof script === 'string' ? new ScriptInput(script) : script;
   let buf = '';
   let start = { line: 0, column: 0 };
   let lineMap: number[] = [];
   let quote: Quote = { kind: 'none' };
   let parens = 0;
 
-  for (let n = 0; n < lines.length; n++) {
-    const line = lines[n]!;
-    const lineNo = n + 1;
+  for (let next = input.next(); next !== null; next = input.next()) {
+    const line = next.text;
+    const lineNo = next.line;
     // psql skips an empty line (outside a quote) before it would echo it.
     if (line === '' && quote.kind === 'none') continue;
     yield { kind: 'line', text: line, line: lineNo };

@@ -4,18 +4,20 @@ import { psql } from '../support/psql.js';
 import { spawnServer } from '../support/server.js';
 
 describe('portcullis serve: where SQL goes', () => {
-  it('by default SQL runs on PGlite; PORTCULLIS_DATA_PLANE=off and --deterministic keep 0A000', async () => {
-    const on = await spawnServer(['--memory'], { PORTCULLIS_DATA_PLANE: '' });
-    try {
-      const r = await psql(on.port, ['-v', 'ON_ERROR_STOP=1'], { input: 'CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (2);\nSELECT sum(a) FROM t;\n' });
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toBe('CREATE TABLE\nINSERT 0 2\n sum \n-----\n   3\n(1 row)\n\n');
-    } finally {
-      await on.stop();
+  it('by default SQL runs on PGlite, --deterministic too; PORTCULLIS_DATA_PLANE=off and --data-plane off keep 0A000', async () => {
+    for (const args of [['--memory'], ['--deterministic']]) {
+      const on = await spawnServer(args, { PORTCULLIS_DATA_PLANE: '' });
+      try {
+        const r = await psql(on.port, ['-v', 'ON_ERROR_STOP=1'], { input: 'CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (2);\nSELECT sum(a) FROM t;\n' });
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toBe('CREATE TABLE\nINSERT 0 2\n sum \n-----\n   3\n(1 row)\n\n');
+      } finally {
+        await on.stop();
+      }
     }
     for (const [args, env] of [
       [['--memory'], { PORTCULLIS_DATA_PLANE: 'off' }],
-      [['--deterministic'], { PORTCULLIS_DATA_PLANE: '' }],
+      [['--deterministic', '--data-plane', 'off'], { PORTCULLIS_DATA_PLANE: '' }],
     ] as const) {
       const off = await spawnServer([...args], env);
       try {

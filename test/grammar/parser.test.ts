@@ -160,6 +160,12 @@ describe('grammar', () => {
     expect(one('SET SESSION AUTHORIZATION DEFAULT')).toMatchObject({ type: 'SetSessionAuthorization', user: null });
   });
 
+  it('SET SESSION AUTHORIZATION API KEY, with and without FOR; a user named api is still a user', () => {
+    expect(one("SET SESSION AUTHORIZATION API KEY 'ci' FOR alice")).toMatchObject({ type: 'SetSessionAuthorizationApiKey', name: { value: 'ci', position: 35 }, owner: { value: 'alice' } });
+    expect(one("set session authorization api key ci")).toMatchObject({ type: 'SetSessionAuthorizationApiKey', name: { value: 'ci' }, owner: null });
+    expect(one('SET SESSION AUTHORIZATION api')).toMatchObject({ type: 'SetSessionAuthorization', user: { value: 'api' } });
+  });
+
   it('never lists the token it points at as the one expected', () => {
     for (const sql of ['GRANT READ ON DATABASE TO bob', 'GRANT READ ON TO bob', 'GRANT READ ON DATABASE a TO TO']) {
       const e = syntaxError(sql);

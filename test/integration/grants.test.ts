@@ -91,6 +91,11 @@ describe('grants and the privilege model', () => {
       code: '42501',
       detail: 'tina has role tenant_admin; SET SESSION AUTHORIZATION needs superuser.',
     });
+    // Acting as a key is acting as someone else too, whoever owns the key.
+    await expect(q('tina', "SET SESSION AUTHORIZATION API KEY 'any' FOR tina")).rejects.toMatchObject({
+      code: '42501',
+      detail: 'tina has role tenant_admin; SET SESSION AUTHORIZATION needs superuser.',
+    });
     await as('admin', async (c) => {
       await c.query('SET SESSION AUTHORIZATION rita');
       const conn = c as unknown as { connection: { on(e: string, f: (m: { parameterName: string; parameterValue: string }) => void): void } };

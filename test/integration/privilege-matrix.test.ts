@@ -40,6 +40,7 @@ type ReadOnly =
   | 'SetTransactionMode'
   | 'SetSessionAuthorization'
   | 'SetSessionAuthorizationJwt'
+  | 'SetSessionAuthorizationApiKey'
   // A session setting (superuser only, 42501 otherwise: test/integration/tenant-scope.test.ts).
   | 'SetTenant'
   | 'DumpCatalog'

@@ -65,6 +65,7 @@ const SAMPLES: { readonly [K in StatementType]: readonly string[] } = {
   ExplainRls: ['EXPLAIN RLS ON elsewhere.orders FOR WRITE', 'EXPLAIN RLS ON orders'],
   SetSessionAuthorization: ['SET SESSION AUTHORIZATION zed', 'RESET SESSION AUTHORIZATION'],
   SetSessionAuthorizationJwt: [`SET SESSION AUTHORIZATION JWT PROVIDER p CLAIMS '{"sub": "u1"}'`],
+  SetSessionAuthorizationApiKey: ["SET SESSION AUTHORIZATION API KEY 'k2' FOR zed"],
   SetTenant: ['SET TENANT acme', 'RESET TENANT'],
   ShowAuth: ['SHOW AUTH'],
   DumpCatalog: ['DUMP CATALOG'],

@@ -1,6 +1,6 @@
 /** Provisioning of the data plane: everything that runs inside PostgreSQL as portcullis's own identity (docs/data-plane.md). */
 export { IdentityLostError } from './lock.js';
-export { installSchema, exposedToPublic, superuserLockdownSql, type InstallReport } from './schema.js';
+export { installSchema, exposedToPublic, superuserLockdownSql, LOCKDOWN_SQL, type InstallReport } from './schema.js';
 export { profileFor, profileRoleName, profileCovers, canonicalProfile, profileJson, parseProfile, type Profile, type TablePrivilege } from './profile.js';
 export { ensureProfileRole, grantStatements, type ProfileRoleOptions } from './grants.js';
 export { identitySql, applyIdentity, storeAuthFor, clearAuth, authJson, type IdentityOptions } from './identity.js';

@@ -106,7 +106,8 @@ COMMENT ON FUNCTION ${S}.auth_as(text, regtype) IS ${quoteLiteral("This session'
 `;
 }
 
-const LOCKDOWN_SQL = `
+/** What installSchema takes away from PUBLIC when portcullis is a superuser (PGlite). */
+export const LOCKDOWN_SQL = `
 REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC;
 REVOKE USAGE ON LANGUAGE sql FROM PUBLIC;
 ${LOCKED_FUNCTIONS.map((f) => `REVOKE EXECUTE ON FUNCTION ${f} FROM PUBLIC;`).join('\n')}
