@@ -188,6 +188,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let httpPort: number | null = null;
   if (opts.httpPort !== null) {
     const api = new HttpApi(engine, { ...DEFAULT_RATE_LIMIT, ...opts.rateLimit });
+    try {
+      await api.shareRateLimits();
+    } catch (err) {
+      await pg.close();
+      await engine.close();
+      throw err;
+    }
     const limits = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
     httpServer = opts.tls ? https.createServer({ ...limits, cert: opts.tls.cert, key: opts.tls.key }, api.handle) : http.createServer(limits, api.handle);
     try {

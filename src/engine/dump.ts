@@ -1,6 +1,6 @@
 import { keywordOf } from '../../grammar/tokens.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Grant, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type ApiKey, type Grant, type User } from '../catalog/model.js';
 import type { Execution } from '../wire/handler.js';
 import type { StatementContext } from './statement-context.js';
 import { authorize } from './privileges.js';
@@ -24,11 +24,15 @@ const BOOTSTRAP_USER_ID = 3;
 export function dumpCatalog(ctx: StatementContext): Execution {
   authorize(ctx.actor, { kind: 'dumpCatalog' });
   return rowsResult(DUMP_COLUMNS, (function* () {
-    for (const s of dumpStatements(ctx.view)) yield [s];
+    for (const s of dumpStatements(ctx.view, (k, previous) => ctx.engine.lastUsed(k, previous))) yield [s];
   })(), 'DUMP CATALOG', false);
 }
 
-export function* dumpStatements(view: CatalogReader): Generator<string> {
+/**
+ * `lastUsed`: an API key's last use as the engine knows it (uses not yet written to the
+ * catalog, or kept beside it by instances sharing a catalog), else the row's.
+ */
+export function* dumpStatements(view: CatalogReader, lastUsed: (k: ApiKey, previous: boolean) => number | null = (k, p) => (p ? (k.previous?.lastUsedAt ?? null) : k.lastUsedAt)): Generator<string> {
   yield `-- portcullis ${PRODUCT_VERSION} catalog dump; restore with: portcullis apply FILE`;
   const tenantOf = (id: number) => (id === DEFAULT_TENANT_ID ? [] : [`tenant = ${id}`]);
   const dbName = (id: number) => ident(view.databaseById(id)?.name ?? '?');
@@ -65,9 +69,9 @@ export function* dumpStatements(view: CatalogReader): Generator<string> {
     if (k.expiresAt !== null) s += ` EXPIRES AT ${ts(k.expiresAt)}`;
     const meta = [...tenantOf(k.tenantId), `id = ${k.id}`, `key_id = ${lit(k.keyId)}`, `hash = ${lit(k.secret.hash)}`, `verifier = ${lit(k.secret.verifier)}`];
     if (k.previous) {
-      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`, `previous_last_used_at = ${ts(k.previous.lastUsedAt ?? null)}`);
+      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`, `previous_last_used_at = ${ts(lastUsed(k, true))}`);
     }
-    meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(k.lastUsedAt)}`);
+    meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(lastUsed(k, false))}`);
     yield `${s}${imports(meta)};`;
   }
   for (const p of byId(view.oidcProviders())) {

@@ -3,7 +3,7 @@ import { Catalog } from '../catalog/catalog.js';
 import type { ApiKey, Mutation, RlsPolicy } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
-import type { Store } from '../store/store.js';
+import type { Ledger, RateEvent, Store } from '../store/store.js';
 import { JwksCache, type JwksPolicy } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -133,6 +133,13 @@ export class Engine {
     }
     // Failed logins counted with the other instances sharing the store (and the last hour's read).
     if (this.opts.store.lockoutLedger) await this.lockouts.share(this.opts.store.lockoutLedger);
+    // API keys' last use kept with them (and every instance's read).
+    if (this.opts.store.keyUseLedger) await this.keyUses.share(this.opts.store.keyUseLedger);
+  }
+
+  /** Where instances sharing the store count HTTP requests together (null: alone). */
+  get rateLedger(): Ledger<RateEvent> | null {
+    return this.opts.store.rateLedger ?? null;
   }
 
   async close(): Promise<void> {

@@ -3,10 +3,11 @@ import os from 'node:os';
 import pg from 'pg';
 import type { Mutation } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
-import type { LockoutEvent, LockoutLedger, Store } from './store.js';
+import type { KeyUse, Ledger, LockoutLedger, RateEvent, Store } from './store.js';
+import { SCHEMA, Shared, SHARED_CHANNELS, SHARED_SCHEMA_SQL } from './pg-shared.js';
 
 /** The schema the catalog lives in, in the database the URL names. */
-export const CATALOG_SCHEMA = 'portcullis';
+export const CATALOG_SCHEMA = SCHEMA;
 /** Every commit is announced on this channel (payload: its sequence number). */
 export const COMMIT_CHANNEL = 'portcullis_commits';
 /**
@@ -14,14 +15,6 @@ export const COMMIT_CHANNEL = 'portcullis_commits';
  * dropped connection): a commit through another instance holds here within this, at worst.
  */
 export const POLL_MS = 500;
-/** Failed logins (and the successes and unlocks that clear them) are announced on this channel. */
-export const LOGIN_EVENTS_CHANNEL = 'portcullis_login_events';
-/**
- * Login events are kept this long: an instance starting reads the last hour's, so a restart
- * does not forget lockouts, and nothing older is needed by the default policy (windows and
- * locks of a minute, counters forgotten after ten).
- */
-const LOGIN_EVENTS_KEPT = '1 hour';
 /** Commits read per query when loading or catching up (a large catalog is read in steps). */
 const READ_BATCH = 5000;
 /** Serializes schema creation between instances starting at once (pg_advisory_xact_lock). */
@@ -37,28 +30,8 @@ const SCHEMA_SQL = [
     instance text NOT NULL,
     mutations json NOT NULL
   )`,
-  // Lockout counters' events: numbered for de-duplication only (bigserial numbers commit
-  // out of order), read back by the time PostgreSQL logged them.
-  `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.login_events (
-    id bigserial PRIMARY KEY,
-    logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    instance text NOT NULL,
-    kind text NOT NULL,
-    address text NOT NULL,
-    username text NOT NULL,
-    at bigint NOT NULL
-  )`,
-  `CREATE INDEX IF NOT EXISTS login_events_logged_at ON ${CATALOG_SCHEMA}.login_events (logged_at)`,
+  ...SHARED_SCHEMA_SQL,
 ];
-
-interface LoginEventRow {
-  id: string;
-  instance: string;
-  kind: LockoutEvent['kind'];
-  address: string;
-  username: string;
-  at: string;
-}
 
 export interface PostgresStoreOptions {
   log?: (line: string) => void;
@@ -110,16 +83,9 @@ export class PostgresStore implements Store {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly instance: string;
-  /** Login events: the connection that writes them, the queue, and who hears other instances'. */
+  /** The connection of what is shared besides commits (apart, so that a burst of failed logins never delays a commit). */
   private events: pg.Client | null = null;
-  private eventQueue: LockoutEvent[] = [];
-  private eventWriting: Promise<void> | null = null;
-  private hearEvent: ((e: LockoutEvent) => void) | null = null;
-  /** Events already heard (id → when logged), and where the next check of the table starts. */
-  private readonly heardEvents = new Map<string, number>();
-  private eventsSince: Date | null = null;
-  private eventChecking: Promise<void> | null = null;
-  private lastPrune = 0;
+  private readonly shared: Shared;
 
   constructor(
     private readonly url: string,
@@ -127,6 +93,15 @@ export class PostgresStore implements Store {
   ) {
     // Unique across machines and restarts: an instance ignores only its own login events.
     this.instance = opts.instance ?? `${os.hostname()} pid ${process.pid} ${randomBytes(4).toString('hex')}`;
+    const store = this;
+    this.shared = new Shared({
+      connection: () => this.eventConnection(),
+      instance: this.instance,
+      get closed() {
+        return store.closed;
+      },
+      log: opts.log,
+    });
   }
 
   get description(): string {
@@ -164,7 +139,7 @@ export class PostgresStore implements Store {
     this.listening = this.opts.listen === false ? null : this.listen();
     this.timer = setInterval(() => {
       this.kick(true);
-      if (this.hearEvent) this.eventChecking ??= this.checkEvents().finally(() => (this.eventChecking = null));
+      this.shared.check();
     }, this.opts.pollMs ?? POLL_MS);
     this.timer.unref();
     this.kick(true); // whatever was committed between load and now
@@ -316,81 +291,25 @@ export class PostgresStore implements Store {
 
   /** Lockout counters shared through the catalog's database (see Lockouts.share). */
   get lockoutLedger(): LockoutLedger {
-    return {
-      publish: (e) => {
-        if (this.closed) return;
-        this.eventQueue.push(e);
-        this.eventWriting ??= this.writeEvents().finally(() => (this.eventWriting = null));
-      },
-      subscribe: async (hear) => {
-        this.hearEvent = hear;
-        await this.checkEvents(LOGIN_EVENTS_KEPT);
-      },
-    };
+    return this.shared.logins;
   }
 
-  private async writeEvents(): Promise<void> {
-    while (this.eventQueue.length > 0 && !this.closed) {
-      const batch = this.eventQueue.splice(0);
-      const values: string[] = [];
-      const params: unknown[] = [];
-      for (const e of batch) {
-        const n = params.length;
-        values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5})`);
-        params.push(this.instance, e.kind, e.address, e.user, e.at);
-      }
-      try {
-        const c = await this.eventConnection();
-        await c.query(
-          `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.login_events (instance, kind, address, username, at) VALUES ${values.join(', ')} RETURNING id, instance, kind, address, username, at) ` +
-            `SELECT pg_notify('${LOGIN_EVENTS_CHANNEL}', row_to_json(ins)::text) FROM ins`,
-          params,
-        );
-      } catch (err) {
-        // Counted here all the same; the other instances miss them (logged, not retried:
-        // a login must not wait for PostgreSQL).
-        this.opts.log?.(`catalog: could not share ${batch.length} login event(s) with other instances: ${(err as Error).message}`);
-      }
-    }
+  /** HTTP rate-limit counters shared through the catalog's database (see RateLimiter.share). */
+  get rateLedger(): Ledger<RateEvent> {
+    return this.shared.requests;
   }
 
-  /** Reads the login events logged since the last check (or in the last `back`), hearing other instances'. */
-  private async checkEvents(back?: string): Promise<void> {
-    try {
-      const c = await this.eventConnection();
-      // Rows become visible when their insert commits, a moment after they were logged:
-      // each check goes back a few seconds before where the last one ended.
-      const r = await c.query<LoginEventRow & { now: Date }>(
-        `SELECT id, instance, kind, address, username, at, now() AS now FROM ${CATALOG_SCHEMA}.login_events ` +
-          `WHERE logged_at > ${back ? `now() - interval '${back}'` : `$1::timestamptz - interval '5 seconds'`} ORDER BY id`,
-        back ? [] : [this.eventsSince ?? new Date(0)],
-      );
-      for (const row of r.rows) this.heardRow(row);
-      const now = (r.rows[0]?.now ?? (await c.query<{ now: Date }>('SELECT now()')).rows[0]!.now).getTime();
-      this.eventsSince = new Date(now);
-      // Ids heard a minute ago cannot come round again (each check goes back 5 seconds).
-      for (const [id, at] of this.heardEvents) if (at < Date.now() - 60_000) this.heardEvents.delete(id);
-      if (now - this.lastPrune > 60_000) {
-        this.lastPrune = now;
-        await c.query(`DELETE FROM ${CATALOG_SCHEMA}.login_events WHERE logged_at < now() - interval '${LOGIN_EVENTS_KEPT}'`);
-      }
-    } catch (err) {
-      if (back) throw err;
-      this.opts.log?.(`catalog: could not read login events from PostgreSQL (will retry): ${(err as Error).message}`);
-    }
-  }
-
-  private heardRow(row: LoginEventRow): void {
-    if (row.instance === this.instance || this.heardEvents.has(String(row.id))) return;
-    this.heardEvents.set(String(row.id), Date.now());
-    this.hearEvent?.({ kind: row.kind, address: row.address, user: row.username, at: Number(row.at) });
+  /** API keys' last use, kept in the catalog's database (see KeyUses.share). */
+  get keyUseLedger(): Ledger<KeyUse> {
+    return this.shared.keyUses;
   }
 
   private async listen(): Promise<void> {
     const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog listener' });
     c.on('notification', (n) => {
-      if (n.channel === COMMIT_CHANNEL && Number(n.payload) > this.applied) this.kick(true);
-      else if (n.channel === LOGIN_EVENTS_CHANNEL && n.payload && this.hearEvent) this.heardRow(JSON.parse(n.payload) as LoginEventRow);
+      if (n.channel === COMMIT_CHANNEL) {
+        if (Number(n.payload) > this.applied) this.kick(true);
+      } else this.shared.notified(n.channel, n.payload);
     });
     c.on('error', (err) => {
       if (this.listener !== c) return;
@@ -400,7 +319,7 @@ export class PostgresStore implements Store {
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${COMMIT_CHANNEL}; LISTEN ${LOGIN_EVENTS_CHANNEL}`);
+      await c.query([COMMIT_CHANNEL, ...SHARED_CHANNELS].map((ch) => `LISTEN ${ch}`).join('; '));
       if (this.closed) {
         await c.end();
         return;
@@ -418,12 +337,13 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     // Commits already queued are written first (as the embedded log does at close).
     while (this.working) await this.working;
+    // And what is shared: the last failed logins, requests and key uses.
+    await this.shared.settle();
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.listening?.catch(() => undefined);
-    await this.eventWriting;
-    await this.eventChecking;
+    await this.shared.settle();
     const clients = [this.client, this.listener, this.events];
     this.client = null;
     this.events = null;
