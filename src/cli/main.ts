@@ -13,7 +13,10 @@ import { LOG_FILE, type LogStore } from '../store/log-store.js';
 import { rekeyJwksCache } from '../auth/jwks.js';
 import { formatKeyId, keysOf, readKeyFile, type Keys } from '../store/cipher.js';
 import { dataDirOptions } from '../engine/data-dir.js';
-import { AUDIT_FILE, verifyTrail } from '../audit/audit-trail.js';
+import { AUDIT_FILE, AuditTrail, verifyTrail } from '../audit/audit-trail.js';
+import { verifyPgTrail } from '../audit/pg-audit-trail.js';
+import { connectCatalog, parseConnectionString } from '../store/pg-connect.js';
+import { CATALOG_SCHEMA } from '../store/postgres-store.js';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -25,7 +28,7 @@ Usage:
   portcullis apply FILE...         apply DDL files, each in one transaction
   portcullis dump                  write the whole catalog as a script apply restores
   portcullis compact --data DIR    snapshot the catalog and empty its log (offline)
-  portcullis audit verify --data DIR
+  portcullis audit verify --data DIR | --catalog URL
                                    check the audit trail's hash chain; names the first bad record
   portcullis rekey --data DIR --new-key-file FILE [--encryption-key-file OLD]
                                    re-encrypt the data directory under a new key (offline)
@@ -420,11 +423,14 @@ async function compactCommand(args: string[]): Promise<void> {
   }
 }
 
-/** portcullis audit verify: the whole hash chain, read-only (a running server may hold the directory). */
+/** portcullis audit verify: the whole hash chain, read-only (a running server may hold the directory or share the catalog). */
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') fail('usage: portcullis audit verify --data DIR [--encryption-key-file FILE]');
-  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  if (sub !== 'verify') fail('usage: portcullis audit verify --data DIR [--encryption-key-file FILE] | --catalog URL');
+  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, catalog: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  if (values.data !== undefined && values.catalog !== undefined) fail('--data and --catalog cannot be used together');
+  const catalog = values.catalog ?? (values.data === undefined ? process.env.PORTCULLIS_CATALOG || undefined : undefined);
+  if (catalog !== undefined) return auditVerifyCatalog(catalog);
   const dir = values.data ?? DEFAULTS.data;
   if (!existsSync(path.join(dir, AUDIT_FILE))) fail(`${dir} holds no audit trail (no ${AUDIT_FILE})`);
   const v = verifyTrail(dir, keysOf(keyFileCipher(values['encryption-key-file'])));
@@ -435,6 +441,26 @@ async function auditCommand(args: string[]): Promise<void> {
   }
   process.stderr.write(`${file}: audit record ${v.record} (byte offset ${v.offset}) fails verification: ${v.reason}\n`);
   process.exitCode = 1;
+}
+
+/** The chain in a catalog's PostgreSQL (portcullis.audit), read in order. */
+async function auditVerifyCatalog(url: string): Promise<void> {
+  const plan = parseConnectionString(url);
+  const where = `PostgreSQL ${plan.safe} (${CATALOG_SCHEMA}.audit)`;
+  const c = await connectCatalog({ ...plan, sessionAttrs: 'any' }, 'portcullis audit verify');
+  try {
+    const t = await c.query<{ t: string | null }>(`SELECT to_regclass('${CATALOG_SCHEMA}.audit')::text AS t`);
+    if (t.rows[0]!.t === null) fail(`${where}: no audit trail there (no table ${CATALOG_SCHEMA}.audit)`);
+    const v = await verifyPgTrail(c);
+    if (v.ok) {
+      process.stdout.write(`${where}: ${v.records} records, hash chain intact; head ${v.head}\n`);
+      return;
+    }
+    process.stderr.write(`${where}: audit record ${v.record} fails verification: ${v.reason}\n`);
+    process.exitCode = 1;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -459,7 +485,7 @@ async function rekeyCommand(args: string[]): Promise<void> {
     store.useKey(keysOf(next));
     await engine.compact(); // snapshot and log, under the new key
     await rekeyJwksCache(path.join(dir, 'jwks'), [old, next], next);
-    engine.audit.rekey(keysOf(next));
+    if (engine.audit instanceof AuditTrail) engine.audit.rekey(keysOf(next));
   } finally {
     await engine.close();
   }

@@ -8,7 +8,7 @@ import { JwksCache, type JwksPolicy } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { DEFAULT_LOCKOUT_POLICY, Lockouts, type LockoutPolicy } from './lockouts.js';
-import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
@@ -55,7 +55,7 @@ export interface EngineOptions {
   tokenPolicy?: TokenPolicy;
   lockoutPolicy?: LockoutPolicy;
   /** Opens the audit trail once the store holds the data directory (default: in memory). */
-  openAudit?: () => AuditTrail;
+  openAudit?: () => AuditLog;
   /** How large and complex one statement may be (max_statement_bytes, ...; 54000 / 54001 past them). */
   parseLimits?: Partial<ParseLimits>;
   /** portcullis as a token issuer: its URL and token lifetimes (DEFAULT_ISSUER_POLICY where absent). */
@@ -112,7 +112,8 @@ export class Engine {
   async open(): Promise<void> {
     const carried = await this.commits.load();
     try {
-      await this.auditPipeline.open(this.opts.openAudit, carried);
+      const store = this.opts.store;
+      await this.auditPipeline.open(this.opts.openAudit ?? (store.openAudit ? () => store.openAudit!() : undefined), carried);
     } catch (err) {
       await this.auditPipeline.close();
       await this.opts.store.close();
@@ -154,7 +155,7 @@ export class Engine {
   }
 
   /** The audit trail (opened with the catalog). */
-  get audit(): AuditTrail {
+  get audit(): AuditLog {
     return this.auditPipeline.audit;
   }
 

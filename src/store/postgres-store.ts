@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
+import { connectCatalog, LazyConnection, parseConnectionString, type ConnectPlan } from './pg-connect.js';
 import type { Mutation } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
 import type { KeyUse, Ledger, LockoutLedger, RateEvent, Store } from './store.js';
 import { SCHEMA, Shared, SHARED_CHANNELS, SHARED_SCHEMA_SQL } from './pg-shared.js';
+import type { AuditEntry } from '../audit/audit-record.js';
+import { AUDIT_SCHEMA_SQL, appendParams, appendSql, PgAuditTrail } from '../audit/pg-audit-trail.js';
 
 /** The schema the catalog lives in, in the database the URL names. */
 export const CATALOG_SCHEMA = SCHEMA;
@@ -31,6 +34,7 @@ const SCHEMA_SQL = [
     mutations json NOT NULL
   )`,
   ...SHARED_SCHEMA_SQL,
+  ...AUDIT_SCHEMA_SQL,
 ];
 
 export interface PostgresStoreOptions {
@@ -45,7 +49,9 @@ export interface PostgresStoreOptions {
 
 interface Pending {
   seq: number;
+  /** The commit's mutations without its audit records, which go to the chain (portcullis.audit). */
   json: string;
+  audit: AuditEntry[];
   resolve: (seq: number) => void;
   reject: (err: unknown) => void;
 }
@@ -68,7 +74,13 @@ interface Pending {
  * commits this instance writes and those it reads arrive in sequence order.
  */
 export class PostgresStore implements Store {
-  private client: pg.Client | null = null;
+  private readonly plan: ConnectPlan;
+  /** Commits: written and read one statement at a time. */
+  private readonly main: LazyConnection;
+  /** What is shared besides commits (apart, so that a burst of failed logins never delays a commit). */
+  private readonly events: LazyConnection;
+  /** The audit chain's (a login waits for its record: never behind a commit or an event). */
+  private readonly audit: LazyConnection;
   private listener: pg.Client | null = null;
   private listening: Promise<void> | null = null;
   /** The last commit handed out: loaded, followed, or this instance's, acknowledged. */
@@ -83,19 +95,21 @@ export class PostgresStore implements Store {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly instance: string;
-  /** The connection of what is shared besides commits (apart, so that a burst of failed logins never delays a commit). */
-  private events: pg.Client | null = null;
   private readonly shared: Shared;
 
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly opts: PostgresStoreOptions = {},
   ) {
+    this.plan = parseConnectionString(url);
+    this.main = new LazyConnection(this.plan, 'portcullis catalog');
+    this.events = new LazyConnection(this.plan, 'portcullis catalog events');
+    this.audit = new LazyConnection(this.plan, 'portcullis catalog audit');
     // Unique across machines and restarts: an instance ignores only its own login events.
     this.instance = opts.instance ?? `${os.hostname()} pid ${process.pid} ${randomBytes(4).toString('hex')}`;
     const store = this;
     this.shared = new Shared({
-      connection: () => this.eventConnection(),
+      connection: () => this.events.get(),
       instance: this.instance,
       get closed() {
         return store.closed;
@@ -105,7 +119,7 @@ export class PostgresStore implements Store {
   }
 
   get description(): string {
-    return `PostgreSQL ${safeUrl(this.url)} (schema ${CATALOG_SCHEMA})`;
+    return `PostgreSQL ${this.plan.safe} (schema ${CATALOG_SCHEMA})`;
   }
 
   async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
@@ -119,6 +133,9 @@ export class PostgresStore implements Store {
 
   private async open(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
     const c = await this.connection();
+    // Audit records are hashed over their UTF-8 bytes, in PostgreSQL and in verify alike.
+    const enc = (await c.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]!.server_encoding;
+    if (enc !== 'UTF8') throw new Error(`the catalog's database must be encoded in UTF8 (it is ${enc}): CREATE DATABASE ... ENCODING 'UTF8'`);
     await c.query('BEGIN');
     try {
       // CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE: instances starting
@@ -154,7 +171,9 @@ export class PostgresStore implements Store {
     if (this.closed) return Promise.reject(new PgError('admin_shutdown', 'the catalog is closed'));
     if (base !== undefined && base !== this.tip) return Promise.reject(superseded(base + 1));
     return new Promise((resolve, reject) => {
-      this.queue.push({ seq: ++this.tip, json: JSON.stringify(commit), resolve, reject });
+      const audit = commit.flatMap((m) => (m.op === 'audit' ? (m.entries as AuditEntry[]) : []));
+      const json = JSON.stringify(audit.length === 0 ? commit : commit.filter((m) => m.op !== 'audit'));
+      this.queue.push({ seq: ++this.tip, json, audit, resolve, reject });
       this.kick(false);
     });
   }
@@ -191,9 +210,14 @@ export class PostgresStore implements Store {
       values.push(`($${params.length + 1}, $${params.length + 2}, $${params.length + 3})`);
       params.push(p.seq, this.instance, p.json);
     }
+    // The commits' audit records join the chain in the same statement: durable with them,
+    // in commit order (an instance inserts commit N + 1 only once N is committed).
+    const audit = batch.flatMap((p) => p.audit.map((entry) => ({ entry, commit: p.seq })));
+    const chain = audit.length === 0 ? '' : `, ${appendSql(params.length + 1)}`;
+    if (audit.length > 0) params.push(...appendParams(this.instance, audit));
     const sql =
       `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) VALUES ${values.join(', ')} RETURNING seq) ` +
-      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text) FROM ins`;
+      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text)${chain} FROM ins`;
     try {
       const c = await this.connection();
       await c.query(sql, params);
@@ -261,32 +285,13 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async connection(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog' });
-    // A broken connection is replaced by the next statement; its error is the statement's.
-    c.on('error', () => {
-      if (this.client === c) this.client = null;
-    });
-    await c.connect();
-    this.client = c;
-    return c;
+  private connection(): Promise<pg.Client> {
+    return this.main.get();
   }
 
-  /** The login events' connection (apart, so that a burst of failed logins never delays a commit). */
-  private async eventConnection(): Promise<pg.Client> {
-    if (this.events) return this.events;
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog events' });
-    c.on('error', () => {
-      if (this.events === c) this.events = null;
-    });
-    await c.connect();
-    if (this.closed) {
-      await c.end();
-      throw new Error('the catalog is closed');
-    }
-    this.events = c;
-    return c;
+  /** The audit trail of this catalog: one hash chain in portcullis.audit, shared by every instance. */
+  openAudit(): PgAuditTrail {
+    return new PgAuditTrail({ connection: () => this.audit.get(), instance: this.instance });
   }
 
   /** Lockout counters shared through the catalog's database (see Lockouts.share). */
@@ -305,20 +310,30 @@ export class PostgresStore implements Store {
   }
 
   private async listen(): Promise<void> {
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog listener' });
+    let c: pg.Client;
+    try {
+      c = await connectCatalog(this.plan, 'portcullis catalog listener');
+    } catch (err) {
+      if (this.closed) return;
+      this.opts.log?.(`catalog: could not LISTEN on PostgreSQL (will retry; the version check goes on meanwhile): ${(err as Error).message}`);
+      setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+      return;
+    }
     c.on('notification', (n) => {
       if (n.channel === COMMIT_CHANNEL) {
         if (Number(n.payload) > this.applied) this.kick(true);
       } else this.shared.notified(n.channel, n.payload);
     });
-    c.on('error', (err) => {
+    const lost = (err?: Error) => {
       if (this.listener !== c) return;
       this.listener = null;
-      this.opts.log?.(`catalog: lost the notification connection to PostgreSQL (reconnecting; the version check goes on meanwhile): ${err.message}`);
-      if (!this.closed) setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
-    });
+      if (this.closed) return;
+      this.opts.log?.(`catalog: lost the notification connection to PostgreSQL (reconnecting; the version check goes on meanwhile)${err ? `: ${err.message}` : ''}`);
+      setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
     try {
-      await c.connect();
       await c.query([COMMIT_CHANNEL, ...SHARED_CHANNELS].map((ch) => `LISTEN ${ch}`).join('; '));
       if (this.closed) {
         await c.end();
@@ -344,11 +359,9 @@ export class PostgresStore implements Store {
     this.timer = null;
     await this.listening?.catch(() => undefined);
     await this.shared.settle();
-    const clients = [this.client, this.listener, this.events];
-    this.client = null;
-    this.events = null;
+    const listener = this.listener;
     this.listener = null;
-    await Promise.all(clients.map((c) => c?.end().catch(() => undefined)));
+    await Promise.all([this.main.end(), this.events.end(), this.audit.end(), listener?.end().catch(() => undefined)]);
   }
 }
 
@@ -357,16 +370,4 @@ function superseded(seq: number): PgError {
     detail: `Another portcullis instance committed a change to the catalog (commit ${seq}) after this transaction read it.`,
     hint: 'Retry the transaction.',
   });
-}
-
-/** The URL without its password (for logs and the start-up line). */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.searchParams.delete('password');
-    return u.toString();
-  } catch {
-    return '(connection string)';
-  }
 }

@@ -1,5 +1,6 @@
 import type { Mutation } from '../catalog/model.js';
 import type { SnapshotPart } from '../catalog/catalog.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /** Where committed catalog changes live. One commit = one record, durable when append resolves. */
 export interface Store {
@@ -27,6 +28,8 @@ export interface Store {
   readonly rateLedger?: Ledger<RateEvent>;
   /** A store shared by several instances: where they keep API keys' last use. */
   readonly keyUseLedger?: Ledger<KeyUse>;
+  /** A store that keeps the audit trail itself (one chain for every instance sharing it). */
+  openAudit?(): AuditLog;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
