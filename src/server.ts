@@ -144,6 +144,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     issuer: opts.issuer,
   });
   await engine.open();
+  if (opts.deterministic && opts.catalog && !engine.bootstrapped) {
+    // Its clock and seeded ids and secrets would repeat what the catalog already holds.
+    await engine.close();
+    throw new Error('--deterministic with --catalog needs an empty catalog (a fresh database or schema): this one already holds commits');
+  }
   let plane: DataPlane | null;
   try {
     plane = makeDataPlane(opts);

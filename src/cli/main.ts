@@ -25,7 +25,7 @@ const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for 
 
 Usage:
   portcullis serve [options]       start the server
-  portcullis apply FILE...         apply DDL files, each in one transaction
+  portcullis apply [FILE...]       apply DDL files, each in one transaction (none, or -: standard input)
   portcullis dump                  write the whole catalog as a script apply restores
   portcullis compact --data DIR    snapshot the catalog and empty its log (offline)
   portcullis audit verify --data DIR | --catalog URL
@@ -40,10 +40,14 @@ apply options:
   --data DIR            offline: apply to this data directory (no server may hold it)
   --url URL             online: a running server (postgres://user@host:port/db); without
                         --url and --data, the PG* variables (and .pgpass) or 127.0.0.1:6432
-  --user NAME           offline: the catalog user to act as (default: the bootstrap superuser)
+  --catalog URL         a catalog in PostgreSQL (as serve --catalog; PORTCULLIS_CATALOG), worked on
+                        in-process beside any running instances
+  --user NAME           offline and --catalog: the catalog user to act as (default: the bootstrap superuser)
   --dry-run             parse and check every statement (privileges too), commit nothing
 
-dump options: --data DIR or --url URL, as apply (online, the user must be a superuser)
+dump options: --data DIR, --catalog URL or --url URL, as apply (online, the user must be a superuser)
+  a dump holds password verifiers, API key hashes and the token issuer's private signing
+  key: keep it as you keep the catalog
 
 golden options:
   --update              rewrite the expected .out files instead of comparing
@@ -60,7 +64,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --catalog URL         keep the catalog in PostgreSQL (postgres://...), schema portcullis,
                         shared by every instance given the same URL (PORTCULLIS_CATALOG)
   --deterministic       with --memory (implied): fixed clock stepping one second per
-                        statement, seeded ids, secrets and salts — for golden files
+                        statement, seeded ids, secrets and salts — for golden files; with
+                        --catalog, on an empty catalog only (golden --server against it)
   --tls-cert FILE       PEM certificate (chain) for TLS on pgwire and HTTPS (PORTCULLIS_TLS_CERT);
                         SIGHUP reloads it and --tls-key
   --tls-key FILE        its PEM private key (PORTCULLIS_TLS_KEY)
@@ -204,10 +209,11 @@ async function serve(args: string[]): Promise<void> {
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.upstream && cfg.dataPlane === 'off') fail('--upstream and --data-plane off cannot be used together');
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
-  if (cfg.catalog !== undefined && (cfg.memory || values.deterministic || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
-    fail('--catalog cannot be used with --data, --memory or --deterministic: the catalog lives in that PostgreSQL');
+  if (cfg.catalog !== undefined && (cfg.memory || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
+    fail('--catalog cannot be used with --data or --memory: the catalog lives in that PostgreSQL');
   }
-  if (values.deterministic) {
+  // With --catalog: golden files against an instance on a fresh catalog (`golden --server`).
+  if (values.deterministic && cfg.catalog === undefined) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
     if (values.data !== undefined || process.env.PORTCULLIS_DATA) {
       fail('--deterministic cannot be used with --data: deterministic mode keeps the catalog in memory');
@@ -350,14 +356,18 @@ async function goldenCommand(args: string[]): Promise<void> {
 async function applyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { data: { type: 'string' }, url: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'encryption-key-file': { type: 'string' } },
+    options: { data: { type: 'string' }, url: { type: 'string' }, catalog: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'encryption-key-file': { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
-  if (positionals.length === 0) fail('apply needs at least one FILE');
-  for (const f of positionals) if (!existsSync(f)) fail(`${f}: no such file`);
+  // No FILE: the script comes on standard input (`portcullis dump ... | portcullis apply ...`).
+  if (positionals.length === 0) {
+    if (process.stdin.isTTY) fail('apply needs a FILE, or a script on standard input');
+    positionals.push('-');
+  }
+  for (const f of positionals) if (f !== '-' && !existsSync(f)) fail(`${f}: no such file`);
   const dryRun = values['dry-run'] === true;
-  const target = await openTarget({ data: values.data, url: values.url, user: values.user, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
+  const target = await openTarget({ ...targetOf(values), user: values.user, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const summary = await applyFiles(target.conn, positionals, {
       dryRun,
@@ -377,8 +387,8 @@ async function applyCommand(args: string[]): Promise<void> {
 }
 
 async function dumpCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
-  const target = await openTarget({ data: values.data, url: values.url, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
+  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' }, catalog: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  const target = await openTarget({ ...targetOf(values), keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const r = await target.conn.query('DUMP CATALOG');
     if (r.error) {
@@ -390,6 +400,12 @@ async function dumpCommand(args: string[]): Promise<void> {
   } finally {
     await target.close();
   }
+}
+
+/** Where apply and dump work: --data, --url, --catalog, else PORTCULLIS_CATALOG, else a server (PG* or 127.0.0.1:6432). */
+function targetOf(values: { data?: string; url?: string; catalog?: string }): { data?: string; url?: string; catalog?: string } {
+  const catalog = values.catalog ?? (values.data === undefined && values.url === undefined ? process.env.PORTCULLIS_CATALOG || undefined : undefined);
+  return { data: values.data, url: values.url, catalog };
 }
 
 /** The data directory's key: --encryption-key-file, else PORTCULLIS_ENCRYPTION_KEY_FILE, else none. */

@@ -97,6 +97,42 @@ export function* dumpStatements(view: CatalogReader, lastUsed: (k: ApiKey, previ
     const kind = p.kind.toUpperCase();
     yield `CREATE RLS POLICY ${ident(p.name)} ON ${on} FOR ${kind} USING (${predicateSource(p.predicate)}) ${p.restrictive ? 'RESTRICTIVE' : 'PERMISSIVE'}${imports([...tenantOf(p.tenantId), `id = ${p.id}`, `created_at = ${ts(p.createdAt)}`, `created_by = ${lit(p.createdBy)}`])};`;
   }
+  yield* issuerStatements(view, tenantOf);
+}
+
+/**
+ * The token issuer's state, so that the tokens a moved catalog issued keep working
+ * (issuer-restore.ts): the rows of the tokens it issued (never a token), then its signing
+ * keys' public halves — never the private half, which does not leave the catalog that made
+ * it. A key is written as retiring: the current one when the last token issued so far
+ * expires (the moved catalog signs with a key of its own). Rows of an owner dropped since
+ * are left out (nothing can use them).
+ */
+function* issuerStatements(view: CatalogReader, tenantOf: (id: number) => string[]): Generator<string> {
+  const byId = <T extends { id: number }>(rows: Iterable<T>) => [...rows].sort((a, b) => a.id - b.id);
+  const ownerOf = (kind: 'user' | 'service_account', id: number) => (kind === 'user' ? view.userById(id) : view.serviceAccountById(id));
+  const json = (v: unknown) => (v === null ? 'NULL' : lit(JSON.stringify(v)));
+  for (const t of byId(view.issuedTokens())) {
+    const o = ownerOf(t.ownerKind, t.ownerId);
+    if (!o) continue;
+    const meta = [...tenantOf(o.tenantId), `id = ${t.id}`, `jti = ${lit(t.jti)}`, `minted = ${lit(String(t.minted))}`, `api_key_id = ${t.apiKeyId ?? 'NULL'}`];
+    meta.push(`database_ids = ${json(t.databaseIds)}`, `scopes = ${json(t.scopes)}`, `issued_at = ${ts(t.issuedAt)}`, `revoked_at = ${ts(t.revokedAt)}`, `created_by = ${lit(t.createdBy)}`);
+    yield `CREATE TOKEN FOR ${ident(o.name)}${t.role ? ` ROLE ${t.role}` : ''} EXPIRES AT ${ts(t.expiresAt)}${imports(meta)};`;
+  }
+  const owners = [...[...view.users()].map((o) => ({ o, kind: 'user' as const })), ...[...view.serviceAccounts()].map((o) => ({ o, kind: 'service_account' as const }))];
+  const refresh = byId(owners.flatMap(({ o, kind }) => view.refreshTokensOf(kind, o.id).map((t) => ({ ...t, o }))));
+  for (const t of refresh) {
+    const o = t.o;
+    const meta = [...tenantOf(o.tenantId), `id = ${t.id}`, `refresh_hash = ${lit(t.hash)}`, `family = ${lit(t.family)}`, `api_key_id = ${t.apiKeyId ?? 'NULL'}`, `database_id = ${t.databaseId ?? 'NULL'}`];
+    meta.push(`credential_stamp = ${lit(t.credentialStamp)}`, `used_at = ${ts(t.usedAt)}`, `revoked_at = ${ts(t.revokedAt)}`, `created_at = ${ts(t.createdAt)}`);
+    yield `CREATE TOKEN FOR ${ident(o.name)} EXPIRES AT ${ts(t.expiresAt)}${imports(meta)};`;
+  }
+  let lastExpiry: number | null = null;
+  for (const t of view.issuedTokens()) if (t.revokedAt === null && (lastExpiry === null || t.expiresAt > lastExpiry)) lastExpiry = t.expiresAt;
+  for (const k of byId(view.signingKeys())) {
+    const retires = k.retiresAt ?? Math.max(lastExpiry ?? k.createdAt, k.createdAt);
+    yield `ALTER TOKEN ISSUER ROTATE KEY${imports([`id = ${k.id}`, `kid = ${lit(k.kid)}`, `public_jwk = ${lit(k.publicJwk)}`, `created_at = ${ts(k.createdAt)}`, `retires_at = ${ts(retires)}`])};`;
+  }
 }
 
 function userOptions(u: User): string {

@@ -108,6 +108,9 @@ export class Engine {
     this.issuer = new TokenIssuer(this, opts.issuer);
   }
 
+  /** Whether open() found the catalog empty and created it (its bootstrap commit is this engine's). */
+  bootstrapped = false;
+
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
   async open(): Promise<void> {
     const carried = await this.commits.load();
@@ -121,6 +124,7 @@ export class Engine {
     }
     this.commits.follow();
     if (this.catalog.empty) {
+      this.bootstrapped = true;
       const o = this.opts;
       const now = this.clock();
       try {
@@ -129,6 +133,7 @@ export class Engine {
         // Instances starting at once on an empty shared catalog: one bootstraps it, the
         // others fail their bootstrap commit (40001) having applied that one.
         if (!(err instanceof PgError && err.state === 'serialization_failure' && !this.catalog.empty)) throw err;
+        this.bootstrapped = false;
         o.log?.('another instance created the catalog first: its bootstrap superuser is the one in use');
       }
     }
