@@ -119,6 +119,7 @@ function connectTimeout(v: string | null): number {
  */
 export async function connectCatalog(plan: ConnectPlan, applicationName: string): Promise<pg.Client> {
   const reasons: string[] = [];
+  let last: Error | null = null;
   for (const h of plan.hosts) {
     const c = new pg.Client({ connectionString: h.url, application_name: applicationName, connectionTimeoutMillis: plan.connectTimeoutSeconds * 1000, keepAlive: true });
     // Until the caller puts its own: an error on an idle connection must not crash the process.
@@ -137,11 +138,14 @@ export async function connectCatalog(plan: ConnectPlan, applicationName: string)
       }
       return c;
     } catch (err) {
-      reasons.push(`${h.name}: ${(err as Error).message}`);
+      last = err as Error;
+      reasons.push(`${h.name}: ${last.message}`);
       await c.end().catch(() => undefined);
     }
   }
-  throw new Error(plan.hosts.length === 1 ? reasons[0]!.replace(/^[^:]*: /, '') : `no host of the catalog's connection string could be used (${reasons.join('; ')})`);
+  // One host: its own error, as node-postgres gave it (with its SQLSTATE, when it has one).
+  if (plan.hosts.length === 1 && last) throw last;
+  throw new Error(`no host of the catalog's connection string could be used (${reasons.join('; ')})`);
 }
 
 /**
