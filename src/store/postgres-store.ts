@@ -321,7 +321,10 @@ export class PostgresStore implements Store {
     }
     c.on('notification', (n) => {
       if (n.channel === COMMIT_CHANNEL) {
-        if (Number(n.payload) > this.applied) this.kick(true);
+        // Up to `tip` the numbers are this instance's own commits in flight (its own NOTIFY
+        // comes back, often before the INSERT's answer): were one another's, that INSERT
+        // fails and reads it. Reading on every own commit cost a query each.
+        if (Number(n.payload) > this.tip) this.kick(true);
       } else this.shared.notified(n.channel, n.payload);
     });
     const lost = (err?: Error) => {

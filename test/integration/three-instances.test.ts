@@ -55,6 +55,17 @@ async function within(ms: number, what: string, probe: () => Promise<boolean>): 
   }
 }
 
+/** Runs `statement` again while it fails with 40001 (another instance committed since this one last heard). */
+async function retrying<T>(statement: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await statement();
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40001') throw err;
+    }
+  }
+}
+
 async function lockedOn(port: number, subject: string): Promise<boolean> {
   const admin = await client(port);
   try {
@@ -104,7 +115,8 @@ describe('three instances on one catalog', () => {
         return false;
       }
     });
-    await admin.query('REVOKE tenant_admin FROM wes');
+    // A may not have heard of B's CREATE ROLE yet: its REVOKE then gets 40001, and is retried as a client would.
+    await retrying(() => admin.query('REVOKE tenant_admin FROM wes'));
     // At once or after the version check: the first statement B runs after it hears of the
     // REVOKE is refused (no sleep: each statement is a probe that may still succeed before).
     const took = await within(1000, "wes's session on B is refused", async () => {
