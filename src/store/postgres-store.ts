@@ -91,6 +91,10 @@ export class PostgresStore implements Store {
   /** The worker: writes the queue, else reads what other instances committed. */
   private working: Promise<void> | null = null;
   private catchUp = false;
+  /** The mutations of commit `applied` as PostgreSQL holds them (what a read checks it still holds). */
+  private lastApplied = '';
+  /** Set once PostgreSQL turns out not to hold what this instance applied (see diverge). */
+  private diverged: PgError | null = null;
   private follower: ((commit: Mutation[], seq: number) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -169,6 +173,7 @@ export class PostgresStore implements Store {
    */
   append(commit: Mutation[], base?: number): Promise<number> {
     if (this.closed) return Promise.reject(new PgError('admin_shutdown', 'the catalog is closed'));
+    if (this.diverged) return Promise.reject(this.diverged);
     if (base !== undefined && base !== this.tip) return Promise.reject(superseded(base + 1));
     return new Promise((resolve, reject) => {
       const audit = commit.flatMap((m) => (m.op === 'audit' ? (m.entries as AuditEntry[]) : []));
@@ -188,6 +193,7 @@ export class PostgresStore implements Store {
       if (this.queue.length > 0) await this.write();
       else {
         this.catchUp = false;
+        if (this.diverged) return;
         try {
           await this.read(this.follower!);
           this.failQueued();
@@ -204,23 +210,37 @@ export class PostgresStore implements Store {
   private async write(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
+    if (this.diverged) {
+      this.fail(batch, this.diverged);
+      return;
+    }
     const values: string[] = [];
     const params: unknown[] = [];
     for (const p of batch) {
-      values.push(`($${params.length + 1}, $${params.length + 2}, $${params.length + 3})`);
+      values.push(`($${params.length + 1}::bigint, $${params.length + 2}::text, $${params.length + 3}::json)`);
       params.push(p.seq, this.instance, p.json);
     }
+    // Only after the commit before it: PostgreSQL may have lost commits this instance applied
+    // (a failover to an asynchronous standby, a restore), and a commit over the hole would
+    // make it a history no instance saw.
+    const first = params.length + 1;
+    params.push(batch[0]!.seq);
     // The commits' audit records join the chain in the same statement: durable with them,
     // in commit order (an instance inserts commit N + 1 only once N is committed).
     const audit = batch.flatMap((p) => p.audit.map((entry) => ({ entry, commit: p.seq })));
     const chain = audit.length === 0 ? '' : `, ${appendSql(params.length + 1)}`;
     if (audit.length > 0) params.push(...appendParams(this.instance, audit));
     const sql =
-      `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) VALUES ${values.join(', ')} RETURNING seq) ` +
-      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text)${chain} FROM ins`;
+      `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) SELECT * FROM (VALUES ${values.join(', ')}) AS v ` +
+      `WHERE $${first}::bigint = 1 OR EXISTS (SELECT 1 FROM ${CATALOG_SCHEMA}.commits WHERE seq = $${first}::bigint - 1) RETURNING seq) ` +
+      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text)${chain} FROM ins HAVING count(*) > 0`;
     try {
       const c = await this.connection();
-      await c.query(sql, params);
+      const r = await c.query(sql, params);
+      if (r.rowCount === 0) {
+        this.fail(batch, this.diverge(batch[0]!.seq - 1, 'lacks'));
+        return;
+      }
     } catch (err) {
       this.tip = this.applied;
       if ((err as { code?: string }).code === '23505') {
@@ -243,7 +263,23 @@ export class PostgresStore implements Store {
       return;
     }
     this.applied = batch.at(-1)!.seq;
+    this.lastApplied = batch.at(-1)!.json;
     for (const p of batch) p.resolve(p.seq);
+  }
+
+  /**
+   * PostgreSQL's catalog is not the one this instance applied: commit `seq` is missing there
+   * or is another commit. From now on the instance commits nothing and applies nothing (it
+   * would build on a history that did not happen); it goes on serving what it holds, and says so.
+   */
+  private diverge(seq: number, how: 'lacks' | 'holds another'): PgError {
+    if (this.diverged) return this.diverged;
+    this.diverged = new PgError('data_corrupted', `the catalog in PostgreSQL ${how === 'lacks' ? 'lacks' : 'holds another commit as'} commit ${seq}, which this instance applied`, {
+      detail: 'PostgreSQL lost commits it had acknowledged (a failover to an asynchronous standby, or a restore), or they were removed.',
+      hint: 'Restart this portcullis instance: it loads the catalog as PostgreSQL holds it. Changes acknowledged after that commit are lost.',
+    });
+    this.opts.log?.(`catalog: ${this.diverged.message}; this instance commits nothing more until it is restarted (${this.diverged.hint})`);
+    return this.diverged;
   }
 
   /** Fails `batch` and everything queued behind it (checked against it) and resets the numbering. */
@@ -266,22 +302,31 @@ export class PostgresStore implements Store {
 
   /** Hands every commit after `applied` to `apply`, in order. */
   private async read(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+    if (this.diverged) throw this.diverged;
     const c = await this.connection();
     for (;;) {
-      const r = await c.query<{ seq: string; mutations: Mutation[] }>(
-        `SELECT seq, mutations FROM ${CATALOG_SCHEMA}.commits WHERE seq > $1 ORDER BY seq LIMIT ${READ_BATCH}`,
+      // From the last commit applied: it must still be there, as this instance applied it.
+      const r = await c.query<{ seq: string; mutations: string }>(
+        `SELECT seq, mutations::text AS mutations FROM ${CATALOG_SCHEMA}.commits WHERE seq >= $1 ORDER BY seq LIMIT ${READ_BATCH + 1}`,
         [this.applied],
       );
-      for (const row of r.rows) {
+      let rows = r.rows;
+      if (this.applied > 0) {
+        const last = rows[0];
+        if (!last || Number(last.seq) !== this.applied || last.mutations !== this.lastApplied) throw this.diverge(this.applied, !last || Number(last.seq) !== this.applied ? 'lacks' : 'holds another');
+        rows = rows.slice(1);
+      }
+      for (const row of rows) {
         const seq = Number(row.seq);
         if (seq !== this.applied + 1) {
           throw new Error(`the catalog in PostgreSQL lacks commit ${this.applied + 1} (the next one there is ${seq}): rows were removed from ${CATALOG_SCHEMA}.commits`);
         }
-        apply(row.mutations, seq);
+        apply(JSON.parse(row.mutations) as Mutation[], seq);
         this.applied = seq;
+        this.lastApplied = row.mutations;
         if (this.tip < seq) this.tip = seq;
       }
-      if (r.rows.length < READ_BATCH) return;
+      if (rows.length < READ_BATCH) return;
     }
   }
 

@@ -210,6 +210,41 @@ describe('the catalog in PostgreSQL, shared by several instances', () => {
     await b.store.close();
   });
 
+  it('PostgreSQL lost a commit an instance applied (a failover to an asynchronous standby): the instance commits nothing over the hole, applies nothing after it, and says so', async () => {
+    const url = await freshDatabase();
+    const a = await follower(url);
+    const logs: string[] = [];
+    const b = await follower(url, { log: (l) => logs.push(l) });
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await a.store.append(tenant(1), 0);
+      await a.store.append(tenant(2), 1);
+      await until(() => b.seen.length === 2, 2000, 'B applies both');
+      await client.query('DELETE FROM portcullis.commits WHERE seq = 2'); // lost with the old primary
+      const refused = { code: 'XX001', message: 'the catalog in PostgreSQL lacks commit 2, which this instance applied', hint: expect.stringContaining('Restart this portcullis instance') };
+      await expect(a.store.append(tenant(3), 2)).rejects.toMatchObject(refused);
+      await expect(a.store.append(tenant(3), 2)).rejects.toMatchObject(refused); // and from then on
+      expect((await client.query('SELECT seq FROM portcullis.commits ORDER BY seq')).rows).toEqual([{ seq: '1' }]);
+      // An instance that never saw commit 2 goes on from what PostgreSQL holds; B, which
+      // did, notices at its next read that commit 2 there is another one, and applies nothing after it.
+      const c = new PostgresStore(url);
+      await c.load(() => {});
+      expect(await c.append(tenant(9), 1)).toBe(2);
+      expect(await c.append(tenant(10), 2)).toBe(3);
+      await c.close();
+      // B hears of commit 3 (NOTIFY), reads from commit 2, and finds another one there.
+      await until(() => logs.some((l) => l.includes('holds another commit as commit 2')), 2000, 'B notices');
+      expect(b.seen.map((x) => x.seq)).toEqual([1, 2]);
+      await expect(b.store.append(tenant(4), 2)).rejects.toMatchObject({ code: 'XX001', message: 'the catalog in PostgreSQL holds another commit as commit 2, which this instance applied' });
+    } finally {
+      await client.end();
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
   it('refuses to load a catalog with a commit missing, naming it', async () => {
     const url = await freshDatabase();
     const { store } = await follower(url);
