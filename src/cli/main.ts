@@ -87,7 +87,7 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
                         where SQL that is not the admin language runs: an embedded
                         PostgreSQL (PGlite) under the data directory (in memory with
                         --memory), or nowhere (0A000); default embedded, off with
-                        --deterministic (PORTCULLIS_DATA_PLANE)
+                        --deterministic and --catalog (PORTCULLIS_DATA_PLANE)
   --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
@@ -212,6 +212,9 @@ async function serve(args: string[]): Promise<void> {
   if (cfg.catalog !== undefined && (cfg.memory || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
     fail('--catalog cannot be used with --data or --memory: the catalog lives in that PostgreSQL');
   }
+  if (cfg.catalog !== undefined && cfg.dataPlane === 'embedded' && !cfg.upstream) {
+    fail('--catalog cannot be used with --data-plane embedded: each instance would have a data plane of its own, in memory; use --upstream URL');
+  }
   // With --catalog: golden files against an instance on a fresh catalog (`golden --server`).
   if (values.deterministic && cfg.catalog === undefined) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
@@ -266,7 +269,8 @@ async function serve(args: string[]): Promise<void> {
     },
     deterministic: values.deterministic === true,
     // Embedded by default; --deterministic (golden output, which has no data plane yet) keeps it off.
-    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (values.deterministic ? 'off' : 'embedded')),
+    // With --catalog, off unless --upstream: an embedded plane would be each instance's own, in memory.
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (values.deterministic || cfg.catalog !== undefined ? 'off' : 'embedded')),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.

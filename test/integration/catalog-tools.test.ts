@@ -10,7 +10,7 @@ import { parseKey } from '../../src/auth/apikey.js';
 import type { RunningServer } from '../../src/server.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { cli } from '../support/cli.js';
-import { ADMIN_PASSWORD, client, loginError, ROOT, startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, client, loginError, ROOT, spawnServer, startTestServer } from '../support/server.js';
 
 /**
  * The tools on a catalog in PostgreSQL: golden files against an instance of it (as against
@@ -185,3 +185,21 @@ describe('moving a catalog: portcullis dump --data d | portcullis apply --catalo
     }
   });
 });
+
+describe('serve --catalog and the data plane', () => {
+  it('has none unless --upstream names one (an embedded one would be each instance\'s own, in memory), and refuses --data-plane embedded', async () => {
+    const catalog = await freshCatalog();
+    const refused = await cli(['serve', '--catalog', catalog, '--data-plane', 'embedded']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--catalog cannot be used with --data-plane embedded');
+    const p = await spawnServer(['--catalog', catalog]);
+    try {
+      const c = await client(p.port);
+      await expect(c.query('CREATE TABLE t (a int)')).rejects.toMatchObject({ code: '0A000' });
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
