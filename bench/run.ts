@@ -8,9 +8,10 @@ import { benchEngine } from './engine.js';
 import { benchIssuer } from './issuer.js';
 import { benchDataPlane } from './dataplane.js';
 import { benchGolden } from './golden.js';
+import { benchCatalogPg } from './catalog-pg.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|dataplane|golden|http|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|catalog-pg|dataplane|golden|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -41,6 +42,12 @@ if (!only || only === 'pg') {
   console.log(`disk: fdatasync after a 300-byte append, p10/p50/p90 ${disk.p10.toFixed(0)} / ${disk.p50.toFixed(0)} / ${disk.p90.toFixed(0)} µs (every durable commit waits at least this)`);
   console.log(`against PostgreSQL (pgbench, simple protocol, median of ${runs} runs of ${seconds} s, durable commits on both):`);
   await benchAgainstPostgres(runs, seconds, (s) => console.log(s));
+}
+if (!only || only === 'catalog-pg') {
+  const runs = Number(process.env.BENCH_RUNS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  console.log(`the catalog in PostgreSQL (--catalog) against the embedded log, one instance (pgbench, median of ${runs} runs of ${seconds} s, durable commits on both), and from one instance to another:`);
+  await benchCatalogPg(runs, seconds, Number(process.env.BENCH_COMMITS ?? 300), (s) => console.log(s));
 }
 if (!only || only === 'dataplane') {
   // Longer runs than the admin workloads': a primary-key SELECT is short, the rounds are many.

@@ -134,11 +134,13 @@ export async function startPostgres(bin: string, port: number): Promise<BenchSer
   };
 }
 
-export async function startPortcullis(args: string[] = []): Promise<BenchServer> {
+/** portcullis on a fresh data directory, or (`catalog`) on a catalog in PostgreSQL. */
+export async function startPortcullis(args: string[] = [], catalog?: string): Promise<BenchServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pcu-'));
   // BENCH_NODE_ARGS: options for portcullis's node (`--cpu-prof --cpu-prof-dir=DIR` to profile it; NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/portcullis.js'), 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--http-port', 'off', ...args], {
+  const store = catalog ? ['--catalog', catalog] : ['--data', path.join(dir, 'data')];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/portcullis.js'), 'serve', ...store, '--port', '0', '--http-port', 'off', ...args], {
     env: { ...process.env, PORTCULLIS_BOOTSTRAP_USER: 'bench', PORTCULLIS_BOOTSTRAP_PASSWORD: PASSWORD },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -145,6 +145,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     issuer: opts.issuer,
   });
   await engine.open();
+  if (opts.deterministic && opts.catalog && !engine.bootstrapped) {
+    // Its clock and seeded ids and secrets would repeat what the catalog already holds.
+    await engine.close();
+    throw new Error('--deterministic with --catalog needs an empty catalog (a fresh database or schema): this one already holds commits');
+  }
   let plane: DataPlane | null;
   try {
     plane = makeDataPlane(opts);
@@ -190,6 +195,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let httpPort: number | null = null;
   if (opts.httpPort !== null) {
     const api = new HttpApi(engine, { ...DEFAULT_RATE_LIMIT, ...opts.rateLimit });
+    try {
+      await api.shareRateLimits();
+    } catch (err) {
+      await pg.close();
+      await engine.close();
+      throw err;
+    }
     const limits = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
     httpServer = opts.tls ? https.createServer({ ...limits, cert: opts.tls.cert, key: opts.tls.key }, api.handle) : http.createServer(limits, api.handle);
     try {

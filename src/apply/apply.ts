@@ -41,8 +41,10 @@ export async function applyFiles(conn: SqlConnection, files: string[], opts: App
   return { files: files.length, statements, seconds: (performance.now() - started) / 1000 };
 }
 
-async function applyFile(conn: SqlConnection, file: string, opts: ApplyOptions): Promise<number> {
-  const queries = checkFile(file, readFileSync(file, 'utf8'));
+async function applyFile(conn: SqlConnection, path: string, opts: ApplyOptions): Promise<number> {
+  // `-`: standard input, named as psql names it in messages.
+  const file = path === '-' ? '<stdin>' : path;
+  const queries = checkFile(file, path === '-' ? await readStdin() : readFileSync(path, 'utf8'));
   const bar = opts.progress && queries.length >= PROGRESS_FROM ? progressBar(file, queries.length, opts.err) : null;
   const begin = await conn.query('BEGIN');
   if (begin.error) throw new ApplyFailed(`${file}: ${begin.error.code} ${begin.error.message}`);
@@ -62,6 +64,13 @@ async function applyFile(conn: SqlConnection, file: string, opts: ApplyOptions):
   const end = await conn.query(opts.dryRun ? 'ROLLBACK' : 'COMMIT');
   if (end.error) throw new ApplyFailed(`${file}: ${end.error.code} ${end.error.message} (nothing of this file was applied)`);
   return queries.length;
+}
+
+/** All of standard input (a pipe may be non-blocking: read as a stream, never with readFileSync(0), which fails with EAGAIN). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

@@ -6,6 +6,7 @@ import { FrameReader, type FrameProblem } from '../store/frames.js';
 import { PgError } from '../errors/pg-error.js';
 import { keyFor, PLAINTEXT, type Cipher, type Keys } from '../store/cipher.js';
 import { commitOf, GENESIS, readRecord, sealRecord, type AuditEntry, type AuditRecord } from './audit-record.js';
+import { ChainCheck, type AuditLog } from './audit-log.js';
 
 /**
  * The audit trail's file, `audit.log` in the data directory:
@@ -61,7 +62,7 @@ interface Found {
  * flushes this file before it drops log records. The chain head advances only once a
  * batch is written, so a failed write (disk full) leaves the file as it was.
  */
-export class AuditTrail {
+export class AuditTrail implements AuditLog {
   private seq = 0;
   private head = GENESIS;
   private queue: Queued[] = [];
@@ -295,6 +296,11 @@ export class AuditTrail {
     }
   }
 
+  /** The last `limit` records of `tenant` (see AuditLog.read), read from the file as they are iterated. */
+  async read(limit: number | null, tenant: number | null): Promise<Iterable<AuditRecord>> {
+    return tenant === null ? this.records(limit) : lastOf(this.records(null), (r) => r.tenant === tenant, limit);
+  }
+
   /** Rewrites every record under a new key (portcullis rekey); the chain is unchanged. */
   rekey(keys: Keys): void {
     if (this.fd === null || !this.file) return;
@@ -327,6 +333,18 @@ export class AuditTrail {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** The last `limit` items that pass `keep` (all when null), holding at most `limit` of them. */
+function* lastOf<T>(items: Iterable<T>, keep: (t: T) => boolean, limit: number | null): Generator<T> {
+  const ring: T[] = [];
+  for (const t of items) {
+    if (!keep(t)) continue;
+    ring.push(t);
+    if (limit !== null && ring.length > limit) ring.shift();
+    if (limit === null && ring.length > 0) yield ring.shift()!;
+  }
+  yield* ring;
 }
 
 // ---- reading the file ---------------------------------------------------------------------
@@ -384,20 +402,15 @@ export function verifyTrail(dir: string, keys: Keys): Verdict {
   const fd = openSync(file, constants.O_RDONLY);
   try {
     const walk = walkFile(fd, keys, file);
-    let prev = GENESIS;
+    const chain = new ChainCheck();
     for (const r of walk.records) {
-      const fail = (reason: string): Verdict => ({ ok: false, record: r.index + 1, offset: r.offset, reason, records: walk.records.length });
-      if (r.problem || r.text === null) return fail(r.problem ?? 'unreadable');
-      const rec = readRecord(r.text);
-      if (typeof rec === 'string') return fail(rec);
-      if (rec.seq !== r.index + 1) return fail(`the record is numbered ${rec.seq} where ${r.index + 1} belongs (a record was removed or moved)`);
-      if (rec.prev !== prev) return fail('the record does not name the hash of the one before it (a record was removed, moved or edited)');
-      prev = rec.hash;
+      const wrong = r.problem ?? (r.text === null ? 'unreadable' : chain.add(r.text));
+      if (wrong) return { ok: false, record: r.index + 1, offset: r.offset, reason: wrong, records: walk.records.length };
     }
     if (walk.torn) {
       return { ok: false, record: walk.records.length + 1, offset: walk.torn.offset, reason: `a partial record (${walk.torn.bytes} bytes) ends the file`, records: walk.records.length };
     }
-    return { ok: true, records: walk.records.length, head: prev };
+    return { ok: true, records: walk.records.length, head: chain.head };
   } finally {
     closeSync(fd);
   }

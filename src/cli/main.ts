@@ -13,7 +13,10 @@ import { LOG_FILE, type LogStore } from '../store/log-store.js';
 import { rekeyJwksCache } from '../auth/jwks.js';
 import { formatKeyId, keysOf, readKeyFile, type Keys } from '../store/cipher.js';
 import { dataDirOptions } from '../engine/data-dir.js';
-import { AUDIT_FILE, verifyTrail } from '../audit/audit-trail.js';
+import { AUDIT_FILE, AuditTrail, verifyTrail } from '../audit/audit-trail.js';
+import { verifyPgTrail } from '../audit/pg-audit-trail.js';
+import { connectCatalog, parseConnectionString } from '../store/pg-connect.js';
+import { CATALOG_SCHEMA } from '../store/postgres-store.js';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -22,10 +25,10 @@ const HELP = `portcullis ${PRODUCT_VERSION} — identity and access control for 
 
 Usage:
   portcullis serve [options]       start the server
-  portcullis apply FILE...         apply DDL files, each in one transaction
+  portcullis apply [FILE...]       apply DDL files, each in one transaction (none, or -: standard input)
   portcullis dump                  write the whole catalog as a script apply restores
   portcullis compact --data DIR    snapshot the catalog and empty its log (offline)
-  portcullis audit verify --data DIR
+  portcullis audit verify --data DIR | --catalog URL
                                    check the audit trail's hash chain; names the first bad record
   portcullis rekey --data DIR --new-key-file FILE [--encryption-key-file OLD]
                                    re-encrypt the data directory under a new key (offline)
@@ -37,10 +40,14 @@ apply options:
   --data DIR            offline: apply to this data directory (no server may hold it)
   --url URL             online: a running server (postgres://user@host:port/db); without
                         --url and --data, the PG* variables (and .pgpass) or 127.0.0.1:6432
-  --user NAME           offline: the catalog user to act as (default: the bootstrap superuser)
+  --catalog URL         a catalog in PostgreSQL (as serve --catalog; PORTCULLIS_CATALOG), worked on
+                        in-process beside any running instances
+  --user NAME           offline and --catalog: the catalog user to act as (default: the bootstrap superuser)
   --dry-run             parse and check every statement (privileges too), commit nothing
 
-dump options: --data DIR or --url URL, as apply (online, the user must be a superuser)
+dump options: --data DIR, --catalog URL or --url URL, as apply (online, the user must be a superuser)
+  a dump holds password verifiers and API key hashes: keep it as you keep the catalog (the
+  token issuer's signing keys go with their public half only)
 
 golden options (each file runs on a fresh serve --memory --deterministic of this process,
 with a data plane of its own, as \`psql -X -a -q\` would run it):
@@ -60,7 +67,8 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --catalog URL         keep the catalog in PostgreSQL (postgres://...), schema portcullis,
                         shared by every instance given the same URL (PORTCULLIS_CATALOG)
   --deterministic       with --memory (implied): fixed clock stepping one second per
-                        statement, seeded ids, secrets and salts — for golden files
+                        statement, seeded ids, secrets and salts — for golden files; with
+                        --catalog, on an empty catalog only (golden --server against it)
   --tls-cert FILE       PEM certificate (chain) for TLS on pgwire and HTTPS (PORTCULLIS_TLS_CERT);
                         SIGHUP reloads it and --tls-key
   --tls-key FILE        its PEM private key (PORTCULLIS_TLS_KEY)
@@ -82,7 +90,7 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
                         where SQL that is not the admin language runs: an embedded
                         PostgreSQL (PGlite) under the data directory (in memory with
                         --memory and --deterministic), or nowhere (0A000); default
-                        embedded (PORTCULLIS_DATA_PLANE)
+                        embedded, off with --catalog (PORTCULLIS_DATA_PLANE)
   --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
 
@@ -210,10 +218,14 @@ async function serve(args: string[]): Promise<void> {
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.upstream && cfg.dataPlane === 'off') fail('--upstream and --data-plane off cannot be used together');
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
-  if (cfg.catalog !== undefined && (cfg.memory || values.deterministic || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
-    fail('--catalog cannot be used with --data, --memory or --deterministic: the catalog lives in that PostgreSQL');
+  if (cfg.catalog !== undefined && (cfg.memory || values.data !== undefined || process.env.PORTCULLIS_DATA)) {
+    fail('--catalog cannot be used with --data or --memory: the catalog lives in that PostgreSQL');
   }
-  if (values.deterministic) {
+  if (cfg.catalog !== undefined && cfg.dataPlane === 'embedded' && !cfg.upstream) {
+    fail('--catalog cannot be used with --data-plane embedded: each instance would have a data plane of its own, in memory; use --upstream URL');
+  }
+  // With --catalog: golden files against an instance on a fresh catalog (`golden --server`).
+  if (values.deterministic && cfg.catalog === undefined) {
     // A fixed clock and seeded secrets have no place in a catalog that outlives the process.
     if (values.data !== undefined || process.env.PORTCULLIS_DATA) {
       fail('--deterministic cannot be used with --data: deterministic mode keeps the catalog in memory');
@@ -270,7 +282,8 @@ async function serve(args: string[]): Promise<void> {
     },
     deterministic: values.deterministic === true,
     // Embedded by default (in memory with --memory and --deterministic, as golden files run).
-    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? 'embedded'),
+    // With --catalog, off unless --upstream: an embedded plane would be each instance's own, in memory.
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (cfg.catalog !== undefined ? 'off' : 'embedded')),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.
@@ -363,14 +376,18 @@ async function goldenCommand(args: string[]): Promise<void> {
 async function applyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { data: { type: 'string' }, url: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'encryption-key-file': { type: 'string' } },
+    options: { data: { type: 'string' }, url: { type: 'string' }, catalog: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'encryption-key-file': { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
-  if (positionals.length === 0) fail('apply needs at least one FILE');
-  for (const f of positionals) if (!existsSync(f)) fail(`${f}: no such file`);
+  // No FILE: the script comes on standard input (`portcullis dump ... | portcullis apply ...`).
+  if (positionals.length === 0) {
+    if (process.stdin.isTTY) fail('apply needs a FILE, or a script on standard input');
+    positionals.push('-');
+  }
+  for (const f of positionals) if (f !== '-' && !existsSync(f)) fail(`${f}: no such file`);
   const dryRun = values['dry-run'] === true;
-  const target = await openTarget({ data: values.data, url: values.url, user: values.user, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
+  const target = await openTarget({ ...targetOf(values), user: values.user, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const summary = await applyFiles(target.conn, positionals, {
       dryRun,
@@ -390,8 +407,8 @@ async function applyCommand(args: string[]): Promise<void> {
 }
 
 async function dumpCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
-  const target = await openTarget({ data: values.data, url: values.url, keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
+  const { values } = parseArgs({ args, options: { data: { type: 'string' }, url: { type: 'string' }, catalog: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  const target = await openTarget({ ...targetOf(values), keys: keysOf(keyFileCipher(values['encryption-key-file'])) });
   try {
     const r = await target.conn.query('DUMP CATALOG');
     if (r.error) {
@@ -403,6 +420,12 @@ async function dumpCommand(args: string[]): Promise<void> {
   } finally {
     await target.close();
   }
+}
+
+/** Where apply and dump work: --data, --url, --catalog, else PORTCULLIS_CATALOG, else a server (PG* or 127.0.0.1:6432). */
+function targetOf(values: { data?: string; url?: string; catalog?: string }): { data?: string; url?: string; catalog?: string } {
+  const catalog = values.catalog ?? (values.data === undefined && values.url === undefined ? process.env.PORTCULLIS_CATALOG || undefined : undefined);
+  return { data: values.data, url: values.url, catalog };
 }
 
 /** The data directory's key: --encryption-key-file, else PORTCULLIS_ENCRYPTION_KEY_FILE, else none. */
@@ -436,11 +459,14 @@ async function compactCommand(args: string[]): Promise<void> {
   }
 }
 
-/** portcullis audit verify: the whole hash chain, read-only (a running server may hold the directory). */
+/** portcullis audit verify: the whole hash chain, read-only (a running server may hold the directory or share the catalog). */
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') fail('usage: portcullis audit verify --data DIR [--encryption-key-file FILE]');
-  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  if (sub !== 'verify') fail('usage: portcullis audit verify --data DIR [--encryption-key-file FILE] | --catalog URL');
+  const { values } = parseArgs({ args: rest, options: { data: { type: 'string' }, catalog: { type: 'string' }, 'encryption-key-file': { type: 'string' } }, strict: true });
+  if (values.data !== undefined && values.catalog !== undefined) fail('--data and --catalog cannot be used together');
+  const catalog = values.catalog ?? (values.data === undefined ? process.env.PORTCULLIS_CATALOG || undefined : undefined);
+  if (catalog !== undefined) return auditVerifyCatalog(catalog);
   const dir = values.data ?? DEFAULTS.data;
   if (!existsSync(path.join(dir, AUDIT_FILE))) fail(`${dir} holds no audit trail (no ${AUDIT_FILE})`);
   const v = verifyTrail(dir, keysOf(keyFileCipher(values['encryption-key-file'])));
@@ -451,6 +477,26 @@ async function auditCommand(args: string[]): Promise<void> {
   }
   process.stderr.write(`${file}: audit record ${v.record} (byte offset ${v.offset}) fails verification: ${v.reason}\n`);
   process.exitCode = 1;
+}
+
+/** The chain in a catalog's PostgreSQL (portcullis.audit), read in order. */
+async function auditVerifyCatalog(url: string): Promise<void> {
+  const plan = parseConnectionString(url);
+  const where = `PostgreSQL ${plan.safe} (${CATALOG_SCHEMA}.audit)`;
+  const c = await connectCatalog({ ...plan, sessionAttrs: 'any' }, 'portcullis audit verify');
+  try {
+    const t = await c.query<{ t: string | null }>(`SELECT to_regclass('${CATALOG_SCHEMA}.audit')::text AS t`);
+    if (t.rows[0]!.t === null) fail(`${where}: no audit trail there (no table ${CATALOG_SCHEMA}.audit)`);
+    const v = await verifyPgTrail(c);
+    if (v.ok) {
+      process.stdout.write(`${where}: ${v.records} records, hash chain intact; head ${v.head}\n`);
+      return;
+    }
+    process.stderr.write(`${where}: audit record ${v.record} fails verification: ${v.reason}\n`);
+    process.exitCode = 1;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -475,7 +521,7 @@ async function rekeyCommand(args: string[]): Promise<void> {
     store.useKey(keysOf(next));
     await engine.compact(); // snapshot and log, under the new key
     await rekeyJwksCache(path.join(dir, 'jwks'), [old, next], next);
-    engine.audit.rekey(keysOf(next));
+    if (engine.audit instanceof AuditTrail) engine.audit.rekey(keysOf(next));
   } finally {
     await engine.close();
   }

@@ -12,6 +12,7 @@ import { effectiveOf, scopesOf } from './effective.js';
 import { authorize, canListKeysOf, canSeeServiceAccount, canSeeUser, limitKey } from './privileges.js';
 import { col, commandDone, rowsResult } from './results.js';
 import { formatTextArray, formatTimestamp, parseInterval, parseTimestamp, valueText } from './values.js';
+import { restoringToken } from './issuer-restore.js';
 
 /** The full key is shown exactly once, as it is made (created or rotated), with this notice. */
 const SHOWN_ONCE = 'store this key now: it cannot be shown again';
@@ -119,7 +120,7 @@ export function expiryOf(e: KeyExpiry, ctx: StatementContext): number | null {
 }
 
 /** A restore of a dump (IMPORT of the key's hashes): the key comes back exactly as it was. */
-const restoring = (ctx: StatementContext) => ctx.imports?.has('hash') === true;
+const restoring = (ctx: StatementContext) => ctx.imports?.has('hash') === true || restoringToken(ctx);
 
 /**
  * A new secret: the key (returned once), its hash, and a SCRAM verifier for pgwire logins.

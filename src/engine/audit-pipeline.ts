@@ -1,4 +1,5 @@
 import { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Metrics } from '../metrics/metrics.js';
 
@@ -16,7 +17,7 @@ export interface CarriedAudit {
  * catalog log, are written at the next start-up.
  */
 export class AuditPipeline {
-  private trail: AuditTrail | null = null;
+  private trail: AuditLog | null = null;
 
   constructor(
     private readonly metrics: Metrics,
@@ -24,14 +25,14 @@ export class AuditPipeline {
   ) {}
 
   /** Opens the trail and writes the records of commits it lacks (those in `carried`). */
-  async open(openTrail: (() => AuditTrail) | undefined, carried: CarriedAudit[]): Promise<void> {
+  async open(openTrail: (() => AuditLog) | undefined, carried: CarriedAudit[]): Promise<void> {
     this.trail = openTrail ? openTrail() : AuditTrail.inMemory();
     const recovered = await this.trail.recover(carried);
     if (recovered > 0) this.log?.(`audit trail: ${recovered} records of committed changes recovered from the catalog log`);
   }
 
   /** The audit trail (opened with the catalog). */
-  get audit(): AuditTrail {
+  get audit(): AuditLog {
     if (!this.trail) throw new Error('the engine is not open');
     return this.trail;
   }

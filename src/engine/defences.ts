@@ -62,20 +62,8 @@ export async function showAuditLog(cmd: Extract<AdminCommand, { type: 'ShowAudit
   await audit.settle(); // what was recorded before this statement is in what it shows
   const tz = ctx.session.settings.get('timezone');
   const tenant = ctx.actor.role === 'superuser' ? null : ctx.actor.tenantId;
-  const rows = tenant === null ? audit.records(limit) : lastOf(audit.records(null), (r) => r.tenant === tenant, limit);
+  const rows = await audit.read(limit, tenant);
   return rowsResult(AUDIT_COLUMNS, map(rows, (r) => auditRow(r, tz)), 'SHOW', false);
-}
-
-/** The last `limit` items that pass `keep` (all when null), holding at most `limit` of them. */
-function* lastOf<T>(items: Iterable<T>, keep: (t: T) => boolean, limit: number | null): Generator<T> {
-  const ring: T[] = [];
-  for (const t of items) {
-    if (!keep(t)) continue;
-    ring.push(t);
-    if (limit !== null && ring.length > limit) ring.shift();
-    if (limit === null && ring.length > 0) yield ring.shift()!;
-  }
-  yield* ring;
 }
 
 function* map<T, U>(items: Iterable<T>, f: (t: T) => U): Generator<U> {

@@ -1,6 +1,6 @@
 import { keywordOf } from '../../grammar/tokens.js';
 import type { CatalogReader } from '../catalog/catalog.js';
-import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type Grant, type User } from '../catalog/model.js';
+import { DEFAULT_DATABASE, DEFAULT_TENANT_ID, type ApiKey, type Grant, type User } from '../catalog/model.js';
 import type { Execution } from '../wire/handler.js';
 import type { StatementContext } from './statement-context.js';
 import { authorize } from './privileges.js';
@@ -24,11 +24,15 @@ const BOOTSTRAP_USER_ID = 3;
 export function dumpCatalog(ctx: StatementContext): Execution {
   authorize(ctx.actor, { kind: 'dumpCatalog' });
   return rowsResult(DUMP_COLUMNS, (function* () {
-    for (const s of dumpStatements(ctx.view)) yield [s];
+    for (const s of dumpStatements(ctx.view, (k, previous) => ctx.engine.lastUsed(k, previous))) yield [s];
   })(), 'DUMP CATALOG', false);
 }
 
-export function* dumpStatements(view: CatalogReader): Generator<string> {
+/**
+ * `lastUsed`: an API key's last use as the engine knows it (uses not yet written to the
+ * catalog, or kept beside it by instances sharing a catalog), else the row's.
+ */
+export function* dumpStatements(view: CatalogReader, lastUsed: (k: ApiKey, previous: boolean) => number | null = (k, p) => (p ? (k.previous?.lastUsedAt ?? null) : k.lastUsedAt)): Generator<string> {
   yield `-- portcullis ${PRODUCT_VERSION} catalog dump; restore with: portcullis apply FILE`;
   const tenantOf = (id: number) => (id === DEFAULT_TENANT_ID ? [] : [`tenant = ${id}`]);
   const dbName = (id: number) => ident(view.databaseById(id)?.name ?? '?');
@@ -65,9 +69,9 @@ export function* dumpStatements(view: CatalogReader): Generator<string> {
     if (k.expiresAt !== null) s += ` EXPIRES AT ${ts(k.expiresAt)}`;
     const meta = [...tenantOf(k.tenantId), `id = ${k.id}`, `key_id = ${lit(k.keyId)}`, `hash = ${lit(k.secret.hash)}`, `verifier = ${lit(k.secret.verifier)}`];
     if (k.previous) {
-      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`, `previous_last_used_at = ${ts(k.previous.lastUsedAt ?? null)}`);
+      meta.push(`previous_hash = ${lit(k.previous.hash)}`, `previous_verifier = ${lit(k.previous.verifier)}`, `previous_valid_until = ${ts(k.previous.validUntil)}`, `previous_last_used_at = ${ts(lastUsed(k, true))}`);
     }
-    meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(k.lastUsedAt)}`);
+    meta.push(`created_at = ${ts(k.createdAt)}`, `created_by = ${lit(k.createdBy)}`, `rotated_at = ${ts(k.rotatedAt)}`, `last_used_at = ${ts(lastUsed(k, false))}`);
     yield `${s}${imports(meta)};`;
   }
   for (const p of byId(view.oidcProviders())) {
@@ -92,6 +96,42 @@ export function* dumpStatements(view: CatalogReader): Generator<string> {
     const on = `${dbName(p.databaseId)}.${ident(p.collection)}`;
     const kind = p.kind.toUpperCase();
     yield `CREATE RLS POLICY ${ident(p.name)} ON ${on} FOR ${kind} USING (${predicateSource(p.predicate)}) ${p.restrictive ? 'RESTRICTIVE' : 'PERMISSIVE'}${imports([...tenantOf(p.tenantId), `id = ${p.id}`, `created_at = ${ts(p.createdAt)}`, `created_by = ${lit(p.createdBy)}`])};`;
+  }
+  yield* issuerStatements(view, tenantOf);
+}
+
+/**
+ * The token issuer's state, so that the tokens a moved catalog issued keep working
+ * (issuer-restore.ts): the rows of the tokens it issued (never a token), then its signing
+ * keys' public halves — never the private half, which does not leave the catalog that made
+ * it. A key is written as retiring: the current one when the last token issued so far
+ * expires (the moved catalog signs with a key of its own). Rows of an owner dropped since
+ * are left out (nothing can use them).
+ */
+function* issuerStatements(view: CatalogReader, tenantOf: (id: number) => string[]): Generator<string> {
+  const byId = <T extends { id: number }>(rows: Iterable<T>) => [...rows].sort((a, b) => a.id - b.id);
+  const ownerOf = (kind: 'user' | 'service_account', id: number) => (kind === 'user' ? view.userById(id) : view.serviceAccountById(id));
+  const json = (v: unknown) => (v === null ? 'NULL' : lit(JSON.stringify(v)));
+  for (const t of byId(view.issuedTokens())) {
+    const o = ownerOf(t.ownerKind, t.ownerId);
+    if (!o) continue;
+    const meta = [...tenantOf(o.tenantId), `id = ${t.id}`, `jti = ${lit(t.jti)}`, `minted = ${lit(String(t.minted))}`, `api_key_id = ${t.apiKeyId ?? 'NULL'}`];
+    meta.push(`database_ids = ${json(t.databaseIds)}`, `scopes = ${json(t.scopes)}`, `issued_at = ${ts(t.issuedAt)}`, `revoked_at = ${ts(t.revokedAt)}`, `created_by = ${lit(t.createdBy)}`);
+    yield `CREATE TOKEN FOR ${ident(o.name)}${t.role ? ` ROLE ${t.role}` : ''} EXPIRES AT ${ts(t.expiresAt)}${imports(meta)};`;
+  }
+  const owners = [...[...view.users()].map((o) => ({ o, kind: 'user' as const })), ...[...view.serviceAccounts()].map((o) => ({ o, kind: 'service_account' as const }))];
+  const refresh = byId(owners.flatMap(({ o, kind }) => view.refreshTokensOf(kind, o.id).map((t) => ({ ...t, o }))));
+  for (const t of refresh) {
+    const o = t.o;
+    const meta = [...tenantOf(o.tenantId), `id = ${t.id}`, `refresh_hash = ${lit(t.hash)}`, `family = ${lit(t.family)}`, `api_key_id = ${t.apiKeyId ?? 'NULL'}`, `database_id = ${t.databaseId ?? 'NULL'}`];
+    meta.push(`credential_stamp = ${lit(t.credentialStamp)}`, `used_at = ${ts(t.usedAt)}`, `revoked_at = ${ts(t.revokedAt)}`, `created_at = ${ts(t.createdAt)}`);
+    yield `CREATE TOKEN FOR ${ident(o.name)} EXPIRES AT ${ts(t.expiresAt)}${imports(meta)};`;
+  }
+  let lastExpiry: number | null = null;
+  for (const t of view.issuedTokens()) if (t.revokedAt === null && (lastExpiry === null || t.expiresAt > lastExpiry)) lastExpiry = t.expiresAt;
+  for (const k of byId(view.signingKeys())) {
+    const retires = k.retiresAt ?? Math.max(lastExpiry ?? k.createdAt, k.createdAt);
+    yield `ALTER TOKEN ISSUER ROTATE KEY${imports([`id = ${k.id}`, `kid = ${lit(k.kid)}`, `public_jwk = ${lit(k.publicJwk)}`, `created_at = ${ts(k.createdAt)}`, `retires_at = ${ts(retires)}`])};`;
   }
 }
 

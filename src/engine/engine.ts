@@ -3,12 +3,12 @@ import { Catalog } from '../catalog/catalog.js';
 import type { ApiKey, Mutation, RlsPolicy } from '../catalog/model.js';
 import type { CatalogTransaction } from '../catalog/transaction.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
-import type { Store } from '../store/store.js';
+import type { Ledger, RateEvent, Store } from '../store/store.js';
 import { JwksCache, type JwksPolicy } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from '../auth/jwt.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { DEFAULT_LOCKOUT_POLICY, Lockouts, type LockoutPolicy } from './lockouts.js';
-import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Cipher } from '../store/cipher.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../grammar/index.js';
@@ -55,7 +55,7 @@ export interface EngineOptions {
   tokenPolicy?: TokenPolicy;
   lockoutPolicy?: LockoutPolicy;
   /** Opens the audit trail once the store holds the data directory (default: in memory). */
-  openAudit?: () => AuditTrail;
+  openAudit?: () => AuditLog;
   /** How large and complex one statement may be (max_statement_bytes, ...; 54000 / 54001 past them). */
   parseLimits?: Partial<ParseLimits>;
   /** portcullis as a token issuer: its URL and token lifetimes (DEFAULT_ISSUER_POLICY where absent). */
@@ -111,11 +111,15 @@ export class Engine {
     this.issuer = new TokenIssuer(this, opts.issuer);
   }
 
+  /** Whether open() found the catalog empty and created it (its bootstrap commit is this engine's). */
+  bootstrapped = false;
+
   /** Replays the store; on an empty catalog, creates tenant 1, its database and the superuser. */
   async open(): Promise<void> {
     const carried = await this.commits.load();
     try {
-      await this.auditPipeline.open(this.opts.openAudit, carried);
+      const store = this.opts.store;
+      await this.auditPipeline.open(this.opts.openAudit ?? (store.openAudit ? () => store.openAudit!() : undefined), carried);
     } catch (err) {
       await this.auditPipeline.close();
       await this.opts.store.close();
@@ -123,6 +127,7 @@ export class Engine {
     }
     this.commits.follow();
     if (this.catalog.empty) {
+      this.bootstrapped = true;
       const o = this.opts;
       const now = this.clock();
       try {
@@ -131,11 +136,19 @@ export class Engine {
         // Instances starting at once on an empty shared catalog: one bootstraps it, the
         // others fail their bootstrap commit (40001) having applied that one.
         if (!(err instanceof PgError && err.state === 'serialization_failure' && !this.catalog.empty)) throw err;
+        this.bootstrapped = false;
         o.log?.('another instance created the catalog first: its bootstrap superuser is the one in use');
       }
     }
     // Failed logins counted with the other instances sharing the store (and the last hour's read).
     if (this.opts.store.lockoutLedger) await this.lockouts.share(this.opts.store.lockoutLedger);
+    // API keys' last use kept with them (and every instance's read).
+    if (this.opts.store.keyUseLedger) await this.keyUses.share(this.opts.store.keyUseLedger);
+  }
+
+  /** Where instances sharing the store count HTTP requests together (null: alone). */
+  get rateLedger(): Ledger<RateEvent> | null {
+    return this.opts.store.rateLedger ?? null;
   }
 
   async close(): Promise<void> {
@@ -150,7 +163,7 @@ export class Engine {
   }
 
   /** The audit trail (opened with the catalog). */
-  get audit(): AuditTrail {
+  get audit(): AuditLog {
     return this.auditPipeline.audit;
   }
 

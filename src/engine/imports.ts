@@ -14,7 +14,11 @@ import { parseTimestamp, valueText } from './values.js';
  * so every name resolves there. Superuser only: it writes what no other statement may.
  */
 
-type FieldType = 'id' | 'timestamp' | 'text' | 'secret' | 'verifier';
+/**
+ * How an imported value is read: `ref` a nullable id of another row (never claimed), `json`
+ * a value written as JSON text (a list that may be empty, or NULL).
+ */
+type FieldType = 'id' | 'ref' | 'timestamp' | 'text' | 'bool' | 'json' | 'secret' | 'verifier';
 /** Import key → the row field it sets (a dotted path for a nested field) and how its text is read. */
 export type ImportFields = Record<string, [path: string, type: FieldType]>;
 /**
@@ -96,6 +100,11 @@ export class ImportPlan {
     return this.values.has(key);
   }
 
+  /** An imported value as read (undefined: not given). */
+  get(key: string): unknown {
+    return this.values.get(key);
+  }
+
   /** The row a statement writes, with the imported values; once per table and statement. */
   patch<T extends TableName>(table: T, row: Rows[T], tx: CatalogTransaction): Rows[T] {
     const fields = this.rules[table];
@@ -136,6 +145,20 @@ function convert(key: string, type: FieldType, text: string | null, position: nu
         throw new PgError('invalid_parameter_value', `${key} must be a positive integer`, { position });
       }
       return Number(text);
+    case 'ref':
+      if (text === null) return null;
+      if (!/^\d{1,15}$/.test(text) || Number(text) < 1) throw new PgError('invalid_parameter_value', `${key} must be a positive integer or NULL`, { position });
+      return Number(text);
+    case 'json':
+      if (text === null) return null;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new PgError('invalid_parameter_value', `${key} must be JSON`, { position });
+      }
+    case 'bool':
+      if (text !== 'true' && text !== 'false') throw new PgError('invalid_parameter_value', `${key} must be 'true' or 'false'`, { position });
+      return text === 'true';
     case 'timestamp':
       return text === null ? null : parseTimestamp(text, 'UTC');
     case 'text':

@@ -5,6 +5,7 @@ import { canListKeysOf } from './privileges.js';
 import { PgError } from '../errors/pg-error.js';
 import type { Execution } from '../wire/handler.js';
 import { newSigningKeyRow } from './issuer.js';
+import { restoreSigningKey, restoreToken } from './issuer-restore.js';
 import { authorize } from './privileges.js';
 import { bool, col, commandDone, rowsResult } from './results.js';
 import { type Cmd, type StatementContext, writeTx } from './statement-context.js';
@@ -36,6 +37,7 @@ export function showTokenIssuer(ctx: StatementContext): Execution {
  */
 export async function alterTokenIssuer(cmd: Cmd<'AlterTokenIssuer'>, ctx: StatementContext): Promise<Execution> {
   authorize(ctx.actor, { kind: 'manageTokenIssuer', statement: 'ALTER TOKEN ISSUER' });
+  if (ctx.imports) return restoreSigningKey(ctx);
   const tx = writeTx(ctx);
   const text = cmd.grace ? valueText(cmd.grace, ctx.params) : null;
   const grace = text === null ? ctx.engine.accessTokenSeconds * 1000 : parseInterval(text);
@@ -65,6 +67,7 @@ export async function createToken(cmd: Cmd<'CreateToken'>, ctx: StatementContext
   const owner = resolveOwner(cmd.owner, ctx);
   authorizeOwner(owner, 'CREATE TOKEN', ctx);
   const opts = credentialOptions(cmd.options, owner, ctx);
+  if (ctx.imports) return restoreToken(ctx, owner, opts);
   let { role, dbs } = opts;
   const { scopes, expiresAt } = opts;
   const max = ctx.engine.maxMintedTokenSeconds;

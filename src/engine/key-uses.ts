@@ -1,17 +1,22 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { ApiKey, Mutation } from '../catalog/model.js';
 import type { CommitPipeline } from './commit-pipeline.js';
+import type { KeyUse, Ledger } from '../store/store.js';
 
 /**
  * When each API key was last used, kept without an fsync per use: uses are remembered in
  * memory and written as one commit (the server does this once a minute and at shutdown).
  * Reads (SHOW API KEYS, the catalog views) see the remembered use when it is newer than the
- * stored one.
+ * stored one. Instances sharing a catalog in PostgreSQL keep uses there instead (`share`):
+ * no commit at all (a commit a minute per instance would make other instances' commits
+ * fail with 40001 and grow the catalog's history), and every instance hears every use.
  */
 export class KeyUses {
   /** Key row id → when its current secret (and its rotated-out one) was last used, since the last flush. */
   private readonly current = new Map<number, number>();
   private readonly previous = new Map<number, number>();
+
+  private ledger: Ledger<KeyUse> | null = null;
 
   constructor(
     private readonly catalog: Catalog,
@@ -19,8 +24,19 @@ export class KeyUses {
     private readonly clock: () => number,
   ) {}
 
+  /** Keeps uses in the shared store (read whole now, then as other instances write them). */
+  async share(ledger: Ledger<KeyUse>): Promise<void> {
+    await ledger.subscribe((u) => {
+      const map = u.previous ? this.previous : this.current;
+      if ((map.get(u.key) ?? -Infinity) < u.at) map.set(u.key, u.at);
+    });
+    this.ledger = ledger;
+  }
+
   note(keyRowId: number, previous = false): void {
-    (previous ? this.previous : this.current).set(keyRowId, this.clock());
+    const at = this.clock();
+    (previous ? this.previous : this.current).set(keyRowId, at);
+    this.ledger?.publish({ key: keyRowId, previous, at });
   }
 
   /** The last use of a key's current secret (or, `previous`, of its rotated-out one). */
@@ -37,7 +53,8 @@ export class KeyUses {
    * wait for the next round, so a rotation is never overwritten by a stale copy.
    */
   async flush(): Promise<void> {
-    if (this.current.size === 0 && this.previous.size === 0) return;
+    // Shared: the store writes uses as they come (and at close).
+    if (this.ledger || (this.current.size === 0 && this.previous.size === 0)) return;
     const written = new Map<number, number>();
     const writtenPrevious = new Map<number, number>();
     await this.commits.commit(() => {

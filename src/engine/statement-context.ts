@@ -1,5 +1,5 @@
 import type { AdminCommand } from '../../grammar/index.js';
-import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { CatalogReader } from '../catalog/catalog.js';
 import type { ApiKey, IssuedToken, User, RlsPolicy } from '../catalog/model.js';
 import type { TokenGrant } from './issuer.js';
@@ -50,7 +50,7 @@ export interface EnginePort {
   /** When an API key (or its previous secret) was last used, including uses not yet written. */
   lastUsed(k: ApiKey, previous?: boolean): number | null;
   readonly lockouts: Lockouts;
-  readonly audit: AuditTrail;
+  readonly audit: AuditLog;
   /** The built-in token issuer's URL (its tokens' `iss`) and access token lifetime. */
   readonly issuerUrl: string;
   readonly accessTokenSeconds: number;

@@ -2,6 +2,7 @@ import type { AdminCommand, Name } from '../../grammar/index.js';
 import type { Column, Execution } from '../wire/handler.js';
 import type { StatementContext } from './statement-context.js';
 import { IMPORT_CREATED, IMPORT_ID, type ImportRules } from './imports.js';
+import { SIGNING_KEY_IMPORTS, TOKEN_IMPORTS } from './issuer-restore.js';
 import {
   changedDatabases,
   collectionDatabases,
@@ -244,9 +245,9 @@ export const STATEMENTS: { readonly [K in StatementType]: StatementSpec<K> } = {
   DropOidcProvider: { write: true, execute: dropOidcProvider, columns: noColumns, params: noParams, databases: noDatabases, object: objectName, imports: null },
   ShowOidcProviders: { write: false, execute: (_, ctx) => showOidcProviders(ctx), columns: statementColumns(OIDC_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
 
-  // ---- the built-in token issuer (its keys are not dumped: a restored catalog makes its own)
-  AlterTokenIssuer: { write: true, execute: alterTokenIssuer, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: null },
-  CreateToken: { write: true, execute: createToken, columns: statementColumns(TOKEN_RESULT_COLUMNS), params: noParams, databases: keyOptionDatabases, object: (cmd) => cmd.owner.value, imports: null },
+  // ---- the built-in token issuer (its keys and tokens' rows restored by IMPORT: issuer-restore.ts)
+  AlterTokenIssuer: { write: true, execute: alterTokenIssuer, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: SIGNING_KEY_IMPORTS },
+  CreateToken: { write: true, execute: createToken, columns: statementColumns(TOKEN_RESULT_COLUMNS), params: noParams, databases: keyOptionDatabases, object: (cmd) => cmd.owner.value, imports: TOKEN_IMPORTS },
   ShowTokens: { write: false, execute: showTokens, columns: statementColumns(TOKENS_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
   RevokeToken: { write: true, execute: revokeToken, columns: noColumns, params: noParams, databases: noDatabases, object: noObject, imports: null },
   RevokeTokens: { write: true, execute: revokeTokens, columns: noColumns, params: noParams, databases: noDatabases, object: (cmd) => cmd.owner.value, imports: null },

@@ -59,6 +59,11 @@ export class HttpApi {
     this.rate = new RateLimiter(rateLimit, engine.clock);
   }
 
+  /** Instances sharing a catalog count requests together (the server calls this before it listens). */
+  async shareRateLimits(): Promise<void> {
+    if (this.engine.rateLedger) await this.rate.share(this.engine.rateLedger);
+  }
+
   /** Counts the request against its principal's windows: headers always, 429 when used up. */
   private limit(p: Principal, res: http.ServerResponse): void {
     const d = this.rate.take(p.apiKeyId !== null ? `key:${p.apiKeyId}` : `${p.method}:${String(p.auth.id)}`);

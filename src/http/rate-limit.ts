@@ -1,8 +1,10 @@
+import type { Ledger, RateEvent } from '../store/store.js';
+
 /**
  * HTTP rate limits per principal: fixed windows of a minute and an hour (defaults
  * 1,000 and 10,000 requests), reported in X-RateLimit-Limit / -Remaining / -Reset (the
  * reset as Unix seconds, as GitHub's API does) and answered with 429 + Retry-After when a
- * window is used up.
+ * window is used up. Instances sharing a catalog count each other's requests (`share`).
  */
 export interface RateLimitPolicy {
   perMinute: number;
@@ -25,14 +27,63 @@ export interface RateDecision {
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
+/**
+ * Requests let through are told to the other instances at most this often, summed per
+ * principal (a row per request would cost PostgreSQL more than the request): spreading a
+ * burst over N instances gains at most what N instances let through in this time.
+ */
+export const RATE_SHARE_MS = 100;
 
 export class RateLimiter {
   private readonly windows = new Map<string, Windows>();
+  private ledger: Ledger<RateEvent> | null = null;
+  /** Requests let through since they were last told to the other instances, per principal. */
+  private readonly untold = new Map<string, RateEvent>();
+  private telling: NodeJS.Timeout | null = null;
 
   constructor(
     readonly policy: RateLimitPolicy,
     private readonly clock: () => number,
   ) {}
+
+  /** Counts other instances' requests too (the last hour's first), and tells them of this one's. */
+  async share(ledger: Ledger<RateEvent>): Promise<void> {
+    await ledger.subscribe((e) => this.heard(e));
+    this.ledger = ledger;
+  }
+
+  /**
+   * Another instance's requests, counted in this principal's windows. A window starts at
+   * the principal's first request on any instance: requests heard from before the start of
+   * a window still open move its start back to them.
+   */
+  private heard(e: RateEvent): void {
+    const now = this.clock();
+    const at = Math.min(e.at, now);
+    if (now - at >= HOUR) return;
+    let w = this.windows.get(e.principal);
+    if (!w) this.windows.set(e.principal, (w = { minuteStart: at, minute: 0, hourStart: at, hour: 0 }));
+    if (now - at < MINUTE) {
+      if (at >= w.minuteStart + MINUTE) Object.assign(w, { minuteStart: at, minute: 0 });
+      else if (at < w.minuteStart) w.minuteStart = at;
+      w.minute += e.requests;
+    }
+    if (at >= w.hourStart + HOUR) Object.assign(w, { hourStart: at, hour: 0 });
+    else if (at < w.hourStart) w.hourStart = at;
+    w.hour += e.requests;
+  }
+
+  /** Remembers a request let through, to tell the other instances within RATE_SHARE_MS. */
+  private tell(principal: string, now: number): void {
+    const u = this.untold.get(principal);
+    if (u) u.requests++;
+    else this.untold.set(principal, { principal, requests: 1, at: now });
+    this.telling ??= setTimeout(() => {
+      this.telling = null;
+      for (const e of this.untold.values()) this.ledger?.publish(e);
+      this.untold.clear();
+    }, RATE_SHARE_MS).unref();
+  }
 
   /** Counts a request of `principal` (when allowed) and says what to answer. */
   take(principal: string): RateDecision {
@@ -48,6 +99,7 @@ export class RateLimiter {
     if (allowed) {
       w.minute++;
       w.hour++;
+      if (this.ledger) this.tell(principal, now);
     }
     // The binding window: the one with fewer requests left.
     const byHour = hourLeft < minuteLeft;

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
+import { connectCatalog, LazyConnection, parseConnectionString, type ConnectPlan } from './pg-connect.js';
 import type { Mutation } from '../catalog/model.js';
 import { PgError } from '../errors/pg-error.js';
-import type { LockoutEvent, LockoutLedger, Store } from './store.js';
+import type { KeyUse, Ledger, LockoutLedger, RateEvent, Store } from './store.js';
+import { SCHEMA, Shared, SHARED_CHANNELS, SHARED_SCHEMA_SQL } from './pg-shared.js';
+import type { AuditEntry } from '../audit/audit-record.js';
+import { AUDIT_SCHEMA_SQL, appendParams, appendSql, PgAuditTrail } from '../audit/pg-audit-trail.js';
 
 /** The schema the catalog lives in, in the database the URL names. */
-export const CATALOG_SCHEMA = 'portcullis';
+export const CATALOG_SCHEMA = SCHEMA;
 /** Every commit is announced on this channel (payload: its sequence number). */
 export const COMMIT_CHANNEL = 'portcullis_commits';
 /**
@@ -14,14 +18,6 @@ export const COMMIT_CHANNEL = 'portcullis_commits';
  * dropped connection): a commit through another instance holds here within this, at worst.
  */
 export const POLL_MS = 500;
-/** Failed logins (and the successes and unlocks that clear them) are announced on this channel. */
-export const LOGIN_EVENTS_CHANNEL = 'portcullis_login_events';
-/**
- * Login events are kept this long: an instance starting reads the last hour's, so a restart
- * does not forget lockouts, and nothing older is needed by the default policy (windows and
- * locks of a minute, counters forgotten after ten).
- */
-const LOGIN_EVENTS_KEPT = '1 hour';
 /** Commits read per query when loading or catching up (a large catalog is read in steps). */
 const READ_BATCH = 5000;
 /** Serializes schema creation between instances starting at once (pg_advisory_xact_lock). */
@@ -37,28 +33,9 @@ const SCHEMA_SQL = [
     instance text NOT NULL,
     mutations json NOT NULL
   )`,
-  // Lockout counters' events: numbered for de-duplication only (bigserial numbers commit
-  // out of order), read back by the time PostgreSQL logged them.
-  `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.login_events (
-    id bigserial PRIMARY KEY,
-    logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    instance text NOT NULL,
-    kind text NOT NULL,
-    address text NOT NULL,
-    username text NOT NULL,
-    at bigint NOT NULL
-  )`,
-  `CREATE INDEX IF NOT EXISTS login_events_logged_at ON ${CATALOG_SCHEMA}.login_events (logged_at)`,
+  ...SHARED_SCHEMA_SQL,
+  ...AUDIT_SCHEMA_SQL,
 ];
-
-interface LoginEventRow {
-  id: string;
-  instance: string;
-  kind: LockoutEvent['kind'];
-  address: string;
-  username: string;
-  at: string;
-}
 
 export interface PostgresStoreOptions {
   log?: (line: string) => void;
@@ -72,7 +49,9 @@ export interface PostgresStoreOptions {
 
 interface Pending {
   seq: number;
+  /** The commit's mutations without its audit records, which go to the chain (portcullis.audit). */
   json: string;
+  audit: AuditEntry[];
   resolve: (seq: number) => void;
   reject: (err: unknown) => void;
 }
@@ -95,7 +74,13 @@ interface Pending {
  * commits this instance writes and those it reads arrive in sequence order.
  */
 export class PostgresStore implements Store {
-  private client: pg.Client | null = null;
+  private readonly plan: ConnectPlan;
+  /** Commits: written and read one statement at a time. */
+  private readonly main: LazyConnection;
+  /** What is shared besides commits (apart, so that a burst of failed logins never delays a commit). */
+  private readonly events: LazyConnection;
+  /** The audit chain's (a login waits for its record: never behind a commit or an event). */
+  private readonly audit: LazyConnection;
   private listener: pg.Client | null = null;
   private listening: Promise<void> | null = null;
   /** The last commit handed out: loaded, followed, or this instance's, acknowledged. */
@@ -106,31 +91,39 @@ export class PostgresStore implements Store {
   /** The worker: writes the queue, else reads what other instances committed. */
   private working: Promise<void> | null = null;
   private catchUp = false;
+  /** The mutations of commit `applied` as PostgreSQL holds them (what a read checks it still holds). */
+  private lastApplied = '';
+  /** Set once PostgreSQL turns out not to hold what this instance applied (see diverge). */
+  private diverged: PgError | null = null;
   private follower: ((commit: Mutation[], seq: number) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly instance: string;
-  /** Login events: the connection that writes them, the queue, and who hears other instances'. */
-  private events: pg.Client | null = null;
-  private eventQueue: LockoutEvent[] = [];
-  private eventWriting: Promise<void> | null = null;
-  private hearEvent: ((e: LockoutEvent) => void) | null = null;
-  /** Events already heard (id → when logged), and where the next check of the table starts. */
-  private readonly heardEvents = new Map<string, number>();
-  private eventsSince: Date | null = null;
-  private eventChecking: Promise<void> | null = null;
-  private lastPrune = 0;
+  private readonly shared: Shared;
 
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly opts: PostgresStoreOptions = {},
   ) {
+    this.plan = parseConnectionString(url);
+    this.main = new LazyConnection(this.plan, 'portcullis catalog');
+    this.events = new LazyConnection(this.plan, 'portcullis catalog events');
+    this.audit = new LazyConnection(this.plan, 'portcullis catalog audit');
     // Unique across machines and restarts: an instance ignores only its own login events.
     this.instance = opts.instance ?? `${os.hostname()} pid ${process.pid} ${randomBytes(4).toString('hex')}`;
+    const store = this;
+    this.shared = new Shared({
+      connection: () => this.events.get(),
+      instance: this.instance,
+      get closed() {
+        return store.closed;
+      },
+      log: opts.log,
+    });
   }
 
   get description(): string {
-    return `PostgreSQL ${safeUrl(this.url)} (schema ${CATALOG_SCHEMA})`;
+    return `PostgreSQL ${this.plan.safe} (schema ${CATALOG_SCHEMA})`;
   }
 
   async load(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
@@ -144,6 +137,9 @@ export class PostgresStore implements Store {
 
   private async open(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
     const c = await this.connection();
+    // Audit records are hashed over their UTF-8 bytes, in PostgreSQL and in verify alike.
+    const enc = (await c.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]!.server_encoding;
+    if (enc !== 'UTF8') throw new Error(`the catalog's database must be encoded in UTF8 (it is ${enc}): CREATE DATABASE ... ENCODING 'UTF8'`);
     await c.query('BEGIN');
     try {
       // CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE: instances starting
@@ -164,7 +160,7 @@ export class PostgresStore implements Store {
     this.listening = this.opts.listen === false ? null : this.listen();
     this.timer = setInterval(() => {
       this.kick(true);
-      if (this.hearEvent) this.eventChecking ??= this.checkEvents().finally(() => (this.eventChecking = null));
+      this.shared.check();
     }, this.opts.pollMs ?? POLL_MS);
     this.timer.unref();
     this.kick(true); // whatever was committed between load and now
@@ -177,9 +173,12 @@ export class PostgresStore implements Store {
    */
   append(commit: Mutation[], base?: number): Promise<number> {
     if (this.closed) return Promise.reject(new PgError('admin_shutdown', 'the catalog is closed'));
+    if (this.diverged) return Promise.reject(this.diverged);
     if (base !== undefined && base !== this.tip) return Promise.reject(superseded(base + 1));
     return new Promise((resolve, reject) => {
-      this.queue.push({ seq: ++this.tip, json: JSON.stringify(commit), resolve, reject });
+      const audit = commit.flatMap((m) => (m.op === 'audit' ? (m.entries as AuditEntry[]) : []));
+      const json = JSON.stringify(audit.length === 0 ? commit : commit.filter((m) => m.op !== 'audit'));
+      this.queue.push({ seq: ++this.tip, json, audit, resolve, reject });
       this.kick(false);
     });
   }
@@ -194,6 +193,7 @@ export class PostgresStore implements Store {
       if (this.queue.length > 0) await this.write();
       else {
         this.catchUp = false;
+        if (this.diverged) return;
         try {
           await this.read(this.follower!);
           this.failQueued();
@@ -210,18 +210,37 @@ export class PostgresStore implements Store {
   private async write(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
+    if (this.diverged) {
+      this.fail(batch, this.diverged);
+      return;
+    }
     const values: string[] = [];
     const params: unknown[] = [];
     for (const p of batch) {
-      values.push(`($${params.length + 1}, $${params.length + 2}, $${params.length + 3})`);
+      values.push(`($${params.length + 1}::bigint, $${params.length + 2}::text, $${params.length + 3}::json)`);
       params.push(p.seq, this.instance, p.json);
     }
+    // Only after the commit before it: PostgreSQL may have lost commits this instance applied
+    // (a failover to an asynchronous standby, a restore), and a commit over the hole would
+    // make it a history no instance saw.
+    const first = params.length + 1;
+    params.push(batch[0]!.seq);
+    // The commits' audit records join the chain in the same statement: durable with them,
+    // in commit order (an instance inserts commit N + 1 only once N is committed).
+    const audit = batch.flatMap((p) => p.audit.map((entry) => ({ entry, commit: p.seq })));
+    const chain = audit.length === 0 ? '' : `, ${appendSql(params.length + 1)}`;
+    if (audit.length > 0) params.push(...appendParams(this.instance, audit));
     const sql =
-      `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) VALUES ${values.join(', ')} RETURNING seq) ` +
-      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text) FROM ins`;
+      `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.commits (seq, instance, mutations) SELECT * FROM (VALUES ${values.join(', ')}) AS v ` +
+      `WHERE $${first}::bigint = 1 OR EXISTS (SELECT 1 FROM ${CATALOG_SCHEMA}.commits WHERE seq = $${first}::bigint - 1) RETURNING seq) ` +
+      `SELECT pg_notify('${COMMIT_CHANNEL}', max(seq)::text)${chain} FROM ins HAVING count(*) > 0`;
     try {
       const c = await this.connection();
-      await c.query(sql, params);
+      const r = await c.query(sql, params);
+      if (r.rowCount === 0) {
+        this.fail(batch, this.diverge(batch[0]!.seq - 1, 'lacks'));
+        return;
+      }
     } catch (err) {
       this.tip = this.applied;
       if ((err as { code?: string }).code === '23505') {
@@ -244,7 +263,23 @@ export class PostgresStore implements Store {
       return;
     }
     this.applied = batch.at(-1)!.seq;
+    this.lastApplied = batch.at(-1)!.json;
     for (const p of batch) p.resolve(p.seq);
+  }
+
+  /**
+   * PostgreSQL's catalog is not the one this instance applied: commit `seq` is missing there
+   * or is another commit. From now on the instance commits nothing and applies nothing (it
+   * would build on a history that did not happen); it goes on serving what it holds, and says so.
+   */
+  private diverge(seq: number, how: 'lacks' | 'holds another'): PgError {
+    if (this.diverged) return this.diverged;
+    this.diverged = new PgError('data_corrupted', `the catalog in PostgreSQL ${how === 'lacks' ? 'lacks' : 'holds another commit as'} commit ${seq}, which this instance applied`, {
+      detail: 'PostgreSQL lost commits it had acknowledged (a failover to an asynchronous standby, or a restore), or they were removed.',
+      hint: 'Restart this portcullis instance: it loads the catalog as PostgreSQL holds it. Changes acknowledged after that commit are lost.',
+    });
+    this.opts.log?.(`catalog: ${this.diverged.message}; this instance commits nothing more until it is restarted (${this.diverged.hint})`);
+    return this.diverged;
   }
 
   /** Fails `batch` and everything queued behind it (checked against it) and resets the numbering. */
@@ -267,140 +302,87 @@ export class PostgresStore implements Store {
 
   /** Hands every commit after `applied` to `apply`, in order. */
   private async read(apply: (commit: Mutation[], seq: number) => void): Promise<void> {
+    if (this.diverged) throw this.diverged;
     const c = await this.connection();
     for (;;) {
-      const r = await c.query<{ seq: string; mutations: Mutation[] }>(
-        `SELECT seq, mutations FROM ${CATALOG_SCHEMA}.commits WHERE seq > $1 ORDER BY seq LIMIT ${READ_BATCH}`,
+      // From the last commit applied: it must still be there, as this instance applied it.
+      const r = await c.query<{ seq: string; mutations: string }>(
+        `SELECT seq, mutations::text AS mutations FROM ${CATALOG_SCHEMA}.commits WHERE seq >= $1 ORDER BY seq LIMIT ${READ_BATCH + 1}`,
         [this.applied],
       );
-      for (const row of r.rows) {
+      let rows = r.rows;
+      if (this.applied > 0) {
+        const last = rows[0];
+        if (!last || Number(last.seq) !== this.applied || last.mutations !== this.lastApplied) throw this.diverge(this.applied, !last || Number(last.seq) !== this.applied ? 'lacks' : 'holds another');
+        rows = rows.slice(1);
+      }
+      for (const row of rows) {
         const seq = Number(row.seq);
         if (seq !== this.applied + 1) {
           throw new Error(`the catalog in PostgreSQL lacks commit ${this.applied + 1} (the next one there is ${seq}): rows were removed from ${CATALOG_SCHEMA}.commits`);
         }
-        apply(row.mutations, seq);
+        apply(JSON.parse(row.mutations) as Mutation[], seq);
         this.applied = seq;
+        this.lastApplied = row.mutations;
         if (this.tip < seq) this.tip = seq;
       }
-      if (r.rows.length < READ_BATCH) return;
+      if (rows.length < READ_BATCH) return;
     }
   }
 
-  private async connection(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog' });
-    // A broken connection is replaced by the next statement; its error is the statement's.
-    c.on('error', () => {
-      if (this.client === c) this.client = null;
-    });
-    await c.connect();
-    this.client = c;
-    return c;
+  private connection(): Promise<pg.Client> {
+    return this.main.get();
   }
 
-  /** The login events' connection (apart, so that a burst of failed logins never delays a commit). */
-  private async eventConnection(): Promise<pg.Client> {
-    if (this.events) return this.events;
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog events' });
-    c.on('error', () => {
-      if (this.events === c) this.events = null;
-    });
-    await c.connect();
-    if (this.closed) {
-      await c.end();
-      throw new Error('the catalog is closed');
-    }
-    this.events = c;
-    return c;
+  /** The audit trail of this catalog: one hash chain in portcullis.audit, shared by every instance. */
+  openAudit(): PgAuditTrail {
+    return new PgAuditTrail({ connection: () => this.audit.get(), instance: this.instance });
   }
 
   /** Lockout counters shared through the catalog's database (see Lockouts.share). */
   get lockoutLedger(): LockoutLedger {
-    return {
-      publish: (e) => {
-        if (this.closed) return;
-        this.eventQueue.push(e);
-        this.eventWriting ??= this.writeEvents().finally(() => (this.eventWriting = null));
-      },
-      subscribe: async (hear) => {
-        this.hearEvent = hear;
-        await this.checkEvents(LOGIN_EVENTS_KEPT);
-      },
-    };
+    return this.shared.logins;
   }
 
-  private async writeEvents(): Promise<void> {
-    while (this.eventQueue.length > 0 && !this.closed) {
-      const batch = this.eventQueue.splice(0);
-      const values: string[] = [];
-      const params: unknown[] = [];
-      for (const e of batch) {
-        const n = params.length;
-        values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5})`);
-        params.push(this.instance, e.kind, e.address, e.user, e.at);
-      }
-      try {
-        const c = await this.eventConnection();
-        await c.query(
-          `WITH ins AS (INSERT INTO ${CATALOG_SCHEMA}.login_events (instance, kind, address, username, at) VALUES ${values.join(', ')} RETURNING id, instance, kind, address, username, at) ` +
-            `SELECT pg_notify('${LOGIN_EVENTS_CHANNEL}', row_to_json(ins)::text) FROM ins`,
-          params,
-        );
-      } catch (err) {
-        // Counted here all the same; the other instances miss them (logged, not retried:
-        // a login must not wait for PostgreSQL).
-        this.opts.log?.(`catalog: could not share ${batch.length} login event(s) with other instances: ${(err as Error).message}`);
-      }
-    }
+  /** HTTP rate-limit counters shared through the catalog's database (see RateLimiter.share). */
+  get rateLedger(): Ledger<RateEvent> {
+    return this.shared.requests;
   }
 
-  /** Reads the login events logged since the last check (or in the last `back`), hearing other instances'. */
-  private async checkEvents(back?: string): Promise<void> {
-    try {
-      const c = await this.eventConnection();
-      // Rows become visible when their insert commits, a moment after they were logged:
-      // each check goes back a few seconds before where the last one ended.
-      const r = await c.query<LoginEventRow & { now: Date }>(
-        `SELECT id, instance, kind, address, username, at, now() AS now FROM ${CATALOG_SCHEMA}.login_events ` +
-          `WHERE logged_at > ${back ? `now() - interval '${back}'` : `$1::timestamptz - interval '5 seconds'`} ORDER BY id`,
-        back ? [] : [this.eventsSince ?? new Date(0)],
-      );
-      for (const row of r.rows) this.heardRow(row);
-      const now = (r.rows[0]?.now ?? (await c.query<{ now: Date }>('SELECT now()')).rows[0]!.now).getTime();
-      this.eventsSince = new Date(now);
-      // Ids heard a minute ago cannot come round again (each check goes back 5 seconds).
-      for (const [id, at] of this.heardEvents) if (at < Date.now() - 60_000) this.heardEvents.delete(id);
-      if (now - this.lastPrune > 60_000) {
-        this.lastPrune = now;
-        await c.query(`DELETE FROM ${CATALOG_SCHEMA}.login_events WHERE logged_at < now() - interval '${LOGIN_EVENTS_KEPT}'`);
-      }
-    } catch (err) {
-      if (back) throw err;
-      this.opts.log?.(`catalog: could not read login events from PostgreSQL (will retry): ${(err as Error).message}`);
-    }
-  }
-
-  private heardRow(row: LoginEventRow): void {
-    if (row.instance === this.instance || this.heardEvents.has(String(row.id))) return;
-    this.heardEvents.set(String(row.id), Date.now());
-    this.hearEvent?.({ kind: row.kind, address: row.address, user: row.username, at: Number(row.at) });
+  /** API keys' last use, kept in the catalog's database (see KeyUses.share). */
+  get keyUseLedger(): Ledger<KeyUse> {
+    return this.shared.keyUses;
   }
 
   private async listen(): Promise<void> {
-    const c = new pg.Client({ connectionString: this.url, application_name: 'portcullis catalog listener' });
+    let c: pg.Client;
+    try {
+      c = await connectCatalog(this.plan, 'portcullis catalog listener');
+    } catch (err) {
+      if (this.closed) return;
+      this.opts.log?.(`catalog: could not LISTEN on PostgreSQL (will retry; the version check goes on meanwhile): ${(err as Error).message}`);
+      setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+      return;
+    }
     c.on('notification', (n) => {
-      if (n.channel === COMMIT_CHANNEL && Number(n.payload) > this.applied) this.kick(true);
-      else if (n.channel === LOGIN_EVENTS_CHANNEL && n.payload && this.hearEvent) this.heardRow(JSON.parse(n.payload) as LoginEventRow);
+      if (n.channel === COMMIT_CHANNEL) {
+        // Up to `tip` the numbers are this instance's own commits in flight (its own NOTIFY
+        // comes back, often before the INSERT's answer): were one another's, that INSERT
+        // fails and reads it. Reading on every own commit cost a query each.
+        if (Number(n.payload) > this.tip) this.kick(true);
+      } else this.shared.notified(n.channel, n.payload);
     });
-    c.on('error', (err) => {
+    const lost = (err?: Error) => {
       if (this.listener !== c) return;
       this.listener = null;
-      this.opts.log?.(`catalog: lost the notification connection to PostgreSQL (reconnecting; the version check goes on meanwhile): ${err.message}`);
-      if (!this.closed) setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
-    });
+      if (this.closed) return;
+      this.opts.log?.(`catalog: lost the notification connection to PostgreSQL (reconnecting; the version check goes on meanwhile)${err ? `: ${err.message}` : ''}`);
+      setTimeout(() => void (this.listening = this.listen()), this.opts.pollMs ?? POLL_MS).unref();
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
     try {
-      await c.connect();
-      await c.query(`LISTEN ${COMMIT_CHANNEL}; LISTEN ${LOGIN_EVENTS_CHANNEL}`);
+      await c.query([COMMIT_CHANNEL, ...SHARED_CHANNELS].map((ch) => `LISTEN ${ch}`).join('; '));
       if (this.closed) {
         await c.end();
         return;
@@ -418,17 +400,16 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     // Commits already queued are written first (as the embedded log does at close).
     while (this.working) await this.working;
+    // And what is shared: the last failed logins, requests and key uses.
+    await this.shared.settle();
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.listening?.catch(() => undefined);
-    await this.eventWriting;
-    await this.eventChecking;
-    const clients = [this.client, this.listener, this.events];
-    this.client = null;
-    this.events = null;
+    await this.shared.settle();
+    const listener = this.listener;
     this.listener = null;
-    await Promise.all(clients.map((c) => c?.end().catch(() => undefined)));
+    await Promise.all([this.main.end(), this.events.end(), this.audit.end(), listener?.end().catch(() => undefined)]);
   }
 }
 
@@ -437,16 +418,4 @@ function superseded(seq: number): PgError {
     detail: `Another portcullis instance committed a change to the catalog (commit ${seq}) after this transaction read it.`,
     hint: 'Retry the transaction.',
   });
-}
-
-/** The URL without its password (for logs and the start-up line). */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.searchParams.delete('password');
-    return u.toString();
-  } catch {
-    return '(connection string)';
-  }
 }

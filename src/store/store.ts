@@ -1,5 +1,6 @@
 import type { Mutation } from '../catalog/model.js';
 import type { SnapshotPart } from '../catalog/catalog.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /** Where committed catalog changes live. One commit = one record, durable when append resolves. */
 export interface Store {
@@ -23,6 +24,12 @@ export interface Store {
   follow?(apply: (commit: Mutation[], seq: number) => void): void;
   /** A store shared by several instances: where they count failed logins together. */
   readonly lockoutLedger?: LockoutLedger;
+  /** A store shared by several instances: where they count HTTP requests against rate limits together. */
+  readonly rateLedger?: Ledger<RateEvent>;
+  /** A store shared by several instances: where they keep API keys' last use. */
+  readonly keyUseLedger?: Ledger<KeyUse>;
+  /** A store that keeps the audit trail itself (one chain for every instance sharing it). */
+  openAudit?(): AuditLog;
   close(): Promise<void>;
   readonly description: string;
   /** Bytes in the log since the last snapshot; undefined for a store that keeps no log. */
@@ -41,13 +48,32 @@ export interface LockoutEvent {
 }
 
 /**
- * Where instances sharing a catalog tell each other of failed logins, so that spreading
- * attempts over N instances does not buy N times the tries (a shared Store provides it).
+ * Where instances sharing a catalog tell each other of what each counts or notes, so that
+ * spreading attempts over N instances does not buy N times the tries (a shared Store
+ * provides one per kind). `publish` never waits for the other instances.
  */
-export interface LockoutLedger {
-  publish(event: LockoutEvent): void;
+export interface Ledger<E> {
+  publish(event: E): void;
   /** `hear` gets every other instance's events from now on, and first the recent ones. */
-  subscribe(hear: (event: LockoutEvent) => void): Promise<void>;
+  subscribe(hear: (event: E) => void): Promise<void>;
+}
+
+/** Failed logins, shared (see Lockouts.share). */
+export type LockoutLedger = Ledger<LockoutEvent>;
+
+/** Requests an instance let through for one rate-limited principal since its last such event. */
+export interface RateEvent {
+  principal: string;
+  requests: number;
+  /** When the first of them came (milliseconds since the epoch). */
+  at: number;
+}
+
+/** An API key's secret (its current one, or `previous`: its rotated-out one) used at `at`. */
+export interface KeyUse {
+  key: number;
+  previous: boolean;
+  at: number;
 }
 
 /** `--memory`: nothing survives the process. */

@@ -311,7 +311,7 @@ describe('portcullis serve --catalog', () => {
     for (const other of [['--data', '/tmp/x'], ['--memory']]) {
       const r = await cli(['serve', '--catalog', 'postgres://u@127.0.0.1:1/x', ...other]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain('--catalog cannot be used with --data, --memory or --deterministic');
+      expect(r.stderr).toContain('--catalog cannot be used with --data or --memory');
     }
   });
 });

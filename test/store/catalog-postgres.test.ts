@@ -59,21 +59,26 @@ async function follower(url: string, opts: ConstructorParameters<typeof Postgres
 }
 
 describe('the catalog in PostgreSQL, shared by several instances', () => {
-  it('keeps its commits in the portcullis schema, one row each, numbered without gaps', async () => {
+  it('keeps its commits in the portcullis schema, one row each, numbered without gaps; their audit records in the chain, naming them', async () => {
     const url = await freshDatabase();
     const { store } = await follower(url);
     try {
       await store.append(tenant(1), 0);
-      await store.append([...tenant(2), { op: 'audit', entries: [{ kind: 'change' }] }], 1);
+      const entry = { kind: 'change', at: 5, tenant: 1, text: 'CREATE TENANT t2' };
+      await store.append([...tenant(2), { op: 'audit', entries: [entry] }], 1);
       const c = (await import('pg')).default;
       const client = new c.Client({ connectionString: url });
       await client.connect();
       const rows = (await client.query('SELECT seq, mutations FROM portcullis.commits ORDER BY seq')).rows;
+      const audit = (await client.query('SELECT seq, commit, tenant, record FROM portcullis.audit ORDER BY seq')).rows;
       await client.end();
       expect(rows).toEqual([
         { seq: '1', mutations: tenant(1) },
-        { seq: '2', mutations: [...tenant(2), { op: 'audit', entries: [{ kind: 'change' }] }] },
+        { seq: '2', mutations: tenant(2) },
       ]);
+      // The record as the embedded trail seals it (audit-record.ts), built by PostgreSQL.
+      const { sealRecord, GENESIS } = await import('../../src/audit/audit-record.js');
+      expect(audit).toEqual([{ seq: '1', commit: '2', tenant: '1', record: sealRecord(entry as never, 1, GENESIS, 2).text }]);
     } finally {
       await store.close();
     }
@@ -169,6 +174,72 @@ describe('the catalog in PostgreSQL, shared by several instances', () => {
       await until(() => b.seen.length === 2, 1000, 'B applies commit 2');
       expect(b.seen.map((s) => s.seq)).toEqual([1, 2]);
     } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
+  it('a catalog whose commits still carry their audit records (written before the chain had its table): two instances opening it at once add them to the chain once, in commit order', async () => {
+    const url = await freshDatabase();
+    const first = new PostgresStore(url);
+    await first.load(() => {});
+    await first.close();
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const change = (n: number) => ({ kind: 'change', at: n, tenant: 1, text: `CREATE TENANT t${n}` });
+    for (const n of [1, 2, 3]) {
+      await client.query('INSERT INTO portcullis.commits (seq, instance, mutations) VALUES ($1, $2, $3)', [n, 'old', JSON.stringify([...tenant(n), { op: 'audit', entries: [change(n)] }])]);
+    }
+    const open = async () => {
+      const store = new PostgresStore(url);
+      const carried: { commit: number; entries: never[] }[] = [];
+      await store.load((commit, seq) => {
+        for (const m of commit) if (m.op === 'audit') carried.push({ commit: seq, entries: m.entries as never[] });
+      });
+      return { store, carried };
+    };
+    const [a, b] = [await open(), await open()];
+    expect(a.carried.map((c) => c.commit)).toEqual([1, 2, 3]);
+    const added = await Promise.all([a.store.openAudit().recover(a.carried), b.store.openAudit().recover(b.carried)]);
+    expect(added.reduce((x, y) => x + y)).toBe(3);
+    const rows = (await client.query('SELECT seq, commit FROM portcullis.audit ORDER BY seq')).rows;
+    await client.end();
+    expect(rows).toEqual([{ seq: '1', commit: '1' }, { seq: '2', commit: '2' }, { seq: '3', commit: '3' }]);
+    await a.store.close();
+    await b.store.close();
+  });
+
+  it('PostgreSQL lost a commit an instance applied (a failover to an asynchronous standby): the instance commits nothing over the hole, applies nothing after it, and says so', async () => {
+    const url = await freshDatabase();
+    const a = await follower(url);
+    const logs: string[] = [];
+    const b = await follower(url, { log: (l) => logs.push(l) });
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await a.store.append(tenant(1), 0);
+      await a.store.append(tenant(2), 1);
+      await until(() => b.seen.length === 2, 2000, 'B applies both');
+      await client.query('DELETE FROM portcullis.commits WHERE seq = 2'); // lost with the old primary
+      const refused = { code: 'XX001', message: 'the catalog in PostgreSQL lacks commit 2, which this instance applied', hint: expect.stringContaining('Restart this portcullis instance') };
+      await expect(a.store.append(tenant(3), 2)).rejects.toMatchObject(refused);
+      await expect(a.store.append(tenant(3), 2)).rejects.toMatchObject(refused); // and from then on
+      expect((await client.query('SELECT seq FROM portcullis.commits ORDER BY seq')).rows).toEqual([{ seq: '1' }]);
+      // An instance that never saw commit 2 goes on from what PostgreSQL holds; B, which
+      // did, notices at its next read that commit 2 there is another one, and applies nothing after it.
+      const c = new PostgresStore(url);
+      await c.load(() => {});
+      expect(await c.append(tenant(9), 1)).toBe(2);
+      expect(await c.append(tenant(10), 2)).toBe(3);
+      await c.close();
+      // B hears of commit 3 (NOTIFY), reads from commit 2, and finds another one there.
+      await until(() => logs.some((l) => l.includes('holds another commit as commit 2')), 2000, 'B notices');
+      expect(b.seen.map((x) => x.seq)).toEqual([1, 2]);
+      await expect(b.store.append(tenant(4), 2)).rejects.toMatchObject({ code: 'XX001', message: 'the catalog in PostgreSQL holds another commit as commit 2, which this instance applied' });
+    } finally {
+      await client.end();
       await a.store.close();
       await b.store.close();
     }

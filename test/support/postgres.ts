@@ -72,13 +72,13 @@ export function postgresBinaries(): Binaries {
   return binaries;
 }
 
-interface Account {
+export interface Account {
   uid: number;
   gid: number;
 }
 
 /** Who the server runs as: `postgres` when we are root (PostgreSQL refuses root), else ourselves. */
-function account(): Account | null {
+export function account(): Account | null {
   if (process.getuid?.() !== 0) return null;
   const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
   const u = id('-u');
@@ -94,11 +94,11 @@ function runAs(who: Account | null, bin: string, args: string[]): void {
 }
 
 /** A minimal environment: no PG* variables of the caller leak into the server or its tools. */
-function pgEnv(): NodeJS.ProcessEnv {
+export function pgEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TZ: 'UTC' };
 }
 
-function chownTree(dir: string, who: Account | null): void {
+export function chownTree(dir: string, who: Account | null): void {
   if (!who) return;
   chownSync(dir, who.uid, who.gid);
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -114,7 +114,7 @@ function chownTree(dir: string, who: Account | null): void {
  */
 let template: Promise<{ dir: string; password: string }> | undefined;
 
-function templateCluster(who: Account | null): Promise<{ dir: string; password: string }> {
+export function templateCluster(who: Account | null): Promise<{ dir: string; password: string }> {
   template ??= (async () => {
     const { dir: bin, version } = postgresBinaries();
     const cache = path.join(os.tmpdir(), `portcullis-pg-template-${version}-${process.getuid?.() ?? 'user'}`);
@@ -150,7 +150,7 @@ function templateCluster(who: Account | null): Promise<{ dir: string; password: 
   return template;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -162,7 +162,7 @@ function freePort(): Promise<number> {
 }
 
 /** Polls pg_isready until the server accepts connections; fails at once if it exits. */
-async function waitReady(child: ChildProcess, port: number, deadline: number, log: () => string): Promise<void> {
+export async function waitReady(child: ChildProcess, port: number, deadline: number, log: () => string): Promise<void> {
   const { dir: bin } = postgresBinaries();
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`postgres exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log()}`);
