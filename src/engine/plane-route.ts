@@ -139,6 +139,29 @@ export class SessionPlaneRoute implements PlaneRoute {
     if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') throw adminInBlock();
   }
 
+  joinBlock(): boolean {
+    const begin = this.blockToJoin();
+    if (begin) this.session.handOverBlock();
+    return begin;
+  }
+
+  /** Whether SQL now joins a block the session opened (its BEGIN answered already); throws when it cannot join it. */
+  private blockToJoin(): boolean {
+    const admin = this.session.adminTransaction();
+    if (admin === 'failed') {
+      throw new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
+        hint: 'ROLLBACK ends the transaction.',
+      });
+    }
+    if (admin === 'changed') {
+      throw new PgError('feature_not_supported', 'SQL for the data plane cannot join a transaction block that changed the catalog', {
+        detail: 'Admin statements and SQL in one transaction block are not supported yet.',
+        hint: 'COMMIT the admin statements first, then run the SQL in a transaction of its own.',
+      });
+    }
+    return admin === 'block';
+  }
+
   ddlExecuted(): void {
     this.plane.noteDdl();
   }
@@ -193,18 +216,7 @@ export class SessionPlaneRoute implements PlaneRoute {
       }
       if (kinds.includes('catalog')) throw planeIdle ? mixed() : adminInBlock();
     }
-    const admin = this.session.adminTransaction();
-    if (admin === 'failed') {
-      throw new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
-        hint: 'ROLLBACK ends the transaction.',
-      });
-    }
-    if (admin === 'changed') {
-      throw new PgError('feature_not_supported', 'SQL for the data plane cannot join a transaction block that changed the catalog', {
-        detail: 'Admin statements and SQL in one transaction block are not supported yet.',
-        hint: 'COMMIT the admin statements first, then run the SQL in a transaction of its own.',
-      });
-    }
+    const begin = this.blockToJoin();
     // psql's \du and \l would list the data plane's own roles and databases: the catalog
     // answers them (the text test only spares other SQL a second parse).
     let reuse = plain ? parsed : undefined;
@@ -218,7 +230,6 @@ export class SessionPlaneRoute implements PlaneRoute {
     const p = await this.plane.prepare(sql, this.auth(), reuse);
     if ('syntaxError' in p) throw adminError ?? p.syntaxError;
     if (!plain) this.checkStatements(p, adminError, parseMessage);
-    const begin = admin === 'block';
     if (begin) this.session.handOverBlock();
     const barrier = p.statements.some((s) => s.ddl);
     // A prepared statement is DDL when a portal of it runs (ddlExecuted).

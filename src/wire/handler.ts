@@ -181,6 +181,12 @@ export interface PlaneRoute {
   /** Changes whenever values substituted into SQL would differ (a prepared statement is prepared again). */
   readonly epoch: number;
   acquire(): Promise<PlaneTurn>;
+  /**
+   * A statement prepared earlier is bound (a Bind): true when the session's BEGIN, answered
+   * already, must open the data plane's block first (as `Forwarded.begin`); throws as routing
+   * does when the session's own block failed or changed the catalog.
+   */
+  joinBlock(): boolean;
   /** A portal of a statement Parse said was DDL is executed. */
   ddlExecuted(): void;
   /** A statement is about to run on the turn already held: throws when the session may no longer run it there (a revocation inside a transaction block). */

@@ -193,6 +193,9 @@ export class Relay {
   async bind(m: Extract<FrontendMessage, { type: 'Bind' }>): Promise<void> {
     const st = this.statements.get(m.statement)!;
     const ch = await this.turn();
+    if (this.skipping()) return;
+    // A statement prepared before the session's BEGIN runs inside its block.
+    this.opening({ begin: this.route.joinBlock() });
     await this.prepared(st);
     if (this.skipping()) return;
     this.portals.set(m.portal, st.ddl);
@@ -330,7 +333,7 @@ export class Relay {
   }
 
   /** The session's BEGIN, answered already, opens the data plane's block before the first SQL in it. */
-  private opening(f: Forwarded): void {
+  private opening(f: Pick<Forwarded, 'begin'>): void {
     if (!f.begin) return;
     this.w.query('BEGIN');
     this.push({ kind: 'reply', done: 'Z', swallow: true, end: 'query' });

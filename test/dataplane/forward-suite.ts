@@ -357,6 +357,49 @@ describe(`the extended protocol on the ${label} data plane`, () => {
     }
   });
 
+  it('a named statement prepared before BEGIN runs inside the block: ROLLBACK undoes it', async () => {
+    const c = await client(server.port);
+    try {
+      await c.query('CREATE TABLE named_tx (n int)');
+      const insert = (n: number) => c.query({ name: 'ins_named_tx', text: 'INSERT INTO named_tx VALUES ($1)', values: [n] });
+      await insert(1);
+      await c.query('BEGIN');
+      await insert(2);
+      await insert(3);
+      expect((await c.query('SELECT count(*)::int AS n FROM named_tx')).rows).toEqual([{ n: 3 }]);
+      await c.query('ROLLBACK');
+      expect((await c.query('SELECT n FROM named_tx ORDER BY n')).rows).toEqual([{ n: 1 }]);
+      await c.query('BEGIN');
+      await insert(4);
+      await c.query('COMMIT');
+      expect((await c.query('SELECT n FROM named_tx ORDER BY n')).rows).toEqual([{ n: 1 }, { n: 4 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it("an error in one extended group does not skip the next group, sent before the error came back", async () => {
+    const c = await RawClient.login(server.port);
+    try {
+      const ms = await pipeline(
+        c,
+        2,
+        serialize.parse({ name: '', text: 'SELECT owner FROM no_such_table', types: [] }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.sync(),
+        serialize.parse({ name: '', text: 'SELECT 7 AS seven FROM generate_series(1, 1)', types: [] }),
+        serialize.bind({}),
+        serialize.describe({ type: 'P', name: '' }),
+        serialize.execute({}),
+        serialize.sync(),
+      );
+      expect(names(ms)).toEqual(['error', 'readyForQuery', 'parseComplete', 'bindComplete', 'rowDescription', 'dataRow', 'commandComplete', 'readyForQuery']);
+    } finally {
+      c.end();
+    }
+  });
+
   it('an error from the data plane mid-pipeline skips the rest of the group, admin messages included', async () => {
     const c = await RawClient.login(server.port);
     try {

@@ -45,9 +45,9 @@ describe('golden --server against an instance on --catalog', () => {
     const failed: string[] = [];
     const differ: string[] = [];
     for (const f of files) {
-      // A fresh catalog per file, as the in-process runner gives each file a fresh engine.
+      // A fresh catalog per file, as the in-process runner gives each file a fresh engine (and a data plane of its own, in memory).
       const catalog = await freshCatalog();
-      const s = await startTestServer({ catalog, deterministic: true, bootstrapPassword: '' });
+      const s = await startTestServer({ catalog, deterministic: true, bootstrapPassword: '', dataPlane: 'embedded' });
       try {
         const [o] = await golden([path.join(FIXTURES, f)], { update: false, jobs: 1, server: `postgres://admin:portcullis@127.0.0.1:${s.port}/default`, colour: false, write: () => {} });
         if (o!.status !== 'passed') failed.push(`${f}\n${o!.diff}`);
