@@ -97,8 +97,8 @@ export async function benchDataPlane(runs: number, seconds: number, log: (s: str
         });
       }
       const tps = (key: string) => {
-        const t = tallies[configs.findIndex((c) => c.key === key)]!;
-        return t.error || t.tps.length === 0 ? NaN : median(t.tps);
+        const t = tallies[configs.findIndex((c) => c.key === key)];
+        return !t || t.error || t.tps.length === 0 ? NaN : median(t.tps);
       };
       log(`  -M ${mode}:`);
       configs.forEach((c, i) => {
