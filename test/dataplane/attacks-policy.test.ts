@@ -183,15 +183,10 @@ describe.each(bothPlanes())('getting out from under the policy, on the $name dat
    */
   describe("side channels: what PostgreSQL's constraints reveal about rows a policy hides", () => {
     beforeAll(async () => {
-      // Created in one message, while the admin's profile role still owns customers: a
-      // foreign key needs REFERENCES on (or ownership of) the table it points at.
-      await shop.admin(
-        [
-          'CREATE TABLE customers (id int PRIMARY KEY, owner text NOT NULL, email text UNIQUE)',
-          'CREATE TABLE invoices (customer_id int REFERENCES customers (id), owner text NOT NULL)',
-          "INSERT INTO customers VALUES (1, 'alice', 'alice@example.com'), (2, 'bob', 'bob@example.com')",
-        ].join(';\n'),
-      );
+      // Two messages: customers is adopted (the owner role's) before invoices points at it,
+      // which SCHEMA's REFERENCES allows.
+      await shop.admin("CREATE TABLE customers (id int PRIMARY KEY, owner text NOT NULL, email text UNIQUE); INSERT INTO customers VALUES (1, 'alice', 'alice@example.com'), (2, 'bob', 'bob@example.com')");
+      await shop.admin('CREATE TABLE invoices (customer_id int REFERENCES customers (id), owner text NOT NULL)');
       await shop.admin('CREATE RLS POLICY own_customers ON shop.customers FOR ALL USING (owner = $auth.username)');
       await shop.admin('CREATE RLS POLICY own_invoices ON shop.invoices FOR ALL USING (owner = $auth.username)');
     });
@@ -216,6 +211,16 @@ describe.each(bothPlanes())('getting out from under the policy, on the $name dat
       expect(await stateOf(alice, "INSERT INTO invoices VALUES (99, 'alice')")).toBe('23503');
       // Reading the hidden row through the key is still the policy's: nothing.
       expect((await alice.query('SELECT c.email FROM invoices i JOIN customers c ON c.id = i.customer_id')).rows).toEqual([]);
+    });
+
+    it("SCHEMA's REFERENCES: dev's own table may point at orders and learn whether a hidden id exists; alice, without SCHEMA, may not point at it", async () => {
+      expect(await stateOf(alice, 'CREATE TABLE probe_a (order_id int REFERENCES orders (id))')).toBe('42501');
+      expect(await stateOf(dev, 'CREATE TABLE probe (order_id int REFERENCES orders (id), owner text)')).toBe('ok');
+      // Order 2 is bob's (hidden from dev), 99 is nobody's.
+      expect(await stateOf(dev, "INSERT INTO probe VALUES (2, 'dev')")).toBe('ok');
+      expect(await stateOf(dev, "INSERT INTO probe VALUES (99, 'dev')")).toBe('23503');
+      expect(await shop.visibleOwners('dev', dev)).toEqual(['dev']);
+      await ordersIntact();
     });
 
     it('EXPLAIN ANALYZE counts the rows the policy filtered out', async () => {

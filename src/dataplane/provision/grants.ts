@@ -1,5 +1,6 @@
 /**
- * Profile roles: created on first use, granted exactly their profile. NOLOGIN by default
+ * Profile roles: created on first use, granted exactly their profile (and REFERENCES on
+ * every managed table when it has SCHEMA, for foreign keys). NOLOGIN by default
  * (a session reaches one by SET ROLE); with a password, LOGIN (an upstream session logs in
  * as it: docs/data-plane.md, "login mode"). Never SUPERUSER, CREATEDB, CREATEROLE,
  * REPLICATION or BYPASSRLS; NOINHERIT; a member of no role.
@@ -51,6 +52,10 @@ export function grantStatements(role: string, profile: Profile, tables: string[]
     if (privs.includes('INSERT')) inserting.add(t);
   }
   for (const [privs, ts] of byPrivileges) out.push(`GRANT ${privs} ON TABLE ${list(ts)} TO ${r}`);
+  // SCHEMA may make tables; a table's foreign key needs REFERENCES on the table it points at
+  // (PostgreSQL gives it to owners, and no principal owns one here). The side channel this
+  // opens (a key that goes in says a hidden row exists) is docs/SECURITY.md's.
+  if (profile.schema && tables.length > 0) out.push(`GRANT REFERENCES ON TABLE ${list(tables)} TO ${r}`);
   // A serial column's default is nextval(): INSERT needs USAGE on its sequence.
   const seqs = sequences.filter((s) => inserting.has(s.table)).map((s) => s.sequence);
   if (seqs.length > 0) out.push(`GRANT USAGE ON SEQUENCE ${list(seqs)} TO ${r}`);
