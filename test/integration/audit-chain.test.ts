@@ -1,47 +1,15 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { useCatalogPostgres, within } from '../support/catalog-postgres.js';
 import { cli } from '../support/cli.js';
-import { client, loginError, startTestServer } from '../support/server.js';
+import { client, loginError } from '../support/server.js';
 
 /**
  * The audit trail of a catalog in PostgreSQL: one hash chain for every instance, in commit
  * order, checked by `portcullis audit verify --catalog URL`.
  */
-let pgsrv: PostgresServer;
-let databases = 0;
-const running: RunningServer[] = [];
-
-beforeAll(async () => {
-  pgsrv = await startPostgres();
-}, 120_000);
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.close();
-});
-afterAll(async () => {
-  await pgsrv?.stop();
-});
-
-async function freshCatalog(): Promise<string> {
-  const db = `audit_${++databases}`;
-  await pgsrv.query(`CREATE DATABASE ${db}`);
-  return pgsrv.url.replace(/\/postgres$/, `/${db}`);
-}
-
-async function instance(catalog: string): Promise<RunningServer> {
-  const s = await startTestServer({ catalog });
-  running.push(s);
-  return s;
-}
-
-async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (!(await probe())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const cat = useCatalogPostgres('audit');
 
 async function onCatalog<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
@@ -55,7 +23,7 @@ async function onCatalog<R extends pg.QueryResultRow>(url: string, sql: string, 
 
 /** Changes on A and B (racing), logins on B and C, a denial on C: every record in one chain. */
 async function busyCatalog(catalog: string): Promise<RunningServer[]> {
-  const [a, b, c] = [await instance(catalog), await instance(catalog), await instance(catalog)];
+  const [a, b, c] = [await cat.instance(catalog), await cat.instance(catalog), await cat.instance(catalog)];
   const admin = await client(a.port);
   await admin.query("CREATE USER mia PASSWORD 'm'");
   await admin.query("CREATE USER ned PASSWORD 'n'");
@@ -87,7 +55,7 @@ async function busyCatalog(catalog: string): Promise<RunningServer[]> {
 
 describe('one audit chain across instances', () => {
   it('holds every instance\'s records, changes in commit order, each change once; SHOW AUDIT LOG on any instance shows it; audit verify --catalog says intact', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const servers = await busyCatalog(catalog);
     const rows = await onCatalog<{ seq: string; commit: string | null; instance: string; record: string }>(catalog, 'SELECT seq, commit, instance, record FROM portcullis.audit ORDER BY seq');
     const records = rows.map((r) => JSON.parse(r.record) as { seq: number; kind: string; statement?: string; ok?: boolean; principal?: string; object?: string; commit?: number });
@@ -125,13 +93,13 @@ describe('one audit chain across instances', () => {
     expect(v.code).toBe(0);
     const total = (await onCatalog<{ n: number }>(catalog, 'SELECT count(*)::int AS n FROM portcullis.audit'))[0]!.n;
     expect(v.stdout).toMatch(new RegExp(`\\(portcullis\\.audit\\): ${total} records, hash chain intact; head [0-9a-f]{64}\\n$`));
-    expect(v.stdout).not.toContain(pgsrv.password);
+    expect(v.stdout).not.toContain(cat.pg.password);
   });
 
   it('audit verify --catalog names the first record edited, removed or re-hashed, and exits 1', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     await busyCatalog(catalog);
-    for (const s of running.splice(0)) await s.close();
+    await cat.stopAll();
     const verify = () => cli(['audit', 'verify', '--catalog', catalog]);
     expect((await verify()).code).toBe(0);
 
@@ -160,8 +128,8 @@ describe('one audit chain across instances', () => {
   });
 
   it('a commit refused with 40001 leaves no record; an instance started on a catalog with none yet reports it plainly', async () => {
-    const catalog = await freshCatalog();
-    const [a, b] = [await instance(catalog), await instance(catalog)];
+    const catalog = await cat.freshCatalog();
+    const [a, b] = [await cat.instance(catalog), await cat.instance(catalog)];
     const [ca, cb] = [await client(a.port), await client(b.port)];
     for (const c of [ca, cb]) await c.query("BEGIN; CREATE USER pat PASSWORD 'p'");
     const results = await Promise.allSettled([ca.query('COMMIT'), cb.query('COMMIT')]);
@@ -171,7 +139,7 @@ describe('one audit chain across instances', () => {
     const pats = await onCatalog(catalog, `SELECT seq FROM portcullis.audit WHERE record LIKE '%"kind":"change"%' AND record LIKE '%"object":"pat"%'`);
     expect(pats).toHaveLength(1);
 
-    const empty = await freshCatalog();
+    const empty = await cat.freshCatalog();
     const r = await cli(['audit', 'verify', '--catalog', empty]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no audit trail there (no table portcullis.audit)');

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
+import { within } from '../support/catalog-postgres.js';
 import { startNode, startStandby, type PgNode } from '../support/pg-cluster.js';
 import { client, loginError, startTestServer } from '../support/server.js';
 
@@ -22,14 +23,6 @@ async function instance(catalog: string): Promise<RunningServer> {
   const s = await startTestServer({ catalog, log: () => {} });
   running.push(s);
   return s;
-}
-
-async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (!(await probe())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** SQLSTATEs a commit may get while its PostgreSQL is away or changing: retried. */

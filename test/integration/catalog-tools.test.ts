@@ -3,12 +3,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { golden } from '../../src/golden/golden.js';
 import { dumpStatements } from '../../src/engine/dump.js';
 import { parseKey } from '../../src/auth/apikey.js';
 import type { RunningServer } from '../../src/server.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { useCatalogPostgres } from '../support/catalog-postgres.js';
 import { cli } from '../support/cli.js';
 import { ADMIN_PASSWORD, client, loginError, ROOT, spawnServer, startTestServer } from '../support/server.js';
 
@@ -18,23 +18,12 @@ import { ADMIN_PASSWORD, client, loginError, ROOT, spawnServer, startTestServer 
  * directory with `portcullis dump --data d | portcullis apply --catalog URL` — its token
  * issuer's keys and tokens included.
  */
-let pgsrv: PostgresServer;
-let databases = 0;
+const cat = useCatalogPostgres('tools');
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  pgsrv = await startPostgres();
-}, 120_000);
 afterAll(async () => {
-  await pgsrv?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function freshCatalog(): Promise<string> {
-  const db = `tools_${++databases}`;
-  await pgsrv.query(`CREATE DATABASE ${db}`);
-  return pgsrv.url.replace(/\/postgres$/, `/${db}`);
-}
 
 const FIXTURES = path.join(ROOT, 'fixtures');
 
@@ -46,7 +35,7 @@ describe('golden --server against an instance on --catalog', () => {
     const differ: string[] = [];
     for (const f of files) {
       // A fresh catalog per file, as the in-process runner gives each file a fresh engine (and a data plane of its own, in memory).
-      const catalog = await freshCatalog();
+      const catalog = await cat.freshCatalog();
       const s = await startTestServer({ catalog, deterministic: true, bootstrapPassword: '', dataPlane: 'embedded' });
       try {
         const [o] = await golden([path.join(FIXTURES, f)], { update: false, jobs: 1, server: `postgres://admin:portcullis@127.0.0.1:${s.port}/default`, colour: false, write: () => {} });
@@ -65,7 +54,7 @@ describe('golden --server against an instance on --catalog', () => {
   }, 120_000);
 
   it('serve --catalog --deterministic refuses a catalog that already holds commits', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const first = await startTestServer({ catalog });
     await first.close();
     await expect(startTestServer({ catalog, deterministic: true, bootstrapPassword: '' })).rejects.toThrow('--deterministic with --catalog needs an empty catalog');
@@ -117,7 +106,7 @@ describe('moving a catalog: portcullis dump --data d | portcullis apply --catalo
     await admin.end();
     await src.close();
 
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const moved = await shell(`$PORTCULLIS dump --data "$DATA" | $PORTCULLIS apply --catalog "$CATALOG"`, { DATA: data, CATALOG: catalog, PORTCULLIS_BOOTSTRAP_PASSWORD: 'another-one' });
     expect(moved.stderr).toBe('');
     expect(moved.code).toBe(0);
@@ -168,7 +157,7 @@ describe('moving a catalog: portcullis dump --data d | portcullis apply --catalo
   }, 60_000);
 
   it('apply --catalog and dump --catalog work beside a running instance; PORTCULLIS_CATALOG stands for --catalog', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const s = await startTestServer({ catalog });
     try {
       const r = await cli(['apply'], "CREATE USER rory PASSWORD 'r';\nCREATE ROLE ops;\n", { env: { PORTCULLIS_CATALOG: catalog } });
@@ -188,7 +177,7 @@ describe('moving a catalog: portcullis dump --data d | portcullis apply --catalo
 
 describe('serve --catalog and the data plane', () => {
   it('has none unless --upstream names one (an embedded one would be each instance\'s own, in memory), and refuses --data-plane embedded', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const refused = await cli(['serve', '--catalog', catalog, '--data-plane', 'embedded']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--catalog cannot be used with --data-plane embedded');

@@ -1,54 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/auth/apikey.js';
 import type { RunningServer } from '../../src/server.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { client, loginError, startTestServer } from '../support/server.js';
+import { databaseOf, useCatalogPostgres, within } from '../support/catalog-postgres.js';
+import { client, loginError } from '../support/server.js';
 
 /**
  * What instances sharing a catalog in PostgreSQL count and note together besides commits:
  * HTTP rate limits (lockouts are in two-instances.test.ts) and API keys' last use.
  */
-let pgsrv: PostgresServer;
-let databases = 0;
-const running: RunningServer[] = [];
-
-beforeAll(async () => {
-  pgsrv = await startPostgres();
-}, 120_000);
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.close();
-});
-afterAll(async () => {
-  await pgsrv?.stop();
-});
-
-async function freshCatalog(): Promise<{ url: string; db: string }> {
-  const db = `shared_${++databases}`;
-  await pgsrv.query(`CREATE DATABASE ${db}`);
-  return { url: pgsrv.url.replace(/\/postgres$/, `/${db}`), db };
-}
-
-async function instance(catalog: string, perMinute = 1000): Promise<RunningServer> {
-  const s = await startTestServer({ catalog, httpPort: 0, rateLimit: { perMinute, perHour: 10_000 } });
-  running.push(s);
-  return s;
-}
-
-async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - started;
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const cat = useCatalogPostgres('shared');
+const instance = (catalog: string, perMinute = 1000) => cat.instance(catalog, { httpPort: 0, rateLimit: { perMinute, perHour: 10_000 } });
 
 const whoami = (s: RunningServer, key: string) => fetch(`http://127.0.0.1:${s.httpPort}/v1/whoami`, { headers: { 'x-api-key': key } });
 
 /** Runs `sql` on the catalog's database directly. */
 async function onCatalog<R extends Record<string, unknown>>(db: string, sql: string): Promise<R[]> {
   const pg = (await import('pg')).default;
-  const c = new pg.Client({ ...pgsrv.connection(), database: db });
+  const c = new pg.Client({ ...cat.pg.connection(), database: db });
   await c.connect();
   try {
     return (await c.query<R>(sql)).rows;
@@ -59,7 +27,8 @@ async function onCatalog<R extends Record<string, unknown>>(db: string, sql: str
 
 describe('HTTP rate limits across instances', () => {
   it('10 requests spread over A, B and C use up a limit of 10 on all three; a restarted instance remembers', async () => {
-    const { url, db } = await freshCatalog();
+    const url = await cat.freshCatalog();
+    const db = databaseOf(url);
     const servers = [await instance(url, 10), await instance(url, 10), await instance(url, 10)];
     const admin = await client(servers[0]!.port);
     await admin.query("CREATE USER kim PASSWORD 'k'");
@@ -98,7 +67,8 @@ describe('HTTP rate limits across instances', () => {
 
 describe('API key last use across instances', () => {
   it('a key used on B shows its last use on A; uses are kept in PostgreSQL, not as commits', async () => {
-    const { url, db } = await freshCatalog();
+    const url = await cat.freshCatalog();
+    const db = databaseOf(url);
     const [a, b] = [await instance(url), await instance(url)];
     const admin = await client(a.port);
     admin.on('error', () => {}); // its server closes under it below
@@ -118,7 +88,7 @@ describe('API key last use across instances', () => {
     const rows = await onCatalog<{ key_id: string; previous: boolean }>(db, 'SELECT key_id, previous FROM portcullis.key_uses');
     expect(rows).toEqual([{ key_id: expect.any(String), previous: false }]);
     // And a server's close writes no key-use commit (it used to once a minute and at shutdown).
-    for (const s of running.splice(0)) await s.close();
+    await cat.stopAll();
     const commitsAfter = (await onCatalog<{ n: number }>(db, 'SELECT count(*)::int AS n FROM portcullis.commits'))[0]!.n;
     expect(commitsAfter).toBe(commitsBefore);
     // A restarted instance reads the last use back.

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { makeCerts } from '../support/certs.js';
 import { startNode, type PgNode } from '../support/pg-cluster.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { useCatalogPostgres, within } from '../support/catalog-postgres.js';
 import { RawClient } from '../support/raw-client.js';
 import { client, loginError, spawnServer, startTestServer, type ServerProcess } from '../support/server.js';
 
@@ -13,46 +13,15 @@ import { client, loginError, spawnServer, startTestServer, type ServerProcess } 
  * the middle of a stream of commits loses nothing it acknowledged, and PostgreSQL is
  * reached over TLS with SCRAM when the URL says so.
  */
-let pgsrv: PostgresServer;
-let databases = 0;
-const running: RunningServer[] = [];
+const cat = useCatalogPostgres('three');
 const procs: ServerProcess[] = [];
 
-beforeAll(async () => {
-  pgsrv = await startPostgres();
-}, 120_000);
 afterEach(async () => {
-  for (const s of running.splice(0)) await s.close();
   for (const p of procs.splice(0)) await p.stop('SIGKILL');
 });
-afterAll(async () => {
-  await pgsrv?.stop();
-});
-
-async function freshCatalog(): Promise<string> {
-  const db = `three_${++databases}`;
-  await pgsrv.query(`CREATE DATABASE ${db}`);
-  return pgsrv.url.replace(/\/postgres$/, `/${db}`);
-}
 
 async function three(catalog: string): Promise<RunningServer[]> {
-  const out: RunningServer[] = [];
-  for (let i = 0; i < 3; i++) {
-    const s = await startTestServer({ catalog });
-    running.push(s);
-    out.push(s);
-  }
-  return out;
-}
-
-/** Polls `probe` until true; the time it took, or a failure after `ms`. */
-async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - started;
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  return [await cat.instance(catalog), await cat.instance(catalog), await cat.instance(catalog)];
 }
 
 /** Runs `statement` again while it fails with 40001 (another instance committed since this one last heard). */
@@ -90,7 +59,7 @@ async function loginFrom(port: number, user: string, password: string, from: str
 
 describe('three instances on one catalog', () => {
   it('a user created on A logs in on B and C within a second', async () => {
-    const [a, b, c] = await three(await freshCatalog());
+    const [a, b, c] = await three(await cat.freshCatalog());
     const admin = await client(a!.port);
     await admin.query("CREATE USER vic PASSWORD 'v-secret'");
     await admin.end();
@@ -101,7 +70,7 @@ describe('three instances on one catalog', () => {
   });
 
   it('a REVOKE on A: the next statement of a session on B that relied on the grant is refused', async () => {
-    const [a, b] = await three(await freshCatalog());
+    const [a, b] = await three(await cat.freshCatalog());
     const admin = await client(a!.port);
     await admin.query("CREATE USER wes PASSWORD 'w'");
     await admin.query('GRANT tenant_admin TO wes');
@@ -138,7 +107,7 @@ describe('three instances on one catalog', () => {
   });
 
   it('21 wrong passwords from one address spread over A, B and C lock it out on all three', async () => {
-    const servers = await three(await freshCatalog());
+    const servers = await three(await cat.freshCatalog());
     const admin = await client(servers[0]!.port);
     await admin.query("CREATE USER xan PASSWORD 'right'");
     await admin.end();
@@ -154,7 +123,7 @@ describe('three instances on one catalog', () => {
 
 describe('an instance killed in the middle of a stream of commits', () => {
   it('SIGKILL of B: A and C go on, and every commit any of them acknowledged is there, B\'s included', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     for (let i = 0; i < 3; i++) procs.push(await spawnServer(['--catalog', catalog]));
     const [a, b, c] = procs as [ServerProcess, ServerProcess, ServerProcess];
     const acked: string[] = [];
@@ -223,7 +192,8 @@ describe('PostgreSQL over TLS with SCRAM', () => {
   it('instances whose URL says sslmode=verify-full reach it over TLS, every connection; without TLS it refuses them', async () => {
     const url = `${node.url('catalog')}?sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.caFile)}`;
     const [a, b] = [await startTestServer({ catalog: url, httpPort: null }), await startTestServer({ catalog: url })];
-    running.push(a, b);
+    cat.track(a);
+    cat.track(b);
     const admin = await client(a.port);
     await admin.query("CREATE USER yara PASSWORD 'y'");
     await admin.end();

@@ -1,55 +1,20 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/auth/apikey.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import type { RunningServer } from '../../src/server.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { useCatalogPostgres, within } from '../support/catalog-postgres.js';
 import { cli } from '../support/cli.js';
 import { RawClient } from '../support/raw-client.js';
 import { client, loginError, spawnServer, startTestServer, type ServerProcess } from '../support/server.js';
 
-let pgsrv: PostgresServer;
-let databases = 0;
-const running: RunningServer[] = [];
-
-beforeAll(async () => {
-  pgsrv = await startPostgres();
-}, 120_000);
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.close();
-});
-afterAll(async () => {
-  await pgsrv?.stop();
-});
-
-/** A new, empty database on the test PostgreSQL: the URL of a catalog there. */
-async function freshCatalog(): Promise<string> {
-  const db = `instances_${++databases}`;
-  await pgsrv.query(`CREATE DATABASE ${db}`);
-  return pgsrv.url.replace(/\/postgres$/, `/${db}`);
-}
-
-async function instance(catalog: string): Promise<RunningServer> {
-  const s = await startTestServer({ catalog });
-  running.push(s);
-  return s;
-}
-
-/** Polls `probe` until it returns true; the time it took, or a failure after `ms`. */
-async function within(ms: number, what: string, probe: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - started;
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const cat = useCatalogPostgres('instances');
 
 describe('two instances on one catalog in PostgreSQL', () => {
   it('a user created on A logs in on B within a second', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    const b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    const b = await cat.instance(catalog);
     const admin = await client(a.port);
     await admin.query("CREATE USER carol PASSWORD 'c-secret'");
     await admin.end();
@@ -58,9 +23,9 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('DROP API KEY on A ends the session on B that logged in with it, at its next statement', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    const b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    const b = await cat.instance(catalog);
     const admin = await client(a.port);
     await admin.query("CREATE USER dave PASSWORD 'd'");
     const key = (await admin.query("CREATE API KEY 'k' FOR dave")).rows[0].key as string;
@@ -80,9 +45,9 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('two instances committing the same user at once: exactly one succeeds, the other gets 40001 and its retry 42710', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    const b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    const b = await cat.instance(catalog);
     const [ca, cb] = [await client(a.port), await client(b.port)];
     try {
       // Both transactions check the name before either commits: the commits race.
@@ -105,9 +70,9 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('an id handed out on B to an open transaction and used meanwhile by A: B\'s commit fails with 40001', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    const b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    const b = await cat.instance(catalog);
     const [ca, cb, watch] = [await client(a.port), await client(b.port), await client(b.port)];
     try {
       // Both instances are level: B's transaction takes the next id, and so does A's role.
@@ -123,7 +88,7 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('instances started at once on an empty catalog: one bootstraps it, all serve it', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     const logs: string[] = [];
     // The schema exists, and its table is locked until all three instances wait to read it:
     // every one then reads the empty catalog before any has committed its bootstrap.
@@ -133,10 +98,10 @@ describe('two instances on one catalog in PostgreSQL', () => {
     const gate = new pg.Client({ connectionString: catalog });
     await gate.connect();
     await gate.query('BEGIN; LOCK TABLE portcullis.commits IN ACCESS EXCLUSIVE MODE');
-    const start = () => startTestServer({ catalog, log: (l) => logs.push(l) }).then((s) => (running.push(s), s));
+    const start = () => startTestServer({ catalog, log: (l) => logs.push(l) }).then((s) => (cat.track(s)));
     const starting = Promise.all([start(), start(), start()]);
     await within(10_000, 'three instances wait for the catalog', async () => {
-      const r = await pgsrv.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = $1 AND NOT l.granted`, [catalog.split('/').at(-1)]);
+      const r = await cat.pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = $1 AND NOT l.granted`, [catalog.split('/').at(-1)]);
       return r[0]!.n === 3;
     });
     await gate.query('COMMIT');
@@ -154,9 +119,9 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('many commits through both at once: each acknowledged one holds on both, in one order', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    const b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    const b = await cat.instance(catalog);
     const clients = await Promise.all([a, b, a, b].map((s) => client(s.port)));
     const acknowledged: string[] = [];
     try {
@@ -199,16 +164,15 @@ describe('two instances on one catalog in PostgreSQL', () => {
   });
 
   it('an instance started again reloads the catalog from PostgreSQL', async () => {
-    const catalog = await freshCatalog();
-    const a = await instance(catalog);
-    let b = await instance(catalog);
+    const catalog = await cat.freshCatalog();
+    const a = await cat.instance(catalog);
+    let b = await cat.instance(catalog);
     const admin = await client(a.port);
     await admin.query("CREATE USER frank PASSWORD 'f1'");
-    await b.close();
-    running.splice(running.indexOf(b), 1);
+    await cat.stop(b);
     await admin.query("ALTER USER frank PASSWORD 'f2'"); // while B is down
     await admin.end();
-    b = await instance(catalog);
+    b = await cat.instance(catalog);
     expect(await loginError(b.port, 'frank', 'f2')).toBeNull();
     expect((await loginError(b.port, 'frank', 'f1'))?.code).toBe('28P01');
     expect(await loginError(b.port, 'admin', 'bootstrap-secret')).toBeNull();
@@ -240,8 +204,8 @@ async function loginFrom(port: number, user: string, password: string, from: str
 
 describe('lockouts across instances', () => {
   it('20 wrong passwords from one address spread over A, B and C lock it out on all three; a restarted instance remembers', async () => {
-    const catalog = await freshCatalog();
-    const servers = [await instance(catalog), await instance(catalog), await instance(catalog)];
+    const catalog = await cat.freshCatalog();
+    const servers = [await cat.instance(catalog), await cat.instance(catalog), await cat.instance(catalog)];
     const admin = await client(servers[0]!.port);
     await admin.query("CREATE USER ivy PASSWORD 'right'");
     await admin.end();
@@ -259,9 +223,8 @@ describe('lockouts across instances', () => {
     await b.end();
 
     const c = servers[2]!;
-    await c.close();
-    running.splice(running.indexOf(c), 1);
-    const again = await instance(catalog);
+    await cat.stop(c);
+    const again = await cat.instance(catalog);
     expect(await loginFrom(again.port, 'ivy', 'right', '127.0.0.2')).toBe('28P01');
     expect(await loginFrom(again.port, 'ivy', 'right', '127.0.0.3')).toBeNull();
   });
@@ -269,8 +232,8 @@ describe('lockouts across instances', () => {
 
 describe('user lockouts across instances', () => {
   it('10 wrong passwords for one name over A and B lock it on both; ALTER USER ... UNLOCK on A lifts it on B', async () => {
-    const catalog = await freshCatalog();
-    const [a, b] = [await instance(catalog), await instance(catalog)];
+    const catalog = await cat.freshCatalog();
+    const [a, b] = [await cat.instance(catalog), await cat.instance(catalog)];
     const admin = await client(a.port);
     await admin.query("CREATE USER jude PASSWORD 'right'");
     await within(1000, 'jude logs in on B', async () => (await loginFrom(b.port, 'jude', 'right', '127.0.0.4')) === null);
@@ -292,14 +255,14 @@ describe('portcullis serve --catalog', () => {
   });
 
   it('serves a catalog in PostgreSQL from the flag or PORTCULLIS_CATALOG, naming it without its password', async () => {
-    const catalog = await freshCatalog();
+    const catalog = await cat.freshCatalog();
     procs.push(await spawnServer(['--catalog', catalog]));
     procs.push(await spawnServer([], { PORTCULLIS_CATALOG: catalog }));
     const [a, b] = procs as [ServerProcess, ServerProcess];
-    const line = `catalog: PostgreSQL ${catalog.replace(`:${pgsrv.password}@`, '@')} (schema portcullis)`;
+    const line = `catalog: PostgreSQL ${catalog.replace(`:${cat.pg.password}@`, '@')} (schema portcullis)`;
     for (const p of procs) {
       expect(p.stderr()).toContain(line);
-      expect(p.stderr()).not.toContain(pgsrv.password);
+      expect(p.stderr()).not.toContain(cat.pg.password);
     }
     const admin = await client(a.port);
     await admin.query("CREATE USER gina PASSWORD 'g'");
