@@ -52,7 +52,7 @@ export interface ServerOptions {
   random?: (bytes: number) => Buffer;
   /** Compact the log into a snapshot once it holds this many bytes (default 64 MiB). */
   compactAt?: number;
-  /** Encryption at rest: the data directory's key (--encryption-key-file); null: plaintext. */
+  /** Encryption at rest: the data directory's or the PostgreSQL catalog's key (--encryption-key-file); null: plaintext. */
   encryption?: Cipher | null;
   /** Tests: how the log writes (to inject ENOSPC and I/O errors). */
   logIo?: LogIo;
@@ -122,7 +122,7 @@ export interface RunningServer {
 /** Composition root: store → engine → pgwire listener (and the HTTP health endpoints). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const onDisk = opts.catalog
-    ? { store: new PostgresStore(opts.catalog, { log: opts.log }) }
+    ? { store: new PostgresStore(opts.catalog, { log: opts.log, keys: keysOf(opts.encryption ?? null) }) }
     : opts.dataDir === null ? { store: new MemoryStore() } : dataDirOptions(opts.dataDir, { keys: keysOf(opts.encryption ?? null), warn: opts.log, io: opts.logIo });
   const det = opts.deterministic ? deterministic() : null;
   const engine = new Engine({

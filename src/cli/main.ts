@@ -83,7 +83,7 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
   --compact-at BYTES    snapshot the catalog and restart the log once the log is this big
                         (default 67108864; PORTCULLIS_COMPACT_AT)
   --encryption-key-file FILE
-                        encrypt the data directory at rest (AES-256-GCM) with the 256-bit key
+                        encrypt the data directory, or the --catalog rows, at rest (AES-256-GCM) with the 256-bit key
                         in FILE (openssl rand -hex 32 > FILE; PORTCULLIS_ENCRYPTION_KEY_FILE);
                         also taken by apply, dump, compact, audit verify and rekey
   --data-plane embedded|off

@@ -19,7 +19,7 @@ export interface TargetOptions {
   catalog?: string;
   /** Offline: the catalog user the statements run as (default: the bootstrap superuser). */
   user?: string;
-  /** Offline: the data directory's encryption key, if it has one. */
+  /** Offline: the data directory's or PostgreSQL catalog's encryption key, if it has one. */
   keys?: Keys;
 }
 
@@ -32,7 +32,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
   if ([opts.data, opts.url, opts.catalog].filter((o) => o !== undefined).length > 1) throw new Error('--data, --url and --catalog cannot be used together');
   if (opts.data !== undefined || opts.catalog !== undefined) {
     const engine = new Engine({
-      ...(opts.catalog !== undefined ? { store: new PostgresStore(opts.catalog, { log: (l) => process.stderr.write(`${l}\n`) }) } : dataDirOptions(opts.data!, { keys: opts.keys })),
+      ...(opts.catalog !== undefined ? { store: new PostgresStore(opts.catalog, { log: (l) => process.stderr.write(`${l}\n`), keys: opts.keys }) } : dataDirOptions(opts.data!, { keys: opts.keys })),
       bootstrapUser: process.env.PORTCULLIS_BOOTSTRAP_USER,
       bootstrapPassword: process.env.PORTCULLIS_BOOTSTRAP_PASSWORD,
     });

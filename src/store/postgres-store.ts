@@ -8,6 +8,8 @@ import type { KeyUse, Ledger, LockoutLedger, RateEvent, Store } from './store.js
 import { SCHEMA, Shared, SHARED_CHANNELS, SHARED_SCHEMA_SQL } from './pg-shared.js';
 import type { AuditEntry } from '../audit/audit-record.js';
 import { AUDIT_SCHEMA_SQL, appendParams, appendSql, PgAuditTrail } from '../audit/pg-audit-trail.js';
+import { PLAINTEXT, type Keys } from './cipher.js';
+import { openCommit, sealCommit } from './sealed-commits.js';
 
 /** The schema the catalog lives in, in the database the URL names. */
 export const CATALOG_SCHEMA = SCHEMA;
@@ -45,6 +47,8 @@ export interface PostgresStoreOptions {
   listen?: boolean;
   /** Names this instance in the rows it writes (diagnostics only). */
   instance?: string;
+  /** Encryption at rest (--encryption-key-file): each commit's row sealed (src/store/sealed-commits.ts). */
+  keys?: Keys;
 }
 
 interface Pending {
@@ -100,12 +104,14 @@ export class PostgresStore implements Store {
   private closed = false;
   private readonly instance: string;
   private readonly shared: Shared;
+  private readonly keys: Keys;
 
   constructor(
     url: string,
     private readonly opts: PostgresStoreOptions = {},
   ) {
     this.plan = parseConnectionString(url);
+    this.keys = opts.keys ?? PLAINTEXT;
     this.main = new LazyConnection(this.plan, 'portcullis catalog');
     this.events = new LazyConnection(this.plan, 'portcullis catalog events');
     this.audit = new LazyConnection(this.plan, 'portcullis catalog audit');
@@ -177,8 +183,9 @@ export class PostgresStore implements Store {
     if (base !== undefined && base !== this.tip) return Promise.reject(superseded(base + 1));
     return new Promise((resolve, reject) => {
       const audit = commit.flatMap((m) => (m.op === 'audit' ? (m.entries as AuditEntry[]) : []));
-      const json = JSON.stringify(audit.length === 0 ? commit : commit.filter((m) => m.op !== 'audit'));
-      this.queue.push({ seq: ++this.tip, json, audit, resolve, reject });
+      const seq = ++this.tip;
+      const json = sealCommit(JSON.stringify(audit.length === 0 ? commit : commit.filter((m) => m.op !== 'audit')), seq, this.keys);
+      this.queue.push({ seq, json, audit, resolve, reject });
       this.kick(false);
     });
   }
@@ -282,6 +289,14 @@ export class PostgresStore implements Store {
     return this.diverged;
   }
 
+  /** A commit that cannot be opened while following: like diverge, the instance stops committing and says why. */
+  private refuse(err: Error): PgError {
+    if (this.diverged) return this.diverged;
+    this.diverged = new PgError('data_corrupted', err.message, { hint: 'Start every instance of this catalog with the same --encryption-key-file, then restart this one.' });
+    this.opts.log?.(`catalog: ${err.message}; this instance commits nothing more until it is restarted`);
+    return this.diverged;
+  }
+
   /** Fails `batch` and everything queued behind it (checked against it) and resets the numbering. */
   private fail(batch: Pending[], err: unknown): void {
     const behind = this.queue;
@@ -321,7 +336,16 @@ export class PostgresStore implements Store {
         if (seq !== this.applied + 1) {
           throw new Error(`the catalog in PostgreSQL lacks commit ${this.applied + 1} (the next one there is ${seq}): rows were removed from ${CATALOG_SCHEMA}.commits`);
         }
-        apply(JSON.parse(row.mutations) as Mutation[], seq);
+        let mutations: Mutation[];
+        try {
+          mutations = JSON.parse(openCommit(row.mutations, seq, this.keys)) as Mutation[];
+        } catch (err) {
+          // A commit this instance cannot open (no key, another key, altered): it applies
+          // nothing more, as when PostgreSQL lost commits (the catalog would be another's).
+          if (this.follower) throw this.refuse(err as Error);
+          throw err;
+        }
+        apply(mutations, seq);
         this.applied = seq;
         this.lastApplied = row.mutations;
         if (this.tip < seq) this.tip = seq;
