@@ -165,6 +165,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const gate = plane ? new DataPlaneGate(plane, { catalog: () => engine.catalog, clock: () => engine.clock(), log: opts.log }) : null;
   if (gate) {
     engine.followCommits((mutations) => gate.committed(mutations));
+    if (plane instanceof UpstreamPlane && plane.pooled) {
+      const upstream = plane;
+      engine.poolStats = () => upstream.poolStats();
+    }
     engine.policySql = async (policy) => {
       const db = planeDatabaseOf(engine.catalog, policy.databaseId, plane!.namespace);
       return db ? gate.installed(db, policy) : null;

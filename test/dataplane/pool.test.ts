@@ -144,6 +144,45 @@ describe('two principals on one upstream connection (pool_size 1)', () => {
   });
 });
 
+describe('SHOW POOLS and /metrics', () => {
+  it("show clients active and waiting, connections busy and idle, the longest wait; a tenant admin sees its tenant's databases only", async () => {
+    const setup = await psql(one.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
+      input: "CREATE TENANT other;\nCREATE USER tadm PASSWORD 'pw' ROLE tenant_admin TENANT other;\nCREATE USER dadm PASSWORD 'pw' ROLE tenant_admin;\n",
+    });
+    expect(setup.stderr).toBe('');
+    const admin = await connect(one, 'admin');
+    const alice = await connect(one, 'alice');
+    const bob = await connect(one, 'bob');
+    const pools = async (c: pg.Client) => (await c.query('SHOW POOLS')).rows;
+    await alice.query('SELECT 1 FROM orders');
+    await bob.query('SELECT 1 FROM orders');
+    expect(await pools(admin)).toEqual([{ tenant: 'default', database: 'shop', cl_active: expect.any(Number), cl_waiting: 0, sv_active: 0, sv_idle: 1, sv_dedicated: 0, maxwait: 0, pool_size: 1, pool_mode: 'transaction' }]);
+    await alice.query('BEGIN');
+    await alice.query('SELECT 1 FROM orders');
+    const waiting = bob.query('SELECT 1 FROM orders').catch((e: Error & { code?: string }) => e.code);
+    // Until bob's statement reaches the pool (it fails after pool_timeout, 1 s).
+    let row = (await pools(admin))[0];
+    while (row.cl_waiting === 0) row = (await pools(admin))[0];
+    expect(row).toMatchObject({ cl_waiting: 1, sv_active: 1, sv_idle: 0 });
+    const metrics = one.engine.metrics.text();
+    expect(metrics).toMatch(/^portcullis_pool_clients_waiting\{tenant_id="\d+",database_id="\d+"\} 1$/m);
+    expect(metrics).toMatch(/^portcullis_pool_server_active\{tenant_id="\d+",database_id="\d+"\} 1$/m);
+    expect(metrics).toMatch(/^portcullis_pool_size\{tenant_id="\d+",database_id="\d+"\} 1$/m);
+    expect(await waiting).toBe('53300');
+    await alice.query('COMMIT');
+    expect(await pools(admin)).toMatchObject([{ cl_waiting: 0, sv_active: 0, sv_idle: 1 }]);
+    // Tenant admins: their own tenant's pools; anyone less: 42501.
+    const tadm = new pg.Client({ host: '127.0.0.1', port: one.port, user: 'tadm', password: 'pw', database: 'default' });
+    const dadm = new pg.Client({ host: '127.0.0.1', port: one.port, user: 'dadm', password: 'pw', database: 'default' });
+    await tadm.connect();
+    await dadm.connect();
+    open.push(tadm, dadm);
+    expect(await pools(tadm)).toEqual([]);
+    expect((await pools(dadm)).map((r) => r.database)).toEqual(['shop']);
+    expect(await stateOf(alice, 'SHOW POOLS')).toBe('42501');
+  });
+});
+
 describe('session-only features with room in the pool (pool_size 4)', () => {
   it('session state gets the session a connection of its own, kept to its end; at most half the pool', async () => {
     const alice = await connect(four, 'alice');
