@@ -54,7 +54,9 @@ async function startPgBouncer(pgPort: number, secret: string): Promise<BenchServ
     path.join(dir, 'pgbouncer.ini'),
     [
       '[databases]',
-      `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres`,
+      // Its own logins to PostgreSQL with the password: without it (the clients' SCRAM keys
+      // passed through), Debian's 1.18 stalls when many clients log in at once (-C, 32 clients).
+      `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres user=bench password=${PASSWORD}`,
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
       `listen_port = ${port}`,
@@ -103,7 +105,16 @@ async function startPgBouncer(pgPort: number, secret: string): Promise<BenchServ
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       process.kill(pid, 'SIGTERM');
+      // A PgBouncer wedged by a stalled login may not exit on SIGTERM.
+      const kill = setTimeout(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }, 5000);
       await exited;
+      clearTimeout(kill);
       if (!process.env.BENCH_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -149,6 +160,8 @@ export async function benchPool(runs: number, seconds: number, log: (s: string) 
     started.push(bouncer);
     const proxy = await startPipeProxy(pgsrv.port, pgsrv.user, pgsrv.database);
     started.push(proxy);
+    // 1,000 idle clients and pgbench's beside them: above the default max_connections (1,000).
+    process.env.PORTCULLIS_MAX_CONNECTIONS = '2000';
     const pcu = await startPortcullis(['--upstream', `postgres://gateway:${GATEWAY_PASSWORD}@127.0.0.1:${pgsrv.port}/postgres`, '--pool-mode', 'transaction', '--pool-size', '20']);
     started.push(pcu);
     const setupStarted = Date.now();
