@@ -96,11 +96,18 @@ export class DatabasePool {
     const own = this.dedicatedTo.get(session);
     if (own) {
       if (own.conn.broken) {
-        // Its session state is gone with it: the session carries on, on a new connection of its own.
+        // Its session state (settings, locks, cursors) is gone with it: carrying on without
+        // it would change what the session's statements mean, so the session ends, as it
+        // would on PostgreSQL.
         own.conn.close();
-        own.conn = await this.connect();
-        own.identity = null;
-        own.last = null;
+        this.dedicatedTo.delete(session);
+        this.drop(own);
+        this.serveWaiters();
+        throw new PgError('connection_failure', 'the data plane connection this session kept for its session state was lost', {
+          severity: 'FATAL',
+          detail: 'The upstream PostgreSQL ended the connection (a restart, pg_terminate_backend); its settings, locks and cursors went with it.',
+          hint: 'Connect again.',
+        });
       }
       own.busy = true;
       const fresh = own.last !== session;

@@ -212,6 +212,29 @@ describe('session-only features with room in the pool (pool_size 4)', () => {
   });
 });
 
+describe('a dedicated connection lost', () => {
+  it('ends its session (08006, FATAL) instead of carrying on without its session state', async () => {
+    for (const c of open.splice(0)) await c.end().catch(() => undefined);
+    const alice = await connect(four, 'alice');
+    // The sessions just closed may still hold their dedicated connections for a moment.
+    let set = await stateOf(alice, 'SET random_page_cost = 2');
+    for (let i = 0; i < 100 && set === '0A000'; i++) set = await stateOf(alice, 'SET random_page_cost = 2');
+    expect(set).toBe('ok');
+    const pid = (await alice.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await node.query('SELECT pg_terminate_backend($1)', [pid]);
+    // Until the backend is gone (its socket closes right after).
+    while ((await node.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length > 0);
+    // 08006 when the pool saw the socket close first; PostgreSQL's own 57P01 (relayed, FATAL) when not.
+    let code = await stateOf(alice, 'SELECT current_setting($1) AS cost', ['random_page_cost']);
+    expect(['08006', '57P01']).toContain(code);
+    code = await stateOf(alice, 'SELECT 1');
+    expect(code).not.toBe('ok');
+    // Others are served.
+    const bob = await connect(four, 'bob');
+    expect((await bob.query('SELECT owner FROM orders')).rows).toEqual([{ owner: 'bob' }]);
+  });
+});
+
 describe('PostgreSQL restarts under load', () => {
   it('sessions in a transaction get an error, new transactions succeed once it is back, nothing hangs, nobody sees another result', async () => {
     for (const c of open.splice(0)) await c.end().catch(() => undefined);
