@@ -109,6 +109,7 @@ async function startPgBouncer(pgPort: number, secret: string): Promise<BenchServ
       const kill = setTimeout(() => {
         try {
           process.kill(pid, 'SIGKILL');
+          child.kill('SIGKILL'); // runuser, which may outlive it
         } catch {
           // gone already
         }
