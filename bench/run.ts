@@ -9,9 +9,10 @@ import { benchIssuer } from './issuer.js';
 import { benchDataPlane } from './dataplane.js';
 import { benchGolden } from './golden.js';
 import { benchCatalogPg } from './catalog-pg.js';
+import { benchPool } from './pool.js';
 
 /**
- * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|catalog-pg|dataplane|golden|http|scale
+ * `npm run bench`: every benchmark, each as a median of several runs. BENCH_ONLY=parser|engine|issuer|pg|catalog-pg|dataplane|pool|golden|http|scale
  * picks one; BENCH_RUNS and BENCH_SECONDS set the pgbench runs per figure and their length.
  */
 const only = process.env.BENCH_ONLY;
@@ -55,6 +56,12 @@ if (!only || only === 'dataplane') {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
   console.log(`data plane (pgbench, primary-key SELECT on ${(10_000).toLocaleString('en-US')} rows, 8 clients, median of ${runs} runs of ${seconds} s, interleaved):`);
   await benchDataPlane(runs, seconds, (s) => console.log(s));
+}
+if (!only || only === 'pool') {
+  const runs = Number(process.env.BENCH_RUNS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+  console.log(`transaction pooling against PgBouncer (pgbench -S, scale 10, median of ${runs} runs of ${seconds} s, interleaved):`);
+  await benchPool(runs, seconds, (s) => console.log(s));
 }
 if (!only || only === 'golden') {
   await benchGolden(Number(process.env.BENCH_GOLDEN_FILES ?? 100), Number(process.env.BENCH_GOLDEN_JOBS ?? 2), (s) => console.log(s));

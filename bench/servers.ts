@@ -103,7 +103,7 @@ function run(cmd: string, args: string[], asPostgres = false): string {
   return r.stdout;
 }
 
-export async function startPostgres(bin: string, port: number): Promise<BenchServer> {
+export async function startPostgres(bin: string, port: number, maxConnections = 100): Promise<BenchServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pg-'));
   const data = path.join(dir, 'data');
   const pwfile = path.join(dir, 'pw');
@@ -115,7 +115,7 @@ export async function startPostgres(bin: string, port: number): Promise<BenchSer
     chownSync(pwfile, uid, gid);
   }
   run(path.join(bin, 'initdb'), ['-D', data, '-U', 'bench', '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '--no-sync'], true);
-  run(path.join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=100`, 'start'], true);
+  run(path.join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=${maxConnections}`, 'start'], true);
   const pid = Number(run('head', ['-1', path.join(data, 'postmaster.pid')], true).trim());
   return {
     name: 'PostgreSQL',
@@ -236,7 +236,8 @@ export function pgbench(bin: string, s: BenchServer, script: string, clients: nu
   const before = s.cpu();
   const clientBefore = reapedChildrenCpu();
   const started = process.hrtime.bigint();
-  const r = spawnSync(path.join(bin, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD } });
+  // A server that stops answering fails the figure instead of hanging the bench.
+  const r = spawnSync(path.join(bin, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD }, timeout: (seconds + 60) * 1000 });
   const wallUs = Number(process.hrtime.bigint() - started) / 1000;
   const clientCpu = reapedChildrenCpu() - clientBefore;
   const after = s.cpu();

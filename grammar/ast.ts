@@ -133,6 +133,7 @@ export type AdminCommand =
   | { type: 'ShowGrants'; grantee: Name | null }
   | { type: 'ShowPermissions' }
   | { type: 'ShowLockouts' }
+  | { type: 'ShowPools' }
   | { type: 'ShowAuditLog'; limit: Value | null; position: number }
   | { type: 'CreateApiKey'; name: Name; ifNotExists: boolean; owner: Name | null; options: ApiKeyOption[] }
   | { type: 'AlterApiKey'; name: Name; owner: Name | null; change: ApiKeyChange }

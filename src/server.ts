@@ -23,6 +23,7 @@ import { EngineSession } from './engine/session.js';
 import type { DataPlane, PlaneDatabase } from './dataplane/types.js';
 import { DETERMINISTIC_PLANE_SETTINGS, EmbeddedPlane } from './dataplane/embedded.js';
 import { UpstreamPlane } from './dataplane/upstream.js';
+import type { PoolSettings } from './dataplane/pool.js';
 import { PlaneSession, type AfterDdl, type TurnIdentity } from './dataplane/forwarder.js';
 import { DataPlaneGate, planeDatabaseOf } from './dataplane/gate.js';
 import type { IssuerPolicy } from './engine/issuer.js';
@@ -78,7 +79,7 @@ export interface ServerOptions {
    * data directory, in memory without one), an upstream PostgreSQL, a DataPlane made by the
    * caller (tests share one), or 'off' (the default here: 0A000).
    */
-  dataPlane?: 'embedded' | 'off' | { upstream: string } | DataPlane;
+  dataPlane?: 'embedded' | 'off' | { upstream: string; pool?: Partial<PoolSettings> } | DataPlane;
   /**
    * For each session opened on the data plane: what each of its turns runs first (its
    * identity) and what follows its DDL (see forwarder.ts). The session is the one logging
@@ -164,6 +165,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const gate = plane ? new DataPlaneGate(plane, { catalog: () => engine.catalog, clock: () => engine.clock(), log: opts.log }) : null;
   if (gate) {
     engine.followCommits((mutations) => gate.committed(mutations));
+    if (plane instanceof UpstreamPlane && plane.pooled) {
+      const upstream = plane;
+      engine.poolStats = () => upstream.poolStats();
+    }
     engine.policySql = async (policy) => {
       const db = planeDatabaseOf(engine.catalog, policy.databaseId, plane!.namespace);
       return db ? gate.installed(db, policy) : null;
@@ -250,7 +255,7 @@ function makeDataPlane(opts: ServerOptions): DataPlane | null {
   if (p === 'off') return null;
   // Deterministic mode's instances start as the golden runner's do (golden/planes.ts).
   if (p === 'embedded') return new EmbeddedPlane(opts.dataDir === null ? { memory: true, ...(opts.deterministic ? { settings: DETERMINISTIC_PLANE_SETTINGS } : {}) } : { dataDir: opts.dataDir });
-  if ('upstream' in p) return new UpstreamPlane(p.upstream);
+  if ('upstream' in p) return new UpstreamPlane(p.upstream, p.pool ? { pool: p.pool } : {});
   return p;
 }
 

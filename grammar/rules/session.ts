@@ -120,6 +120,7 @@ export class SessionRules extends IssuerRules {
             if (!quoted && name === 'grants') return { type: 'ShowGrants', grantee: null };
             if (!quoted && name === 'permissions') return { type: 'ShowPermissions' };
             if (!quoted && name === 'lockouts') return { type: 'ShowLockouts' };
+            if (!quoted && name === 'pools') return { type: 'ShowPools' };
             if (!quoted && name === 'tokens') return { type: 'ShowTokens', owner: null };
             return { type: 'ShowVariable', name, position };
           }) as AdminCommand;

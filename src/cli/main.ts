@@ -93,6 +93,11 @@ serve options (flags > PORTCULLIS_* environment > --config file > defaults):
                         embedded, off with --catalog (PORTCULLIS_DATA_PLANE)
   --upstream URL        run that SQL on an operator's PostgreSQL 14+ (postgres://user:pw@host/db,
                         sslmode as in the URL; PORTCULLIS_UPSTREAM)
+  --pool-mode MODE      upstream connections: transaction (shared between sessions, a
+                        transaction at a time) or session (one per session); default
+                        ${DEFAULTS.poolMode} (PORTCULLIS_POOL_MODE)
+  --pool-size N         upstream connections per database (default ${DEFAULTS.poolSize}; PORTCULLIS_POOL_SIZE)
+  --pool-timeout S      seconds a session waits for one before 53300 (default ${DEFAULTS.poolTimeout}; PORTCULLIS_POOL_TIMEOUT)
 
 On first start of an empty catalog, the superuser PORTCULLIS_BOOTSTRAP_USER (default admin)
 is created with PORTCULLIS_BOOTSTRAP_PASSWORD, or with a random password printed once on stderr;
@@ -189,6 +194,9 @@ async function serve(args: string[]): Promise<void> {
       'encryption-key-file': { type: 'string' },
       'data-plane': { type: 'string' },
       upstream: { type: 'string' },
+      'pool-mode': { type: 'string' },
+      'pool-size': { type: 'string' },
+      'pool-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -215,6 +223,9 @@ async function serve(args: string[]): Promise<void> {
   if (values['encryption-key-file'] !== undefined) flags.encryptionKeyFile = values['encryption-key-file'];
   if (values['data-plane'] !== undefined) flags.dataPlane = values['data-plane'];
   if (values.upstream !== undefined) flags.upstream = values.upstream;
+  if (values['pool-mode'] !== undefined) flags.poolMode = values['pool-mode'];
+  if (values['pool-size'] !== undefined) flags.poolSize = values['pool-size'];
+  if (values['pool-timeout'] !== undefined) flags.poolTimeout = values['pool-timeout'];
   const cfg = resolveConfig(flags, process.env, values.config);
   if (cfg.upstream && cfg.dataPlane === 'off') fail('--upstream and --data-plane off cannot be used together');
   if (cfg.memory && values.data !== undefined) fail('--memory and --data cannot be used together');
@@ -283,7 +294,7 @@ async function serve(args: string[]): Promise<void> {
     deterministic: values.deterministic === true,
     // Embedded by default (in memory with --memory and --deterministic, as golden files run).
     // With --catalog, off unless --upstream: an embedded plane would be each instance's own, in memory.
-    dataPlane: cfg.upstream ? { upstream: cfg.upstream } : (cfg.dataPlane ?? (cfg.catalog !== undefined ? 'off' : 'embedded')),
+    dataPlane: cfg.upstream ? { upstream: cfg.upstream, pool: { mode: cfg.poolMode, size: cfg.poolSize, timeoutMs: cfg.poolTimeout * 1000 } } : (cfg.dataPlane ?? (cfg.catalog !== undefined ? 'off' : 'embedded')),
     log,
   });
   // Tests and scripts wait for this line (no sleeps): it carries the real ports.

@@ -4,6 +4,7 @@ import { DEFAULT_PARSE_LIMITS, WIDEST_PARSE_LIMITS } from '../../grammar/limits.
 import { DEFAULT_JWKS_POLICY } from '../auth/jwks.js';
 import { DEFAULT_TOKEN_POLICY } from '../auth/jwt.js';
 import { DEFAULT_ITERATIONS } from '../auth/verifier.js';
+import { DEFAULT_POOL } from '../dataplane/pool.js';
 import { DEFAULT_ISSUER_POLICY } from '../engine/issuer.js';
 import { DEFAULT_LOCKOUT_POLICY } from '../engine/lockouts.js';
 import { DEFAULT_RATE_LIMIT } from '../http/rate-limit.js';
@@ -69,6 +70,14 @@ export interface Config {
   dataPlane: 'embedded' | 'off' | undefined;
   /** An operator's PostgreSQL 14+ as the data plane (postgres://...); implies it. */
   upstream: string | undefined;
+  /**
+   * Upstream connections (SPEC §10 "Pooling"): 'transaction' shares at most `poolSize`
+   * connections per database between sessions, a transaction at a time; 'session' gives
+   * each session its own. A session waits at most `poolTimeout` seconds for a connection.
+   */
+  poolMode: 'transaction' | 'session';
+  poolSize: number;
+  poolTimeout: number;
   /** The token issuer: the `iss` of its tokens (undefined: the HTTP API's own address). */
   issuerUrl: string | undefined;
   /** Lifetimes of the access and refresh tokens POST /v1/token gives, in seconds. */
@@ -127,6 +136,9 @@ export const DEFAULTS: Config = {
   ...DEFAULT_PARSE_LIMITS,
   dataPlane: undefined,
   upstream: undefined,
+  poolMode: DEFAULT_POOL.mode,
+  poolSize: DEFAULT_POOL.size,
+  poolTimeout: DEFAULT_POOL.timeoutMs / 1000,
   issuerUrl: undefined,
   accessTokenSeconds: DEFAULT_ISSUER_POLICY.accessTokenSeconds,
   refreshTokenSeconds: DEFAULT_ISSUER_POLICY.refreshTokenSeconds,
@@ -164,6 +176,8 @@ const BOUNDS: Partial<Record<keyof Config, [number, number]>> = {
   accessTokenSeconds: [60, 24 * 3600],
   refreshTokenSeconds: [60, 365 * 24 * 3600],
   createTokenMaxSeconds: [60, 10 * 365 * 24 * 3600],
+  poolSize: [1, 10_000],
+  poolTimeout: [1, 24 * 3600],
 };
 
 type Raw = Partial<Record<keyof Config, string | number | boolean>>;
@@ -210,6 +224,9 @@ const KEYS: Record<string, keyof Config> = {
   max_in_list_length: 'maxInListLength',
   data_plane: 'dataPlane',
   upstream: 'upstream',
+  pool_mode: 'poolMode',
+  pool_size: 'poolSize',
+  pool_timeout: 'poolTimeout',
   issuer_url: 'issuerUrl',
   access_token_seconds: 'accessTokenSeconds',
   refresh_token_seconds: 'refreshTokenSeconds',
@@ -305,7 +322,10 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
       if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`upstream must be a postgres:// URL, got "${url.replace(/:[^:@/]*@/, ':***@')}"`);
       c.upstream = url;
     }
-    else if (k === 'issuerUrl') {
+    else if (k === 'poolMode') {
+      if (v !== 'transaction' && v !== 'session') throw new ConfigError(`pool_mode must be transaction or session, got "${v}"`);
+      c.poolMode = v;
+    } else if (k === 'issuerUrl') {
       // The `iss` of every token and the base of the discovery document's URLs.
       const url = String(v).replace(/\/+$/, '');
       if (!/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(url)) throw new ConfigError(`issuer_url must be an http:// or https:// URL without query or fragment, got "${v}"`);

@@ -174,6 +174,8 @@ export interface StatementInfo {
   ddl: boolean;
   /** DISCARD ALL: PostgreSQL ends SET ROLE with it; the identity is applied again after it. */
   resetsIdentity: boolean;
+  /** With `pooled`: the session state it leaves on the connection (for messages), if any. */
+  sessionState?: string;
   /** UTF-8 byte range of the statement in the text. */
   start: number;
   end: number;
@@ -318,6 +320,12 @@ export interface ClassifyOptions {
   sharedConnection?: boolean;
   /** Settings this data plane cannot survive (SET / RESET / set_config of them is 0A000). */
   forbiddenSettings?: readonly string[];
+  /**
+   * Transaction pooling (the upstream plane): statements that leave session state are
+   * reported (`sessionState`), so the session can get a dedicated connection; session-level
+   * SET counts too.
+   */
+  pooled?: boolean;
 }
 
 const SESSION_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared']);
@@ -325,7 +333,7 @@ const SESSION_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'p
 /** CURSOR_OPT_HOLD (src/include/nodes/parsenodes.h). */
 const CURSOR_OPT_HOLD = 0x0020;
 
-function sessionState(what: string, at: number, hint: string): PgError {
+function sessionStateRefused(what: string, at: number, hint: string): PgError {
   return new PgError('feature_not_supported', `${what} are not supported on the embedded data plane`, {
     detail: 'Sessions take turns on one PGlite connection: what a session leaves on it would reach the next session.',
     hint: `${hint} An upstream PostgreSQL (--upstream) gives each session a connection of its own.`,
@@ -333,20 +341,37 @@ function sessionState(what: string, at: number, hint: string): PgError {
   });
 }
 
+/** What a statement would leave on the connection beyond its transaction, where, and what to use instead. */
+interface SessionStateUse {
+  what: string;
+  at: number;
+  hint: string;
+}
+
 /** Statements that leave state on the connection beyond their transaction (SPEC §10 "Pooling"). */
-function checkSessionState(kind: string, node: Record<string, unknown>, at: number, bytes: Buffer): void {
-  if (kind === 'PrepareStmt') throw sessionState('SQL prepared statements (PREPARE)', at, "Use your driver's prepared statements (the extended protocol).");
-  if (kind === 'ListenStmt') throw sessionState('notifications (LISTEN)', at, '');
+function sessionStateOf(kind: string, node: Record<string, unknown>, at: number, bytes: Buffer): SessionStateUse | null {
+  if (kind === 'PrepareStmt') return { what: 'SQL prepared statements (PREPARE)', at, hint: "Use your driver's prepared statements (the extended protocol)." };
+  if (kind === 'ListenStmt') return { what: 'notifications (LISTEN)', at, hint: '' };
   if (kind === 'DeclareCursorStmt' && typeof node.options === 'number' && (node.options & CURSOR_OPT_HOLD) !== 0) {
-    throw sessionState('cursors WITH HOLD', at, 'Declare the cursor without HOLD, inside a transaction block.');
+    return { what: 'cursors WITH HOLD', at, hint: 'Declare the cursor without HOLD, inside a transaction block.' };
   }
+  let found: SessionStateUse | null = null;
   walk(node, (key, value) => {
+    if (found) return;
     const v = value as { relpersistence?: string; funcname?: { String?: { sval?: string } }[]; location?: number };
-    if (v.relpersistence === 't') throw sessionState('temporary tables, views and sequences', at, 'Use a regular table.');
-    if (key === 'FuncCall' && SESSION_LOCKS.has(v.funcname?.at(-1)?.String?.sval ?? '')) {
-      throw sessionState('session-level advisory locks', v.location === undefined ? at : characterPosition(bytes, v.location), 'Use pg_advisory_xact_lock(), released at the end of the transaction.');
+    if (v.relpersistence === 't') found = { what: 'temporary tables, views and sequences', at, hint: 'Use a regular table.' };
+    else if (key === 'FuncCall' && SESSION_LOCKS.has(v.funcname?.at(-1)?.String?.sval ?? '')) {
+      found = { what: 'session-level advisory locks', at: v.location === undefined ? at : characterPosition(bytes, v.location), hint: 'Use pg_advisory_xact_lock(), released at the end of the transaction.' };
     }
   });
+  return found;
+}
+
+/** SET of a setting for the rest of the session (not SET LOCAL, not SET TRANSACTION): state a transaction pool cannot carry. */
+function sessionSetting(kind: string, node: Record<string, unknown>, at: number): SessionStateUse | null {
+  if (kind !== 'VariableSetStmt' || node.is_local === true) return null;
+  if (node.kind !== 'VAR_SET_VALUE' && node.kind !== 'VAR_SET_DEFAULT' && node.kind !== 'VAR_SET_CURRENT') return null;
+  return { what: 'session-level settings (SET)', at, hint: 'Use SET LOCAL inside a transaction block, or the setting in the connection string.' };
 }
 
 /**
@@ -363,7 +388,12 @@ export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}
     // The statement's first token, for positions of refusals that have no location of their own.
     const at = characterPosition(bytes, firstTokenAt(bytes, start));
     checkStatement(kind, node, at, bytes);
-    if (opts.sharedConnection) checkSessionState(kind, node, at, bytes);
+    let sessionState: string | undefined;
+    if (opts.sharedConnection || opts.pooled) {
+      const use = sessionStateOf(kind, node, at, bytes) ?? (opts.pooled ? sessionSetting(kind, node, at) : null);
+      if (use && opts.sharedConnection) throw sessionStateRefused(use.what, use.at, use.hint);
+      if (use) sessionState = use.what;
+    }
     if (opts.forbiddenSettings?.length) checkForbiddenSettings(kind, node, at, bytes, opts.forbiddenSettings);
     const intoTable = kind === 'SelectStmt' && node.intoClause !== undefined;
     const rollbackTo = kind === 'TransactionStmt' && node.kind === 'TRANS_STMT_ROLLBACK_TO';
@@ -371,6 +401,7 @@ export function classify(pg: LibPgQuery, sql: string, opts: ClassifyOptions = {}
       kind,
       ddl: DDL.has(kind) || intoTable || rollbackTo,
       resetsIdentity: kind === 'DiscardStmt' && node.target === 'DISCARD_ALL',
+      ...(sessionState === undefined ? {} : { sessionState }),
       start,
       end,
     });

@@ -94,7 +94,11 @@ export class PlaneSession {
     let classified;
     try {
       const embedded = this.opts.plane.kind === 'embedded';
-      classified = classify(pg, sub.sql, { sharedConnection: embedded, forbiddenSettings: embedded ? EMBEDDED_FORBIDDEN_SETTINGS : [] }, parsed);
+      const pooled = this.opts.plane.pooled === true;
+      classified = classify(pg, sub.sql, { sharedConnection: embedded, pooled, forbiddenSettings: embedded ? EMBEDDED_FORBIDDEN_SETTINGS : [] }, parsed);
+      // Session state on a pooled plane: the session keeps its connection from now on (or 0A000).
+      const state = pooled ? classified?.statements.find((s) => s.sessionState !== undefined) : undefined;
+      if (state) this.opts.plane.dedicate?.(this.opts.database, this, state.sessionState!);
     } catch (err) {
       if (err instanceof PgError && err.position !== undefined) {
         throw new PgError(err.state, err.message, { detail: err.detail, hint: err.hint, position: position(err.position) });
@@ -126,11 +130,20 @@ export class PlaneSession {
     if (this.ended) throw new PgError('connection_failure', 'the session has ended');
     if (this.lease) return { lease: this.lease, reset: false };
     await this.ensure();
-    const lease = await this.opts.plane.lease(this.opts.database, this);
+    let lease: Lease;
+    try {
+      lease = await this.opts.plane.lease(this.opts.database, this);
+    } catch (err) {
+      if (err instanceof PgError) throw err;
+      // The upstream is down or refused the login (it restarts): this statement fails, the
+      // session stays, and its next statement tries again.
+      throw new PgError('connection_failure', 'could not connect to the data plane', { detail: err instanceof Error ? err.message : String(err) });
+    }
     let reset = lease.fresh;
     try {
       if (this.resetPending) {
         // DISCARD ALL as portcullis itself: it also ends SET ROLE, which the identity restores.
+        if (lease.identity !== undefined) lease.identity = null;
         await lease.admin.exec('DISCARD ALL');
         this.resetPending = false;
         reset = true;
@@ -198,7 +211,8 @@ export class PlaneSession {
     this.ended = true;
     const lease = this.lease;
     this.lease = null;
-    lease?.release();
+    // Upstream, answers to the turn may still be on their way: the connection cannot serve anyone else.
+    lease?.release(this.opts.plane.kind === 'upstream');
     this.opts.plane.endSession(this);
     this.opts.ended?.();
   }

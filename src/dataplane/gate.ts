@@ -134,6 +134,9 @@ export class DataPlaneGate {
   async turn(session: GateSession & object, db: PlaneDatabase, t: TurnContext): Promise<void> {
     const s = this.state(db);
     const sql = t.lease.admin;
+    // Provisioning on the connection may have to leave the role and take it back: the pool's
+    // remembered identity is not trusted after it.
+    if (s.stale && t.lease.identity !== undefined) t.lease.identity = null;
     if (s.stale) await this.sync(s, sql);
     else await this.install(s, sql);
     const view = this.opts.catalog();
@@ -155,10 +158,19 @@ export class DataPlaneGate {
     const before = this.held.get(session);
     const held = { dbKey: s.dbKey, role, profile, applied };
     if (!t.reset && !t.changed && before?.applied === applied) return;
+    // The pool's fast path: the connection carries this very role and these values already
+    // (it served a session of the same identity last, and nothing session-scoped stays on a
+    // pooled connection: see pool.ts).
+    if (t.lease.identity === applied && !t.changed) {
+      this.held.set(session, held);
+      return;
+    }
     // Until it is applied, nothing says the connection carries this session's identity.
     this.held.set(session, { ...held, applied: '' });
+    if (t.lease.identity !== undefined) t.lease.identity = null;
     await applyIdentity(sql, role, auth, { reset: t.reset || !before ? 'another-session' : 'same-session' });
     this.held.set(session, held);
+    if (t.lease.identity !== undefined) t.lease.identity = applied;
   }
 
   /**
@@ -187,6 +199,7 @@ export class DataPlaneGate {
   /** After a session's DDL: what its role created goes to the owner role, waiting policies go on. */
   async afterDdl(db: PlaneDatabase, lease: Lease): Promise<void> {
     const s = this.state(db);
+    if (lease.identity !== undefined) lease.identity = null;
     await adoptNewObjects(lease.admin, s.dbKey, this.policiesOf(db.databaseId));
   }
 

@@ -54,6 +54,13 @@ export interface Lease {
    * applied again before the client's messages.
    */
   readonly fresh: boolean;
+  /**
+   * The identity portcullis last applied on this connection (the gate's key of role and
+   * `$auth` values), when the plane remembers it across sessions (the upstream pool); null
+   * or absent: unknown, so a fresh lease gets the identity applied in full. Whoever changes
+   * what the connection carries sets it (null when unsure).
+   */
+  identity?: string | null;
   /** Runs portcullis's own SQL on this same connection, between the client's messages. */
   readonly admin: AdminSql;
   /**
@@ -87,5 +94,13 @@ export interface DataPlane {
   lease(db: PlaneDatabase, session: object): Promise<Lease>;
   /** Forgets a session (its dedicated connection, if any, is closed). */
   endSession(session: object): void;
+  /**
+   * Transaction pooling: sessions share connections between transactions, so statements
+   * that leave session state need `dedicate` first. Absent or false: each session's state
+   * stays its own (a connection per session, or the embedded plane's own rules).
+   */
+  readonly pooled?: boolean;
+  /** The session keeps a connection of its own in `db` from now on; 0A000 when the plane cannot spare one. */
+  dedicate?(db: PlaneDatabase, session: object, what: string): void;
   close(): Promise<void>;
 }

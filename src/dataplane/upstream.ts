@@ -1,8 +1,10 @@
+import { PgError } from '../errors/pg-error.js';
 import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
 import { namespaceLike, planeDatabaseName } from './names.js';
 import { quoteIdent } from './provision/quote.js';
 import { FifoMutex } from './mutex.js';
 import { PgRawConnection, parsePgUrl, type PgTarget } from './pg-raw.js';
+import { DatabasePool, DEFAULT_POOL, type PoolSettings, type PoolStats, type Pooled } from './pool.js';
 
 /**
  * The upstream data plane: an operator's PostgreSQL 14 or newer, reached by URL
@@ -12,8 +14,10 @@ import { PgRawConnection, parsePgUrl, type PgTarget } from './pg-raw.js';
  * per-database and privilege-profile roles), not superuser. The URL's database is only
  * used to create and drop the others.
  *
- * Connections, for now: one dedicated connection per client session per database, opened
- * on the session's first lease and kept until `endSession` (pooling comes later); one
+ * Connections: with `pool_mode = transaction` (the default), a pool per database (pool.ts)
+ * that sessions hold a connection of only for a transaction; with `pool_mode = session`,
+ * one dedicated connection per client session per database, opened on the session's first
+ * lease and kept until `endSession`. Besides: one
  * connection per database for `withAdmin`, serialised; one maintenance connection for
  * CREATE/DROP DATABASE. A connection that broke (the server restarted, the backend was
  * terminated) rejects `next()`, and the next lease opens a new one (`fresh` again).
@@ -35,12 +39,52 @@ export class UpstreamPlane implements DataPlane {
   private readonly sessions = new Map<object, Map<string, SessionSlot>>();
   private readonly admins = new Map<string, AdminSlot>();
   private readonly maintenance: AdminSlot = { mutex: new FifoMutex(), conn: null };
+  /** Transaction pooling: a pool per data-plane database name. */
+  private readonly pools = new Map<string, DatabasePool>();
+  /** The pools each session leased from (to end it there). */
+  private readonly pooledSessions = new WeakMap<object, Set<DatabasePool>>();
   private closed = false;
   readonly namespace?: string;
+  readonly pool: PoolSettings;
 
-  constructor(url: string | PgTarget, opts: { namespace?: string } = {}) {
+  constructor(url: string | PgTarget, opts: { namespace?: string; pool?: Partial<PoolSettings> } = {}) {
     this.target = typeof url === 'string' ? parsePgUrl(url) : url;
     if (opts.namespace !== undefined) this.namespace = opts.namespace;
+    this.pool = { ...DEFAULT_POOL, ...opts.pool };
+  }
+
+  get pooled(): boolean {
+    return this.pool.mode === 'transaction';
+  }
+
+  /** SHOW POOLS and /metrics: each database's pool. */
+  poolStats(): PoolStats[] {
+    const now = Date.now();
+    return [...this.pools.values()].map((p) => p.stats(now));
+  }
+
+  /**
+   * The session needs a connection of its own in `db` (session state, see pool.ts); 0A000
+   * when the pool cannot spare one. Nothing to do without transaction pooling.
+   */
+  dedicate(db: PlaneDatabase, session: object, what: string): void {
+    if (!this.pooled) return;
+    const pool = this.poolOf(db);
+    if (pool.dedicate(session)) return;
+    throw new PgError('feature_not_supported', `${what} need a connection of their own, and the pool for database "${db.databaseName}" has none to spare`, {
+      detail: `With pool_mode = transaction, a session that uses ${what} keeps one upstream connection until it ends; at most ${pool.dedicatedLimit} of the pool's ${this.pool.size} connections are kept so.`,
+      hint: 'End other such sessions, raise pool_size, or run portcullis with pool_mode = session.',
+    });
+  }
+
+  private poolOf(db: PlaneDatabase): DatabasePool {
+    const name = planeDatabaseName(db);
+    let pool = this.pools.get(name);
+    if (!pool) {
+      pool = new DatabasePool(db, this.pool, () => this.connect(name));
+      this.pools.set(name, pool);
+    }
+    return pool;
   }
 
   /** Opens a connection to a data-plane database (or, with no db, the URL's own database). */
@@ -68,6 +112,8 @@ export class UpstreamPlane implements DataPlane {
   async dropDatabase(db: PlaneDatabase): Promise<void> {
     const name = planeDatabaseName(db);
     // portcullis's own connections to it first: sessions' and the admin connection.
+    this.pools.get(name)?.close();
+    this.pools.delete(name);
     for (const slots of this.sessions.values()) {
       const slot = slots.get(name);
       if (slot) {
@@ -107,6 +153,14 @@ export class UpstreamPlane implements DataPlane {
 
   async lease(db: PlaneDatabase, session: object): Promise<Lease> {
     if (this.closed) throw new Error('upstream data plane is closed');
+    if (this.pooled) {
+      const pool = this.poolOf(db);
+      let mine = this.pooledSessions.get(session);
+      if (!mine) this.pooledSessions.set(session, (mine = new Set()));
+      mine.add(pool);
+      const { pc, fresh } = await pool.acquire(session);
+      return new PooledLease(pool, pc, session, fresh);
+    }
     const name = planeDatabaseName(db);
     let slots = this.sessions.get(session);
     if (!slots) {
@@ -142,6 +196,8 @@ export class UpstreamPlane implements DataPlane {
   async dropNamespace(): Promise<{ databases: string[]; roles: string[] }> {
     if (this.namespace === undefined) throw new Error('upstream data plane: no namespace to drop');
     for (const session of [...this.sessions.keys()]) this.endSession(session);
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
     for (const [name, slot] of [...this.admins]) {
       const release = await slot.mutex.acquire();
       slot.conn?.close();
@@ -160,6 +216,11 @@ export class UpstreamPlane implements DataPlane {
   }
 
   endSession(session: object): void {
+    const mine = this.pooledSessions.get(session);
+    if (mine) {
+      this.pooledSessions.delete(session);
+      for (const pool of mine) pool.endSession(session);
+    }
     const slots = this.sessions.get(session);
     if (!slots) return;
     this.sessions.delete(session);
@@ -172,6 +233,8 @@ export class UpstreamPlane implements DataPlane {
   async close(): Promise<void> {
     this.closed = true;
     for (const session of [...this.sessions.keys()]) this.endSession(session);
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
     for (const slot of [...this.admins.values(), this.maintenance]) {
       const release = await slot.mutex.acquire();
       slot.conn?.close();
@@ -244,5 +307,48 @@ class UpstreamLease implements Lease {
       if (this.slot.conn === this.conn) this.slot.conn = null;
     }
     this.unlock();
+  }
+}
+
+/** A session's transaction on a pooled connection (pool.ts). */
+class PooledLease implements Lease {
+  readonly admin: AdminSql;
+  private released = false;
+
+  constructor(
+    private readonly pool: DatabasePool,
+    private readonly pc: Pooled,
+    private readonly session: object,
+    readonly fresh: boolean,
+  ) {
+    this.admin = pc.conn.admin();
+  }
+
+  get identity(): string | null {
+    return this.pc.identity;
+  }
+
+  set identity(v: string | null) {
+    this.pc.identity = v;
+  }
+
+  write(frames: Uint8Array): void {
+    if (this.released) throw new Error('data plane lease already released');
+    this.pc.conn.write(frames);
+  }
+
+  next(): Promise<Uint8Array> {
+    return this.pc.conn.next();
+  }
+
+  cancel(): Promise<void> {
+    return this.pc.conn.cancel();
+  }
+
+  release(broken = false): void {
+    if (this.released) return;
+    this.released = true;
+    // A connection given back inside a transaction (the session ended mid-block) cannot serve another.
+    this.pool.release(this.pc, this.session, broken || this.pc.conn.transactionStatus !== 'I');
   }
 }

@@ -21,6 +21,7 @@ import { engineMetrics } from './engine-metrics.js';
 import { KeyUses } from './key-uses.js';
 import { TokenIssuer, tokenEndings, type IssuerPolicy } from './issuer.js';
 import { LoginRecorder, type LoginRecord } from './login-recording.js';
+import type { PoolStats } from '../dataplane/pool.js';
 
 export type { LoginRecord } from './login-recording.js';
 
@@ -101,7 +102,7 @@ export class Engine {
     this.maxConnections = opts.maxConnections ?? 1000;
     this.jwks = new JwksCache(opts.jwksDir ?? null, this.clock, opts.jwksPolicy, opts.jwksCipher ?? null);
     this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
-    this.metrics = engineMetrics(() => this.connections.total(), this.jwks);
+    this.metrics = engineMetrics(() => this.connections.total(), this.jwks, () => this.poolStats?.() ?? []);
     this.lockouts = new Lockouts(opts.lockoutPolicy ?? DEFAULT_LOCKOUT_POLICY, this.clock);
     this.parseLimits = opts.parseLimits ? Object.freeze({ ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits }) : DEFAULT_PARSE_LIMITS;
     this.auditPipeline = new AuditPipeline(this.metrics, opts.log);
@@ -195,6 +196,9 @@ export class Engine {
 
   /** The SQL the data plane holds for a policy (EXPLAIN RLS); null without a data plane. */
   policySql: ((policy: RlsPolicy) => Promise<string | null>) | null = null;
+
+  /** The upstream data plane's pools (SHOW POOLS, /metrics); null without one. */
+  poolStats: (() => PoolStats[]) | null = null;
 
   followCommits(follow: (mutations: readonly Mutation[]) => Promise<void>): void {
     this.followers.push(follow);

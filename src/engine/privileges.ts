@@ -35,6 +35,7 @@ export type Action =
   | { kind: 'dumpCatalog' }
   | { kind: 'showLockouts' }
   | { kind: 'showAuditLog' }
+  | { kind: 'showPools' }
   | { kind: 'manageOidcProvider'; statement: string }
   /** The built-in token issuer's signing keys: one for the whole server, so its superusers'. */
   | { kind: 'manageTokenIssuer'; statement: string }
@@ -193,6 +194,10 @@ export function authorize(actor: User, action: Action, holdings?: Holdings): voi
       throw onlySuperuser(actor, 'DUMP CATALOG');
     case 'showLockouts':
       needManager(actor, 'SHOW LOCKOUTS');
+      return;
+    case 'showPools':
+      // Pool figures of the tenant's own databases (a superuser's: every tenant's).
+      needRole(actor, 'tenant_admin', 'SHOW POOLS');
       return;
     case 'showAuditLog':
       // A tenant_admin reads its own tenant's records; the whole log is the superuser's.

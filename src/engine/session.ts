@@ -653,6 +653,7 @@ function enginePort(e: Engine): EnginePort {
     },
     mintToken: (tx, grant, seconds, now, createdBy) => e.issuer.mint(tx, grant, seconds, now, createdBy),
     installedPolicy: async (policy) => (e.policySql ? e.policySql(policy) : undefined),
+    poolStats: () => e.poolStats?.() ?? [],
   };
 }
 

@@ -11,6 +11,7 @@ import type { ImportPlan } from './imports.js';
 import type { JwtPrincipal } from './jwt-principal.js';
 import type { Lockouts } from './lockouts.js';
 import type { Settings } from './settings.js';
+import type { PoolStats } from '../dataplane/pool.js';
 
 /** The AST node of one statement kind. */
 export type Cmd<T extends AdminCommand['type']> = Extract<AdminCommand, { type: T }>;
@@ -63,6 +64,8 @@ export interface EnginePort {
    * null while the policy waits for its table.
    */
   installedPolicy(policy: RlsPolicy): Promise<string | null | undefined>;
+  /** The upstream data plane's pools (SHOW POOLS); empty without transaction pooling. */
+  poolStats(): PoolStats[];
 }
 
 /** What a statement sees while it runs. */

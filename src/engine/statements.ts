@@ -38,6 +38,7 @@ import { alterServiceAccount, createServiceAccount, dropServiceAccount, SERVICE_
 import { alterOidcProvider, createOidcProvider, dropOidcProvider, OIDC_COLUMNS, showOidcProviders } from './oidc-providers.js';
 import { createRlsPolicy, dropRlsPolicy, EXPLAIN_COLUMNS, explainRls, RLS_COLUMNS, showRlsPolicies } from './rls.js';
 import { AUDIT_COLUMNS, LOCKOUT_COLUMNS, showAuditLog, showLockouts } from './defences.js';
+import { POOL_COLUMNS, showPools } from './pools.js';
 import { closeCursor, deallocate, discard, listen, unlisten } from './housekeeping.js';
 import { alterTokenIssuer, createToken, ISSUER_COLUMNS, revokeToken, revokeTokens, showTokenIssuer, showTokens, TOKEN_RESULT_COLUMNS, TOKENS_COLUMNS } from './issuer-statements.js';
 import { alterUser, createUser, dropUser, renameUser, showUsers, unlockUser, USER_COLUMNS, userParamTypes } from './users.js';
@@ -168,6 +169,7 @@ export const STATEMENTS: { readonly [K in StatementType]: StatementSpec<K> } = {
   ShowPermissions: { write: false, execute: (_, ctx) => showPermissions(ctx), columns: statementColumns(PERMISSION_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
 
   // ---- defences and the catalog as a whole
+  ShowPools: { write: false, execute: (_, ctx) => showPools(ctx), columns: statementColumns(POOL_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
   ShowLockouts: { write: false, execute: (_, ctx) => showLockouts(ctx), columns: statementColumns(LOCKOUT_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
   ShowAuditLog: { write: false, execute: showAuditLog, columns: statementColumns(AUDIT_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },
   DumpCatalog: { write: false, execute: (_, ctx) => dumpCatalog(ctx), columns: statementColumns(DUMP_COLUMNS), params: noParams, databases: noDatabases, object: noObject, imports: null },

@@ -196,7 +196,9 @@ describe('upstream plane: the protocol through a lease', () => {
 });
 
 describe('upstream plane: sessions and failures', () => {
-  it('a session keeps its connection across leases (fresh only the first time); its second lease waits for the first', async () => {
+  it('pool_mode = session: a session keeps its connection across leases (fresh only the first time); its second lease waits for the first', async () => {
+    // Transaction pooling (the default) is test/dataplane/pool.test.ts's.
+    const plane = new UpstreamPlane(url, { pool: { mode: 'session' } });
     const session = {};
     const a = await plane.lease(db, session);
     expect(a.fresh).toBe(true);
@@ -215,6 +217,7 @@ describe('upstream plane: sessions and failures', () => {
     expect(await simple(b, 'ROLLBACK')).toEqual(['complete ROLLBACK', 'ready I']);
     b.release();
     plane.endSession(session);
+    await plane.close();
   });
 
   it('a terminated backend rejects next(), and the next lease opens a new connection', async () => {

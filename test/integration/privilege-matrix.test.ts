@@ -23,6 +23,7 @@ type ReadOnly =
   | 'ShowGrants'
   | 'ShowPermissions'
   | 'ShowLockouts'
+  | 'ShowPools'
   | 'ShowAuditLog'
   | 'ShowApiKeys'
   | 'ShowServiceAccounts'

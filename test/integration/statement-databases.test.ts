@@ -40,6 +40,7 @@ const SAMPLES: { readonly [K in StatementType]: readonly string[] } = {
   ShowGrants: ['SHOW GRANTS', 'SHOW GRANTS FOR zed'],
   ShowPermissions: ['SHOW PERMISSIONS'],
   ShowLockouts: ['SHOW LOCKOUTS'],
+  ShowPools: ['SHOW POOLS'],
   ShowAuditLog: ['SHOW AUDIT LOG LIMIT 1'],
   CreateApiKey: ["CREATE API KEY 'k2' FOR zed WITH DATABASES (elsewhere) ROLE readonly", "CREATE API KEY 'k3' FOR zed"],
   AlterApiKey: ["ALTER API KEY 'k2' FOR zed SET DATABASES (elsewhere)", "ALTER API KEY 'k2' FOR zed SET ROLE readwrite", "ALTER API KEY 'k2' FOR zed ROTATE"],
