@@ -18,6 +18,8 @@ import {
   type Profile,
 } from './provision/index.js';
 import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
+import { withProvisionLock, sqlStateOf } from './provision/lock.js';
+import { portcullisObject } from './provision/schema.js';
 
 /**
  * The gate between the catalog and the data plane: what a session's turn carries (its
@@ -182,6 +184,50 @@ export class DataPlaneGate {
       detail: 'A privilege was revoked or expired, or a $auth value changed, while the block was open: the session ends and its transaction is rolled back.',
       hint: 'Connect again: a new session runs with the privileges of now.',
     });
+  }
+
+  /**
+   * Step 1 of the commit protocol (docs/data-plane.md), inside the session's still-open
+   * block on its lease: the policies the catalog will hold once `view` commits go on now,
+   * so that they commit with the block's tables or not at all; then the outcome row
+   * (portcullis.commits) that says, after a crash, whether the block committed.
+   */
+  async prepareBlock(db: PlaneDatabase, lease: Lease, view: CatalogReader, txid: string): Promise<void> {
+    const s = this.state(db);
+    const sql = lease.admin;
+    await this.install(s, sql);
+    const policies = [...view.rlsPolicies()].filter((p) => p.databaseId === db.databaseId);
+    // Savepoint: a failure leaves the block as it was (the session then rolls it back).
+    await withProvisionLock(sql, async () => {
+      await sql.exec('SAVEPOINT pcu_prepare');
+      try {
+        const result = await syncDatabase(sql, { dbKey: s.dbKey, policies, profiles: this.profilesHeld(s.dbKey) });
+        // Roles it drops are gone once the block commits; roles it creates exist only then,
+        // so they are not noted (a turn ensures its role again, which is idempotent).
+        for (const r of result.rolesDropped) s.roles.delete(r);
+        for (const i of result.invalid) this.opts.log?.(`data plane: policy "${i.policy}" on "${i.table}" in ${s.dbKey} is installed as false: ${i.reason}`);
+        await sql.query(`INSERT INTO ${portcullisObject('commits')} (txid) VALUES ($1)`, [txid]);
+        await sql.exec('RELEASE SAVEPOINT pcu_prepare');
+      } catch (err) {
+        await sql.exec('ROLLBACK TO SAVEPOINT pcu_prepare').catch(() => undefined);
+        throw err;
+      }
+    });
+    // The roles the sync made exist once the block commits; until then the set is not told.
+    s.stale = true;
+  }
+
+  /** Whether the block that inserted `txid` into portcullis.commits committed (after its COMMIT, or at recovery). */
+  async outcome(sql: AdminSql, txid: string): Promise<boolean> {
+    try {
+      // As portcullis (a lease's connection runs as the session's profile role between statements).
+      const rows = await withProvisionLock(sql, () => sql.query(`SELECT 1 AS one FROM ${portcullisObject('commits')} WHERE txid = $1`, [txid]));
+      return rows.length > 0;
+    } catch (err) {
+      // No table: no block ever committed an outcome there.
+      if (sqlStateOf(err) === '42P01' || sqlStateOf(err) === '3F000') return false;
+      throw err;
+    }
   }
 
   /** After a session's DDL: what its role created goes to the owner role, waiting policies go on. */

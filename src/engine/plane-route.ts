@@ -7,6 +7,9 @@ import type { TransactionStatus } from '../wire/messages.js';
 import { parseSql, postgresParser, statementsOf, type ParsedStatement } from '../dataplane/pg-parser.js';
 import { isAuthVariable, type AuthValues } from './auth-vars.js';
 import { recognise, type CatalogQuery } from './psql-catalog.js';
+import type { Lease } from '../dataplane/types.js';
+import { randomUUID } from 'node:crypto';
+import { failpoint } from './failpoint.js';
 
 /**
  * Routing between the admin language and the data plane (SPEC §10 "Routing"): a text the
@@ -38,6 +41,22 @@ export interface RoutedSession {
   knowsSetting(name: string): boolean;
   /** The SELECT that answers psql's \du or \l from the catalog, as this session may see it (psql-catalog.ts). */
   answerCatalog(q: CatalogQuery): string;
+  /** The session's block and the data plane's are one transaction (both languages ran in it). */
+  mixed(): boolean;
+  /** SQL joins the session's block that changed the catalog: from here the two are one transaction. */
+  joinMixed(): void;
+  /** An admin statement inside the data plane's block: the session opens its block over it, one transaction with it. */
+  openOverPlaneBlock(): void;
+  /** The session's block has catalog changes. */
+  blockChanged(): boolean;
+  /** COMMIT of a mixed block, steps 1 and 2: the block's policies and outcome row on `lease`, then the catalog's prepare record. */
+  prepareMixed(lease: Lease, txid: string): Promise<void>;
+  /** Whether the block that wrote outcome row `txid` committed (on the lease, after its COMMIT). */
+  outcome(lease: Lease, txid: string): Promise<boolean>;
+  /** Step 4: the catalog's decision, as the data plane's COMMIT came out; the session's block ends. */
+  decideMixed(txid: string, committed: boolean): Promise<void>;
+  /** A mixed block ends without the protocol (ROLLBACK, a failed block, nothing in the catalog changed). */
+  endMixed(committed: boolean): void;
 }
 
 type Kind = 'catalog' | 'session' | 'plane';
@@ -134,33 +153,72 @@ export class SessionPlaneRoute implements PlaneRoute {
     return { channel: lease, reset };
   }
 
-  /** An admin statement prepared earlier runs now: not inside a data-plane transaction block (0A000). */
+  /** An admin statement prepared earlier runs now: inside a data-plane transaction block, it joins it. */
   checkAdmin(cmd: AdminCommand): void {
-    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') throw adminInBlock();
+    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') this.adminInPlaneBlock();
   }
 
   joinBlock(): boolean {
-    const begin = this.blockToJoin();
-    if (begin) this.session.handOverBlock();
-    return begin;
+    const join = this.blockToJoin();
+    if (join === 'hand-over') this.session.handOverBlock();
+    else if (join === 'mixed') this.session.joinMixed();
+    return join !== 'none';
   }
 
-  /** Whether SQL now joins a block the session opened (its BEGIN answered already); throws when it cannot join it. */
-  private blockToJoin(): boolean {
+  /**
+   * How SQL now joins a block the session opened (its BEGIN answered already): the block
+   * is handed over to the data plane while it changed nothing in the catalog, and becomes
+   * one transaction of both languages once it did. Throws when the block failed.
+   */
+  private blockToJoin(): 'none' | 'hand-over' | 'mixed' {
+    if (this.session.mixed()) return 'none';
     const admin = this.session.adminTransaction();
-    if (admin === 'failed') {
-      throw new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
-        hint: 'ROLLBACK ends the transaction.',
-      });
-    }
-    if (admin === 'changed') {
-      throw new PgError('feature_not_supported', 'SQL for the data plane cannot join a transaction block that changed the catalog', {
-        detail: 'Admin statements and SQL in one transaction block are not supported yet.',
-        hint: 'COMMIT the admin statements first, then run the SQL in a transaction of its own.',
-      });
-    }
-    return admin === 'block';
+    if (admin === 'failed') throw failedBlock();
+    if (admin === 'changed') return 'mixed';
+    return admin === 'block' ? 'hand-over' : 'none';
   }
+
+  /** An admin statement while the data plane's block is open: the session's block opens over it (the two commit together). */
+  private adminInPlaneBlock(): void {
+    if (this.plane.status === 'E' || this.session.adminTransaction() === 'failed') throw failedBlock();
+    if (!this.session.mixed()) this.session.openOverPlaneBlock();
+  }
+
+  /**
+   * COMMIT of a block of both languages (docs/data-plane.md "The commit protocol"): before
+   * the data plane's COMMIT goes out, the block's policies and its outcome row go on inside
+   * it and the catalog's prepare record is durable (`before`); at the COMMIT's
+   * ReadyForQuery (`ready`), the outcome row says how the data plane's COMMIT came out,
+   * and the catalog decides the same way before the client hears of it.
+   */
+  private commitMixed(sql: string): Forwarded {
+    const f: Forwarded = { sql, begin: false, barrier: true, position: (p) => p };
+    if (this.plane.status !== 'T' || this.session.adminTransaction() === 'failed' || !this.session.blockChanged()) {
+      // PostgreSQL's COMMIT of a failed block is a ROLLBACK; an unchanged catalog has nothing to commit.
+      const committed = this.plane.status === 'T' && this.session.adminTransaction() !== 'failed';
+      this.session.endMixed(committed);
+      return f;
+    }
+    f.before = async () => {
+      const lease = this.plane.held;
+      if (!lease) throw new PgError('connection_failure', 'the data plane connection of this transaction block is gone');
+      const txid = randomUUID();
+      try {
+        await this.session.prepareMixed(lease, txid);
+      } catch (err) {
+        // Nothing committed anywhere: the data plane's block is rolled back, and the turn ends.
+        this.session.endMixed(false);
+        await lease.admin.exec('ROLLBACK').catch(() => undefined);
+        await this.plane.ready('I', true);
+        throw err;
+      }
+      this.pendingCommit = txid;
+    };
+    return f;
+  }
+
+  /** A mixed block's COMMIT is on its way (its txid). */
+  private pendingCommit: string | null = null;
 
   ddlExecuted(): void {
     this.plane.noteDdl();
@@ -170,11 +228,22 @@ export class SessionPlaneRoute implements PlaneRoute {
     this.plane.recheck();
   }
 
-  ready(status: TransactionStatus, idle: boolean): Promise<void> {
-    return this.plane.ready(status, idle);
+  async ready(status: TransactionStatus, idle: boolean): Promise<void> {
+    const txid = this.pendingCommit;
+    if (txid === null || !idle) return this.plane.ready(status, idle);
+    this.pendingCommit = null;
+    // Step 4: the outcome row, read on the same connection, is the data plane's answer
+    // whatever the COMMIT reported; the catalog follows it.
+    const lease = this.plane.held;
+    const committed = status === 'I' && lease !== null && (await this.session.outcome(lease, txid));
+    failpoint('mixed.plane-committed');
+    await this.plane.ready(status, idle);
+    await this.session.decideMixed(txid, committed);
   }
 
   broken(): void {
+    // A commit on its way: its outcome is the data plane's to say, at the next start (recovery).
+    this.pendingCommit = null;
     this.plane.broken();
   }
 
@@ -214,9 +283,23 @@ export class SessionPlaneRoute implements PlaneRoute {
         if (commands.some((c) => c.type === 'Discard' && c.what === 'ALL')) this.plane.resetConnection();
         return null;
       }
-      if (kinds.includes('catalog')) throw planeIdle ? mixed() : adminInBlock();
+      if (this.session.mixed() && commands.length === 1 && commands[0]!.type === 'Transaction') {
+        const action = commands[0]!.action;
+        if (action === 'commit') return this.commitMixed(sql);
+        if (action === 'rollback') this.session.endMixed(false);
+      }
+      if (kinds.includes('catalog')) {
+        if (planeIdle) throw mixed();
+        if (kinds.includes('plane')) throw mixed();
+        // Admin statements inside the data plane's block: the session runs them in its
+        // block over it, and the two commit together.
+        if (parseMessage) return null;
+        this.adminInPlaneBlock();
+        return null;
+      }
     }
-    const begin = this.blockToJoin();
+    const join = this.blockToJoin();
+    const begin = join !== 'none';
     // psql's \du and \l would list the data plane's own roles and databases: the catalog
     // answers them (the text test only spares other SQL a second parse).
     let reuse = plain ? parsed : undefined;
@@ -230,7 +313,8 @@ export class SessionPlaneRoute implements PlaneRoute {
     const p = await this.plane.prepare(sql, this.auth(), reuse);
     if ('syntaxError' in p) throw adminError ?? p.syntaxError;
     if (!plain) this.checkStatements(p, adminError, parseMessage);
-    if (begin) this.session.handOverBlock();
+    if (join === 'hand-over') this.session.handOverBlock();
+    else if (join === 'mixed') this.session.joinMixed();
     const barrier = p.statements.some((s) => s.ddl);
     // A prepared statement is DDL when a portal of it runs (ddlExecuted).
     if (barrier && !parseMessage) this.plane.noteDdl();
@@ -281,9 +365,8 @@ function mixed(): PgError {
   });
 }
 
-function adminInBlock(): PgError {
-  return new PgError('feature_not_supported', 'admin statements cannot run inside a data-plane transaction block', {
-    detail: 'Admin statements and SQL in one transaction block are not supported yet.',
-    hint: 'COMMIT or ROLLBACK first, then run the admin statement.',
+function failedBlock(): PgError {
+  return new PgError('in_failed_sql_transaction', 'current transaction is aborted, commands ignored until end of transaction block', {
+    hint: 'ROLLBACK ends the transaction.',
   });
 }

@@ -168,6 +168,12 @@ export interface Forwarded {
   barrier: boolean;
   /** Maps an error position PostgreSQL reports in `sql` back to the client's text. */
   position(p: number): number;
+  /**
+   * The session's own work on the turn's connection before `sql` goes out, once every
+   * earlier answer is in (a COMMIT's first steps). When it throws, the session ended the
+   * data plane's block itself (and its turn): the relay lets the turn go and reports the error.
+   */
+  before?: () => Promise<void>;
 }
 
 /**

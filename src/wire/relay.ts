@@ -157,7 +157,17 @@ export class Relay {
   // ---- client messages --------------------------------------------------------------
 
   async query(f: Forwarded): Promise<void> {
-    const ch = await this.turn(true);
+    let ch = await this.turn(true);
+    if (f.before) {
+      await this.idle();
+      try {
+        await f.before();
+      } catch (err) {
+        this.letGo();
+        throw err;
+      }
+      ch = this.channel ?? (await this.turn(true));
+    }
     this.opening(f);
     this.w.query(f.sql);
     // "If successfully created, a named prepared-statement object lasts till the end of the
@@ -474,6 +484,13 @@ export class Relay {
         if (head && head.done.includes(type)) this.expect.shift();
         return;
     }
+  }
+
+  /** The session ended the data plane's block and its turn itself (Forwarded.before). */
+  private letGo(): void {
+    this.status = 'I';
+    this.channel = null;
+    this.portals.clear();
   }
 
   /** The session acts on an idle ReadyForQuery; at 'I' it gives the turn back. */

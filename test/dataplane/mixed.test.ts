@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server.js';
+import { psql } from '../support/psql.js';
+import { startTestServer } from '../support/server.js';
+import { bothPlanes } from './planes-under-test.js';
+
+/**
+ * Both languages in one transaction (SPEC §10 "Routing", issue 22): admin statements and SQL
+ * in one block commit together or not at all, through psql -1 -f, BEGIN ... COMMIT from a
+ * driver, and one message of several statements. What a user sees afterwards is the proof:
+ * the table and its rows, the policy installed (alice reads her rows only), the user able
+ * to log in, or none of them.
+ */
+describe.each(bothPlanes())('both languages in one transaction on the $name data plane', (plane) => {
+  let server: RunningServer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pcu-mixed-'));
+  let n = 0;
+
+  beforeAll(async () => {
+    server = await startTestServer(await plane.options());
+    const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
+      input: ["CREATE DATABASE shop;", "CREATE USER alice WITH PASSWORD 'alice-pw' ROLE readwrite;", 'GRANT READ, WRITE ON DATABASE shop TO alice;'].join('\n'),
+    });
+    expect(r.stderr).toBe('');
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+    await plane.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const connect = async (user = 'admin', password?: string) => {
+    const c = new pg.Client({ host: '127.0.0.1', port: server.port, user, password: password ?? (user === 'alice' ? 'alice-pw' : 'bootstrap-secret'), database: 'shop' });
+    c.on('error', () => {});
+    await c.connect();
+    return c;
+  };
+
+  /** A migration of both languages, its names made unique by `k`. */
+  const migration = (k: number) => [
+    `CREATE TABLE orders_${k} (id int PRIMARY KEY, owner text NOT NULL);`,
+    `INSERT INTO orders_${k} VALUES (1, 'alice'), (2, 'bob');`,
+    `CREATE RLS POLICY own_${k} ON shop.orders_${k} FOR ALL USING (owner = $auth.username);`,
+    `CREATE USER analyst_${k} WITH PASSWORD 'analyst-pw' ROLE readonly;`,
+    `GRANT READ ON DATABASE shop TO analyst_${k};`,
+  ];
+
+  /** What the migration left: alice's view of the table (or its SQLSTATE), the policy in the catalog, whether analyst logs in. */
+  async function effects(k: number): Promise<{ alice: string[] | string; policy: boolean; analyst: boolean }> {
+    const a = await connect('alice');
+    let alice: string[] | string;
+    try {
+      alice = (await a.query(`SELECT owner FROM orders_${k} ORDER BY owner`)).rows.map((r: { owner: string }) => r.owner);
+    } catch (err) {
+      alice = (err as { code: string }).code;
+    } finally {
+      await a.end();
+    }
+    const admin = await connect();
+    const policies = await admin.query('SHOW RLS POLICIES');
+    await admin.end();
+    const policy = policies.rows.some((r: Record<string, unknown>) => Object.values(r).includes(`own_${k}`));
+    let analyst = true;
+    try {
+      const c = await connect(`analyst_${k}`, 'analyst-pw');
+      await c.end();
+    } catch {
+      analyst = false;
+    }
+    return { alice, policy, analyst };
+  }
+
+  const ALL = { alice: ['alice'], policy: true, analyst: true };
+  const NONE = { alice: '42P01', policy: false, analyst: false };
+
+  it('psql -1 -f: the whole file commits', async () => {
+    const k = ++n;
+    const file = path.join(dir, `m${k}.sql`);
+    writeFileSync(file, migration(k).join('\n') + '\n');
+    const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q', '-1', '-f', file, '-d', 'shop']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await effects(k)).toEqual(ALL);
+  });
+
+  it('psql -1 -f: an error in the middle leaves nothing of either language', async () => {
+    const k = ++n;
+    const file = path.join(dir, `m${k}.sql`);
+    const m = migration(k);
+    writeFileSync(file, [...m.slice(0, 4), 'INSERT INTO nowhere VALUES (1);', m[4]].join('\n') + '\n');
+    const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q', '-1', '-f', file, '-d', 'shop']);
+    expect(r.stderr).toContain('relation "nowhere" does not exist');
+    expect(r.code).not.toBe(0);
+    expect(await effects(k)).toEqual(NONE);
+  });
+
+  it('BEGIN ... COMMIT from a driver, admin statement first; ROLLBACK undoes both sides', async () => {
+    const c = await connect();
+    try {
+      const k = ++n;
+      await c.query('BEGIN');
+      // The admin statements first (the session's block), then SQL joins it, then the policy.
+      const m = migration(k);
+      for (const s of [m[3]!, m[4]!, m[0]!, m[1]!, m[2]!]) await c.query(s);
+      expect((await c.query('COMMIT')).command).toBe('COMMIT');
+      expect(await effects(k)).toEqual(ALL);
+
+      const j = ++n;
+      await c.query('BEGIN');
+      for (const s of migration(j)) await c.query(s);
+      expect((await c.query('ROLLBACK')).command).toBe('ROLLBACK');
+      expect(await effects(j)).toEqual(NONE);
+    } finally {
+      await c.end();
+    }
+  });
+});
