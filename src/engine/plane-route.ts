@@ -2,7 +2,8 @@ import { parse, type AdminCommand, type Expr, type ParseLimits } from '../../gra
 import { PgError } from '../errors/pg-error.js';
 import type { AuthSource } from '../dataplane/classify.js';
 import type { PlaneSession, PreparedSql } from '../dataplane/forwarder.js';
-import type { Forwarded, PlaneRoute, PlaneTurn } from '../wire/handler.js';
+import type { Forwarded, PlaneRoute, PlaneTurn, SplitMessage } from '../wire/handler.js';
+import { splitStatements } from './statement-split.js';
 import type { TransactionStatus } from '../wire/messages.js';
 import { parseSql, postgresParser, statementsOf, type ParsedStatement } from '../dataplane/pg-parser.js';
 import { isAuthVariable, type AuthValues } from './auth-vars.js';
@@ -139,12 +140,12 @@ export class SessionPlaneRoute implements PlaneRoute {
     return this.plane.status;
   }
 
-  routeQuery(sql: string): Promise<Forwarded | null> {
+  routeQuery(sql: string): Promise<Forwarded | SplitMessage | null> {
     return this.route(sql, false);
   }
 
   routeParse(sql: string): Promise<Forwarded | null> {
-    return this.route(sql, true);
+    return this.route(sql, true) as Promise<Forwarded | null>;
   }
 
   async acquire(): Promise<PlaneTurn> {
@@ -256,7 +257,7 @@ export class SessionPlaneRoute implements PlaneRoute {
     }
   }
 
-  private async route(sql: string, parseMessage: boolean): Promise<Forwarded | null> {
+  private async route(sql: string, parseMessage: boolean): Promise<Forwarded | SplitMessage | null> {
     this.noticeIdentity();
     // PostgreSQL's parse of the text as written (a `$auth` reference or the admin language
     // fails it): when it shows SQL only, the admin grammar is not asked. A text past
@@ -275,9 +276,13 @@ export class SessionPlaneRoute implements PlaneRoute {
       }
     }
     const planeIdle = this.plane.status === 'I';
+    const kinds = commands?.map((c) => kindOf(c, this.knows)) ?? [];
+    if (!parseMessage && (adminError !== null || (kinds.includes('catalog') && kinds.includes('plane')))) {
+      const split = await this.split(sql);
+      if (split) return split;
+    }
     if (commands) {
       if (commands.length === 0) return null;
-      const kinds = commands.map((c) => kindOf(c, this.knows));
       if (planeIdle && !kinds.includes('plane')) {
         // The data plane's own session state goes with DISCARD ALL too (at the next turn).
         if (commands.some((c) => c.type === 'Discard' && c.what === 'ALL')) this.plane.resetConnection();
@@ -319,6 +324,37 @@ export class SessionPlaneRoute implements PlaneRoute {
     // A prepared statement is DDL when a portal of it runs (ddlExecuted).
     if (barrier && !parseMessage) this.plane.noteDdl();
     return { sql: p.sql, begin, barrier, position: p.position };
+  }
+
+  /**
+   * A message of both languages (admin statements and SQL): its statements, to be routed one
+   * by one (SplitMessage); null when it is one language. Outside any transaction block the
+   * pieces run in a transaction of their own, as a message of several statements does in
+   * PostgreSQL; a message with its own BEGIN, COMMIT or ROLLBACK runs as written.
+   */
+  private async split(sql: string): Promise<SplitMessage | null> {
+    // Without a `;` there is one statement (the cheap test spares single statements the lexer).
+    if (!sql.includes(';') || Buffer.byteLength(sql) > this.session.parseLimits.maxStatementBytes) return null;
+    const pieces = splitStatements(await postgresParser(), sql);
+    if (pieces.length < 2) return null;
+    let admin = false;
+    let other = false;
+    let control = false;
+    for (const p of pieces) {
+      let commands: AdminCommand[] | null = null;
+      try {
+        commands = parse(p.text, this.session.parseLimits).map((st) => st.command);
+      } catch (err) {
+        if (!(err instanceof PgError) || err.state !== 'syntax_error') throw err;
+      }
+      const kinds = commands?.map((c) => kindOf(c, this.knows)) ?? null;
+      if (kinds === null || kinds.includes('plane')) other = true;
+      if (kinds?.includes('catalog')) admin = true;
+      if (commands?.some((c) => c.type === 'Transaction')) control = true;
+    }
+    if (!admin || !other) return null;
+    const implicit = !control && this.plane.status === 'I' && this.session.adminTransaction() === 'none' && !this.session.mixed();
+    return { pieces: pieces.map((p) => p.text), implicit };
   }
 
   private checkStatements(p: PreparedSql, adminError: PgError | null, parseMessage: boolean): void {

@@ -181,8 +181,20 @@ export interface Forwarded {
  * whether the text is the admin language (null) or SQL for the data plane; refusals are
  * thrown as PgError. It hands out turns, and is told each ReadyForQuery of the data plane.
  */
+/**
+ * A simple Query of both languages: its statements as texts, each routed on its own (each
+ * piece's answers go to the client, one ReadyForQuery at the end), stopping at the first
+ * error. `implicit`: the pieces run in a transaction of their own, as PostgreSQL runs a
+ * message of several statements: a BEGIN before them and a COMMIT after them (a ROLLBACK
+ * after an error), neither of which the client hears of.
+ */
+export interface SplitMessage {
+  pieces: string[];
+  implicit: boolean;
+}
+
 export interface PlaneRoute {
-  routeQuery(sql: string): Promise<Forwarded | null>;
+  routeQuery(sql: string): Promise<Forwarded | SplitMessage | null>;
   routeParse(sql: string): Promise<Forwarded | null>;
   /** Changes whenever values substituted into SQL would differ (a prepared statement is prepared again). */
   readonly epoch: number;

@@ -99,6 +99,27 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
     expect(await effects(k)).toEqual(NONE);
   });
 
+  it('one message of both languages is one transaction: all of it, or nothing after an error', async () => {
+    const c = await connect();
+    try {
+      const k = ++n;
+      const results = (await c.query(migration(k).join('\n'))) as unknown as pg.QueryResult[];
+      expect(results.map((r) => r.command)).toEqual(['CREATE', 'INSERT', 'CREATE', 'CREATE', 'GRANT']);
+      expect(await effects(k)).toEqual(ALL);
+
+      const j = ++n;
+      const m = migration(j);
+      const err = (await c.query([...m.slice(0, 4), 'SELECT 1/0;', m[4]].join('\n')).catch((e: unknown) => e)) as { code?: string };
+      expect(err.code).toBe('22012');
+      expect(await effects(j)).toEqual(NONE);
+      // The session is idle again: no block is left open on either side.
+      expect((await c.query('SHOW USERS')).rows.length).toBeGreaterThan(0);
+      expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('BEGIN ... COMMIT from a driver, admin statement first; ROLLBACK undoes both sides', async () => {
     const c = await connect();
     try {
