@@ -62,6 +62,9 @@ export interface RoutedSession {
 
 type Kind = 'catalog' | 'session' | 'plane';
 
+/** Admin statements that change who the session is (refused inside a data-plane block). */
+const IDENTITY_CHANGES = new Set<AdminCommand['type']>(['SetSessionAuthorization', 'SetSessionAuthorizationJwt', 'SetSessionAuthorizationApiKey', 'SetTenant']);
+
 const SESSION_STATEMENTS = new Set<AdminCommand['type']>([
   'Transaction',
   'SetVariable',
@@ -156,7 +159,7 @@ export class SessionPlaneRoute implements PlaneRoute {
 
   /** An admin statement prepared earlier runs now: inside a data-plane transaction block, it joins it. */
   checkAdmin(cmd: AdminCommand): void {
-    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') this.adminInPlaneBlock();
+    if (this.plane.status !== 'I' && kindOf(cmd, this.knows) === 'catalog') this.adminInPlaneBlock([cmd]);
   }
 
   joinBlock(): boolean {
@@ -180,8 +183,15 @@ export class SessionPlaneRoute implements PlaneRoute {
   }
 
   /** An admin statement while the data plane's block is open: the session's block opens over it (the two commit together). */
-  private adminInPlaneBlock(): void {
+  private adminInPlaneBlock(commands: AdminCommand[]): void {
     if (this.plane.status === 'E' || this.session.adminTransaction() === 'failed') throw failedBlock();
+    // The block runs as the identity its first turn applied (the gate re-checks, never
+    // re-applies, inside it): who the session is cannot change until it ends.
+    if (commands.some((c) => IDENTITY_CHANGES.has(c.type))) {
+      throw new PgError('feature_not_supported', 'SET SESSION AUTHORIZATION and SET TENANT cannot run inside a data-plane transaction block', {
+        hint: 'COMMIT or ROLLBACK first, then change who the session is.',
+      });
+    }
     if (!this.session.mixed()) this.session.openOverPlaneBlock();
   }
 
@@ -299,7 +309,7 @@ export class SessionPlaneRoute implements PlaneRoute {
         // Admin statements inside the data plane's block: the session runs them in its
         // block over it, and the two commit together.
         if (parseMessage) return null;
-        this.adminInPlaneBlock();
+        this.adminInPlaneBlock(commands);
         return null;
       }
     }

@@ -5,7 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { psql } from '../support/psql.js';
-import { startTestServer } from '../support/server.js';
+import { ADMIN_PASSWORD, startTestServer } from '../support/server.js';
+import { cli } from '../support/cli.js';
 import { bothPlanes } from './planes-under-test.js';
 
 /**
@@ -118,6 +119,27 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
     } finally {
       await c.end();
     }
+  });
+
+  it('portcullis apply: a file of both languages commits as one, or not at all', async () => {
+    const url = `postgres://admin:${ADMIN_PASSWORD}@127.0.0.1:${server.port}/shop`;
+    const k = ++n;
+    const good = path.join(dir, `apply${k}.sql`);
+    writeFileSync(good, migration(k).join('\n') + '\n');
+    const ok = await cli(['apply', '--url', url, good]);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^applied 1 file, 5 statements in /);
+    expect(await effects(k)).toEqual(ALL);
+
+    const j = ++n;
+    const bad = path.join(dir, `apply${j}.sql`);
+    const m = migration(j);
+    writeFileSync(bad, [...m.slice(0, 4), 'INSERT INTO nowhere VALUES (1);', m[4]].join('\n') + '\n');
+    const failed = await cli(['apply', '--url', url, bad]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`apply${j}.sql:5:13: 42P01 relation "nowhere" does not exist`);
+    expect(await effects(j)).toEqual(NONE);
   });
 
   it('BEGIN ... COMMIT from a driver, admin statement first; ROLLBACK undoes both sides', async () => {
