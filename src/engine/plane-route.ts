@@ -21,10 +21,13 @@ import { failpoint } from './failpoint.js';
  * DISCARD, DEALLOCATE) are the admin language's while the data plane is idle, and the data
  * plane's while a data-plane transaction block is open or when they share a message with
  * SQL. SET / RESET / SHOW of a setting the session does not have are the data plane's. A SELECT the admin grammar parses but only PostgreSQL can answer (FROM a table,
- * `now()`) is SQL. Catalog statements (CREATE USER, GRANT, SHOW USERS, ...) do not mix with
- * SQL yet: in one message with SQL, or inside a data-plane transaction block, they are
- * 0A000; a BEGIN the session answered opens the data plane's block at its first SQL, as
- * long as the block has not changed the catalog.
+ * `now()`) is SQL. Catalog statements (CREATE USER, GRANT, SHOW USERS, ...) and SQL may
+ * share one transaction block and one message: a BEGIN the session answered opens the data
+ * plane's block at its first SQL (handed over while the session's block changed nothing, one
+ * transaction of both languages once it did); an admin statement inside the data plane's
+ * block runs in a catalog block the session opens over it; a message of both languages is
+ * split into its statements (SplitMessage), in a transaction of their own. Such a block's
+ * COMMIT is the commit protocol of docs/data-plane.md (commitMixed, ready).
  */
 
 /** What the session offers the router. */
@@ -313,6 +316,13 @@ export class SessionPlaneRoute implements PlaneRoute {
         return null;
       }
     }
+    if (this.session.mixed() && this.session.blockChanged() && parsed && statementsOf(parsed).some(rollsBackToSavepoint)) {
+      // The catalog's changes have no savepoints: rolling back to one would undo the data
+      // plane's part of the block and keep the catalog's.
+      throw new PgError('feature_not_supported', 'ROLLBACK TO SAVEPOINT cannot undo admin statements: this block changed the catalog', {
+        hint: 'ROLLBACK the whole transaction.',
+      });
+    }
     const join = this.blockToJoin();
     const begin = join !== 'none';
     // psql's \du and \l would list the data plane's own roles and databases: the catalog
@@ -409,6 +419,10 @@ function mixed(): PgError {
     detail: 'A message (or a transaction) is either the admin language or SQL, for now.',
     hint: 'Send the admin statements and the SQL as separate messages (psql: on separate lines, not with -c "...; ...").',
   });
+}
+
+function rollsBackToSavepoint(s: ParsedStatement): boolean {
+  return s.kind === 'TransactionStmt' && s.node.kind === 'TRANS_STMT_ROLLBACK_TO';
 }
 
 function failedBlock(): PgError {

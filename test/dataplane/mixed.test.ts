@@ -158,6 +158,17 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
       for (const s of migration(j)) await c.query(s);
       expect((await c.query('ROLLBACK')).command).toBe('ROLLBACK');
       expect(await effects(j)).toEqual(NONE);
+
+      // The catalog has no savepoints: rolling back to one would keep its half.
+      const h = ++n;
+      const mh = migration(h);
+      await c.query('BEGIN');
+      await c.query(mh[0]!);
+      await c.query('SAVEPOINT s');
+      await c.query(mh[3]!);
+      expect(((await c.query('ROLLBACK TO SAVEPOINT s').catch((e: unknown) => e)) as { code?: string }).code).toBe('0A000');
+      expect(((await c.query('COMMIT').catch((e: unknown) => e)) as { command?: string }).command).toBe('ROLLBACK');
+      expect(await effects(h)).toEqual(NONE);
     } finally {
       await c.end();
     }
