@@ -244,7 +244,12 @@ export class SessionPlaneRoute implements PlaneRoute {
 
   async ready(status: TransactionStatus, idle: boolean): Promise<void> {
     const txid = this.pendingCommit;
-    if (txid === null || !idle) return this.plane.ready(status, idle);
+    if (txid === null || !idle) {
+      // The data plane's block ended some other way than the block's COMMIT or ROLLBACK:
+      // the catalog's half of it goes too (nothing of it was committed).
+      if (status === 'I' && this.session.mixed()) this.session.endMixed(false);
+      return this.plane.ready(status, idle);
+    }
     this.pendingCommit = null;
     // Step 4: the outcome row, read on the same connection, is the data plane's answer
     // whatever the COMMIT reported; the catalog follows it.
@@ -300,6 +305,12 @@ export class SessionPlaneRoute implements PlaneRoute {
         // The data plane's own session state goes with DISCARD ALL too (at the next turn).
         if (commands.some((c) => c.type === 'Discard' && c.what === 'ALL')) this.plane.resetConnection();
         return null;
+      }
+      if (this.session.mixed() && parseMessage && commands.some((c) => c.type === 'Transaction') && this.session.blockChanged()) {
+        // Its commit protocol runs around a simple Query's COMMIT (commitMixed).
+        throw new PgError('feature_not_supported', 'a transaction block of both languages ends with a simple Query (COMMIT or ROLLBACK), not a prepared statement', {
+          hint: 'Send COMMIT without parameters (node-postgres: client.query("COMMIT")).',
+        });
       }
       if (this.session.mixed() && commands.length === 1 && commands[0]!.type === 'Transaction') {
         const action = commands[0]!.action;
