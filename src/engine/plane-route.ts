@@ -295,8 +295,11 @@ export class SessionPlaneRoute implements PlaneRoute {
     }
     const planeIdle = this.plane.status === 'I';
     const kinds = commands?.map((c) => kindOf(c, this.knows)) ?? [];
-    if (!parseMessage && (adminError !== null || (kinds.includes('catalog') && kinds.includes('plane')))) {
-      const split = await this.split(sql);
+    // Inside the data plane's block, admin statements with a COMMIT or ROLLBACK in one
+    // message are split too: the block's end must be routed on its own (commitMixed).
+    const endsBlock = !planeIdle && commands !== null && commands.length > 1 && commands.some((c) => c.type === 'Transaction');
+    if (!parseMessage && (adminError !== null || endsBlock || (kinds.includes('catalog') && kinds.includes('plane')))) {
+      const split = await this.split(sql, endsBlock);
       if (split) return split;
     }
     if (commands) {
@@ -312,7 +315,7 @@ export class SessionPlaneRoute implements PlaneRoute {
           hint: 'Send COMMIT without parameters (node-postgres: client.query("COMMIT")).',
         });
       }
-      if (this.session.mixed() && commands.length === 1 && commands[0]!.type === 'Transaction') {
+      if (this.session.mixed() && !parseMessage && commands.length === 1 && commands[0]!.type === 'Transaction') {
         const action = commands[0]!.action;
         if (action === 'commit') return this.commitMixed(sql);
         if (action === 'rollback') this.session.endMixed(false);
@@ -363,7 +366,7 @@ export class SessionPlaneRoute implements PlaneRoute {
    * pieces run in a transaction of their own, as a message of several statements does in
    * PostgreSQL; a message with its own BEGIN, COMMIT or ROLLBACK runs as written.
    */
-  private async split(sql: string): Promise<SplitMessage | null> {
+  private async split(sql: string, always = false): Promise<SplitMessage | null> {
     // Without a `;` there is one statement (the cheap test spares single statements the lexer).
     if (!sql.includes(';') || Buffer.byteLength(sql) > this.session.parseLimits.maxStatementBytes) return null;
     const pieces = splitStatements(await postgresParser(), sql);
@@ -383,7 +386,7 @@ export class SessionPlaneRoute implements PlaneRoute {
       if (kinds?.includes('catalog')) admin = true;
       if (commands?.some((c) => c.type === 'Transaction')) control = true;
     }
-    if (!admin || !other) return null;
+    if (!always && (!admin || !other)) return null;
     const implicit = !control && this.plane.status === 'I' && this.session.adminTransaction() === 'none' && !this.session.mixed();
     return { pieces: pieces.map((p) => p.text), implicit };
   }

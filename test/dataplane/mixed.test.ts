@@ -113,6 +113,15 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
       const err = (await c.query([...m.slice(0, 4), 'SELECT 1/0;', m[4]].join('\n')).catch((e: unknown) => e)) as { code?: string };
       expect(err.code).toBe('22012');
       expect(await effects(j)).toEqual(NONE);
+      // Inside a block, admin statements and its COMMIT in one message: the COMMIT is the block's.
+      const h = ++n;
+      const mh = migration(h);
+      await c.query('BEGIN');
+      await c.query(mh[0]!);
+      await c.query(mh[1]!);
+      const ended = (await c.query(`${mh[2]} ${mh[3]} ${mh[4]} COMMIT;`)) as unknown as pg.QueryResult[];
+      expect(ended.map((r) => r.command)).toEqual(['CREATE', 'CREATE', 'GRANT', 'COMMIT']);
+      expect(await effects(h)).toEqual(ALL);
       // The session is idle again: no block is left open on either side.
       expect((await c.query('SHOW USERS')).rows.length).toBeGreaterThan(0);
       expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
