@@ -222,8 +222,13 @@ export class SessionPlaneRoute implements PlaneRoute {
       } catch (err) {
         // Nothing committed anywhere: the data plane's block is rolled back, and the turn ends.
         this.session.endMixed(false);
-        await lease.admin.exec('ROLLBACK').catch(() => undefined);
-        await this.plane.ready('I', true);
+        const rolledBack = await lease.admin.exec('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+        // A connection that could not even roll back is not given back to be used again.
+        if (rolledBack) await this.plane.ready('I', true);
+        else this.plane.broken();
         throw err;
       }
       this.pendingCommit = txid;
@@ -429,9 +434,11 @@ export class SessionPlaneRoute implements PlaneRoute {
 }
 
 function mixed(): PgError {
-  return new PgError('feature_not_supported', 'admin statements and SQL for the data plane cannot share one message', {
-    detail: 'A message (or a transaction) is either the admin language or SQL, for now.',
-    hint: 'Send the admin statements and the SQL as separate messages (psql: on separate lines, not with -c "...; ...").',
+  // Only where a message cannot be split into its statements: a Parse (one statement by
+  // definition), or a text PostgreSQL's lexer refuses or too long to split.
+  return new PgError('feature_not_supported', 'admin statements and SQL for the data plane cannot share one prepared statement', {
+    detail: 'A simple Query of both languages runs statement by statement, in one transaction; a Parse takes one statement of one language.',
+    hint: 'Send the statements as a simple Query, or one at a time.',
   });
 }
 

@@ -151,6 +151,30 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
     expect(await effects(j)).toEqual(NONE);
   });
 
+  it('a COMMIT the catalog refuses (40001) rolls back the data plane side too', async () => {
+    const a = await connect();
+    const b = await connect();
+    try {
+      const k = ++n;
+      const m = migration(k);
+      await a.query('BEGIN');
+      for (const s of m.slice(0, 4)) await a.query(s);
+      // Another session commits the same user name first.
+      await b.query(`CREATE USER analyst_${k} WITH PASSWORD 'other-pw' ROLE readonly`);
+      const err = (await a.query('COMMIT').catch((e: unknown) => e)) as { code?: string };
+      expect(err.code).toBe('40001');
+      // Nothing of a's block: no table, no policy; the user is b's (its password, no grant).
+      const seen = await effects(k);
+      expect({ alice: seen.alice, policy: seen.policy }).toEqual({ alice: '42P01', policy: false });
+      expect(seen.analyst).toBe(false);
+      // a is idle, and its next transaction of both languages commits.
+      expect((await a.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
   it('BEGIN ... COMMIT from a driver, admin statement first; ROLLBACK undoes both sides', async () => {
     const c = await connect();
     try {
