@@ -213,8 +213,9 @@ export class DataPlaneGate {
         throw err;
       }
     });
-    // The roles the sync made exist once the block commits; until then the set is not told.
-    s.stale = true;
+    // Not marked stale: a turn of another session between this block's COMMIT and the
+    // catalog's decision would sync the database to the catalog without this block's
+    // policies, and take them off its new tables until the decision's own sync.
   }
 
   /** Whether the block that inserted `txid` into portcullis.commits committed (after its COMMIT, or at recovery). */
