@@ -39,6 +39,7 @@ function start(args: string[]): Promise<Server> {
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
+      if (process.env.CRASH_LOG) process.stderr.write(d);
       const m = /listening on [^:]+:(\d+) \(pgwire\)/.exec(err);
       if (m) resolve({ child, port: Number(m[1]), exited });
     });
@@ -107,6 +108,8 @@ async function run(plane: PlaneUnderTest, rounds: number): Promise<boolean> {
   const attempted: number[] = [];
   const outcomes = { committed: 0, rolledBack: 0 };
   const violations: string[] = [];
+  /** psql's first error line for transactions that failed before the kill (not a crash's doing). */
+  const failures: string[] = [];
   let next = 0;
   let checked = 0;
   const started = performance.now();
@@ -121,6 +124,7 @@ async function run(plane: PlaneUnderTest, rounds: number): Promise<boolean> {
         writeFileSync(file, migration(k));
         const r = await psql(server.port, ['-v', 'ON_ERROR_STOP=1', '-q', '-1', '-f', file, '-d', 'shop']);
         if (r.code === 0) acked.add(k);
+        else if (!killed) failures.push(r.stderr.trim().split('\n').slice(0, 2).join(' '));
       }
     };
     const clients = [client(), client()];
@@ -158,6 +162,7 @@ async function run(plane: PlaneUnderTest, rounds: number): Promise<boolean> {
       `${outcomes.committed} in flight at a kill committed, ${outcomes.rolledBack} rolled back, ${violations.length} violations (${seconds} s)`,
   );
   for (const v of violations) console.log(`  VIOLATION ${v}`);
+  if (failures.length > 0) console.log(`  ${failures.length} failed before the kill, e.g.: ${[...new Set(failures)].slice(0, 3).join(' | ')}`);
   return violations.length === 0;
 }
 

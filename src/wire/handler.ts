@@ -177,11 +177,6 @@ export interface Forwarded {
 }
 
 /**
- * The session's side of forwarding. The wire layer asks it, for each Query and Parse,
- * whether the text is the admin language (null) or SQL for the data plane; refusals are
- * thrown as PgError. It hands out turns, and is told each ReadyForQuery of the data plane.
- */
-/**
  * A simple Query of both languages: its statements as texts, each routed on its own (each
  * piece's answers go to the client, one ReadyForQuery at the end), stopping at the first
  * error. `implicit`: the pieces run in a transaction of their own, as PostgreSQL runs a
@@ -193,6 +188,11 @@ export interface SplitMessage {
   implicit: boolean;
 }
 
+/**
+ * The session's side of forwarding. The wire layer asks it, for each Query and Parse,
+ * whether the text is the admin language (null) or SQL for the data plane; refusals are
+ * thrown as PgError. It hands out turns, and is told each ReadyForQuery of the data plane.
+ */
 export interface PlaneRoute {
   routeQuery(sql: string): Promise<Forwarded | SplitMessage | null>;
   routeParse(sql: string): Promise<Forwarded | null>;
@@ -202,7 +202,7 @@ export interface PlaneRoute {
   /**
    * A statement prepared earlier is bound (a Bind): true when the session's BEGIN, answered
    * already, must open the data plane's block first (as `Forwarded.begin`); throws as routing
-   * does when the session's own block failed or changed the catalog.
+   * does when the session's own block failed.
    */
   joinBlock(): boolean;
   /** A portal of a statement Parse said was DDL is executed. */

@@ -151,6 +151,35 @@ describe.each(bothPlanes())('both languages in one transaction on the $name data
     expect(await effects(j)).toEqual(NONE);
   });
 
+  it('the extended protocol: an admin statement prepared and executed inside the data plane block joins it', async () => {
+    const c = await connect();
+    try {
+      const k = ++n;
+      const m = migration(k);
+      await c.query('BEGIN');
+      await c.query(m[0]!);
+      await c.query({ text: `INSERT INTO orders_${k} VALUES ($1, $2), ($3, $4)`, values: [1, 'alice', 2, 'bob'] });
+      await c.query({ name: `policy_${k}`, text: m[2]! });
+      await c.query({ name: `user_${k}`, text: m[3]! });
+      await c.query({ name: `grant_${k}`, text: m[4]! });
+      // COMMIT as a prepared statement cannot run the protocol: refused, and the block fails.
+      expect(((await c.query({ name: 'commit', text: 'COMMIT' }).catch((e: unknown) => e)) as { code?: string }).code).toBe('0A000');
+      expect((await c.query('ROLLBACK')).command).toBe('ROLLBACK');
+      expect(await effects(k)).toEqual(NONE);
+
+      await c.query('BEGIN');
+      await c.query(m[0]!);
+      await c.query({ text: `INSERT INTO orders_${k} VALUES ($1, $2), ($3, $4)`, values: [1, 'alice', 2, 'bob'] });
+      await c.query({ name: `policy_${k}`, text: m[2]! });
+      await c.query({ name: `user_${k}`, text: m[3]! });
+      await c.query({ name: `grant_${k}`, text: m[4]! });
+      expect((await c.query('COMMIT')).command).toBe('COMMIT');
+      expect(await effects(k)).toEqual(ALL);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a COMMIT the catalog refuses (40001) rolls back the data plane side too', async () => {
     const a = await connect();
     const b = await connect();
