@@ -302,7 +302,7 @@ export class SessionPlaneRoute implements PlaneRoute {
     const kinds = commands?.map((c) => kindOf(c, this.knows)) ?? [];
     // Inside the data plane's block, admin statements with a COMMIT or ROLLBACK in one
     // message are split too: the block's end must be routed on its own (commitMixed).
-    const endsBlock = !planeIdle && commands !== null && commands.length > 1 && commands.some((c) => c.type === 'Transaction');
+    const endsBlock = !planeIdle && commands !== null && kinds.includes('catalog') && commands.some((c) => c.type === 'Transaction');
     if (!parseMessage && (adminError !== null || endsBlock || (kinds.includes('catalog') && kinds.includes('plane')))) {
       const split = await this.split(sql, endsBlock);
       if (split) return split;
