@@ -1,3 +1,4 @@
+import type { BlockCommitHooks } from './engine/session.js';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -93,6 +94,8 @@ export interface DataPlaneHooks {
   afterDdl?: AfterDdl;
   ended?: () => void;
   recheck?: () => void;
+  /** The data plane's part of committing a block of both languages (without it, such a COMMIT is refused). */
+  commit?: BlockCommitHooks;
 }
 
 export interface TlsFiles {
@@ -164,6 +167,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // tests of the forwarding alone may bring hooks of their own.
   const gate = plane ? new DataPlaneGate(plane, { catalog: () => engine.catalog, clock: () => engine.clock(), log: opts.log }) : null;
   if (gate) {
+    try {
+      await recoverCommits(engine, gate, opts.log);
+    } catch (err) {
+      if (ownPlane) await plane!.close().catch(() => undefined);
+      await engine.close();
+      throw err;
+    }
     engine.followCommits((mutations) => gate.committed(mutations));
     if (plane instanceof UpstreamPlane && plane.pooled) {
       const upstream = plane;
@@ -181,6 +191,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       afterDdl: (lease) => gate!.afterDdl(database, lease),
       ended: () => gate!.forget(session),
       recheck: () => gate!.recheck(session, database),
+      commit: {
+        prepareBlock: (lease, view, txid) => gate!.prepareBlock(database, lease, view, txid),
+        outcome: (lease, txid) => gate!.outcome(lease.admin, txid),
+      },
     }));
   const onPlane = (exchange: AuthExchange): AuthExchange => (plane ? withDataPlane(exchange, engine, plane, hooks) : exchange);
   const handler: WireHandler = { startAuth: (startup, peer) => onPlane(startLogin(engine, startup, peer, opts.certLogin ?? 'subject')) };
@@ -282,10 +296,31 @@ function withDataPlane(exchange: AuthExchange, engine: Engine, plane: DataPlane,
             databaseName: db.name,
             ...(plane.namespace === undefined ? {} : { namespace: plane.namespace }),
           };
-          session.attachDataPlane(new PlaneSession({ plane, database, ...hooks?.(session, database) }));
+          const h = hooks?.(session, database);
+          session.attachDataPlane(new PlaneSession({ plane, database, ...h }), h?.commit);
         }
       }
       return session;
     },
   };
+}
+
+/**
+ * Recovery of the commit protocol (docs/data-plane.md): a prepare record the crash left
+ * without a decision is decided the way the data plane's block came out, read from its
+ * outcome row. Committed there, the catalog's changes apply; not there, they are dropped.
+ * The data plane is then brought in line with the catalog (each database is synced before
+ * its first SQL, as at every start).
+ */
+async function recoverCommits(engine: Engine, gate: DataPlaneGate, log?: (line: string) => void): Promise<void> {
+  for (const u of engine.undecidedCommits()) {
+    const db = planeDatabaseOf(engine.catalog, u.databaseId, gate.plane.namespace);
+    let committed = false;
+    if (db) {
+      await gate.plane.ensureDatabase(db);
+      committed = await gate.plane.withAdmin(db, (sql) => gate.outcome(sql, u.txid));
+    }
+    await engine.decideCommit(u.txid, committed);
+    log?.(`recovery: transaction ${u.txid} of both languages ${committed ? 'committed' : 'rolled back'} (as the data plane's block did)`);
+  }
 }

@@ -4,10 +4,13 @@ import type { SqlConnection } from '../client/connection.js';
 import { PgError, type ErrorFields } from '../errors/pg-error.js';
 import { formatTable } from '../psql/print.js';
 import { filePosition, readScript, type ScriptItem } from '../psql/script.js';
+import { parseSql, postgresParser, statementsOf } from '../dataplane/pg-parser.js';
 
 /**
  * `portcullis apply FILE...`: each file in one transaction, all of it or none of it, in
- * the order given. Files are cut into statements as psql would cut them, so a file that
+ * the order given. A file may mix the admin language and SQL for the data plane (a
+ * migration: CREATE TABLE, CREATE RLS POLICY, GRANT): on a server with a data plane both
+ * commit together (docs/data-plane.md "The commit protocol"). Files are cut into statements as psql would cut them, so a file that
  * works with `psql -1 -f` works here; statements run one at a time so a failure can name
  * its file, line and column.
  */
@@ -44,7 +47,7 @@ export async function applyFiles(conn: SqlConnection, files: string[], opts: App
 async function applyFile(conn: SqlConnection, path: string, opts: ApplyOptions): Promise<number> {
   // `-`: standard input, named as psql names it in messages.
   const file = path === '-' ? '<stdin>' : path;
-  const queries = checkFile(file, path === '-' ? await readStdin() : readFileSync(path, 'utf8'));
+  const queries = await checkFile(file, path === '-' ? await readStdin() : readFileSync(path, 'utf8'));
   const bar = opts.progress && queries.length >= PROGRESS_FROM ? progressBar(file, queries.length, opts.err) : null;
   const begin = await conn.query('BEGIN');
   if (begin.error) throw new ApplyFailed(`${file}: ${begin.error.code} ${begin.error.message}`);
@@ -78,7 +81,7 @@ async function readStdin(): Promise<string> {
  * error, a psql meta-command, or transaction control (the file already is one transaction;
  * a COMMIT inside it would break that promise).
  */
-function checkFile(file: string, text: string): Query[] {
+async function checkFile(file: string, text: string): Promise<Query[]> {
   const queries: Query[] = [];
   for (const item of readScript(text)) {
     if (item.kind === 'meta') {
@@ -90,21 +93,30 @@ function checkFile(file: string, text: string): Query[] {
       // The server applies its own limits; here only what no server would accept fails.
       statements = parse(item.sql, WIDEST_PARSE_LIMITS);
     } catch (err) {
-      if (err instanceof PgError) throw new ApplyFailed(describe(file, item, err));
-      throw err;
+      if (!(err instanceof PgError)) throw err;
+      // SQL for the data plane (CREATE TABLE, INSERT, ...): it commits with the file's
+      // admin statements. PostgreSQL's parser tells it from a typo in either language.
+      const sql = parseSql(await postgresParser(), item.sql);
+      if (!sql) throw new ApplyFailed(describe(file, item, err));
+      const control = statementsOf(sql).find((st) => st.kind === 'TransactionStmt');
+      if (control) throw transactionControl(file, item, control.location + 1);
+      queries.push(item);
+      continue;
     }
     for (const st of statements) {
-      if (st.command.type === 'Transaction') {
-        const at = filePosition(item, st.start + 1);
-        throw new ApplyFailed(
-          `${file}:${at.line}:${at.column}: 0A000 transaction control is not allowed in a file given to apply\n` +
-            'HINT:  apply runs each file in one transaction of its own: remove BEGIN, COMMIT and ROLLBACK.',
-        );
-      }
+      if (st.command.type === 'Transaction') throw transactionControl(file, item, st.start + 1);
     }
     queries.push(item);
   }
   return queries;
+}
+
+function transactionControl(file: string, item: Query, position: number): ApplyFailed {
+  const at = filePosition(item, position);
+  return new ApplyFailed(
+    `${file}:${at.line}:${at.column}: 0A000 transaction control is not allowed in a file given to apply\n` +
+      'HINT:  apply runs each file in one transaction of its own: remove BEGIN, COMMIT and ROLLBACK.',
+  );
 }
 
 function describe(file: string, q: Query, e: ErrorFields): string {

@@ -301,6 +301,8 @@ export class Catalog extends CatalogReader {
         this.tables[m.table].delete(m.id);
         return;
       case 'audit':
+      case 'prepare':
+      case 'decide':
         return;
     }
   }

@@ -279,4 +279,13 @@ export type Mutation =
    * The audit records of a commit, carried in its log record so that one fdatasync makes
    * both durable; the audit trail takes them from there (the catalog ignores them).
    */
-  | { op: 'audit'; entries: unknown[] };
+  | { op: 'audit'; entries: unknown[] }
+  /**
+   * The first entry of a record whose changes wait for the data plane (a transaction that
+   * changed both, docs/data-plane.md "The commit protocol"): they apply once a `decide`
+   * record with the same `txid` commits them; without one, recovery at start asks the data
+   * plane of database `databaseId`.
+   */
+  | { op: 'prepare'; txid: string; databaseId: number }
+  /** The outcome of a `prepare` record: its changes apply (commit) or are dropped. */
+  | { op: 'decide'; txid: string; commit: boolean };

@@ -75,6 +75,11 @@ export class PlaneSession {
 
   constructor(private readonly opts: PlaneSessionOptions) {}
 
+  /** The lease of the turn held now (a transaction block is open, or answers are on their way). */
+  get held(): Lease | null {
+    return this.lease;
+  }
+
   get database(): PlaneDatabase {
     return this.opts.database;
   }

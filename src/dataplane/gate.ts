@@ -18,6 +18,11 @@ import {
   type Profile,
 } from './provision/index.js';
 import type { AdminSql, DataPlane, Lease, PlaneDatabase } from './types.js';
+import { sqlStateOf } from './provision/lock.js';
+import { quoteIdent } from './provision/quote.js';
+import { tablesOf } from './provision/objects.js';
+import { syncTable } from './provision/policies.js';
+import { portcullisObject } from './provision/schema.js';
 
 /**
  * The gate between the catalog and the data plane: what a session's turn carries (its
@@ -196,6 +201,79 @@ export class DataPlaneGate {
     });
   }
 
+  /**
+   * Step 1 of the commit protocol (docs/data-plane.md), inside the session's still-open
+   * block on its lease: the policies the catalog will hold once `view` commits go on now,
+   * so that they commit with the block's tables or not at all; then the outcome row
+   * (portcullis.commits) that says, after a crash, whether the block committed.
+   */
+  async prepareBlock(db: PlaneDatabase, lease: Lease, view: CatalogReader, txid: string): Promise<void> {
+    const s = this.state(db);
+    const sql = lease.admin;
+    await this.install(s, sql);
+    const policies = [...view.rlsPolicies()].filter((p) => p.databaseId === db.databaseId);
+    // A savepoint around all of it: a failure is rolled back to here (the session's role
+    // included, SET ROLE being transactional) and leaves the block as it was, which the
+    // session then rolls back.
+    let root: unknown = null;
+    await sql.exec('SAVEPOINT pcu_prepare');
+    try {
+      // As portcullis, without the provisioning lock: a session-level lock waited for
+      // while the block holds its own locks is how two blocks deadlock; the tables touched
+      // here are locked by the block itself, which serialises any other sync of them.
+      await asPortcullis(sql, async () => {
+        try {
+          // Only the tables whose policies the block changes: the fewer locks the block
+          // takes here, the fewer it can deadlock on with another block doing the same.
+          // Roles (a grant's new profile) are made at their first turn, and the sync after
+          // the decision brings the rest in line.
+          const changed = changedCollections(policies, this.policiesOf(db.databaseId));
+          if (changed.size > 0) {
+            for (const t of await tablesOf(sql)) {
+              if (!changed.has(t.name) || !t.managed || (t.kind !== 'r' && t.kind !== 'p')) continue;
+              const r = await syncTable(sql, t, policies.filter((p) => p.collection === t.name));
+              for (const i of r.invalid) this.opts.log?.(`data plane: policy "${i.policy}" on "${t.name}" in ${s.dbKey} is installed as false: ${i.reason}`);
+            }
+          }
+          await sql.query(`INSERT INTO ${portcullisObject('commits')} (txid) VALUES ($1)`, [txid]);
+        } catch (err) {
+          root = err;
+          throw err;
+        }
+      });
+      await sql.exec('RELEASE SAVEPOINT pcu_prepare');
+    } catch (err) {
+      // Back to the savepoint: the session's role too (SET ROLE is transactional).
+      await sql.exec('ROLLBACK TO SAVEPOINT pcu_prepare');
+      const cause = root ?? err;
+      if (sqlStateOf(cause)?.startsWith('40')) {
+        // A deadlock or a serialization failure against another transaction: nothing is
+        // lost by trying again.
+        throw new PgError('serialization_failure', 'could not serialize access: the data plane could not take this transaction\'s policies now', {
+          detail: (cause as Error)?.message ?? String(cause),
+          hint: 'Retry the transaction.',
+        });
+      }
+      throw cause;
+    }
+    // Not marked stale: a turn of another session between this block's COMMIT and the
+    // catalog's decision would sync the database to the catalog without this block's
+    // policies, and take them off its new tables until the decision's own sync.
+  }
+
+  /** Whether the block that inserted `txid` into portcullis.commits committed (after its COMMIT, or at recovery). */
+  async outcome(sql: AdminSql, txid: string): Promise<boolean> {
+    try {
+      // As portcullis (a lease's connection runs as the session's profile role between statements).
+      const rows = await asPortcullis(sql, () => sql.query(`SELECT 1 AS one FROM ${portcullisObject('commits')} WHERE txid = $1`, [txid]));
+      return rows.length > 0;
+    } catch (err) {
+      // No table: no block ever committed an outcome there.
+      if (sqlStateOf(err) === '42P01' || sqlStateOf(err) === '3F000') return false;
+      throw err;
+    }
+  }
+
   /** After a session's DDL: what its role created goes to the owner role, waiting policies go on. */
   async afterDdl(db: PlaneDatabase, lease: Lease): Promise<void> {
     const s = this.state(db);
@@ -249,6 +327,40 @@ export class DataPlaneGate {
       return installedPolicySql(sql, policy);
     });
   }
+}
+
+/**
+ * Runs `fn` as portcullis's own role on a lease's connection (which runs as the session's
+ * profile role between statements), then sets the session's role again. If `fn` fails and
+ * the role cannot be set again, the caller rolls back (to a savepoint, in a block) or
+ * gives the connection up: either way it carries no client SQL as portcullis.
+ */
+async function asPortcullis<T>(sql: AdminSql, fn: () => Promise<T>): Promise<T> {
+  const [who] = await sql.query('SELECT current_user::text AS cur, session_user::text AS ses');
+  const restore = who!.cur !== who!.ses ? who!.cur! : null;
+  if (restore) await sql.exec('RESET ROLE');
+  let failed = false;
+  try {
+    return await fn();
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    if (restore) await sql.exec(`SET ROLE ${quoteIdent(restore)}`).catch((err: unknown) => {
+      if (!failed) throw err;
+    });
+  }
+}
+
+/** Tables whose catalog policies differ between `staged` and `committed` (added, dropped or changed). */
+function changedCollections(staged: RlsPolicy[], committed: RlsPolicy[]): Set<string> {
+  const key = (p: RlsPolicy) => JSON.stringify([p.id, p.collection, p.name, p.kind, p.restrictive, p.predicate]);
+  const before = new Map(committed.map((p) => [key(p), p.collection]));
+  const after = new Map(staged.map((p) => [key(p), p.collection]));
+  const out = new Set<string>();
+  for (const [k, c] of after) if (!before.has(k)) out.add(c);
+  for (const [k, c] of before) if (!after.has(k)) out.add(c);
+  return out;
 }
 
 /** A portcullis database as the data plane names it (by ids, in the plane's namespace; names for messages only). */

@@ -28,6 +28,15 @@ export class CommitPipeline {
   private version = 0;
   /** Ids another instance's commits inserted after this instance may have handed them out. */
   private readonly doubled = new Set<number>();
+  /**
+   * Prepared records (see `prepare`) not yet decided, by txid: their changes are not in the
+   * catalog, but later commits are checked against them as if they were (a conflict with a
+   * change that may still commit refuses the later one).
+   */
+  private readonly prepared = new Map<string, { databaseId: number; mutations: Mutation[] }>();
+  /** Resolves when no prepared record is waiting (compaction would drop one). */
+  private undecidedSettled: Promise<void> = Promise.resolve();
+  private settleUndecided: () => void = () => undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -40,13 +49,119 @@ export class CommitPipeline {
   async load(): Promise<CarriedAudit[]> {
     const carried: CarriedAudit[] = [];
     await this.store.load((commit, seq) => {
-      for (const m of commit) {
-        if (m.op === 'audit') carried.push({ commit: seq, entries: m.entries as AuditEntry[] });
-        else this.catalog.apply(m);
+      const r = this.replay(commit);
+      if (r) {
+        for (const m of r.mutations) this.catalog.apply(m);
+        if (r.audit.length > 0) carried.push({ commit: seq, entries: r.audit });
       }
       this.version = seq;
     }, (part) => this.catalog.load(part));
     return carried;
+  }
+
+  /**
+   * One log record as it applies: a commit's changes and audit records; a `prepare` record
+   * is held (null) until its `decide` record, which applies it (or drops it).
+   */
+  private replay(commit: Mutation[]): { mutations: Mutation[]; audit: AuditEntry[] } | null {
+    const head = commit[0];
+    if (head?.op === 'prepare') {
+      this.holdPrepared(head.txid, head.databaseId, commit.slice(1));
+      return null;
+    }
+    let audit: AuditEntry[] = [];
+    let mutations: Mutation[] = [];
+    for (const m of commit) {
+      if (m.op === 'audit') audit = m.entries as AuditEntry[];
+      else if (m.op === 'decide') {
+        const p = this.prepared.get(m.txid);
+        this.dropPrepared(m.txid);
+        if (p && m.commit) mutations = p.mutations;
+      } else mutations.push(m);
+    }
+    return { mutations, audit };
+  }
+
+  private holdPrepared(txid: string, databaseId: number, mutations: Mutation[]): void {
+    if (this.prepared.size === 0) this.undecidedSettled = new Promise((r) => (this.settleUndecided = r));
+    this.prepared.set(txid, { databaseId, mutations });
+  }
+
+  private dropPrepared(txid: string): void {
+    if (!this.prepared.delete(txid)) return;
+    if (this.prepared.size === 0) this.settleUndecided();
+  }
+
+  preparedMutations(txid: string): readonly Mutation[] {
+    return this.prepared.get(txid)?.mutations ?? [];
+  }
+
+  /** Prepared records without a decision (after a crash: recovery asks the data plane of each). */
+  undecided(): { txid: string; databaseId: number }[] {
+    return [...this.prepared].map(([txid, p]) => ({ txid, databaseId: p.databaseId }));
+  }
+
+  /**
+   * First half of a commit that waits for the data plane: checks `ms` as `commit` does and
+   * makes a `prepare` record of them durable, without applying them. Until `decide`, later
+   * commits are checked against them too.
+   */
+  async prepare(txid: string, databaseId: number, ms: Mutation[]): Promise<void> {
+    while (this.compacting) await this.compacting;
+    checkCommit(this.catalog, ms, [...this.pending, ...[...this.prepared.values()].map((p) => p.mutations)]);
+    if (this.doubled.size > 0) checkIds(ms, this.doubled);
+    this.holdPrepared(txid, databaseId, ms);
+    try {
+      await this.appendRecord([{ op: 'prepare', txid, databaseId }, ...ms]);
+    } catch (err) {
+      this.dropPrepared(txid);
+      throw err;
+    }
+  }
+
+  /**
+   * Second half: the data plane's outcome. Commit: the prepared changes apply (with their
+   * audit records, carried in this record) once this record is durable; abort: they are
+   * dropped. If this record does not reach the disk, recovery decides again from the data plane.
+   */
+  async decide(txid: string, commit: boolean, audit: AuditEntry[] = []): Promise<void> {
+    const p = this.prepared.get(txid);
+    if (!p) return;
+    const record: Mutation[] = [{ op: 'decide', txid, commit }];
+    if (commit && audit.length > 0) record.push({ op: 'audit', entries: audit });
+    // Not durable (it throws): the prepared changes stay out of the catalog, and the record
+    // stays undecided for recovery (the data plane's outcome decides it at the next start).
+    await this.appendRecord(record, () => {
+      this.dropPrepared(txid);
+      return commit ? { ms: p.mutations, audit } : null;
+    });
+  }
+
+  /** One log record that is not a plain commit; `apply` runs once it is durable. */
+  private async appendRecord(record: Mutation[], apply?: () => { ms: Mutation[]; audit: AuditEntry[] } | null): Promise<void> {
+    const base = this.version + this.pending.length;
+    this.pending.push([]);
+    const marker = this.pending[this.pending.length - 1]!;
+    const durable = this.store.append(record, base);
+    const done = durable.then(
+      (seq) => {
+        this.pending.splice(this.pending.indexOf(marker), 1);
+        const r = apply?.();
+        if (r) this.applyDurable(r.ms, r.audit, seq);
+        else this.version = seq;
+        this.maybeCompact();
+      },
+      (err: unknown) => {
+        this.pending.splice(this.pending.indexOf(marker), 1);
+        throw asPgError(err);
+      },
+    );
+    this.inFlight.add(done);
+    try {
+      await done;
+    } finally {
+      this.inFlight.delete(done);
+    }
   }
 
   /**
@@ -59,16 +174,13 @@ export class CommitPipeline {
       // An id below this instance's next one may have been handed out here too, to a
       // transaction not yet committed: that transaction must not commit a second row with it.
       const next = this.catalog.peekNextId();
-      const ms: Mutation[] = [];
-      let audit: AuditEntry[] = [];
-      for (const m of commit) {
-        if (m.op === 'audit') audit = m.entries as AuditEntry[];
-        else {
-          if (m.op === 'insert' && m.row.id < next) this.doubled.add(m.row.id);
-          ms.push(m);
-        }
+      const r = this.replay(commit);
+      if (!r) {
+        this.version = seq;
+        return;
       }
-      this.applyDurable(ms, audit, seq);
+      for (const m of r.mutations) if (m.op === 'insert' && m.row.id < next) this.doubled.add(m.row.id);
+      this.applyDurable(r.mutations, r.audit, seq);
     });
   }
 
@@ -85,7 +197,7 @@ export class CommitPipeline {
     while (this.compacting) await this.compacting;
     const ms = typeof what === 'function' ? what() : what;
     if (ms.length === 0) return;
-    checkCommit(this.catalog, ms, this.pending);
+    checkCommit(this.catalog, ms, this.prepared.size === 0 ? this.pending : [...this.pending, ...[...this.prepared.values()].map((p) => p.mutations)]);
     if (this.doubled.size > 0) checkIds(ms, this.doubled);
     // What the commit was checked against: the catalog as of `version`, then the commits
     // accepted before it (a shared store refuses it if another instance committed since).
@@ -121,7 +233,7 @@ export class CommitPipeline {
 
   private maybeCompact(): void {
     const store = this.store;
-    if (this.compacting || store.logBytes === undefined || store.logBytes < (this.opts.compactAt ?? DEFAULT_COMPACT_AT)) return;
+    if (this.compacting || this.prepared.size > 0 || store.logBytes === undefined || store.logBytes < (this.opts.compactAt ?? DEFAULT_COMPACT_AT)) return;
     this.compact().catch((err) => this.opts.log?.(`compaction failed (the log keeps growing; will retry): ${(err as Error).message}`));
   }
 
@@ -138,6 +250,8 @@ export class CommitPipeline {
     try {
       // Commits already accepted finish first: the snapshot is exactly the durable state.
       await Promise.allSettled([...this.inFlight]);
+      // A snapshot holds no prepared record: one waiting for its decision is waited for.
+      while (this.prepared.size > 0) await this.undecidedSettled;
       // The log records about to go carry audit records: they must be on disk in the trail.
       await this.audit.audit.sync();
       return await store.compact(this.catalog.snapshot());

@@ -1,6 +1,7 @@
 import { parse as parseAdmin } from '../../grammar/index.js';
 import { PgError } from '../errors/pg-error.js';
 import { postgresParser, walk } from '../dataplane/pg-parser.js';
+import { splitStatements } from './statement-split.js';
 
 /**
  * SQL that is not the admin language: psql's \du, \l and \dt, `SELECT * FROM pg_roles`,
@@ -33,7 +34,7 @@ export async function refusal(text: string, adminError: PgError): Promise<PgErro
   // Admin statements and SQL in one message: PostgreSQL's lexer splits it (strings, comments
   // and dollar quotes hide semicolons), and the first statement that is not admin language
   // decides: SQL (0A000), or a syntax error in either language (the admin grammar's 42601).
-  for (const piece of statementsOf(pg, text)) {
+  for (const piece of splitStatements(pg, text)) {
     if (isAdmin(piece.text)) continue;
     const sql = tryParse(pg, piece.text);
     return sql ? notAdminLanguage(text, sql, piece.byteOffset, firstTokenByte(pg, piece.text, piece.byteOffset)) : adminError;
@@ -64,25 +65,6 @@ function isAdmin(text: string): boolean {
 /** Where the first token of `text` (at `byteOffset` in the message) starts, comments and spaces skipped by PostgreSQL's lexer. */
 function firstTokenByte(pg: LibPgQuery, text: string, byteOffset: number): number {
   return byteOffset + (pg.scanSync(text).tokens[0]?.start ?? 0);
-}
-
-/** The statements of a message, cut at PostgreSQL's own `;` tokens; none when it will not lex. */
-function statementsOf(pg: LibPgQuery, text: string): { text: string; byteOffset: number }[] {
-  let tokens: { start: number; end: number; text: string }[];
-  try {
-    tokens = pg.scanSync(text).tokens;
-  } catch {
-    return [];
-  }
-  const bytes = Buffer.from(text, 'utf8');
-  const out: { text: string; byteOffset: number }[] = [];
-  let from = 0;
-  for (const t of [...tokens.filter((x) => x.text === ';'), { start: bytes.length, end: bytes.length, text: '' }]) {
-    const piece = bytes.subarray(from, t.start).toString('utf8');
-    if (piece.trim() !== '') out.push({ text: piece, byteOffset: from });
-    from = t.end;
-  }
-  return out;
 }
 
 /** System catalogs and the admin statement that answers what a query of them asks. */

@@ -189,6 +189,34 @@ export class Engine {
   }
 
   /**
+   * First half of a commit that waits for the data plane (a block that changed both the
+   * catalog and a database, docs/data-plane.md "The commit protocol"): checked as `commit`
+   * checks, durable as a `prepare` record, not yet applied. `decideCommit` ends it.
+   */
+  async prepareCommit(tx: CatalogTransaction, txid: string, databaseId: number): Promise<void> {
+    if (this.opts.bootstrapDisableAfterSetup) disableBootstrapOnceReplaced(tx, [], this.clock());
+    await this.commits.prepare(txid, databaseId, tx.mutations);
+  }
+
+  /**
+   * The data plane's outcome for a prepared commit: committed there, the catalog's changes
+   * apply now (and what follows a commit follows); rolled back there, they are dropped.
+   */
+  async decideCommit(txid: string, commit: boolean, tx?: CatalogTransaction, audit: AuditEntry[] = []): Promise<void> {
+    const ended = commit && tx ? tokenEndings(tx.mutations, this.catalog, tx) : null;
+    const mutations = this.commits.preparedMutations(txid);
+    await this.commits.decide(txid, commit, audit);
+    if (!commit) return;
+    if (ended) await this.issuer.endTokens(ended);
+    for (const follow of this.followers) await follow(mutations);
+  }
+
+  /** Prepared commits a crash left without a decision: recovery asks the data plane (server.ts). */
+  undecidedCommits(): { txid: string; databaseId: number }[] {
+    return this.commits.undecided();
+  }
+
+  /**
    * What must follow a session's commit before it is acknowledged (the data plane brought
    * in line with the catalog). A follower's failure is its own to handle: the commit stands.
    */

@@ -31,6 +31,16 @@ import { refusal } from './data-plane-sql.js';
 import type { PlaneSession } from '../dataplane/forwarder.js';
 import { SessionPlaneRoute } from './plane-route.js';
 import { answerSql } from './psql-catalog.js';
+import type { Lease } from '../dataplane/types.js';
+import { failpoint } from './failpoint.js';
+
+/** The data plane's part of a mixed block's commit (the gate's, wired in server.ts). */
+export interface BlockCommitHooks {
+  /** Step 1: inside the block on `lease`, the policies `view` implies, and the outcome row `txid`. */
+  prepareBlock(lease: Lease, view: CatalogReader, txid: string): Promise<void>;
+  /** Whether the block that wrote outcome row `txid` committed. */
+  outcome(lease: Lease, txid: string): Promise<boolean>;
+}
 
 /** A credential used outside its databases: 42501 DATABASE_NOT_AUTHORIZED. */
 export function databaseNotAuthorized(db: string, severity: 'ERROR' | 'FATAL' = 'ERROR', position?: number): PgError {
@@ -333,8 +343,15 @@ export class EngineSession implements QuerySession {
   /** Where SQL that is not the admin language goes (plane-route.ts); absent with --data-plane off. */
   dataPlane?: SessionPlaneRoute;
 
-  /** Gives the session its data plane (server.ts, right after login). */
-  attachDataPlane(plane: PlaneSession): void {
+  /**
+   * The session's transaction block and the data plane's are one transaction: admin
+   * statements and SQL both ran in it, and its COMMIT is the commit protocol of
+   * docs/data-plane.md (plane-route.ts drives it; the catalog's side is here).
+   */
+  private mixed = false;
+
+  /** Gives the session its data plane (server.ts, right after login); `commit`: the gate's part of the commit protocol. */
+  attachDataPlane(plane: PlaneSession, commit?: BlockCommitHooks): void {
     const session = this;
     this.dataPlane = new SessionPlaneRoute(
       {
@@ -343,6 +360,33 @@ export class EngineSession implements QuerySession {
         handOverBlock: () => {
           if (this.mode === 'block') this.endTx(true);
         },
+        mixed: () => this.mixed,
+        joinMixed: () => {
+          if (this.mode === 'block' || this.mode === 'failed') this.mixed = true;
+        },
+        openOverPlaneBlock: () => {
+          if (this.mode !== 'none') return;
+          this.beginTx('block');
+          this.mixed = true;
+        },
+        blockChanged: () => this.tx?.dirty ?? false,
+        prepareMixed: async (lease, txid) => {
+          const tx = this.tx!;
+          if (!commit) throw new PgError('feature_not_supported', 'this data plane does not take part in the catalog\'s commits');
+          await commit.prepareBlock(lease, tx, txid);
+          failpoint('mixed.plane-prepared');
+          await this.engine.prepareCommit(tx, txid, plane.database.databaseId);
+          failpoint('mixed.catalog-prepared');
+        },
+        outcome: (lease, txid) => commit!.outcome(lease, txid),
+        decideMixed: async (txid, committed) => {
+          const tx = this.tx;
+          const audit = this.auditPending;
+          this.endTx(committed);
+          await this.engine.decideCommit(txid, committed, tx ?? undefined, audit);
+          failpoint('mixed.decided');
+        },
+        endMixed: (committed) => this.endTx(committed),
         auth: () => session.authValues(session.view(), session.engine.clock()),
         identityKey: () => actingKey(session.acting),
         knowsSetting: (name) => session.settings.has(name),
@@ -585,6 +629,7 @@ export class EngineSession implements QuerySession {
   }
 
   private endTx(committed: boolean): void {
+    this.mixed = false;
     this.tx = null;
     this.auditPending = [];
     this.mode = 'none';

@@ -12,6 +12,7 @@ import type {
   ProtocolState,
   QuerySession,
   ResultSink,
+  SplitMessage,
   WireHandler,
 } from './handler.js';
 import { assertNever, type FieldDescription, type FrontendMessage } from './messages.js';
@@ -532,6 +533,7 @@ export class Connection {
         s.fail(); // a refused message fails an open transaction block, as an error does in PostgreSQL
         throw err;
       }
+      if (forwarded && 'pieces' in forwarded) return await this.splitQuery(forwarded, s, relay!);
       if (forwarded) {
         // The data plane answers, up to its ReadyForQuery.
         this.statements.delete('');
@@ -555,6 +557,60 @@ export class Connection {
     this.statements.delete('');
     this.portals.delete('');
     this.readyForQuery(s);
+  }
+
+  /**
+   * A message of both languages (SplitMessage): each piece goes where routing sends it, the
+   * data plane's answers and the session's in order, one ReadyForQuery at the end. The
+   * first error ends it; in a transaction of its own (`implicit`) that is a ROLLBACK of
+   * both sides, as PostgreSQL rolls back a message's implicit transaction.
+   */
+  private async splitQuery(m: SplitMessage, s: QuerySession, relay: Relay): Promise<void> {
+    const pieces = [...(m.implicit ? [{ sql: 'BEGIN', silent: true }] : []), ...m.pieces.map((sql) => ({ sql, silent: false })), ...(m.implicit ? [{ sql: 'COMMIT', silent: true }] : [])];
+    let failed = false;
+    for (const p of pieces) {
+      try {
+        await this.piece(p.sql, p.silent, s, relay);
+        if (relay.takePieceError()) failed = true;
+      } catch (err) {
+        if (err !== SKIPPED) {
+          const e = asPgError(err);
+          if (e.severity === 'FATAL') throw e;
+          if (!(err instanceof PgError)) this.opts.log?.(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+          await this.settle(relay);
+          await relay.abortBlock();
+          this.sendError(e);
+        }
+        failed = true;
+      }
+      if (failed) break;
+    }
+    if (failed && m.implicit) {
+      // The session's block and the data plane's, whichever are open, end with nothing of them kept.
+      await this.piece('ROLLBACK', true, s, relay).catch(() => undefined);
+      relay.takePieceError();
+    }
+    await this.settle(relay);
+    this.statements.delete('');
+    this.portals.delete('');
+    this.readyForQuery(s);
+  }
+
+  /** One piece of a split message: to the data plane (its ReadyForQuery kept back) or to the session. */
+  private async piece(sql: string, silent: boolean, s: QuerySession, relay: Relay): Promise<void> {
+    let routed;
+    try {
+      routed = await s.dataPlane!.routeQuery(sql);
+    } catch (err) {
+      s.fail();
+      throw err;
+    }
+    if (routed && 'pieces' in routed) throw new PgError('internal_error', 'a statement of a split message split again');
+    if (routed) return relay.query(routed, { silent });
+    await this.local(relay);
+    relay.forget('');
+    relay.forgetPortal('');
+    await s.simpleQuery(sql, silent ? silentSink(this.protocol) : this.sink());
   }
 
   /** Sends what the writer holds; its memory is reused when the socket took it all at once. */
@@ -724,4 +780,18 @@ function encodedOnce(of: object, make: () => Buffer): Buffer {
 function encodeRow(values: readonly (string | null)[], cols: Column[], formats: number[]): readonly (string | Buffer | null)[] {
   if (formats.length === 0) return values;
   return values.map((v, i) => (v === null || formatAt(formats, i) === 0 ? v : textToBinary(cols[i]?.typeOid ?? 0, v)));
+}
+
+/** A sink for a piece the client does not hear of (the BEGIN and COMMIT around a split message). */
+function silentSink(protocol: ProtocolState): ResultSink {
+  return {
+    rowDescription: () => undefined,
+    dataRow: () => true,
+    dataRows: () => true,
+    drain: async () => undefined,
+    commandComplete: () => undefined,
+    emptyQuery: () => undefined,
+    notice: () => undefined,
+    protocol,
+  };
 }

@@ -168,6 +168,24 @@ export interface Forwarded {
   barrier: boolean;
   /** Maps an error position PostgreSQL reports in `sql` back to the client's text. */
   position(p: number): number;
+  /**
+   * The session's own work on the turn's connection before `sql` goes out, once every
+   * earlier answer is in (a COMMIT's first steps). When it throws, the session ended the
+   * data plane's block itself (and its turn): the relay lets the turn go and reports the error.
+   */
+  before?: () => Promise<void>;
+}
+
+/**
+ * A simple Query of both languages: its statements as texts, each routed on its own (each
+ * piece's answers go to the client, one ReadyForQuery at the end), stopping at the first
+ * error. `implicit`: the pieces run in a transaction of their own, as PostgreSQL runs a
+ * message of several statements: a BEGIN before them and a COMMIT after them (a ROLLBACK
+ * after an error), neither of which the client hears of.
+ */
+export interface SplitMessage {
+  pieces: string[];
+  implicit: boolean;
 }
 
 /**
@@ -176,7 +194,7 @@ export interface Forwarded {
  * thrown as PgError. It hands out turns, and is told each ReadyForQuery of the data plane.
  */
 export interface PlaneRoute {
-  routeQuery(sql: string): Promise<Forwarded | null>;
+  routeQuery(sql: string): Promise<Forwarded | SplitMessage | null>;
   routeParse(sql: string): Promise<Forwarded | null>;
   /** Changes whenever values substituted into SQL would differ (a prepared statement is prepared again). */
   readonly epoch: number;
@@ -184,7 +202,7 @@ export interface PlaneRoute {
   /**
    * A statement prepared earlier is bound (a Bind): true when the session's BEGIN, answered
    * already, must open the data plane's block first (as `Forwarded.begin`); throws as routing
-   * does when the session's own block failed or changed the catalog.
+   * does when the session's own block failed.
    */
   joinBlock(): boolean;
   /** A portal of a statement Parse said was DDL is executed. */

@@ -36,6 +36,8 @@ type Expect =
       swallowErrors?: boolean;
       /** 'query': an error does not end it (its ReadyForQuery does); 'sync': the group's end. */
       end?: 'query' | 'sync';
+      /** A piece of a split message (SplitMessage): its ReadyForQuery is not the client's, the connection sends one at the end. */
+      piece?: boolean;
       /** The extended-protocol group it belongs to (the number of Syncs sent before it). */
       group: number;
       position?: (p: number) => number;
@@ -156,17 +158,37 @@ export class Relay {
 
   // ---- client messages --------------------------------------------------------------
 
-  async query(f: Forwarded): Promise<void> {
-    const ch = await this.turn(true);
+  /** A piece (see SplitMessage) reported an error since the last call. */
+  takePieceError(): boolean {
+    const failed = this.pieceFailed;
+    this.pieceFailed = false;
+    return failed;
+  }
+
+  private pieceFailed = false;
+
+  /** `piece`: a piece of a split message; `silent`, one the client does not hear of (its errors aside). */
+  async query(f: Forwarded, piece?: { silent: boolean }): Promise<void> {
+    let ch = await this.turn(true);
+    if (f.before) {
+      await this.idle();
+      try {
+        await f.before();
+      } catch (err) {
+        this.letGo();
+        throw err;
+      }
+      ch = this.channel ?? (await this.turn(true));
+    }
     this.opening(f);
     this.w.query(f.sql);
     // "If successfully created, a named prepared-statement object lasts till the end of the
     // current session... the unnamed statement [is destroyed by] a simple Query message".
     this.statements.delete('');
     this.portals.delete('');
-    this.push({ kind: 'reply', done: 'Z', swallow: false, end: 'query', position: f.position });
+    this.push({ kind: 'reply', done: 'Z', swallow: piece?.silent ?? false, end: 'query', position: f.position, ...(piece ? { piece: true } : {}) });
     this.write(ch, false);
-    if (f.barrier) await this.idle();
+    if (f.barrier || piece) await this.idle();
   }
 
   async parse(name: string, f: Forwarded, original: string, paramTypes: number[]): Promise<void> {
@@ -440,6 +462,7 @@ export class Relay {
         return;
       case 'E': {
         if (!(head?.swallow && head.swallowErrors)) this.out.raw(head?.position ? withPosition(frame, head.position) : frame);
+        if (head?.piece) this.pieceFailed = true;
         this.out.send();
         if (!head || head.end === 'query') return; // a simple Query's ReadyForQuery follows
         // "When an error is detected while processing any extended-query message, the backend
@@ -464,7 +487,7 @@ export class Relay {
           await this.settling;
           this.settling = null;
         } else await this.route.ready(status, false);
-        if (!z?.swallow) this.out.raw(frame);
+        if (!z?.swallow && !z?.piece) this.out.raw(frame);
         this.out.send();
         if (idle) this.wake();
         return;
@@ -474,6 +497,13 @@ export class Relay {
         if (head && head.done.includes(type)) this.expect.shift();
         return;
     }
+  }
+
+  /** The session ended the data plane's block and its turn itself (Forwarded.before). */
+  private letGo(): void {
+    this.status = 'I';
+    this.channel = null;
+    this.portals.clear();
   }
 
   /** The session acts on an idle ReadyForQuery; at 'I' it gives the turn back. */

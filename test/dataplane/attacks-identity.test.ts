@@ -186,7 +186,7 @@ describe.each(bothPlanes())('changing who a session is, on the $name data plane'
       [['BEGIN', 'ok'], ['SELECT 1 FROM orders', 'ok'], ['SAVEPOINT s', 'ok'], ["SET LOCAL auth.username = 'bob'", '42501'], ['ROLLBACK TO SAVEPOINT s', 'ok'], ['SELECT owner FROM orders', 'ok'], ['COMMIT', 'ok']],
       [['BEGIN', 'ok'], ['SELECT 1 FROM orders', 'ok'], ['DISCARD ALL', '25001'], ['ROLLBACK', 'ok']],
       [['BEGIN', 'ok'], ['SET SESSION AUTHORIZATION bob', '42501'], ['ROLLBACK', 'ok']],
-      // Inside a data-plane block the admin language's statements are 0A000.
+      // Inside a data-plane block, who the session is cannot change (0A000).
       [['BEGIN', 'ok'], ['SELECT 1 FROM orders', 'ok'], ['SET SESSION AUTHORIZATION bob', '0A000'], ['ROLLBACK', 'ok']],
     ];
     for (const block of blocks) {

@@ -88,6 +88,14 @@ CREATE UNLOGGED TABLE IF NOT EXISTS ${S}.session_auth (
   vals jsonb NOT NULL
 );
 REVOKE ALL ON ${S}.session_auth FROM PUBLIC;
+-- The outcome of a transaction that changed both the catalog and this database (the commit
+-- protocol of docs/data-plane.md): a row commits with the data plane's block, and recovery
+-- at start reads it. Only portcullis's own role writes it (no grant to anyone).
+CREATE TABLE IF NOT EXISTS ${S}.commits (
+  txid text PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON ${S}.commits FROM PUBLIC;
 -- The calling backend's own values, and only while it is still the login they were written
 -- for (a pid reused by another login reads nothing). SECURITY DEFINER: callers cannot read
 -- the table itself. plpgsql, not sql: a sql function's query is planned again at every
