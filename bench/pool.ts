@@ -54,8 +54,8 @@ async function startPgBouncer(pgPort: number, secret: string): Promise<BenchServ
     path.join(dir, 'pgbouncer.ini'),
     [
       '[databases]',
-      // Its own logins to PostgreSQL with the password: without it (the clients' SCRAM keys
-      // passed through), Debian's 1.18 stalls when many clients log in at once (-C, 32 clients).
+      // Its own logins to PostgreSQL with the password (a common set-up; the clients' SCRAM
+      // keys passed through would do as well).
       `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres user=bench password=${PASSWORD}`,
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
@@ -77,7 +77,9 @@ async function startPgBouncer(pgPort: number, secret: string): Promise<BenchServ
     for (const f of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(path.join(dir, f), id('-u'), id('-g'));
   }
   const [cmd, args] = root ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', path.join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [path.join(dir, 'pgbouncer.ini')]];
-  const child = spawn(cmd, args as string[], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its log goes to its logfile; stderr too (a line per login), so stderr is not a pipe
+  // nobody reads: once the pipe's 64 KiB filled, PgBouncer blocked on it mid-login.
+  const child = spawn(cmd, args as string[], { stdio: 'ignore' });
   // Ready when it takes a connection.
   for (const started = Date.now(); ; ) {
     const ok = await new Promise<boolean>((r) => {
