@@ -139,11 +139,6 @@ export class DataPlaneGate {
   async turn(session: GateSession & object, db: PlaneDatabase, t: TurnContext): Promise<void> {
     const s = this.state(db);
     const sql = t.lease.admin;
-    // Provisioning on the connection may have to leave the role and take it back: the pool's
-    // remembered identity is not trusted after it.
-    if (s.stale && t.lease.identity !== undefined) t.lease.identity = null;
-    if (s.stale) await this.sync(s, sql);
-    else await this.install(s, sql);
     const view = this.opts.catalog();
     const now = this.opts.clock();
     const user = session.actor(view, now);
@@ -154,14 +149,29 @@ export class DataPlaneGate {
       });
     }
     const role = profileRoleName(s.dbKey, profile);
-    if (!s.roles.has(role)) {
-      await ensureProfileRole(sql, s.dbKey, profile);
-      s.roles.add(role);
-    }
     const auth = session.authValues(view, now);
     const applied = `${role}\n${JSON.stringify(auth)}`;
     const before = this.held.get(session);
     const held = { dbKey: s.dbKey, role, profile, applied };
+    // A connection that does not carry this identity may still be SET ROLE to a profile
+    // role a sync has dropped since (roles of profiles no session holds go; a pooled
+    // connection idles with the last session's role): every statement on it, provisioning's
+    // first, would fail with "invalid role OID". It is portcullis's again before anything
+    // runs on it; the identity below is applied in full.
+    const carries = (!t.reset && !t.changed && before?.applied === applied) || (t.lease.identity === applied && !t.changed);
+    if (!carries) {
+      if (t.lease.identity !== undefined) t.lease.identity = null;
+      await sql.exec('RESET ROLE');
+    }
+    // Provisioning on the connection may have to leave the role and take it back: the pool's
+    // remembered identity is not trusted after it.
+    if (s.stale && t.lease.identity !== undefined) t.lease.identity = null;
+    if (s.stale) await this.sync(s, sql);
+    else await this.install(s, sql);
+    if (!s.roles.has(role)) {
+      await ensureProfileRole(sql, s.dbKey, profile);
+      s.roles.add(role);
+    }
     if (!t.reset && !t.changed && before?.applied === applied) return;
     // The pool's fast path: the connection carries this very role and these values already
     // (it served a session of the same identity last, and nothing session-scoped stays on a

@@ -144,6 +144,27 @@ describe('two principals on one upstream connection (pool_size 1)', () => {
   });
 });
 
+describe('a pooled connection whose last role is dropped', () => {
+  it("serves the next session, one that makes that role again included: dora's role goes with her access while the connection idles SET ROLE to it", async () => {
+    const admin = (input: string) => psql(one.port, ['-v', 'ON_ERROR_STOP=1', '-q'], { input });
+    expect((await admin("CREATE USER dora WITH PASSWORD 'dora-pw' ROLE readonly;\nGRANT READ ON DATABASE shop TO dora;\n")).stderr).toBe('');
+    const dora = new pg.Client({ host: '127.0.0.1', port: one.port, user: 'dora', password: 'dora-pw', database: 'shop' });
+    await dora.connect();
+    const role = (await dora.query('SELECT current_user::text AS r, (SELECT count(*) FROM orders) AS n')).rows[0].r as string;
+    await dora.end();
+    // dora may no longer reach shop, and a policy change syncs the database: her role is dropped.
+    expect((await admin('REVOKE READ ON DATABASE shop FROM dora;\nCREATE RLS POLICY own_read ON shop.orders FOR READ USING (owner = $auth.username);\n')).stderr).toBe('');
+    expect((await node.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = '${role}'`))[0]).toEqual({ n: 0 });
+    // erin has dora's old privileges: her turn makes the role again, on that connection.
+    expect((await admin("CREATE USER erin WITH PASSWORD 'erin-pw' ROLE readonly;\nGRANT READ ON DATABASE shop TO erin;\n")).stderr).toBe('');
+    const erin = new pg.Client({ host: '127.0.0.1', port: one.port, user: 'erin', password: 'erin-pw', database: 'shop' });
+    await erin.connect();
+    open.push(erin);
+    expect((await erin.query("SELECT current_user::text AS r, portcullis.auth('username') AS u, (SELECT count(*)::int FROM orders) AS n")).rows).toEqual([{ r: role, u: 'erin', n: 0 }]);
+    expect((await admin('DROP RLS POLICY own_read ON shop.orders;\n')).stderr).toBe('');
+  });
+});
+
 describe('SHOW POOLS and /metrics', () => {
   it("show clients active and waiting, connections busy and idle, the longest wait; a tenant admin sees its tenant's databases only", async () => {
     const setup = await psql(one.port, ['-v', 'ON_ERROR_STOP=1', '-q'], {
