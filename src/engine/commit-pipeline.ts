@@ -138,17 +138,27 @@ export class CommitPipeline {
   }
 
   /** One log record that is not a plain commit; `apply` runs once it is durable. */
-  private async appendRecord(record: Mutation[], apply?: () => { ms: Mutation[]; audit: AuditEntry[] } | null): Promise<void> {
+  private appendRecord(record: Mutation[], apply?: () => { ms: Mutation[]; audit: AuditEntry[] } | null): Promise<void> {
+    return this.append(record, [], (seq) => {
+      const r = apply?.();
+      if (r) this.applyDurable(r.ms, r.audit, seq);
+      else this.version = seq;
+    });
+  }
+
+  /**
+   * Appends `record` to the store, checked against the catalog as of `version` and the
+   * commits accepted before it (`marker` stands for it among them until it is durable or
+   * refused); `durable` runs once it is on disk.
+   */
+  private async append(record: Mutation[], marker: Mutation[], durable: (seq: number) => void): Promise<void> {
+    // A shared store refuses it if another instance committed since `base`.
     const base = this.version + this.pending.length;
-    this.pending.push([]);
-    const marker = this.pending[this.pending.length - 1]!;
-    const durable = this.store.append(record, base);
-    const done = durable.then(
+    this.pending.push(marker);
+    const done = this.store.append(record, base).then(
       (seq) => {
         this.pending.splice(this.pending.indexOf(marker), 1);
-        const r = apply?.();
-        if (r) this.applyDurable(r.ms, r.audit, seq);
-        else this.version = seq;
+        durable(seq);
         this.maybeCompact();
       },
       (err: unknown) => {
@@ -199,29 +209,8 @@ export class CommitPipeline {
     if (ms.length === 0) return;
     checkCommit(this.catalog, ms, this.prepared.size === 0 ? this.pending : [...this.pending, ...[...this.prepared.values()].map((p) => p.mutations)]);
     if (this.doubled.size > 0) checkIds(ms, this.doubled);
-    // What the commit was checked against: the catalog as of `version`, then the commits
-    // accepted before it (a shared store refuses it if another instance committed since).
-    const base = this.version + this.pending.length;
-    this.pending.push(ms);
     // The audit records ride in the same log record: one fdatasync makes both durable.
-    const durable = this.store.append(audit.length === 0 ? ms : [...ms, { op: 'audit', entries: audit }], base);
-    const done = durable.then(
-      (seq) => {
-        this.pending.splice(this.pending.indexOf(ms), 1);
-        this.applyDurable(ms, audit, seq);
-        this.maybeCompact();
-      },
-      (err: unknown) => {
-        this.pending.splice(this.pending.indexOf(ms), 1);
-        throw asPgError(err);
-      },
-    );
-    this.inFlight.add(done);
-    try {
-      await done;
-    } finally {
-      this.inFlight.delete(done);
-    }
+    await this.append(audit.length === 0 ? ms : [...ms, { op: 'audit', entries: audit }], ms, (seq) => this.applyDurable(ms, audit, seq));
   }
 
   /** A durable commit (this instance's or another's) into the catalog and the audit trail. */
